@@ -1,0 +1,221 @@
+"""API plumbing shared by the apps: the `{"error": …}` envelope, login, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.db import connection
+from django.db.models import Model
+from django.middleware.csrf import get_token
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import ModelSerializer
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from dockhand.errors import InUse
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for value in detail.values():
+            return _first_message(value)
+        return "Invalid input"
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else "Invalid input"
+    return str(detail)
+
+
+def _field_errors(detail: Any) -> dict[str, Any]:
+    if not isinstance(detail, dict):
+        return {}
+    return {key: value for key, value in detail.items() if key != "non_field_errors"}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every DRF error as `{"error": "<message>"}`, with `fields` for validation errors."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _field_errors(exc.detail)
+        message = _first_message(exc.detail)
+        if fields:
+            name = next(iter(fields))
+            message = f"{name}: {message}"
+        body: dict[str, Any] = {"error": message}
+        if fields:
+            body["fields"] = fields
+        response.data = body
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        response.data = {"error": "Authentication required"}
+    else:
+        response.data = {"error": _first_message(getattr(exc, "detail", str(exc)))}
+    return response
+
+
+def error(message: str, code: int, **extra: Any) -> Response:
+    """A JSON error response in the API's envelope."""
+    return Response({"error": message, **extra}, status=code)
+
+
+def query_bool(request: Request, name: str, default: bool) -> bool:
+    """A strict true/false query parameter; anything else is a 400 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise exceptions.ValidationError({name: [f"must be true or false, not {raw!r}"]})
+
+
+def query_int(request: Request, name: str, default: int, *, minimum: int = 0, maximum: int = 10_000) -> int:
+    """A bounded whole-number query parameter; anything else is a 400 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise exceptions.ValidationError({name: [f"must be a whole number, not {raw!r}"]}) from exc
+    if not minimum <= value <= maximum:
+        raise exceptions.ValidationError({name: [f"must be between {minimum} and {maximum}"]})
+    return value
+
+
+class LoginSerializer(serializers.Serializer[Any]):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class LoginView(APIView):
+    """POST /api/auth/login: start a cookie session."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        # No session exists yet, so there is nothing for CSRF to protect here.
+        return csrf_exempt(super().as_view(**initkwargs))
+
+    def post(self, request: Request) -> Response:
+        data = LoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )
+        if user is None or not user.is_active:
+            # One message for both halves: do not tell which one was wrong.
+            return error("Invalid username or password", status.HTTP_401_UNAUTHORIZED)
+        login(request._request, user)
+        return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
+
+
+class LogoutView(APIView):
+    """POST /api/auth/logout: end the cookie session."""
+
+    def post(self, request: Request) -> Response:
+        logout(request._request)
+        return Response({"success": True})
+
+
+class HealthView(APIView):
+    """GET /api/health: database, worker heartbeat and docker engine."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    def get(self, request: Request) -> Response:
+        from django_q.status import Stat
+
+        from stacks import engine
+
+        problems: list[str] = []
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:
+            problems.append(f"database: {exc}")
+        try:
+            if not any(stat.status != "Stopped" for stat in Stat.get_all()):
+                problems.append("worker: no django-q2 cluster is running")
+        except Exception as exc:
+            problems.append(f"worker: {exc}")
+        try:
+            engine.ping(settings.DEFAULT_DOCKER_HOST)
+        except engine.EngineError as exc:
+            problems.append(f"docker: {exc}")
+        if problems:
+            return Response(
+                {"details": "unhealthy", "error": "; ".join(problems)}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
+        return Response({"details": "healthy"})
+
+
+class CollectionView(APIView):
+    """GET list / POST create for one model, saved through its service."""
+
+    serializer: type[ModelSerializer[Any]]
+    model: type[Model]
+
+    def save(self, instance: Any, fields: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def get(self, request: Request) -> Response:
+        return Response(self.serializer(self.model._default_manager.all(), many=True).data)
+
+    def post(self, request: Request) -> Response:
+        data = self.serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(self.serializer(self.save(None, data.validated_data)).data, status=status.HTTP_201_CREATED)
+
+
+class ItemView(APIView):
+    """GET / PUT (partial) / DELETE one object."""
+
+    serializer: type[ModelSerializer[Any]]
+    model: type[Model]
+    not_found: str
+
+    def save(self, instance: Any, fields: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def remove(self, instance: Any) -> None:
+        raise NotImplementedError
+
+    def _get(self, pk: int) -> Any:
+        return self.model._default_manager.filter(pk=pk).first()
+
+    def get(self, request: Request, pk: int) -> Response:
+        instance = self._get(pk)
+        if instance is None:
+            return error(self.not_found, status.HTTP_404_NOT_FOUND)
+        return Response(self.serializer(instance).data)
+
+    def put(self, request: Request, pk: int) -> Response:
+        instance = self._get(pk)
+        if instance is None:
+            return error(self.not_found, status.HTTP_404_NOT_FOUND)
+        data = self.serializer(instance, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(self.serializer(self.save(instance, data.validated_data)).data)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        instance = self._get(pk)
+        if instance is None:
+            return error(self.not_found, status.HTTP_404_NOT_FOUND)
+        try:
+            self.remove(instance)
+        except InUse as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,56 @@
+"""Encryption at rest for secrets (credential passwords, tokens, keys, secret env vars).
+
+The key is derived from SECRET_KEY with HKDF, so the data dir's generated secret (or
+DOCKHAND_SECRET_KEY) is the single root: a database copied without it reveals nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db import models
+
+_PREFIX = "enc1:"
+
+
+@lru_cache(maxsize=4)
+def _fernet(secret_key: str) -> Fernet:
+    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"dockhand-at-rest", info=b"fields-v1").derive(
+        secret_key.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(raw))
+
+
+def encrypt(plain: str) -> str:
+    """Encrypt a string for storage."""
+    return _PREFIX + _fernet(settings.SECRET_KEY).encrypt(plain.encode()).decode()
+
+
+def decrypt(stored: str) -> str:
+    """Decrypt a stored string; a value that no longer decrypts is an error, not ''."""
+    if not stored.startswith(_PREFIX):
+        raise ValueError("stored secret is not in the expected format")
+    try:
+        return _fernet(settings.SECRET_KEY).decrypt(stored[len(_PREFIX) :].encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("stored secret cannot be decrypted: was DOCKHAND_SECRET_KEY changed?") from exc
+
+
+class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+    """A text column whose non-empty values are stored encrypted; '' stays ''."""
+
+    def from_db_value(self, value: str | None, expression: object, connection: object) -> str | None:
+        if not value:
+            return value
+        return decrypt(value)
+
+    def get_prep_value(self, value: object) -> object:
+        value = super().get_prep_value(value)
+        if not value:
+            return value
+        return encrypt(str(value))

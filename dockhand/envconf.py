@@ -1,0 +1,61 @@
+"""Strict readers for DOCKHAND_* environment settings.
+
+A typo in a boolean ("ture") must stop start-up, not silently mean False; every
+setting can also come from `<NAME>_FILE` so Docker secrets work unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """Read `name`, or the contents of the file named by `name_FILE`."""
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        try:
+            with open(file_path, encoding="utf-8") as fh:
+                return fh.read().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_path}: {exc.strerror}") from exc
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Read a boolean; anything but a known spelling is a configuration error."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, not {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """Read a whole number no smaller than `minimum`."""
+    raw = env_str(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from exc
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def split_bind(bind: str) -> tuple[str, int]:
+    """Split `host:port` (or `[v6]:port`) as given in DOCKHAND_BIND."""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ImproperlyConfigured(f"DOCKHAND_BIND must look like 127.0.0.1:8000, not {bind!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)

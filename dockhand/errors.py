@@ -1,0 +1,7 @@
+"""Domain exceptions shared by both apps."""
+
+from __future__ import annotations
+
+
+class InUse(Exception):
+    """The object is still used by others and cannot be deleted (answered 409)."""

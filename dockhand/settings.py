@@ -1,0 +1,197 @@
+"""dockhand settings: every knob is a DOCKHAND_* environment variable (spec §2)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from dockhand.envconf import env_bool, env_int, env_str, split_bind
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(env_str("DOCKHAND_DATA_DIR", str(BASE_DIR / "data")) or "data").resolve()
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"DOCKHAND_DATA_DIR {DATA_DIR} cannot be created: {exc.strerror}") from exc
+
+
+def _secret_key() -> str:
+    """The configured key, or one generated once and kept (0600) in the data dir."""
+    configured = env_str("DOCKHAND_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        # O_EXCL: the web server and the worker may start at the same moment.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ImproperlyConfigured(f"cannot write {key_file}: {exc.strerror}") from exc
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(50))
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DOCKHAND_DEBUG", False)
+BIND = env_str("DOCKHAND_BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
+BIND_HOST, BIND_PORT = split_bind(BIND)
+ALLOWED_HOSTS = [h.strip() for h in (env_str("DOCKHAND_ALLOWED_HOSTS", "*") or "*").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in (env_str("DOCKHAND_CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o.strip()]
+# Public base URL used to show webhook URLs; empty means "the host of the request".
+PUBLIC_URL = (env_str("DOCKHAND_PUBLIC_URL", "") or "").rstrip("/")
+
+ADMIN_USERNAME = env_str("DOCKHAND_ADMIN_USERNAME", "admin") or "admin"
+ADMIN_PASSWORD = env_str("DOCKHAND_ADMIN_PASSWORD")
+
+# Working copies, generated env files and per-run key files live here.
+STACKS_DIR = DATA_DIR / "stacks"
+RUN_DIR = DATA_DIR / "run"
+# The longest a compose run may take before it is killed and the sync fails.
+DEPLOY_TIMEOUT = env_int("DOCKHAND_DEPLOY_TIMEOUT", 1800, minimum=10)
+GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 300, minimum=5)
+# How long the API's default (waiting) /sync holds the request open.
+SYNC_WAIT_TIMEOUT = env_int("DOCKHAND_SYNC_WAIT_TIMEOUT", DEPLOY_TIMEOUT + GIT_TIMEOUT, minimum=1)
+COMPOSE_COMMAND = env_str("DOCKHAND_COMPOSE_COMMAND", "") or ""
+DEFAULT_DOCKER_HOST = env_str("DOCKER_HOST", "") or ""
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_q",
+    "channels",
+    "dockhand.apps.DockhandConfig",
+    "stacks",
+    "gitsync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dockhand.urls"
+ASGI_APPLICATION = "dockhand.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", "") or ""
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "dockhand.sqlite3"),
+            "OPTIONS": {
+                # WAL lets the web server read while the worker writes; busy_timeout
+                # makes a writer wait for the lock instead of failing at once, and
+                # IMMEDIATE takes that lock at BEGIN so two writers cannot deadlock.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("DOCKHAND_REDIS_URL", "") or ""
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    # A file cache is shared by the web and worker processes of one host, which the
+    # worker heartbeat in /api/health relies on.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+Q_CLUSTER: dict[str, object] = {
+    "name": "dockhand",
+    "workers": env_int("DOCKHAND_WORKERS", 2, minimum=1),
+    # timeout < retry: a deploy still running is never handed to a second worker.
+    "timeout": DEPLOY_TIMEOUT + GIT_TIMEOUT + 60,
+    "retry": DEPLOY_TIMEOUT + GIT_TIMEOUT + 300,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 500,
+    "label": "Tasks",
+    "sync": env_bool("DOCKHAND_TASKS_INLINE", False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "dockhand.api.exception_handler",
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("DOCKHAND_TIME_ZONE", "UTC") or "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+LOG_LEVEL = (env_str("DOCKHAND_LOG_LEVEL", "INFO") or "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}

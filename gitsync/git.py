@@ -1,0 +1,191 @@
+"""Everything dockhand does with git, behind one module (GitPython drives the CLI).
+
+Credentials never reach a URL, `.git/config` or an argument list: HTTPS secrets are
+handed over by an askpass helper reading this process's child environment, SSH keys are
+written 0600 to a per-run directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+from django.conf import settings
+
+from dockhand.masking import mask
+
+_ASKPASS = """#!/bin/sh
+# Written by dockhand: answers git's and ssh's prompts from the environment.
+case "$1" in
+  Username*) printf '%s\\n' "$DOCKHAND_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$DOCKHAND_GIT_SECRET" ;;
+esac
+"""
+
+# Messages git prints that mean "the remote could not be reached" (answered 502).
+_UNREACHABLE = (
+    "could not resolve host",
+    "connection refused",
+    "failed to connect",
+    "connection timed out",
+    "operation timed out",
+    "could not read from remote repository",
+    "no route to host",
+    "unable to access",
+)
+_AUTH_FAILED = ("authentication failed", "permission denied", "403", "401", "terminal prompts disabled")
+
+
+class GitError(Exception):
+    """A git operation failed; the message is safe to show (no credentials)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    """What git needs to authenticate; built from a Credential by the caller."""
+
+    username: str = ""
+    secret: str = ""  # password or token (HTTPS), or the key's passphrase (SSH)
+    ssh_private_key: str = ""
+    known_hosts: str = ""
+    # Where host keys learned on first use are kept when no known_hosts was given.
+    learned_hosts_file: Path | None = None
+    secrets: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    message: str
+    author: str
+
+
+@contextmanager
+def _environment(auth: GitAuth | None) -> Iterator[dict[str, str]]:
+    """Environment for one git run, with a private temp dir removed afterwards."""
+    settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="git-", dir=settings.RUN_DIR))
+    try:
+        os.chmod(tmp, 0o700)
+        askpass = tmp / "askpass"
+        askpass.write_text(_ASKPASS)
+        askpass.chmod(0o700)
+        env = {
+            # Never prompt, never read the host's or user's git config (a credential
+            # helper there would store our secrets), only network protocols.
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ALLOW_PROTOCOL": "http:https:ssh",
+            "HOME": str(tmp),
+            "GIT_ASKPASS": str(askpass),
+            "SSH_ASKPASS": str(askpass),
+            "SSH_ASKPASS_REQUIRE": "force",
+            "DOCKHAND_GIT_USERNAME": auth.username if auth else "",
+            "DOCKHAND_GIT_SECRET": auth.secret if auth else "",
+        }
+        ssh = ["ssh", "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no", "-F", os.devnull]
+        if auth and auth.ssh_private_key:
+            key = tmp / "id"
+            key.touch(mode=0o600)
+            key.write_text(auth.ssh_private_key.strip() + "\n")
+            ssh += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+        if auth and auth.known_hosts:
+            hosts = tmp / "known_hosts"
+            hosts.write_text(auth.known_hosts.strip() + "\n")
+            ssh += ["-o", f"UserKnownHostsFile={hosts}", "-o", "StrictHostKeyChecking=yes"]
+        elif auth and auth.learned_hosts_file:
+            # No host key given: trust the first one seen, then insist on it.
+            auth.learned_hosts_file.parent.mkdir(parents=True, exist_ok=True)
+            ssh += ["-o", f"UserKnownHostsFile={auth.learned_hosts_file}", "-o", "StrictHostKeyChecking=accept-new"]
+        else:
+            ssh += ["-o", "StrictHostKeyChecking=yes"]
+        env["GIT_SSH_COMMAND"] = " ".join(_sh_quote(a) for a in ssh)
+        yield env
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sh_quote(arg: str) -> str:
+    # GIT_SSH_COMMAND is run by a shell; our own temp paths are the only variable parts.
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+def _error(exc: git.GitCommandError, auth: GitAuth | None, action: str, url: str) -> GitError:
+    """Turn a git failure into a message a user can act on, secrets masked."""
+    stderr = (exc.stderr or "").strip()
+    detail = " ".join(line.strip() for line in stderr.splitlines() if line.strip())
+    detail = detail.removeprefix("stderr:").strip().strip("'").strip()
+    lowered = detail.lower()
+    secrets = auth.secrets if auth else ()
+    if "host key verification failed" in lowered:
+        return GitError(mask(f"{action}: Host key verification failed for {url}", secrets), unreachable=True)
+    if any(s in lowered for s in _AUTH_FAILED):
+        return GitError(mask(f"{action}: authentication failed for {url}: {detail}", secrets))
+    unreachable = any(s in lowered for s in _UNREACHABLE)
+    return GitError(
+        mask(f"{action}: {detail or 'git exited with status ' + str(exc.status)}", secrets), unreachable=unreachable
+    )
+
+
+def remote_head(*, url: str, branch: str, auth: GitAuth | None) -> str:
+    """The sha the branch points at on the remote, without fetching any objects."""
+    with _environment(auth) as env:
+        try:
+            out = git.cmd.Git().execute(
+                ["git", "ls-remote", "--heads", "--", url, f"refs/heads/{branch}"],
+                env=env,
+                kill_after_timeout=settings.GIT_TIMEOUT,
+            )
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, "Failed to read the remote", url) from exc
+    for line in str(out).splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    raise GitError(f"Branch {branch!r} does not exist in {url}")
+
+
+def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None) -> Commit:
+    """Bring `workdir` to exactly the branch head, whatever happened to it upstream.
+
+    A shallow fetch with a forced refspec handles force-pushes; a forced checkout
+    handles changed and deleted files. Untracked files are left alone on purpose:
+    compose bind mounts often keep data beside the compose file.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / ".git").is_dir():
+        git.Repo.init(workdir)
+    repo = git.Repo(workdir)
+    tracking = f"refs/remotes/origin/{branch}"
+    with _environment(auth) as env:
+        try:
+            runner = repo.git
+            if "origin" in [r.name for r in repo.remotes]:
+                runner.execute(["git", "remote", "set-url", "origin", "--", url], env=env)
+            else:
+                runner.execute(["git", "remote", "add", "origin", "--", url], env=env)
+            runner.execute(
+                ["git", "fetch", "--depth=1", "--no-tags", "--prune", "origin", f"+refs/heads/{branch}:{tracking}"],
+                env=env,
+                kill_after_timeout=settings.GIT_TIMEOUT,
+            )
+            runner.execute(["git", "checkout", "--force", "--detach", tracking], env=env)
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, "Failed to pull from repository", url) from exc
+    head = repo.head.commit
+    return Commit(
+        sha=head.hexsha,
+        message=str(head.message).strip(),
+        author=f"{head.author.name} <{head.author.email}>",
+    )

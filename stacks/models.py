@@ -1,0 +1,189 @@
+"""Stack-side records: environments, git stacks, their overrides and deployments."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from dockhand.crypto import EncryptedTextField
+
+
+class Environment(models.Model):
+    """A Docker engine that stacks deploy to; `local` is the engine next to dockhand."""
+
+    name = models.CharField(max_length=100, unique=True)
+    # Empty means the default engine (DOCKER_HOST of the server, else the local socket).
+    docker_host = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def default_project_name(stack_name: str) -> str:
+    """Compose project name derived from a stack name (spec §3)."""
+    return re.sub(r"[^a-z0-9_-]", "-", stack_name.lower()).strip("-_") or "stack"
+
+
+class GitStack(models.Model):
+    """A compose project whose files live in a git repository branch."""
+
+    class SyncStatus(models.TextChoices):
+        NEVER = "never"
+        QUEUED = "queued"
+        SYNCING = "syncing"
+        SUCCESS = "success"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=100)
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="stacks")
+    repository = models.ForeignKey("gitsync.Repository", on_delete=models.PROTECT, related_name="stacks")
+    branch = models.CharField(max_length=255, default="main")
+    compose_path = models.CharField(max_length=500, default="compose.yaml")
+    env_file_path = models.CharField(max_length=500, blank=True)
+    project_name = models.CharField(max_length=100)
+    auto_update = models.BooleanField(default=False)
+    auto_update_cron = models.CharField(max_length=100, default="0 3 * * *")
+    webhook_enabled = models.BooleanField(default=False)
+    webhook_secret = EncryptedTextField(blank=True)
+    watch_paths = models.JSONField(default=list, blank=True)
+
+    sync_status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.NEVER)
+    sync_error = models.TextField(blank=True)
+    last_sync = models.DateTimeField(null=True, blank=True)
+    last_commit = models.CharField(max_length=64, blank=True)
+    # The per-stack lock: the deployment holding it and until when (a lease, renewed
+    # while the sync runs, so a lock left by a dead worker is taken back).
+    lock_owner = models.BigIntegerField(null=True, blank=True)
+    lock_expires = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="stack_name_unique_per_environment"),
+            models.UniqueConstraint(
+                fields=["environment", "project_name"], name="stack_project_unique_per_environment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def lock_held_by(self, deployment_id: int) -> models.QuerySet[GitStack]:
+        """This stack's row, only while `deployment_id` holds its lock."""
+        return GitStack.objects.filter(pk=self.pk, lock_owner=deployment_id)
+
+    def renew_lock(self, deployment_id: int, lease: timedelta) -> bool:
+        """Extend the lease; False when the lock was lost (taken back after expiry)."""
+        return self.lock_held_by(deployment_id).update(lock_expires=timezone.now() + lease) == 1
+
+
+class StackEnvVar(models.Model):
+    """One environment override of a stack. Every value is stored encrypted; secret
+    values are additionally never shown and never written to disk."""
+
+    stack = models.ForeignKey(GitStack, on_delete=models.CASCADE, related_name="env_vars")
+    key = models.CharField(max_length=255)
+    value = EncryptedTextField(blank=True)
+    is_secret = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["stack", "key"], name="stack_env_key_unique")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Deployment(models.Model):
+    """One sync attempt of a stack.
+
+    Legal transitions: queued → running → success | skipped | failed | cancelled;
+    queued → failed | cancelled. Finished states never change again.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCESS = "success"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        API = "api"
+        WEBHOOK = "webhook"
+        SCHEDULE = "schedule"
+        ROLLBACK = "rollback"
+
+    FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED)
+
+    stack = models.ForeignKey(GitStack, on_delete=models.CASCADE, related_name="deployments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    force = models.BooleanField(default=False)
+    deployed = models.BooleanField(default=False)
+    commit_sha = models.CharField(max_length=64, blank=True)
+    commit_message = models.TextField(blank=True)
+    commit_author = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    # The remote could not be reached (the API answers 502 rather than 500).
+    remote_unreachable = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["stack", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.stack_id}#{self.pk} {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    def start(self) -> bool:
+        """queued → running; False if it was no longer queued (cancelled meanwhile)."""
+        now = timezone.now()
+        started = Deployment.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.RUNNING, started_at=now
+        )
+        if started:
+            self.status, self.started_at = self.Status.RUNNING, now
+        return started == 1
+
+    def append_output(self, text: str) -> None:
+        """Append to the stored output in one UPDATE (no read-modify-write)."""
+        Deployment.objects.filter(pk=self.pk).update(output=Concat(F("output"), Value(text)))
+
+    def finish(self, status: str, *, error: str = "", deployed: bool = False, remote_unreachable: bool = False) -> None:
+        """Move to a finished state once; later calls are ignored."""
+        now = timezone.now()
+        begun = self.started_at or self.created_at or now
+        fields = {
+            "status": status,
+            "error": error,
+            "deployed": deployed,
+            "remote_unreachable": remote_unreachable,
+            "finished_at": now,
+            "duration_ms": int((now - begun).total_seconds() * 1000),
+        }
+        if Deployment.objects.filter(pk=self.pk).exclude(status__in=self.FINISHED).update(**fields):
+            for name, value in fields.items():
+                setattr(self, name, value)

@@ -1,0 +1,111 @@
+"""Creating, changing and deleting git stacks (shared by the API and the pages)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dockhand.errors import InUse
+from stacks import compose
+from stacks.models import Environment, GitStack, StackEnvVar, default_project_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnvVarInput:
+    """One override as submitted; a secret with value None keeps its stored value."""
+
+    key: str
+    value: str | None
+    is_secret: bool
+
+
+def local_environment() -> Environment:
+    """The built-in `local` environment (created by the first migration)."""
+    env, _ = Environment.objects.get_or_create(name="local")
+    return env
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_hex(24)
+
+
+def _replace_env_vars(stack: GitStack, env_vars: list[EnvVarInput]) -> None:
+    existing = {v.key: v for v in stack.env_vars.all()}
+    keep: list[str] = []
+    for item in env_vars:
+        keep.append(item.key)
+        current = existing.get(item.key)
+        value = item.value
+        if value is None:
+            # Write-only secrets: leaving the value out keeps what is stored.
+            value = current.value if current and current.is_secret and item.is_secret else ""
+        if current:
+            current.value, current.is_secret = value, item.is_secret
+            current.save(update_fields=["value", "is_secret"])
+        else:
+            StackEnvVar.objects.create(stack=stack, key=item.key, value=value, is_secret=item.is_secret)
+    stack.env_vars.exclude(key__in=keep).delete()
+
+
+def stack_create(*, fields: dict[str, Any], env_vars: list[EnvVarInput] | None = None) -> GitStack:
+    """Create a stack; the compose project name and webhook secret get defaults."""
+    stack = GitStack(**fields)
+    if not stack.environment_id:
+        stack.environment = local_environment()
+    if not stack.project_name:
+        stack.project_name = default_project_name(stack.name)
+    if not stack.webhook_secret:
+        stack.webhook_secret = new_webhook_secret()
+    with transaction.atomic():
+        stack.save()
+        if env_vars:
+            _replace_env_vars(stack, env_vars)
+    return stack
+
+
+def stack_update(*, stack: GitStack, fields: dict[str, Any], env_vars: list[EnvVarInput] | None = None) -> GitStack:
+    """Change a stack's settings; `env_vars`, when given, replaces the whole set."""
+    for name, value in fields.items():
+        setattr(stack, name, value)
+    if "webhook_secret" in fields and not stack.webhook_secret:
+        stack.webhook_secret = new_webhook_secret()
+    with transaction.atomic():
+        stack.save()
+        if env_vars is not None:
+            _replace_env_vars(stack, env_vars)
+    return stack
+
+
+def stack_delete(*, stack: GitStack, remove_containers: bool) -> str:
+    """Delete a stack (and, by default, its containers); returns compose's output.
+
+    Refused while a sync holds the stack, so a deploy cannot resurrect what was removed.
+    """
+    now = timezone.now()
+    free = Q(lock_owner__isnull=True) | Q(lock_expires__lt=now)
+    # Take the lock for good: the row goes away below, with the lock.
+    if not GitStack.objects.filter(free, pk=stack.pk).update(lock_owner=0, lock_expires=now + timedelta(hours=1)):
+        raise InUse("Stack is syncing; delete it when the sync has finished")
+    lines: list[str] = []
+    if remove_containers:
+        env = compose.process_env(docker_host=stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST)
+        try:
+            compose.down(stack.project_name, env=env, on_line=lines.append, timeout=settings.DEPLOY_TIMEOUT)
+        except compose.ComposeError:
+            GitStack.objects.filter(pk=stack.pk).update(lock_owner=None, lock_expires=None)
+            raise
+    stack_dir = settings.STACKS_DIR / str(stack.pk)
+    stack.delete()
+    shutil.rmtree(stack_dir, ignore_errors=True)
+    return "\n".join(lines)

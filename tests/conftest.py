@@ -1,0 +1,166 @@
+"""Shared fixtures: the real git server, the real Docker engine, and a fixed cast."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.support import docker as dockersupport
+from tests.support.gitserver import GitServer, TestRepo, start_git_server
+
+GIT_USER = "deployer"
+GIT_TOKEN = "ghp-Test-Token-7f3a9c1e5b"
+SECRET_VALUE = "s3cr3t-Value-9d41"
+
+COMPOSE = """\
+services:
+  app:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      PLAIN: ${{PLAIN:-unset}}
+      SECRET: ${{SECRET:-unset}}
+      FROM_REPO: ${{FROM_REPO:-unset}}
+      GIT_COMMIT_SHA: ${{GIT_COMMIT_SHA:-unset}}
+      VERSION: "{version}"
+"""
+REPO_ENV = "SECRET=from-repo-env\nFROM_REPO=repo-value\nPLAIN=from-repo\n"
+
+
+def need(what: str, available: bool) -> None:
+    """Real parts are required under CI=true; elsewhere a missing one skips."""
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required when CI=true")
+    pytest.skip(f"{what} is not available on this machine")  # REQUIRE_ real parts outside CI only
+
+
+def compose_file(version: str = "1", image: str = dockersupport.IMAGE) -> str:
+    return COMPOSE.format(image=image, version=version)
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    need("a Docker engine", dockersupport.engine_available())
+    return dockersupport.ensure_image()
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    need("git", shutil.which("git") is not None)
+    server = start_git_server(tmp_path_factory.mktemp("git-server"), GIT_USER, GIT_TOKEN)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_repo(git_server: GitServer) -> TestRepo:
+    """A fresh repository with a compose file and a repo `.env`."""
+    return git_server.create_repo(
+        f"app-{uuid.uuid4().hex[:8]}", {"compose.yaml": compose_file("1"), ".env": REPO_ENV, "README.md": "app\n"}
+    )
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(settings: Any, tmp_path: Path) -> None:
+    settings.DATA_DIR = tmp_path / "data"
+    settings.STACKS_DIR = settings.DATA_DIR / "stacks"
+    settings.RUN_DIR = settings.DATA_DIR / "run"
+
+
+@pytest.fixture
+def projects() -> Iterator[list[str]]:
+    """Compose projects a test created; removed from the engine afterwards."""
+    created: list[str] = []
+    yield created
+    if dockersupport.engine_available():
+        for project in created:
+            dockersupport.remove_project(project)
+
+
+@pytest.fixture
+def admin(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser(username="admin", password="admin-pass-123")
+
+
+@pytest.fixture
+def api(admin: Any) -> APIClient:
+    client = APIClient()
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def token_credential(api: APIClient) -> dict[str, Any]:
+    response = api.post(
+        "/api/git/credentials",
+        {"name": "ci-token", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return dict(response.json())
+
+
+def unique_stack_name() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_stack(api: APIClient, token_credential: dict[str, Any], projects: list[str]) -> Any:
+    """Create a stack through the API; its compose project is cleaned up afterwards."""
+
+    def _make(repo: TestRepo, **extra: Any) -> dict[str, Any]:
+        body = {
+            "stackName": unique_stack_name(),
+            "url": repo.url,
+            "branch": repo.branch,
+            "credentialId": token_credential["id"],
+            "envFilePath": ".env",
+            "envVars": [
+                {"key": "PLAIN", "value": "plain-override", "isSecret": False},
+                {"key": "SECRET", "value": SECRET_VALUE, "isSecret": True},
+            ],
+            **extra,
+        }
+        response = api.post("/api/git/stacks", body, format="json")
+        assert response.status_code == 201, response.content
+        stack = dict(response.json())
+        projects.append(stack["projectName"])
+        return stack
+
+    return _make
+
+
+@pytest.fixture
+def compose_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every compose command dockhand runs (the real commands still run)."""
+    from stacks import compose
+
+    calls: list[str] = []
+    real_run, real_config = compose.run, compose.config
+
+    def run(args: Any, **kwargs: Any) -> None:
+        calls.append(" ".join(args))
+        return real_run(args, **kwargs)
+
+    def config(project: Any, **kwargs: Any) -> dict[str, object]:
+        calls.append("config")
+        return real_config(project, **kwargs)
+
+    monkeypatch.setattr(compose, "run", run)
+    monkeypatch.setattr(compose, "config", config)
+    return calls
+
+
+def container_name(stack: dict[str, Any], service: str = "app") -> str:
+    return f"{stack['projectName']}-{service}-1"
