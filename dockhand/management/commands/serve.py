@@ -3,6 +3,7 @@ Daphne web server and the django-q2 cluster; Ctrl-C stops both."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,16 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+# How long the web server and the worker get to finish in-flight work on shutdown.
+GRACE_SECONDS = 20
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
 
 class Command(BaseCommand):
     help = "Migrate, create the first admin, then run the web server and the worker together."
@@ -23,20 +34,15 @@ class Command(BaseCommand):
         call_command("ensure_admin")
         for message in checks.run_checks(tags=["dockhand"], include_deployment_checks=True):
             self.stderr.write(f"warning: {message.msg} ({message.id}) {message.hint or ''}")
+        web = [sys.executable, "-m", "daphne", "-b", settings.BIND_HOST, "-p", str(settings.BIND_PORT)]
+        # Each child leads its own process group, so a terminal's Ctrl-C reaches only
+        # this supervisor, which then stops each group as a whole (qcluster's worker
+        # processes included) instead of racing the children's own signal handling.
         procs = {
-            "web": subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    settings.BIND_HOST,
-                    "-p",
-                    str(settings.BIND_PORT),
-                    "dockhand.asgi:application",
-                ]
+            "web": subprocess.Popen([*web, "dockhand.asgi:application"], start_new_session=True),
+            "worker": subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, start_new_session=True
             ),
-            "worker": subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR),
         }
         self.stdout.write(f"dockhand is running on http://{settings.BIND} (Ctrl-C stops it)")
         stopping = False
@@ -50,15 +56,20 @@ class Command(BaseCommand):
         # Whichever ends first, by a signal or by dying, takes the other one down too.
         while not stopping and all(p.poll() is None for p in procs.values()):
             time.sleep(0.2)
+        # SIGTERM to each leader only: qcluster's sentinel stops its own workers and
+        # hangs if they are signalled behind its back.
         for p in procs.values():
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
+                p.terminate()
+        deadline = time.monotonic() + GRACE_SECONDS
         for p in procs.values():
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                p.kill()
+                self.stderr.write("a process did not stop in time; killing it")
+            # Whatever the group leader left behind (a stuck worker process) goes too.
+            _signal_group(p, signal.SIGKILL)
+            p.wait()
         failed = [name for name, p in procs.items() if p.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
         if failed and not stopping:
             raise SystemExit(f"dockhand stopped because the {' and '.join(failed)} process exited")

@@ -1,0 +1,121 @@
+"""`make run` for real: Daphne + the django-q2 cluster, driven over HTTP like a user would."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gitsync.services.sync import BUSY_MESSAGE
+from tests.conftest import GIT_TOKEN, GIT_USER, SECRET_VALUE, compose_file, need, unique_stack_name
+from tests.support import docker as dockersupport
+from tests.support.product import ApiClient, Product
+
+ADMIN_PASSWORD = "e2e-Admin-pass-4821"
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory, docker_image: str) -> Iterator[Product]:
+    need("make", shutil.which("make") is not None)
+    running = Product(tmp_path_factory.mktemp("product") / "data", ADMIN_PASSWORD)
+    try:
+        yield running
+    finally:
+        running.interrupt()
+        running.kill()
+
+
+@pytest.fixture(scope="module")
+def client(product: Product) -> ApiClient:
+    product.wait_healthy(60)
+    return ApiClient(product.url, "admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def stack(client: ApiClient, git_server: Any) -> Iterator[dict[str, Any]]:
+    repo = git_server.create_repo(
+        f"e2e-{unique_stack_name()}", {"compose.yaml": compose_file("1"), ".env": "SECRET=from-repo\n"}
+    )
+    cred = client.post(
+        "/api/git/credentials", {"name": "e2e", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+    )
+    assert cred.status_code == 201, cred.text
+    created = client.post(
+        "/api/git/stacks",
+        {
+            "stackName": unique_stack_name(),
+            "url": repo.url,
+            "credentialId": cred.json()["id"],
+            "envFilePath": ".env",
+            "envVars": [{"key": "SECRET", "value": SECRET_VALUE, "isSecret": True}, {"key": "PLAIN", "value": "p1"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    body = dict(created.json())
+    body["repo"] = repo
+    yield body
+    dockersupport.remove_project(body["projectName"])
+
+
+def test_make_run_serves_a_healthy_api_within_60_seconds(product: Product) -> None:
+    started = time.monotonic()
+    assert product.wait_healthy(60) == {"details": "healthy"}
+    assert time.monotonic() - started < 60
+    assert "dockhand is running" in product.log()
+
+
+def test_the_sync_runs_in_the_worker_and_deploys(client: ApiClient, product: Product, stack: dict[str, Any]) -> None:
+    queued = client.post(f"/api/git/stacks/{stack['id']}/sync?wait=false")
+    assert queued.status_code == 202
+    assert queued.json()["status"] == "queued"
+    deployment_id = queued.json()["deploymentId"]
+    deadline = time.monotonic() + 60
+    while (detail := client.get(f"/api/deployments/{deployment_id}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.3)
+    assert detail["status"] == "success", detail
+    assert detail["trigger"] == "api" and detail["deployed"] is True
+    env = dockersupport.container_env(f"{stack['projectName']}-app-1")
+    assert env["SECRET"] == SECRET_VALUE and env["PLAIN"] == "p1"
+    # The django-q2 cluster (another process) ran it, not the web request.
+    db = sqlite3.connect(product.data_dir / "dockhand.sqlite3")
+    ran = db.execute("SELECT success FROM django_q_task WHERE name = ?", (f"deployment-{deployment_id}",)).fetchall()
+    assert ran == [(1,)]
+    again = client.post(f"/api/git/stacks/{stack['id']}/sync")
+    assert again.status_code == 200
+    assert again.json()["deployed"] is False
+    assert SECRET_VALUE not in again.text + client.get(f"/api/git/stacks/{stack['id']}/deployments").text
+
+
+def test_two_syncs_at_once_exactly_one_runs(client: ApiClient, stack: dict[str, Any]) -> None:
+    before = client.get(f"/api/git/stacks/{stack['id']}/deployments").json()["meta"]["total"]
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def fire() -> None:
+        barrier.wait()
+        answers.append(client.post(f"/api/git/stacks/{stack['id']}/sync", {"force": True}))
+
+    threads = [threading.Thread(target=fire) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert refused.json() == {"success": False, "error": BUSY_MESSAGE}
+    after = client.get(f"/api/git/stacks/{stack['id']}/deployments").json()["meta"]["total"]
+    assert after == before + 1
+
+
+def test_ctrl_c_stops_the_web_server_and_the_worker(product: Product, client: ApiClient) -> None:
+    product.interrupt()
+    deadline = time.monotonic() + 15
+    while product.group_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not product.group_alive(), product.log()
