@@ -129,7 +129,7 @@ def _error(exc: git.GitCommandError, auth: GitAuth | None, action: str, url: str
     lowered = detail.lower()
     secrets = auth.secrets if auth else ()
     if "host key verification failed" in lowered:
-        return GitError(mask(f"{action}: Host key verification failed for {url}", secrets), unreachable=True)
+        return GitError(mask(f"{action}: Host key verification failed for {url}", secrets))
     if any(s in lowered for s in _AUTH_FAILED):
         return GitError(mask(f"{action}: authentication failed for {url}: {detail}", secrets))
     unreachable = any(s in lowered for s in _UNREACHABLE)

