@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -178,7 +179,14 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
 LANGUAGE_CODE = "en-us"
+# Cron schedules are read in this zone (django-q2 follows TIME_ZONE).
 TIME_ZONE = env_str("DOCKHAND_TIME_ZONE", "UTC") or "UTC"
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        f"DOCKHAND_TIME_ZONE {TIME_ZONE!r} is not a known time zone (e.g. Europe/Berlin)"
+    ) from exc
 USE_I18N = False
 USE_TZ = True
 

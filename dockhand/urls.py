@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import path
 
 from dockhand.api import HealthView, LoginView, LogoutView
+from gitsync import webhook_views
 from gitsync.api import views as git_api
 from stacks.api import views as stack_api
 
@@ -24,5 +25,8 @@ urlpatterns = [
     path("api/git/stacks/<int:pk>", stack_api.StackDetail.as_view()),
     path("api/git/stacks/<int:pk>/sync", stack_api.StackSync.as_view()),
     path("api/git/stacks/<int:pk>/deployments", stack_api.StackDeployments.as_view()),
+    path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
+    path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),
+    path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
     path("api/deployments/<int:pk>", stack_api.DeploymentDetail.as_view()),
 ]

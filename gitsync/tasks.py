@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from gitsync.services.sync import deployment_run
+from gitsync.services.sync import deployment_run, stack_sync_coalesced
+from stacks.models import Deployment, GitStack
 
 
 def run_deployment(deployment_id: int) -> str:
     """Run one queued deployment; returns its final status for the task record."""
     return deployment_run(deployment_id=deployment_id).status
+
+
+def scheduled_sync(stack_id: int) -> str:
+    """A stack's auto-update schedule fired: sync, or join the follow-up of a running one."""
+    stack = GitStack.objects.filter(pk=stack_id, auto_update=True).first()
+    if stack is None:
+        return "no such stack with autoUpdate"
+    deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
+    return f"deployment {deployment.pk}" if deployment else "follow-up pending"

@@ -64,6 +64,10 @@ class GitStack(models.Model):
     # while the sync runs, so a lock left by a dead worker is taken back).
     lock_owner = models.BigIntegerField(null=True, blank=True)
     lock_expires = models.DateTimeField(null=True, blank=True)
+    # A webhook or schedule arrived while the lock was held: the holder hands the lock
+    # to exactly one follow-up sync when it finishes (many arrivals, one follow-up).
+    sync_pending = models.BooleanField(default=False)
+    pending_trigger = models.CharField(max_length=10, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from gitsync.models import Credential, Repository
@@ -62,10 +63,25 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
     )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     lastCommit = serializers.CharField(source="last_commit", read_only=True)
+    webhookSecret = serializers.CharField(source="webhook_secret", max_length=200, required=False, allow_blank=True)
+    webhookUrl = serializers.SerializerMethodField()
 
     class Meta:
         model = Repository
-        fields = ["id", "name", "url", "branch", "credentialId", "createdAt", "lastCommit"]
+        fields = [
+            "id",
+            "name",
+            "url",
+            "branch",
+            "credentialId",
+            "createdAt",
+            "lastCommit",
+            "webhookSecret",
+            "webhookUrl",
+        ]
+
+    def get_webhookUrl(self, obj: Repository) -> str:
+        return public_url(self.context.get("request"), f"/api/git/repositories/{obj.pk}/webhook")
 
     def validate_url(self, value: str) -> str:
         problem = url_problem(value)
@@ -84,3 +100,10 @@ def validate_branch_name(value: str) -> str:
     if any(ch.isspace() or ch in "~^:?*[\\" or ord(ch) < 32 for ch in value):
         raise serializers.ValidationError("is not a valid branch name")
     return value
+
+
+def public_url(request: Any, path: str) -> str:
+    """An absolute URL for `path`: DOCKHAND_PUBLIC_URL, else the request's own host."""
+    if settings.PUBLIC_URL or request is None:
+        return f"{settings.PUBLIC_URL}{path}"
+    return str(request.build_absolute_uri(path))

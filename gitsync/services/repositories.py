@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,6 +81,8 @@ def repository_save(*, repository: Repository | None, fields: dict[str, Any]) ->
         setattr(repository, name, value)
     if not repository.name:
         repository.name = repository_name_from_url(repository.url)
+    if not repository.webhook_secret:
+        repository.webhook_secret = secrets.token_hex(24)
     repository.save()
     return repository
 

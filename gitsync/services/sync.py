@@ -70,7 +70,7 @@ def stack_sync(*, stack: GitStack, trigger: str, force: bool = False) -> Deploym
                 stale.finish(Deployment.Status.FAILED, error=WORKER_LOST)
     stack.sync_status = GitStack.SyncStatus.QUEUED
     try:
-        async_task("gitsync.tasks.run_deployment", deployment.pk, task_name=f"deployment-{deployment.pk}")
+        _enqueue(deployment)
     except Exception as exc:  # the broker is down: do not leave the stack locked
         log.exception("could not queue deployment %s", deployment.pk)
         _release(stack, deployment, ok=False, error=f"Could not queue the sync: {exc}")
@@ -91,18 +91,62 @@ def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
         delay = min(delay * 1.5, 0.5)
 
 
+def stack_sync_coalesced(*, stack: GitStack, trigger: str) -> Deployment | None:
+    """Sync now, or, when a sync is running, make sure exactly one follow-up runs after
+    it (webhooks and schedules: a push that arrives mid-sync must not be lost).
+
+    Returns the new deployment, or None when the request joined the pending follow-up.
+    """
+    for _ in range(5):
+        try:
+            return stack_sync(stack=stack, trigger=trigger)
+        except StackBusy:
+            # Only while the lock is held; if it was released meanwhile, try again.
+            if GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False).update(
+                sync_pending=True, pending_trigger=trigger
+            ):
+                return None
+    raise StackBusy()
+
+
+def _enqueue(deployment: Deployment) -> None:
+    async_task("gitsync.tasks.run_deployment", deployment.pk, task_name=f"deployment-{deployment.pk}")
+
+
 def _release(stack: GitStack, deployment: Deployment, *, ok: bool, error: str = "", commit: str = "") -> None:
-    """Give the lock back and record the outcome on the stack, only if we still hold it."""
+    """Give the lock back and record the outcome on the stack, only if we still hold it.
+
+    When a follow-up is pending the lock goes straight to a new queued deployment. The
+    row lock makes "is one pending?" and "release" one step: a webhook that marks a
+    follow-up waits for it, then finds the lock either handed over or free.
+    """
     fields: dict[str, object] = {
-        "lock_owner": None,
-        "lock_expires": None,
         "sync_status": GitStack.SyncStatus.SUCCESS if ok else GitStack.SyncStatus.FAILED,
         "sync_error": error,
         "last_sync": timezone.now(),
     }
     if ok and commit:
         fields["last_commit"] = commit  # lastCommit moves only on success
-    stack.lock_held_by(deployment.pk).update(**fields)
+    followup = None
+    with transaction.atomic():
+        held = stack.lock_held_by(deployment.pk).select_for_update()
+        pending = held.values_list("sync_pending", "pending_trigger").first()
+        if pending is None:
+            return  # the lock was taken back after its lease ran out
+        if pending[0]:
+            followup = Deployment.objects.create(stack=stack, trigger=pending[1] or Deployment.Trigger.WEBHOOK)
+            fields.update(
+                lock_owner=followup.pk,
+                lock_expires=timezone.now() + _queue_lease(),
+                sync_status=GitStack.SyncStatus.QUEUED,
+                sync_pending=False,
+                pending_trigger="",
+            )
+        else:
+            fields.update(lock_owner=None, lock_expires=None)
+        held.update(**fields)
+    if followup is not None:
+        _enqueue(followup)
 
 
 class _Heartbeat:

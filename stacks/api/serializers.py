@@ -6,12 +6,12 @@ import re
 from typing import Any
 
 from croniter import croniter
-from django.conf import settings
 from rest_framework import serializers
 
-from gitsync.api.serializers import validate_branch_name
-from gitsync.models import Credential, Repository
+from gitsync.api.serializers import public_url, validate_branch_name
+from gitsync.models import Credential, Repository, WebhookDelivery
 from gitsync.services.repositories import url_problem
+from gitsync.services.schedules import CRON_PRESETS
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 from stacks.services.deploy import relative_path_problem
 from stacks.services.stacks import EnvVarInput
@@ -76,6 +76,8 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
     autoUpdateCron = serializers.CharField(
         source="auto_update_cron", max_length=100, required=False, validators=[validate_cron]
     )
+    autoUpdateSchedule = serializers.ChoiceField(choices=sorted(CRON_PRESETS), write_only=True, required=False)
+    nextSync = serializers.SerializerMethodField()
     webhookEnabled = serializers.BooleanField(source="webhook_enabled", required=False)
     webhookSecret = serializers.CharField(source="webhook_secret", max_length=200, required=False, allow_blank=True)
     watchPaths = serializers.ListField(
@@ -97,7 +99,7 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
         fields = [
             "id", "stackName", "environmentId", "repositoryId", "url", "credentialId", "branch", "composePath",
             "envFilePath", "autoUpdate", "autoUpdateCron", "webhookEnabled", "webhookSecret", "watchPaths",
-            "envVars", "deployNow", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError",
+            "envVars", "deployNow", "autoUpdateSchedule", "nextSync", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError",
             "webhookUrl", "createdAt", "updatedAt",
         ]  # fmt: skip
         # Uniqueness per environment is checked in validate(), with messages naming the field.
@@ -106,12 +108,13 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
     def get_syncError(self, obj: GitStack) -> str | None:
         return obj.sync_error or None
 
+    def get_nextSync(self, obj: GitStack) -> str | None:
+        # Annotated by the views' queryset (one query for a whole list).
+        when = getattr(obj, "next_sync", None)
+        return serializers.DateTimeField().to_representation(when) if when and obj.auto_update else None
+
     def get_webhookUrl(self, obj: GitStack) -> str:
-        path = f"/api/git/stacks/{obj.pk}/webhook"
-        request = self.context.get("request")
-        if settings.PUBLIC_URL or request is None:
-            return f"{settings.PUBLIC_URL}{path}"
-        return str(request.build_absolute_uri(path))
+        return public_url(self.context.get("request"), f"/api/git/stacks/{obj.pk}/webhook")
 
     def validate_stackName(self, value: str) -> str:
         if not value.strip() or any(ord(ch) < 32 or ch in "/\\" for ch in value):
@@ -162,6 +165,13 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current: GitStack | None = self.instance
+        preset = attrs.pop("autoUpdateSchedule", None)
+        if preset:
+            if "auto_update_cron" in attrs and attrs["auto_update_cron"] != CRON_PRESETS[preset]:
+                raise serializers.ValidationError(
+                    {"autoUpdateSchedule": ["give a preset or a cron expression, not both"]}
+                )
+            attrs["auto_update_cron"] = CRON_PRESETS[preset]
         if current is None and "repository" not in attrs and "url" not in attrs:
             raise serializers.ValidationError({"url": ["give repositoryId or url"]})
         if "repository" in attrs and "url" in attrs:
@@ -208,3 +218,18 @@ class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
             "createdAt", "startedAt", "finishedAt", "durationMs", "output", "error",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
+    at = serializers.DateTimeField(source="received_at", read_only=True)
+    deliveryId = serializers.CharField(source="delivery_id", read_only=True)
+    deploymentId = serializers.IntegerField(source="deployment_id", read_only=True, allow_null=True)
+    via = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "at", "via", "provider", "event", "deliveryId", "ref", "result", "reason", "deploymentId"]
+        read_only_fields = fields
+
+    def get_via(self, obj: WebhookDelivery) -> str:
+        return "repository" if obj.target.startswith("repository:") else "stack"

@@ -12,10 +12,17 @@ from rest_framework.views import APIView
 
 from dockhand.api import CollectionView, ItemView, error, query_bool, query_int
 from dockhand.errors import InUse
+from gitsync.models import WebhookDelivery
 from gitsync.services.repositories import repository_for_url
+from gitsync.services.schedules import next_sync_subquery
 from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
 from stacks import compose
-from stacks.api.serializers import DeploymentSerializer, EnvironmentSerializer, GitStackSerializer
+from stacks.api.serializers import (
+    DeploymentSerializer,
+    EnvironmentSerializer,
+    GitStackSerializer,
+    WebhookDeliverySerializer,
+)
 from stacks.models import Deployment, Environment, GitStack
 from stacks.services.stacks import stack_create, stack_delete, stack_update
 
@@ -81,7 +88,11 @@ def _queue(stack: GitStack, body: dict[str, Any]) -> None:
 
 
 def _stacks() -> Any:
-    return GitStack.objects.select_related("environment", "repository").prefetch_related("env_vars")
+    return (
+        GitStack.objects.select_related("environment", "repository")
+        .prefetch_related("env_vars")
+        .annotate(next_sync=next_sync_subquery())
+    )
 
 
 class StackList(APIView):
@@ -208,3 +219,21 @@ class DeploymentDetail(APIView):
         if deployment is None:
             return error("Deployment not found", status.HTTP_404_NOT_FOUND)
         return Response(DeploymentSerializer(deployment).data)
+
+
+class StackWebhooks(APIView):
+    """GET /api/git/stacks/<id>/webhooks: deliveries this stack received (own or fanned out)."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        if not GitStack.objects.filter(pk=pk).exists():
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        limit = query_int(request, "limit", 20, minimum=1, maximum=200)
+        offset = query_int(request, "offset", 0, maximum=10**9)
+        deliveries = WebhookDelivery.objects.filter(stack_id=pk)
+        page = deliveries[offset : offset + limit]
+        return Response(
+            {
+                "data": WebhookDeliverySerializer(page, many=True).data,
+                "meta": {"total": deliveries.count(), "limit": limit, "offset": offset},
+            }
+        )

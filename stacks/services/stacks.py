@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dockhand.errors import InUse
+from gitsync.services.schedules import stack_schedule_apply, stack_schedule_remove
 from stacks import compose
 from stacks.models import Environment, GitStack, StackEnvVar, default_project_name
 
@@ -71,6 +72,7 @@ def stack_create(*, fields: dict[str, Any], env_vars: list[EnvVarInput] | None =
         stack.save()
         if env_vars:
             _replace_env_vars(stack, env_vars)
+        stack_schedule_apply(stack=stack)
     return stack
 
 
@@ -84,6 +86,7 @@ def stack_update(*, stack: GitStack, fields: dict[str, Any], env_vars: list[EnvV
         stack.save()
         if env_vars is not None:
             _replace_env_vars(stack, env_vars)
+        stack_schedule_apply(stack=stack)
     return stack
 
 
@@ -106,6 +109,8 @@ def stack_delete(*, stack: GitStack, remove_containers: bool) -> str:
             GitStack.objects.filter(pk=stack.pk).update(lock_owner=None, lock_expires=None)
             raise
     stack_dir = settings.STACKS_DIR / str(stack.pk)
-    stack.delete()
+    with transaction.atomic():
+        stack_schedule_remove(stack_id=stack.pk)
+        stack.delete()
     shutil.rmtree(stack_dir, ignore_errors=True)
     return "\n".join(lines)

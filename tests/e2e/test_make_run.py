@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from gitsync.services.sync import BUSY_MESSAGE
 from tests.conftest import GIT_TOKEN, GIT_USER, SECRET_VALUE, compose_file, need, unique_stack_name
 from tests.support import docker as dockersupport
+from tests.support import webhooks as hooks
 from tests.support.product import ApiClient, Product
 
 ADMIN_PASSWORD = "e2e-Admin-pass-4821"
@@ -111,6 +113,96 @@ def test_two_syncs_at_once_exactly_one_runs(client: ApiClient, stack: dict[str, 
     assert refused.json() == {"success": False, "error": BUSY_MESSAGE}
     after = client.get(f"/api/git/stacks/{stack['id']}/deployments").json()["meta"]["total"]
     assert after == before + 1
+
+
+SLOW_COMPOSE = """\
+services:
+  migrate:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 4"]
+  app:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      VERSION: "{version}"
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+"""
+
+
+def test_webhooks_during_a_slow_deploy_make_exactly_one_follow_up(
+    client: ApiClient, git_server: Any, docker_image: str
+) -> None:
+    repo = git_server.create_repo(
+        f"slow-{unique_stack_name()}", {"compose.yaml": SLOW_COMPOSE.format(image=docker_image, version="1")}
+    )
+    created = client.post(
+        "/api/git/stacks",
+        {"stackName": unique_stack_name(), "url": repo.url, "credentialId": None, "webhookEnabled": True},
+    )
+    assert created.status_code == 201, created.text
+    stack = created.json()
+    # The test git server wants basic auth: attach the e2e credential.
+    cred_id = next(c["id"] for c in client.get("/api/git/credentials").json() if c["name"] == "e2e")
+    repo_id = stack["repositoryId"]
+    assert (
+        client.session.put(
+            f"{client.base}/api/git/repositories/{repo_id}", json={"credentialId": cred_id}, timeout=10
+        ).status_code
+        == 200
+    )
+    try:
+        secret = stack["webhookSecret"]
+        first = _webhook(client, stack, hooks.github_push(repo, secret, before="0" * 40, shas=[repo.head()]))
+        assert first.status_code == 202, first.text
+        first_id = first.json()["deploymentId"]
+        _wait_for(client, first_id, lambda d: d["status"] == "running" and "Deploying" in d["output"])
+        before = repo.head()
+        for version in ("2", "3", "4"):
+            sha = repo.commit({"compose.yaml": SLOW_COMPOSE.format(image=docker_image, version=version)}, f"v{version}")
+            answer = _webhook(client, stack, hooks.github_push(repo, secret, before=before, shas=[sha]))
+            assert answer.status_code == 202 and answer.json()["coalesced"] is True, answer.text
+            before = sha
+        deployments = _wait_settled(client, stack["id"], count=2)
+        assert [(d["trigger"], d["status"]) for d in reversed(deployments)] == [
+            ("webhook", "success"),
+            ("webhook", "success"),
+        ]
+        assert deployments[0]["commitSha"] == repo.head()
+        assert dockersupport.container_env(f"{stack['projectName']}-app-1")["VERSION"] == "4"
+    finally:
+        dockersupport.remove_project(stack["projectName"])
+
+
+def _webhook(client: ApiClient, stack: dict[str, Any], hook: hooks.Hook) -> Any:
+    return requests.post(
+        f"{client.base}/api/git/stacks/{stack['id']}/webhook", data=hook.body, headers=hook.headers, timeout=30
+    )
+
+
+def _wait_for(client: ApiClient, deployment_id: int, ready: Any, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not ready(detail := client.get(f"/api/deployments/{deployment_id}").json()):
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.1)
+    return dict(detail)
+
+
+def _wait_settled(client: ApiClient, stack_id: int, *, count: int, timeout: float = 90) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        data = client.get(f"/api/git/stacks/{stack_id}/deployments").json()["data"]
+        if len(data) >= count and all(d["status"] not in ("queued", "running") for d in data):
+            time.sleep(1)  # a further (wrong) follow-up would show up now
+            final = client.get(f"/api/git/stacks/{stack_id}/deployments").json()["data"]
+            if final == data:
+                return list(data)
+        assert time.monotonic() < deadline, data
+        time.sleep(0.2)
 
 
 def test_ctrl_c_stops_the_web_server_and_the_worker(product: Product, client: ApiClient) -> None:

@@ -155,3 +155,18 @@ def start_git_server(root: Path, username: str, password: str) -> GitServer:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     return GitServer(root, username, password).start()
+
+
+def changes(repo: TestRepo, sha: str) -> dict[str, list[str]]:
+    """added/modified/removed paths of one commit, as providers list them."""
+    out = git("diff-tree", "--no-commit-id", "--name-status", "-r", "--root", sha, cwd=repo.work)
+    lists: dict[str, list[str]] = {"added": [], "modified": [], "removed": []}
+    for line in out.splitlines():
+        status, _, path = line.partition("\t")
+        lists[{"A": "added", "D": "removed"}.get(status[:1], "modified")].append(path)
+    return lists
+
+
+def commit_info(repo: TestRepo, sha: str) -> dict[str, str]:
+    message = git("log", "-1", "--format=%B", sha, cwd=repo.work)
+    return {"id": sha, "message": message, "timestamp": git("log", "-1", "--format=%cI", sha, cwd=repo.work)}

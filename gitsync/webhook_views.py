@@ -1,0 +1,86 @@
+"""Public webhook endpoints: authenticated by their secret alone, verified before the
+body is parsed. Plain Django views: the raw body must reach the HMAC untouched."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from gitsync.models import Repository
+from gitsync.services import webhook_payloads as payloads
+from gitsync.services.sync import deployment_wait
+from gitsync.services.webhooks import MAX_BODY, WebhookAnswer, webhook_receive_for_repository, webhook_receive_for_stack
+from stacks.api.views import sync_result
+from stacks.models import GitStack
+
+log = logging.getLogger(__name__)
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is over the limit (checked before reading)."""
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY:
+            return None
+        body = request.body
+    except (ValueError, RequestDataTooBig):
+        return None
+    return body if len(body) <= MAX_BODY else None
+
+
+def _verified(request: HttpRequest, secret: str, what: str) -> payloads.Delivery | JsonResponse:
+    body = _body(request)
+    if body is None:
+        return _error("Payload too large (1 MiB at most)", 413)
+    try:
+        provider = payloads.verify(request.headers, body, secret)
+    except payloads.SignatureError as exc:
+        log.warning("rejected webhook for %s from %s: %s", what, request.META.get("REMOTE_ADDR"), exc)
+        return _error(f"Invalid webhook signature: {exc}", 401)
+    try:
+        return payloads.parse(provider, request.headers, body)
+    except payloads.PayloadError as exc:
+        return _error(f"Malformed payload: {exc}", 400)
+
+
+def _respond(request: HttpRequest, answer: WebhookAnswer) -> JsonResponse:
+    if answer.deployment is not None and request.GET.get("wait", "").lower() in ("1", "true", "yes"):
+        result = sync_result(deployment_wait(deployment=answer.deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
+        return JsonResponse(result.data, status=result.status_code)
+    return JsonResponse(answer.body, status=answer.status)
+
+
+@csrf_exempt
+@require_POST
+def stack_webhook(request: HttpRequest, pk: int) -> JsonResponse:
+    """POST /api/git/stacks/<id>/webhook"""
+    stack = GitStack.objects.select_related("repository").filter(pk=pk).first()
+    if stack is None:
+        return _error("Git stack not found", 404)
+    delivery = _verified(request, stack.webhook_secret, f"stack {pk}")
+    if isinstance(delivery, JsonResponse):
+        return delivery
+    if not stack.webhook_enabled:
+        return _error("Webhooks are disabled for this stack", 403)
+    return _respond(request, webhook_receive_for_stack(stack=stack, delivery=delivery))
+
+
+@csrf_exempt
+@require_POST
+def repository_webhook(request: HttpRequest, pk: int) -> JsonResponse:
+    """POST /api/git/repositories/<id>/webhook"""
+    repository = Repository.objects.filter(pk=pk).first()
+    if repository is None:
+        return _error("Repository not found", 404)
+    delivery = _verified(request, repository.webhook_secret, f"repository {pk}")
+    if isinstance(delivery, JsonResponse):
+        return delivery
+    return _respond(request, webhook_receive_for_repository(repository=repository, delivery=delivery))

@@ -1,0 +1,51 @@
+"""No push is lost: triggers that arrive mid-sync become exactly one follow-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gitsync.services import sync
+from stacks.models import Deployment, GitStack
+from tests.conftest import compose_file, container_name
+from tests.support import docker as dockersupport
+
+pytestmark = pytest.mark.django_db
+
+
+def test_three_triggers_during_a_deploy_make_one_follow_up_that_deploys_the_newest_commit(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack_json = make_stack(app_repo)
+    stack = GitStack.objects.get(pk=stack_json["id"])
+    deploying = app_repo.head()
+    real_deploy = sync.stack_deploy
+    arrivals: list[Deployment | None] = []
+
+    def deploy_while_pushes_arrive(**kwargs: Any) -> None:
+        if not arrivals:  # three pushes land while the first compose run is under way
+            for version in ("2", "3", "4"):
+                app_repo.commit({"compose.yaml": compose_file(version)}, f"version {version}")
+                arrivals.append(sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK))
+        real_deploy(**kwargs)
+
+    monkeypatch.setattr(sync, "stack_deploy", deploy_while_pushes_arrive)
+    first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API)
+
+    assert arrivals == [None, None, None]  # each joined the one pending follow-up
+    runs = list(Deployment.objects.filter(stack=stack).order_by("id"))
+    assert [(d.trigger, d.status) for d in runs] == [("api", "success"), ("webhook", "success")]
+    assert runs[0].pk == first.pk and runs[0].commit_sha == deploying
+    assert runs[1].commit_sha == app_repo.head()
+    stack.refresh_from_db()
+    assert stack.last_commit == app_repo.head() and stack.lock_owner is None and not stack.sync_pending
+    assert dockersupport.container_env(container_name(stack_json))["VERSION"] == "4"
+
+
+def test_a_trigger_arriving_after_the_release_starts_a_fresh_sync(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
+    deployment = sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
+    assert deployment is not None and Deployment.objects.get(pk=deployment.pk).status == "success"
