@@ -6,8 +6,6 @@ import re
 from datetime import timedelta
 
 from django.db import models
-from django.db.models import F, Value
-from django.db.models.functions import Concat
 from django.utils import timezone
 
 from dockhand.crypto import EncryptedTextField
@@ -146,7 +144,6 @@ class Deployment(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.IntegerField(null=True, blank=True)
-    output = models.TextField(blank=True)
     error = models.TextField(blank=True)
     # The remote could not be reached (the API answers 502 rather than 500).
     remote_unreachable = models.BooleanField(default=False)
@@ -172,9 +169,9 @@ class Deployment(models.Model):
             self.status, self.started_at = self.Status.RUNNING, now
         return started == 1
 
-    def append_output(self, text: str) -> None:
-        """Append to the stored output in one UPDATE (no read-modify-write)."""
-        Deployment.objects.filter(pk=self.pk).update(output=Concat(F("output"), Value(text)))
+    def output_text(self) -> str:
+        """The whole output so far (uses prefetched lines when the caller has them)."""
+        return "".join(f"{line.text}\n" for line in self.lines.all())
 
     def finish(self, status: str, *, error: str = "", deployed: bool = False, remote_unreachable: bool = False) -> None:
         """Move to a finished state once; later calls are ignored."""
@@ -191,3 +188,23 @@ class Deployment(models.Model):
         if Deployment.objects.filter(pk=self.pk).exclude(status__in=self.FINISHED).update(**fields):
             for name, value in fields.items():
                 setattr(self, name, value)
+
+
+class DeploymentLine(models.Model):
+    """One masked output line of a deployment, in order.
+
+    Append-only rows rather than one growing text column: an insert per line stays
+    cheap for long build logs, and the web process tails them by `seq` to stream a
+    deploy that runs in the worker process (no shared channel layer needed).
+    """
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="lines")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["deployment", "seq"], name="deployment_line_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id}:{self.seq}"

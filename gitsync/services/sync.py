@@ -200,8 +200,6 @@ def deployment_run(*, deployment_id: int) -> Deployment:
             error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
     if error:
         output.line(f"ERROR: {error}")
-    output.flush()
-    if error:
         deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
         _release(stack, deployment, ok=False, error=error)
     elif not deployed:

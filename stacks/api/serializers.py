@@ -210,6 +210,7 @@ class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
     startedAt = serializers.DateTimeField(source="started_at", read_only=True)
     finishedAt = serializers.DateTimeField(source="finished_at", read_only=True)
     durationMs = serializers.IntegerField(source="duration_ms", read_only=True)
+    output = serializers.CharField(source="output_text", read_only=True)
 
     class Meta:
         model = Deployment

@@ -146,7 +146,7 @@ class StackDetail(APIView):
 
 def sync_result(deployment: Deployment) -> Response:
     """The spec §3 /sync answer for a deployment, finished or not."""
-    base = {"deploymentId": deployment.pk, "commit": deployment.commit_sha or None, "output": deployment.output}
+    base = {"deploymentId": deployment.pk, "commit": deployment.commit_sha or None, "output": deployment.output_text()}
     if deployment.status == Deployment.Status.SUCCESS:
         return Response(
             {"success": True, "deployed": True, "message": "Stack synced and deployed successfully", **base}
@@ -198,7 +198,7 @@ class StackDeployments(APIView):
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         limit = query_int(request, "limit", 20, minimum=1, maximum=200)
         offset = query_int(request, "offset", 0, maximum=10**9)
-        deployments = Deployment.objects.filter(stack_id=pk)
+        deployments = Deployment.objects.filter(stack_id=pk).prefetch_related("lines")
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in Deployment.Status.values:

@@ -1,16 +1,13 @@
-"""Deployment output: masked, persisted as it arrives, so a reload replays it."""
+"""Deployment output: masked, persisted line by line as it arrives, so a reload or a
+late viewer replays it and the live view follows it from another process."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 
 from dockhand.masking import mask
-from stacks.models import Deployment
-
-# Batch writes: compose can print hundreds of lines a second, SQLite wants few commits.
-FLUSH_INTERVAL = 0.5
+from stacks.models import Deployment, DeploymentLine
 
 
 class DeploymentOutput:
@@ -19,28 +16,13 @@ class DeploymentOutput:
     def __init__(self, deployment: Deployment, secrets: Iterable[str]) -> None:
         self.deployment = deployment
         self.secrets = tuple(secrets)
-        self._pending: list[str] = []
-        self._lines: list[str] = []
-        self._last_flush = time.monotonic()
+        self._seq = DeploymentLine.objects.filter(deployment=deployment).count()
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
+        # Written at once (one small INSERT): a line followed by a long silence, such as
+        # "Starting" before a slow health check, must reach viewers without waiting.
+        masked = mask(text, self.secrets)
         with self._lock:
-            masked = mask(text, self.secrets)
-            self._pending.append(masked)
-            self._lines.append(masked)
-            due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
-        if due:
-            self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            chunk, self._pending = self._pending, []
-            self._last_flush = time.monotonic()
-        if chunk:
-            self.deployment.append_output("".join(f"{line}\n" for line in chunk))
-
-    def text(self) -> str:
-        """Everything written so far, as stored."""
-        with self._lock:
-            return "".join(f"{line}\n" for line in self._lines)
+            self._seq += 1
+            DeploymentLine.objects.create(deployment=self.deployment, seq=self._seq, text=masked)

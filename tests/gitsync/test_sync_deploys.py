@@ -50,7 +50,7 @@ def test_the_secret_and_token_appear_in_no_response_or_output(
     seen.append(api.get(f"/api/deployments/{deployment_id}").content.decode())
     from stacks.models import Deployment
 
-    seen += [d.output + d.error for d in Deployment.objects.all()]
+    seen += [d.output_text() + d.error for d in Deployment.objects.all()]
     everything = "\n".join(seen)
     assert "Deploying" in everything  # the output was stored and is shown
     assert SECRET_VALUE not in everything

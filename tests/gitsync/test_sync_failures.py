@@ -70,7 +70,7 @@ def test_a_wrong_token_is_a_clear_auth_error_without_the_token(api: Any, app_rep
     assert body["success"] is False
     assert "authentication failed" in body["error"].lower()
     assert app_repo.url in body["error"]
-    text = response.content.decode() + str(Deployment.objects.values_list("output", "error"))
+    text = response.content.decode() + str([(d.output_text(), d.error) for d in Deployment.objects.all()])
     assert wrong not in text and GIT_TOKEN not in text
 
 

@@ -62,7 +62,7 @@ def test_a_secret_that_compose_prints_is_masked_in_output_and_error(
     deployment = Deployment.objects.get(pk=body["deploymentId"])
     for text in (
         response.content.decode(),
-        deployment.output,
+        deployment.output_text(),
         deployment.error,
         api.get(f"/api/git/stacks/{stack['id']}").content.decode(),
     ):
