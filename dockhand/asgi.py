@@ -1,4 +1,4 @@
-"""ASGI entry point (Daphne): HTTP now; the websocket routes join in the dashboard step."""
+"""ASGI entry point (Daphne): HTTP, and the live-output WebSocket with session auth."""
 
 from __future__ import annotations
 
@@ -6,7 +6,23 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockhand.settings")
 
-from channels.routing import ProtocolTypeRouter
 from django.core.asgi import get_asgi_application
 
-application = ProtocolTypeRouter({"http": get_asgi_application()})
+django_asgi = get_asgi_application()  # sets Django up before the routes import models
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from dockhand.websocket import SameOriginValidator  # noqa: E402
+from stacks.consumers import DeploymentOutputConsumer  # noqa: E402
+
+websocket_routes = [path("ws/deployments/<int:pk>/", DeploymentOutputConsumer.as_asgi())]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi,
+        # Origin check: a page on another site must not ride the user's session cookie.
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes))),
+    }
+)
