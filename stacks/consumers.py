@@ -36,7 +36,7 @@ def _snapshot(deployment_id: int, after: int) -> tuple[str | None, dict[str, Any
     lines = list(
         DeploymentLine.objects.filter(deployment_id=deployment_id, seq__gt=after).values_list("seq", "text")[:BATCH]
     )
-    return str(row["status"]), row, lines
+    return str(row["status"]), dict(row), lines
 
 
 class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
