@@ -207,3 +207,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django_q": {"level": "WARNING"}},
 }
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/stacks/"
+LOGOUT_REDIRECT_URL = "/login/"

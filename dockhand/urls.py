@@ -1,17 +1,22 @@
-"""URL map: the JSON API under /api/, the Django admin under /admin/."""
+"""URL map: the JSON API under /api/, the dashboard pages, the Django admin."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
+from django.views.generic.base import RedirectView
 
+from dockhand import pages
+from dockhand import views as session_views
 from dockhand.api import HealthView, LoginView, LogoutView
+from gitsync import views as git_pages
 from gitsync import webhook_views
 from gitsync.api import views as git_api
+from stacks import views as stack_pages
 from stacks.api import views as stack_api
 
-urlpatterns = [
-    path("admin/", admin.site.urls),
+api = [
     path("api/health", HealthView.as_view()),
     path("api/auth/login", LoginView.as_view()),
     path("api/auth/logout", LogoutView.as_view()),
@@ -19,6 +24,7 @@ urlpatterns = [
     path("api/git/credentials/<int:pk>", git_api.CredentialDetail.as_view()),
     path("api/git/repositories", git_api.RepositoryList.as_view()),
     path("api/git/repositories/<int:pk>", git_api.RepositoryDetail.as_view()),
+    path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/git/stacks", stack_api.StackList.as_view()),
@@ -27,6 +33,30 @@ urlpatterns = [
     path("api/git/stacks/<int:pk>/deployments", stack_api.StackDeployments.as_view()),
     path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
     path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),
-    path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
     path("api/deployments/<int:pk>", stack_api.DeploymentDetail.as_view()),
 ]
+
+dashboard = [
+    path("", session_views.home),
+    path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
+    path("login/", session_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", session_views.PasswordChangeView.as_view(), name="password-change"),
+    path("password/done/", session_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
+    path("stacks/", stack_pages.stack_list, name="stack-list"),
+    path("stacks/rows/", stack_pages.stack_rows, name="stack-rows"),
+    path("stacks/new/", stack_pages.stack_form, name="stack-new"),
+    path("stacks/cron-preview/", stack_pages.cron_preview, name="cron-preview"),
+    path("stacks/<int:pk>/", stack_pages.stack_detail, name="stack-detail"),
+    path("stacks/<int:pk>/edit/", stack_pages.stack_form, name="stack-edit"),
+    path("stacks/<int:pk>/env/", stack_pages.stack_env, name="stack-env"),
+    path("stacks/<int:pk>/sync/", stack_pages.stack_sync_view, name="stack-sync"),
+    path("stacks/<int:pk>/delete/", stack_pages.stack_delete_view, name="stack-delete"),
+    path("deployments/<int:pk>/", stack_pages.deployment_detail, name="deployment-detail"),
+    path("repositories/<int:pk>/test/", git_pages.repository_test_view, name="repository-test"),
+    *pages.urls(git_pages.CREDENTIALS),
+    *pages.urls(git_pages.REPOSITORIES),
+    *pages.urls(stack_pages.ENVIRONMENTS),
+]
+
+urlpatterns = [*api, *dashboard, path("admin/", admin.site.urls)]

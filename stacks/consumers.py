@@ -11,12 +11,15 @@ for late joiners for free, and loses nothing when a socket reconnects (`?after=<
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from stacks.models import Deployment, DeploymentLine
+
+log = logging.getLogger(__name__)
 
 # How often the tail looks for new lines: well under the 250 ms latency target.
 POLL_SECONDS = 0.05
@@ -28,7 +31,7 @@ def _snapshot(deployment_id: int, after: int) -> tuple[str | None, dict[str, Any
     """Status first, then lines: when the status says finished, every line is in."""
     row = (
         Deployment.objects.filter(pk=deployment_id)
-        .values("status", "deployed", "error", "commit_sha", "duration_ms")
+        .values("status", "deployed", "error", "commit_sha", "started_at", "duration_ms")
         .first()
     )
     if row is None:
@@ -60,11 +63,21 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
         )
         after = int(query["after"]) if query.get("after", "").isdigit() else 0
         await self.accept()
-        self.follower = asyncio.create_task(self._follow(after))
+        self.follower = asyncio.create_task(self._follow_or_close(after))
 
     async def disconnect(self, code: int) -> None:
         if self.follower is not None:
             self.follower.cancel()
+
+    async def _follow_or_close(self, after: int) -> None:
+        try:
+            await self._follow(after)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The browser reconnects with ?after= and resumes; a silent hang would not.
+            log.exception("following deployment %s failed", self.deployment_id)
+            await self.close(code=1011)
 
     async def _follow(self, after: int) -> None:
         while True:
@@ -83,6 +96,7 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
                         "deployed": row["deployed"],
                         "error": row["error"],
                         "commit": row["commit_sha"],
+                        "startedAt": row["started_at"].isoformat() if row["started_at"] else None,
                         "durationMs": row["duration_ms"],
                     }
                 )

@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 from django.db import transaction
 
 from dockhand.errors import InUse
+from gitsync import git
 from gitsync.models import Credential, Repository
+from gitsync.services.auth import git_auth
 
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:(?!/)[^\s]+$")
 _SECRET_FIELDS = {
@@ -103,3 +105,12 @@ def repository_delete(*, repository: Repository) -> None:
     if names:
         raise InUse(f"Repository is used by stacks: {', '.join(names)}")
     repository.delete()
+
+
+def repository_test(*, repository: Repository) -> tuple[bool, str]:
+    """Whether the branch is reachable with the repository's credential, and what git said."""
+    try:
+        head = git.remote_head(url=repository.url, branch=repository.branch, auth=git_auth(repository.credential))
+    except git.GitError as exc:
+        return False, str(exc)
+    return True, f"Branch {repository.branch!r} is reachable; its head is {head[:12]}"

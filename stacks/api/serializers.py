@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from gitsync.api.serializers import public_url, validate_branch_name
 from gitsync.models import Credential, Repository, WebhookDelivery
-from gitsync.services.repositories import url_problem
+from gitsync.services.repositories import repository_for_url, url_problem
 from gitsync.services.schedules import CRON_PRESETS
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 from stacks.services.deploy import relative_path_problem
@@ -192,6 +192,20 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
                 {"projectName": [f"compose project {project!r} is already used by another stack in this environment"]}
             )
         return attrs
+
+    def model_fields(self) -> dict[str, Any]:
+        """Model fields from the validated payload; an inline url becomes a repository."""
+        fields = dict(self.validated_data)
+        for transient in ("env_vars", "deployNow", "credentialId"):
+            fields.pop(transient, None)
+        url = fields.pop("url", None)
+        if url:
+            fields["repository"] = repository_for_url(
+                url=url, branch=fields.get("branch", "main"), credential=self.validated_data.get("credentialId")
+            )
+        if "repository" in fields and "branch" not in fields and self.instance is None:
+            fields["branch"] = fields["repository"].branch
+        return fields
 
     def env_var_inputs(self) -> list[EnvVarInput] | None:
         """The submitted overrides, or None when the request did not mention them."""

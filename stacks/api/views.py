@@ -13,8 +13,6 @@ from rest_framework.views import APIView
 from dockhand.api import CollectionView, ItemView, error, query_bool, query_int
 from dockhand.errors import InUse
 from gitsync.models import WebhookDelivery
-from gitsync.services.repositories import repository_for_url
-from gitsync.services.schedules import next_sync_subquery
 from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
 from stacks import compose
 from stacks.api.serializers import (
@@ -24,58 +22,27 @@ from stacks.api.serializers import (
     WebhookDeliverySerializer,
 )
 from stacks.models import Deployment, Environment, GitStack
-from stacks.services.stacks import stack_create, stack_delete, stack_update
+from stacks.services.environments import environment_delete, environment_save
+from stacks.services.stacks import stack_create, stack_delete, stack_queryset, stack_update
 
 STACK_NOT_FOUND = "Git stack not found"
-
-
-def _environment_delete(environment: Environment) -> None:
-    if environment.name == "local":
-        raise InUse("The local environment cannot be deleted")
-    names = list(environment.stacks.values_list("name", flat=True)[:5])
-    if names:
-        raise InUse(f"Environment is used by stacks: {', '.join(names)}")
-    environment.delete()
-
-
-def _environment_save(environment: Environment | None, fields: dict[str, Any]) -> Environment:
-    environment = environment or Environment()
-    for name, value in fields.items():
-        setattr(environment, name, value)
-    environment.save()
-    return environment
 
 
 class EnvironmentList(CollectionView):
     serializer, model = EnvironmentSerializer, Environment
 
     def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
-        return _environment_save(instance, fields)
+        return environment_save(environment=instance, fields=fields)
 
 
 class EnvironmentDetail(ItemView):
     serializer, model, not_found = EnvironmentSerializer, Environment, "Environment not found"
 
     def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
-        return _environment_save(instance, fields)
+        return environment_save(environment=instance, fields=fields)
 
     def remove(self, instance: Environment) -> None:
-        _environment_delete(instance)
-
-
-def _stack_fields(data: GitStackSerializer) -> dict[str, Any]:
-    """Model fields from a validated stack payload; an inline url becomes a repository."""
-    fields = dict(data.validated_data)
-    for transient in ("env_vars", "deployNow", "credentialId"):
-        fields.pop(transient, None)
-    url = fields.pop("url", None)
-    if url:
-        fields["repository"] = repository_for_url(
-            url=url, branch=fields.get("branch", "main"), credential=data.validated_data.get("credentialId")
-        )
-    if "repository" in fields and "branch" not in fields and data.instance is None:
-        fields["branch"] = fields["repository"].branch
-    return fields
+        environment_delete(environment=instance)
 
 
 def _queue(stack: GitStack, body: dict[str, Any]) -> None:
@@ -87,17 +54,9 @@ def _queue(stack: GitStack, body: dict[str, Any]) -> None:
     body["deploymentId"] = deployment.pk
 
 
-def _stacks() -> Any:
-    return (
-        GitStack.objects.select_related("environment", "repository")
-        .prefetch_related("env_vars")
-        .annotate(next_sync=next_sync_subquery())
-    )
-
-
 class StackList(APIView):
     def get(self, request: Request) -> Response:
-        stacks = _stacks()
+        stacks = stack_queryset()
         if "environmentId" in request.query_params:
             stacks = stacks.filter(environment_id=query_int(request, "environmentId", 0, maximum=2**62))
         return Response(GitStackSerializer(stacks, many=True, context={"request": request}).data)
@@ -105,8 +64,8 @@ class StackList(APIView):
     def post(self, request: Request) -> Response:
         data = GitStackSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        stack = stack_create(fields=_stack_fields(data), env_vars=data.env_var_inputs())
-        body = dict(GitStackSerializer(_stacks().get(pk=stack.pk), context={"request": request}).data)
+        stack = stack_create(fields=data.model_fields(), env_vars=data.env_var_inputs())
+        body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
             _queue(stack, body)
         return Response(body, status=status.HTTP_201_CREATED)
@@ -114,25 +73,25 @@ class StackList(APIView):
 
 class StackDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        stack = _stacks().filter(pk=pk).first()
+        stack = stack_queryset().filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return Response(GitStackSerializer(stack, context={"request": request}).data)
 
     def put(self, request: Request, pk: int) -> Response:
-        stack = _stacks().filter(pk=pk).first()
+        stack = stack_queryset().filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         data = GitStackSerializer(stack, data=request.data, partial=True, context={"request": request})
         data.is_valid(raise_exception=True)
-        stack_update(stack=stack, fields=_stack_fields(data), env_vars=data.env_var_inputs())
-        body = dict(GitStackSerializer(_stacks().get(pk=stack.pk), context={"request": request}).data)
+        stack_update(stack=stack, fields=data.model_fields(), env_vars=data.env_var_inputs())
+        body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
             _queue(stack, body)
         return Response(body)
 
     def delete(self, request: Request, pk: int) -> Response:
-        stack = _stacks().filter(pk=pk).first()
+        stack = stack_queryset().filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         try:

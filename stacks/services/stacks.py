@@ -11,11 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from dockhand.errors import InUse
-from gitsync.services.schedules import stack_schedule_apply, stack_schedule_remove
+from gitsync.services.schedules import next_sync_subquery, stack_schedule_apply, stack_schedule_remove
 from stacks import compose
 from stacks.models import Environment, GitStack, StackEnvVar, default_project_name
 
@@ -29,6 +29,16 @@ class EnvVarInput:
     key: str
     value: str | None
     is_secret: bool
+
+
+def stack_queryset() -> QuerySet[GitStack]:
+    """Stacks with what every listing shows: environment, repository, overrides and
+    the next scheduled sync (annotated, so a list costs no query per stack)."""
+    return (
+        GitStack.objects.select_related("environment", "repository")
+        .prefetch_related("env_vars")
+        .annotate(next_sync=next_sync_subquery())
+    )
 
 
 def local_environment() -> Environment:

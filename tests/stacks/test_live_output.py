@@ -85,6 +85,7 @@ async def test_backlog_then_live_lines_then_the_final_status(deployment: Deploym
     await sync_to_async(deployment.finish)(Deployment.Status.SUCCESS, deployed=True)
     final = await communicator.receive_json_from(timeout=2)
     assert final["type"] == "status" and final["status"] == "success" and final["deployed"] is True
+    assert final["startedAt"] and final["durationMs"] is not None
     assert (await communicator.receive_output(timeout=2))["type"] == "websocket.close"
 
 

@@ -1,0 +1,82 @@
+"""List / create / edit / delete pages for the simple resources (credentials,
+repositories, environments): validated by the API's serializer, saved by the service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from rest_framework.serializers import ModelSerializer
+
+from dockhand.errors import InUse
+from dockhand.forms import initial_values, validate
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What the pages of one resource need to know."""
+
+    name: str  # "credential": URL names, templates "<app>/<name>_list.html" and "_form.html"
+    plural: str
+    app: str
+    model: type[Model]
+    serializer: type[ModelSerializer[Any]]
+    data: Callable[[QueryDict], dict[str, Any]]  # API-shaped data from the form
+    save: Callable[[Any, dict[str, Any]], Any]
+    delete: Callable[[Any], None]
+    extra: Callable[[], dict[str, Any]] = dict
+    defaults: dict[str, str] = field(default_factory=dict)  # a new object's form values
+
+    def template(self, page: str) -> str:
+        return f"{self.app}/{self.name}_{page}.html"
+
+
+def urls(resource: Resource) -> list[Any]:
+    """URL patterns for a resource's pages."""
+
+    @login_required
+    def listing(request: HttpRequest) -> HttpResponse:
+        objects = resource.model._default_manager.all()
+        return render(
+            request, resource.template("list"), {"objects": objects, "resource": resource, **resource.extra()}
+        )
+
+    @login_required
+    def form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        instance = get_object_or_404(resource.model, pk=pk) if pk else None
+        shown = resource.serializer(instance) if instance else None
+        values = initial_values(shown, **resource.defaults)
+        context = {"object": instance, "resource": resource, "values": values, "errors": {}, **resource.extra()}
+        if request.method != "POST":
+            return render(request, resource.template("form"), context)
+        serializer = resource.serializer(instance, data=resource.data(request.POST), partial=instance is not None)
+        errors = validate(serializer)
+        if errors:
+            context.update(values=request.POST.dict(), errors=errors)
+            return render(request, resource.template("form"), context, status=400)
+        resource.save(instance, dict(serializer.validated_data))
+        return redirect(f"{resource.name}-list")
+
+    @login_required
+    def delete(request: HttpRequest, pk: int) -> HttpResponse:
+        instance = get_object_or_404(resource.model, pk=pk)
+        if request.method != "POST":
+            return render(request, "confirm_delete.html", {"object": instance, "kind": resource.name})
+        try:
+            resource.delete(instance)
+        except InUse as exc:
+            return render(request, "message.html", {"title": "Not deleted", "message": str(exc)}, status=409)
+        return redirect(f"{resource.name}-list")
+
+    return [
+        path(f"{resource.plural}/", listing, name=f"{resource.name}-list"),
+        path(f"{resource.plural}/new/", form, name=f"{resource.name}-new"),
+        path(f"{resource.plural}/<int:pk>/edit/", form, name=f"{resource.name}-edit"),
+        path(f"{resource.plural}/<int:pk>/delete/", delete, name=f"{resource.name}-delete"),
+    ]

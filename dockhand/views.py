@@ -1,0 +1,39 @@
+"""Session pages: login (with the first-start hint of spec §2), password change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login: `next` honoured; one message whichever half was wrong."""
+
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        users = get_user_model().objects
+        # Nobody has signed in yet: point to where the first admin's password is.
+        context["first_start"] = users.count() == 1 and not users.filter(last_login__isnull=False).exists()
+        context["admin_username"] = settings.ADMIN_USERNAME
+        return context
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "registration/password_change.html"
+    success_url = "/password/done/"
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "registration/password_change_done.html"
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("stack-list")

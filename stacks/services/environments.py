@@ -1,0 +1,25 @@
+"""Environments: saving and deleting (shared by the API and the pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockhand.errors import InUse
+from stacks.models import Environment
+
+
+def environment_save(*, environment: Environment | None, fields: dict[str, Any]) -> Environment:
+    environment = environment or Environment()
+    for name, value in fields.items():
+        setattr(environment, name, value)
+    environment.save()
+    return environment
+
+
+def environment_delete(*, environment: Environment) -> None:
+    if environment.name == "local":
+        raise InUse("The local environment cannot be deleted")
+    names = list(environment.stacks.values_list("name", flat=True)[:5])
+    if names:
+        raise InUse(f"Environment is used by stacks: {', '.join(names)}")
+    environment.delete()

@@ -1,0 +1,258 @@
+"""Dashboard pages for stacks and deployments; they call the same services as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from dockhand.errors import InUse
+from dockhand.forms import checkbox, initial_values, lines, optional_id, validate
+from dockhand.pages import Resource
+from gitsync.api.serializers import CredentialSerializer
+from gitsync.models import Credential, Repository
+from gitsync.services.repositories import credential_save
+from gitsync.services.schedules import CRON_PRESETS, next_runs
+from gitsync.services.sync import StackBusy, stack_sync
+from stacks import compose
+from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
+from stacks.models import Deployment, Environment, GitStack
+from stacks.services.environments import environment_delete, environment_save
+from stacks.services.stacks import stack_create, stack_delete, stack_queryset, stack_update
+
+ACTIVE = (GitStack.SyncStatus.QUEUED, GitStack.SyncStatus.SYNCING)
+
+
+def _filtered(request: HttpRequest) -> Any:
+    stacks = stack_queryset()
+    env = request.GET.get("environment", "")
+    status = request.GET.get("status", "")
+    if env.isdigit():
+        stacks = stacks.filter(environment_id=int(env))
+    if status in GitStack.SyncStatus.values:
+        stacks = stacks.filter(sync_status=status)
+    return stacks
+
+
+def _rows_context(request: HttpRequest) -> dict[str, Any]:
+    stacks = list(_filtered(request))
+    last = {
+        d.stack_id: d for d in Deployment.objects.filter(stack__in=stacks, deployed=True).order_by("stack_id", "-id")
+    }
+    # Poll fast while something runs, slowly otherwise (a sync may start elsewhere).
+    poll = 1 if any(s.sync_status in ACTIVE for s in stacks) else 5
+    return {"stacks": stacks, "last_deploys": last, "poll": poll, "query": request.GET.urlencode()}
+
+
+@login_required
+def stack_list(request: HttpRequest) -> HttpResponse:
+    context = _rows_context(request)
+    context.update(
+        environments=Environment.objects.all(),
+        statuses=GitStack.SyncStatus.values,
+        chosen_env=request.GET.get("environment", ""),
+        chosen_status=request.GET.get("status", ""),
+        any_stack=GitStack.objects.exists(),
+    )
+    return render(request, "stacks/list.html", context)
+
+
+@login_required
+def stack_rows(request: HttpRequest) -> HttpResponse:
+    """The list's rows alone, for HTMX polling."""
+    return render(request, "stacks/_rows.html", _rows_context(request))
+
+
+@login_required
+def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    stack = get_object_or_404(stack_queryset(), pk=pk)
+    history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(request.GET.get("page"))
+    webhook_url = request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook")
+    return render(
+        request,
+        "stacks/detail.html",
+        {
+            "stack": stack,
+            "history": history,
+            "webhook_url": webhook_url,
+            "env_vars": stack.env_vars.all(),
+            "errors": {},
+        },
+    )
+
+
+def _stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
+    """API-shaped data from the stack form."""
+    data: dict[str, Any] = {
+        "stackName": post.get("stackName", ""),
+        "composePath": post.get("composePath", ""),
+        "envFilePath": post.get("envFilePath", ""),
+        "autoUpdate": checkbox(post, "autoUpdate"),
+        "autoUpdateCron": post.get("autoUpdateCron", ""),
+        "webhookEnabled": checkbox(post, "webhookEnabled"),
+        "watchPaths": lines(post, "watchPaths"),
+    }
+    if post.get("environmentId"):
+        data["environmentId"] = optional_id(post, "environmentId")
+    project = (post.get("projectName") or "").strip()
+    if project:
+        data["projectName"] = project
+    branch = (post.get("branch") or "").strip()
+    if branch:
+        data["branch"] = branch
+    repository = post.get("repositoryId", "")
+    if repository not in ("", "new"):
+        data["repositoryId"] = optional_id(post, "repositoryId")
+    elif creating or repository == "new":
+        data["url"] = post.get("url", "").strip()
+        credential = post.get("credentialId", "")
+        data["credentialId"] = None if credential in ("", "new") else optional_id(post, "credentialId")
+    return data
+
+
+def _new_credential(post: QueryDict) -> CredentialSerializer | None:
+    if post.get("repositoryId") not in ("", "new") or post.get("credentialId") != "new":
+        return None
+    auth_type = post.get("newCredentialType", "token")
+    secret_field = {"password": "password", "token": "token", "ssh": "sshPrivateKey"}.get(auth_type)
+    data = {
+        "name": post.get("newCredentialName", ""),
+        "authType": auth_type,
+        "username": post.get("newCredentialUsername", ""),
+    }
+    if secret_field:
+        data[secret_field] = post.get("newCredentialSecret", "")
+    return CredentialSerializer(data=data)
+
+
+def _form_context(stack: GitStack | None, values: dict[str, Any] | None, errors: dict[str, str]) -> dict[str, Any]:
+    if values is None:
+        shown = GitStackSerializer(stack) if stack else None
+        values = initial_values(shown, composePath="compose.yaml", autoUpdateCron="0 3 * * *", repositoryId="new")
+    return {
+        "stack": stack,
+        "values": values,
+        "errors": errors,
+        "environments": Environment.objects.all(),
+        "repositories": Repository.objects.all(),
+        "credentials": Credential.objects.all(),
+        "presets": CRON_PRESETS,
+    }
+
+
+@login_required
+def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Create (pk None) or edit a stack; a repository and credential may be made inline."""
+    stack = get_object_or_404(GitStack, pk=pk) if pk else None
+    if request.method != "POST":
+        return render(request, "stacks/form.html", _form_context(stack, None, {}))
+    post = request.POST
+    data = _stack_data(post, creating=stack is None)
+    new_credential = _new_credential(post)
+    errors = {f"newCredential.{k}": v for k, v in validate(new_credential).items()} if new_credential else {}
+    serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
+    errors.update(validate(serializer))
+    if errors:
+        return render(request, "stacks/form.html", _form_context(stack, post.dict(), errors), status=400)
+    with transaction.atomic():
+        if new_credential is not None:
+            data["credentialId"] = credential_save(credential=None, fields=dict(new_credential.validated_data)).pk
+            serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
+            serializer.is_valid(raise_exception=True)
+        if stack is None:
+            stack = stack_create(fields=serializer.model_fields(), env_vars=None)
+        else:
+            stack_update(stack=stack, fields=serializer.model_fields())
+    return redirect("stack-detail", pk=stack.pk)
+
+
+@login_required
+@require_POST
+def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save the overrides editor: rows key/value/isSecret/remove; empty secret = keep."""
+    stack = get_object_or_404(stack_queryset(), pk=pk)
+    post = request.POST
+    rows = []
+    for key, value, index in zip(post.getlist("key"), post.getlist("value"), post.getlist("row"), strict=False):
+        if not key.strip() or index in post.getlist("remove"):
+            continue
+        secret = index in post.getlist("secret")
+        # A secret row left empty keeps the stored value (it is never sent to the page).
+        rows.append({"key": key.strip(), "value": None if secret and value == "" else value, "isSecret": secret})
+    serializer = GitStackSerializer(stack, data={"envVars": rows}, partial=True, context={"request": request})
+    errors = validate(serializer)
+    if errors:
+        history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(1)
+        context = {"stack": stack, "history": history, "env_vars": stack.env_vars.all(), "errors": errors}
+        context["webhook_url"] = request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook")
+        return render(request, "stacks/detail.html", context, status=400)
+    stack_update(stack=stack, fields={}, env_vars=serializer.env_var_inputs())
+    return redirect("stack-detail", pk=stack.pk)
+
+
+@login_required
+@require_POST
+def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
+    stack = get_object_or_404(GitStack, pk=pk)
+    try:
+        deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.MANUAL, force=checkbox(request.POST, "force"))
+    except StackBusy as exc:
+        return render(
+            request, "message.html", {"title": "Already syncing", "message": str(exc), "back": stack}, status=409
+        )
+    return redirect("deployment-detail", pk=deployment.pk)
+
+
+@login_required
+def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    stack = get_object_or_404(GitStack, pk=pk)
+    if request.method != "POST":
+        return render(request, "confirm_delete.html", {"object": stack, "kind": "stack", "remove_option": True})
+    try:
+        stack_delete(stack=stack, remove_containers=checkbox(request.POST, "removeContainers"))
+    except (InUse, compose.ComposeError) as exc:
+        return render(request, "message.html", {"title": "Not deleted", "message": str(exc), "back": stack}, status=409)
+    return redirect("stack-list")
+
+
+@login_required
+def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(Deployment.objects.select_related("stack"), pk=pk)
+    lines_so_far = list(deployment.lines.all())
+    return render(
+        request,
+        "stacks/deployment.html",
+        {"deployment": deployment, "lines": lines_so_far, "last_seq": lines_so_far[-1].seq if lines_so_far else 0},
+    )
+
+
+@login_required
+def cron_preview(request: HttpRequest) -> HttpResponse:
+    """HTMX: the next three run times of the cron being typed."""
+    cron = request.GET.get("autoUpdateCron", "").strip()
+    try:
+        validate_cron(cron)
+    except Exception as exc:
+        return render(request, "stacks/_cron_preview.html", {"error": " ".join(getattr(exc, "detail", [str(exc)]))})
+    return render(request, "stacks/_cron_preview.html", {"runs": next_runs(cron, 3)})
+
+
+def _environment_data(post: QueryDict) -> dict[str, Any]:
+    return {"name": post.get("name", "").strip(), "dockerHost": post.get("dockerHost", "").strip()}
+
+
+ENVIRONMENTS = Resource(
+    name="environment",
+    plural="environments",
+    app="stacks",
+    model=Environment,
+    serializer=EnvironmentSerializer,
+    data=_environment_data,
+    save=lambda instance, fields: environment_save(environment=instance, fields=fields),
+    delete=lambda instance: environment_delete(environment=instance),
+)

@@ -1,0 +1,173 @@
+"""A person's path through the dashboard in a real browser, against the real web
+server and worker: log in, create credential, repository and stack through the forms,
+press Sync, watch the output arrive live, see the result, never see the secret."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.conftest import GIT_TOKEN, GIT_USER, need, unique_stack_name
+from tests.support import browser as browsersupport
+from tests.support import docker as dockersupport
+from tests.support.product import Product
+
+ADMIN_PASSWORD = "browser-Admin-pass-77"
+SECRET = "browser-Secret-4d9e1f"
+SLOW_COMPOSE = """\
+services:
+  migrate:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 6"]
+  web:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      API_KEY: ${{API_KEY:-unset}}
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+"""
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory, docker_image: str) -> Iterator[Product]:
+    need("make", shutil.which("make") is not None)
+    running = Product(tmp_path_factory.mktemp("browser-product") / "data", ADMIN_PASSWORD)
+    try:
+        running.wait_healthy(60)
+        yield running
+    finally:
+        running.interrupt()
+        running.kill()
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    need("Chromium and chromedriver", browsersupport.available())
+    chrome = browsersupport.start()
+    yield chrome
+    chrome.quit()
+
+
+def _wait(driver: WebDriver, timeout: float = 20) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, timeout)
+
+
+def _fill(driver: WebDriver, **fields: str) -> None:
+    for name, value in fields.items():
+        element = driver.find_element(By.NAME, name)
+        element.clear()
+        element.send_keys(value)
+
+
+def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
+    product: Product, driver: WebDriver, git_server: Any, docker_image: str, tmp_path: Path
+) -> None:
+    repo = git_server.create_repo(
+        f"browser-{unique_stack_name()}", {"compose.yaml": SLOW_COMPOSE.format(image=docker_image)}
+    )
+    stack_name = unique_stack_name()
+    base = product.url
+
+    # Log in; `next` brings us back to the page we asked for.
+    driver.get(f"{base}/credentials/")
+    assert "/login/" in driver.current_url
+    _fill(driver, username="admin", password=ADMIN_PASSWORD)
+    driver.find_element(By.ID, "login").click()
+    _wait(driver).until(ec.url_to_be(f"{base}/credentials/"))
+
+    # Credential through its form.
+    driver.find_element(By.ID, "new-credential").click()
+    _fill(driver, name="test-server", username=GIT_USER, token=GIT_TOKEN)
+    Select(driver.find_element(By.NAME, "authType")).select_by_value("token")
+    driver.find_element(By.ID, "save-credential").click()
+    _wait(driver).until(ec.url_to_be(f"{base}/credentials/"))
+    assert "test-server" in driver.page_source and GIT_TOKEN not in driver.page_source
+
+    # Repository through its form, then "test connection".
+    driver.get(f"{base}/repositories/new/")
+    _fill(driver, url=repo.url, branch="main", name="browser-repo")
+    Select(driver.find_element(By.NAME, "credentialId")).select_by_visible_text("test-server")
+    driver.find_element(By.ID, "save-repository").click()
+    _wait(driver).until(ec.url_to_be(f"{base}/repositories/"))
+    driver.find_element(By.CSS_SELECTOR, '[data-test="browser-repo"]').click()
+    _wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, '[data-ok="1"]')))
+
+    # Stack through its form, picking that repository.
+    driver.get(f"{base}/stacks/new/")
+    _fill(driver, stackName=stack_name)
+    Select(driver.find_element(By.NAME, "repositoryId")).select_by_visible_text(f"browser-repo — {repo.url}")
+    driver.find_element(By.ID, "save-stack").click()
+    _wait(driver).until(ec.url_matches(r"/stacks/\d+/$"))
+    stack_url = driver.current_url
+
+    # A secret override, added with the editor.
+    driver.find_element(By.ID, "add-env-row").click()
+    row = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")[-1]
+    row.find_element(By.NAME, "key").send_keys("API_KEY")
+    row.find_element(By.NAME, "value").send_keys(SECRET)
+    row.find_element(By.NAME, "secret").click()
+    driver.find_element(By.ID, "save-env").click()
+    _wait(driver).until(ec.url_to_be(stack_url))
+    assert SECRET not in driver.page_source
+
+    # Sync: the deployment page shows lines while the deploy is still running.
+    driver.find_element(By.ID, "sync").click()
+    _wait(driver).until(ec.url_matches(r"/deployments/\d+/$"))
+    output = driver.find_element(By.ID, "output")
+    _wait(driver, 30).until(lambda d: "migrate" in output.text and "Deploying" in output.text)
+    live_status = driver.find_element(By.CSS_SELECTOR, "#status [data-status]").get_attribute("data-status")
+    assert live_status in ("queued", "running"), "lines must arrive before the deploy ends"
+    _wait(driver, 60).until(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, "#status [data-status]").get_attribute("data-status") != live_status
+            and d.find_element(By.ID, "live-note").text == "Finished."
+        )
+    )
+    assert driver.find_element(By.CSS_SELECTOR, "#status [data-status]").get_attribute("data-status") == "success", (
+        output.text
+    )
+    assert "web-1" in output.text
+    driver.save_screenshot(str(tmp_path / "deployment.png"))
+    assert SECRET not in driver.page_source
+
+    # The secret reached the container, and no page shows it.
+    project = stack_name.lower()
+    try:
+        assert dockersupport.container_env(f"{project}-web-1")["API_KEY"] == SECRET
+        for page in (stack_url, f"{base}/stacks/", driver.current_url):
+            driver.get(page)
+            assert SECRET not in driver.page_source
+        driver.get(f"{base}/stacks/")
+        row = driver.find_element(By.CSS_SELECTOR, f'tr[data-stack="{stack_name}"]')
+        assert row.find_element(By.CSS_SELECTOR, "[data-status]").get_attribute("data-status") == "success"
+    finally:
+        dockersupport.remove_project(project)
+
+
+def test_the_list_updates_itself_while_a_sync_runs(product: Product, driver: WebDriver) -> None:
+    """The stacks list polls with HTMX: a status change shows without a reload."""
+    driver.get(f"{product.url}/stacks/")
+    rows = driver.find_element(By.ID, "stack-rows")
+    marker = "polled"
+    driver.execute_script("arguments[0].setAttribute('data-marker', arguments[1])", rows, marker)
+    # The rows element is replaced by the poll (hx-swap=outerHTML): the marker disappears.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if driver.find_element(By.ID, "stack-rows").get_attribute("data-marker") != marker:
+            break
+        time.sleep(0.3)
+    assert driver.find_element(By.ID, "stack-rows").get_attribute("data-marker") != marker
