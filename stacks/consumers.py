@@ -6,6 +6,9 @@ consumer tails those rows by `seq`. In the embedded default the worker and the w
 server are separate processes with no shared channel layer (the in-memory layer is per
 process), and the database is already shared, so tailing it works everywhere, replays
 for late joiners for free, and loses nothing when a socket reconnects (`?after=<seq>`).
+With DOCKHAND_REDIS_URL the channel layer is channels-redis and the worker nudges the
+deployment's group after each line, so the tail reads at once instead of at its next
+poll (which then only guards against a lost nudge).
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from stacks.models import Deployment, DeploymentLine
+from stacks.services.output import viewers_group
 
 log = logging.getLogger(__name__)
 
 # How often the tail looks for new lines: well under the 250 ms latency target.
 POLL_SECONDS = 0.05
+# With Redis nudges, polling is only a safety net.
+NUDGED_POLL_SECONDS = 1.0
 BATCH = 500
 
 
@@ -47,6 +54,7 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
 
     deployment_id: int
     follower: asyncio.Task[None] | None = None
+    nudged: asyncio.Event | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -63,11 +71,31 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
         )
         after = int(query["after"]) if query.get("after", "").isdigit() else 0
         await self.accept()
+        if settings.REDIS_URL and self.channel_layer is not None:
+            self.nudged = asyncio.Event()
+            await self.channel_layer.group_add(viewers_group(self.deployment_id), self.channel_name)
         self.follower = asyncio.create_task(self._follow_or_close(after))
 
     async def disconnect(self, code: int) -> None:
         if self.follower is not None:
             self.follower.cancel()
+        if self.nudged is not None:
+            await self.channel_layer.group_discard(viewers_group(self.deployment_id), self.channel_name)
+
+    async def output_wake(self, event: dict[str, Any]) -> None:
+        """The worker wrote a line (Redis mode): read now."""
+        if self.nudged is not None:
+            self.nudged.set()
+
+    async def _pause(self) -> None:
+        if self.nudged is None:
+            await asyncio.sleep(POLL_SECONDS)
+            return
+        try:
+            await asyncio.wait_for(self.nudged.wait(), timeout=NUDGED_POLL_SECONDS)
+        except TimeoutError:
+            pass
+        self.nudged.clear()
 
     async def _follow_or_close(self, after: int) -> None:
         try:
@@ -103,4 +131,4 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
                 await self.close()
                 return
             if not lines:
-                await asyncio.sleep(POLL_SECONDS)
+                await self._pause()

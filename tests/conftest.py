@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.support import docker as dockersupport
@@ -164,3 +166,29 @@ def compose_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def container_name(stack: dict[str, Any], service: str = "app") -> str:
     return f"{stack['projectName']}-{service}-1"
+
+
+@pytest.fixture
+def deployment() -> Any:
+    """A running deployment of a stack that was never synced (no git or engine needed)."""
+    from gitsync.models import Repository
+    from stacks.models import Deployment, GitStack
+    from stacks.services.stacks import local_environment
+
+    repo = Repository.objects.create(name="r", url="https://git.example.test/r.git")
+    stack = GitStack.objects.create(name="s", environment=local_environment(), repository=repo, project_name="s")
+    deployment = Deployment.objects.create(stack=stack, trigger="api")
+    deployment.start()
+    return deployment
+
+
+def session_headers(user: Any) -> list[tuple[bytes, bytes]]:
+    """WebSocket handshake headers of a browser logged in as `user`, on this host."""
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return [
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+        (b"origin", b"http://localhost:8000"),
+        (b"host", b"localhost:8000"),
+    ]

@@ -24,7 +24,7 @@ from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.deploy import DeployError, stack_deploy
-from stacks.services.output import DeploymentOutput
+from stacks.services.output import DeploymentOutput, wake_viewers
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         deployment.finish(Deployment.Status.SUCCESS, deployed=True)
         _release(stack, deployment, ok=True, commit=deployment.commit_sha)
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
+    wake_viewers(deployment.pk)
     return deployment
 
 

@@ -3,11 +3,18 @@ late viewer replays it and the live view follows it from another process."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
 from dockhand.masking import mask
 from stacks.models import Deployment, DeploymentLine
+
+log = logging.getLogger(__name__)
 
 
 class DeploymentOutput:
@@ -26,3 +33,23 @@ class DeploymentOutput:
         with self._lock:
             self._seq += 1
             DeploymentLine.objects.create(deployment=self.deployment, seq=self._seq, text=masked)
+        wake_viewers(self.deployment.pk)
+
+
+def viewers_group(deployment_id: int) -> str:
+    return f"deployment-{deployment_id}"
+
+
+def wake_viewers(deployment_id: int) -> None:
+    """With Redis, tell the deployment's live viewers to read now rather than at their
+    next poll. Only a nudge: the rows stay the truth, so a lost nudge costs latency only.
+    """
+    if not settings.REDIS_URL:
+        return  # the in-memory layer cannot reach the web process
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(viewers_group(deployment_id), {"type": "output.wake"})
+    except Exception:
+        log.warning("could not nudge viewers of deployment %s", deployment_id, exc_info=True)

@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.conftest import GIT_TOKEN, GIT_USER, need, unique_stack_name
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
-from tests.support.product import Product
+from tests.support.product import ApiClient, Product
 
 ADMIN_PASSWORD = "browser-Admin-pass-77"
 SECRET = "browser-Secret-4d9e1f"
@@ -71,6 +71,14 @@ def _fill(driver: WebDriver, **fields: str) -> None:
         element = driver.find_element(By.NAME, name)
         element.clear()
         element.send_keys(value)
+
+
+def _ensure_logged_in(driver: WebDriver, base: str) -> None:
+    driver.get(f"{base}/stacks/")
+    if "/login/" in driver.current_url:
+        _fill(driver, username="admin", password=ADMIN_PASSWORD)
+        driver.find_element(By.ID, "login").click()
+        _wait(driver).until(ec.url_to_be(f"{base}/stacks/"))
 
 
 def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
@@ -160,7 +168,14 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
 
 def test_the_list_updates_itself_while_a_sync_runs(product: Product, driver: WebDriver) -> None:
     """The stacks list polls with HTMX: a status change shows without a reload."""
-    driver.get(f"{product.url}/stacks/")
+    api = ApiClient(product.url, "admin", ADMIN_PASSWORD)
+    assert (
+        api.post(
+            "/api/git/stacks", {"stackName": unique_stack_name(), "url": "https://git.example.test/x.git"}
+        ).status_code
+        == 201
+    )
+    _ensure_logged_in(driver, product.url)
     rows = driver.find_element(By.ID, "stack-rows")
     marker = "polled"
     driver.execute_script("arguments[0].setAttribute('data-marker', arguments[1])", rows, marker)
@@ -171,3 +186,18 @@ def test_the_list_updates_itself_while_a_sync_runs(product: Product, driver: Web
             break
         time.sleep(0.3)
     assert driver.find_element(By.ID, "stack-rows").get_attribute("data-marker") != marker
+
+
+def test_pages_fit_a_phone_screen(product: Product, driver: WebDriver, tmp_path: Path) -> None:
+    """At 390 px nothing overflows sideways (tables scroll inside their own box)."""
+    _ensure_logged_in(driver, product.url)
+    driver.set_window_size(390, 844)
+    try:
+        for path in ("/stacks/", "/stacks/new/", "/credentials/", "/repositories/", "/environments/"):
+            driver.get(product.url + path)
+            assert "/login/" not in driver.current_url
+            overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{path} is {overflow}px wider than the screen"
+        driver.save_screenshot(str(tmp_path / "phone-form.png"))
+    finally:
+        driver.set_window_size(1280, 1000)

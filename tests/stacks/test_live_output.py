@@ -9,36 +9,13 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
 from dockhand.asgi import application
-from gitsync.models import Repository
-from stacks.models import Deployment, DeploymentLine, GitStack
+from stacks.models import Deployment, DeploymentLine
 from stacks.services.output import DeploymentOutput
-from stacks.services.stacks import local_environment
+from tests.conftest import session_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def deployment() -> Deployment:
-    repo = Repository.objects.create(name="r", url="https://git.example.test/r.git")
-    stack = GitStack.objects.create(name="s", environment=local_environment(), repository=repo, project_name="s")
-    deployment = Deployment.objects.create(stack=stack, trigger="api")
-    deployment.start()
-    return deployment
-
-
-def _session_headers(user: Any) -> list[tuple[bytes, bytes]]:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return [
-        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
-        (b"origin", b"http://localhost:8000"),
-        (b"host", b"localhost:8000"),
-    ]
 
 
 async def test_without_a_session_the_socket_is_refused(deployment: Deployment) -> None:
@@ -52,7 +29,7 @@ async def test_without_a_session_the_socket_is_refused(deployment: Deployment) -
 
 
 async def test_another_sites_page_is_refused(deployment: Deployment, admin: Any) -> None:
-    headers = [h for h in await sync_to_async(_session_headers)(admin) if h[0] != b"origin"] + [
+    headers = [h for h in await sync_to_async(session_headers)(admin) if h[0] != b"origin"] + [
         (b"origin", b"http://evil.example")
     ]
     communicator = WebsocketCommunicator(application, f"/ws/deployments/{deployment.pk}/", headers=headers)
@@ -65,7 +42,7 @@ async def test_backlog_then_live_lines_then_the_final_status(deployment: Deploym
     await sync_to_async(output.line)("line one")
     await sync_to_async(output.line)("line two has hunter2-secret in it")
     communicator = WebsocketCommunicator(
-        application, f"/ws/deployments/{deployment.pk}/", headers=await sync_to_async(_session_headers)(admin)
+        application, f"/ws/deployments/{deployment.pk}/", headers=await sync_to_async(session_headers)(admin)
     )
     connected, _ = await communicator.connect()
     assert connected
@@ -95,7 +72,7 @@ async def test_a_reconnect_resumes_after_the_last_seen_line(deployment: Deployme
     )()
     await sync_to_async(deployment.finish)(Deployment.Status.FAILED, error="boom")
     communicator = WebsocketCommunicator(
-        application, f"/ws/deployments/{deployment.pk}/?after=2", headers=await sync_to_async(_session_headers)(admin)
+        application, f"/ws/deployments/{deployment.pk}/?after=2", headers=await sync_to_async(session_headers)(admin)
     )
     assert (await communicator.connect())[0]
     assert await communicator.receive_json_from(timeout=2) == {"type": "line", "seq": 3, "text": "l3"}
@@ -106,7 +83,7 @@ async def test_a_reconnect_resumes_after_the_last_seen_line(deployment: Deployme
 
 async def test_an_unknown_deployment_is_refused(admin: Any) -> None:
     communicator = WebsocketCommunicator(
-        application, "/ws/deployments/999999/", headers=await sync_to_async(_session_headers)(admin)
+        application, "/ws/deployments/999999/", headers=await sync_to_async(session_headers)(admin)
     )
     connected, code = await communicator.connect()
     assert not connected and code == 4404

@@ -261,3 +261,23 @@ def test_failed_logins_do_not_say_which_half_was_wrong(admin: Any) -> None:
         "/login/?next=/credentials/", {"username": "admin", "password": "admin-pass-123", "next": "/credentials/"}
     )
     assert ok.status_code == 302 and ok["Location"] == "/credentials/"
+
+
+def test_a_user_changes_their_password(browser: Client, admin: Any) -> None:
+    wrong = browser.post(
+        "/password/", {"old_password": "nope", "new_password1": "New-pass-9876", "new_password2": "New-pass-9876"}
+    )
+    assert wrong.status_code == 200 and "Your old password was entered incorrectly" in wrong.content.decode()
+    done = browser.post(
+        "/password/",
+        {"old_password": "admin-pass-123", "new_password1": "New-pass-9876", "new_password2": "New-pass-9876"},
+    )
+    assert done.status_code == 302 and done["Location"] == "/password/done/"
+    assert Client().login(username="admin", password="New-pass-9876")
+
+
+def test_the_login_page_points_a_first_start_to_the_printed_password(admin: Any) -> None:
+    html = Client().get("/login/").content.decode()
+    assert "First start" in html and "make run" in html
+    Client().login(username="admin", password="admin-pass-123")
+    assert "First start" not in Client().get("/login/").content.decode()

@@ -1,0 +1,46 @@
+"""With DOCKHAND_REDIS_URL the channel layer is channels-redis and the worker's nudge,
+not the poll, brings a new line to the socket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from dockhand.asgi import application
+from stacks import consumers
+from stacks.models import Deployment
+from stacks.services.output import DeploymentOutput
+from tests.conftest import need, session_headers
+from tests.support import redisserver
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis_mode(tmp_path: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    need("redis-server", redisserver.available())
+    server = redisserver.RedisServer(tmp_path)
+    settings.REDIS_URL = server.url
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [server.url]}}
+    }
+    # Were the nudge missing, the line would only arrive after this long.
+    monkeypatch.setattr(consumers, "NUDGED_POLL_SECONDS", 30.0)
+    yield server.url
+    server.stop()
+
+
+async def test_a_new_line_arrives_by_the_redis_nudge(redis_mode: str, deployment: Deployment, admin: Any) -> None:
+    communicator = WebsocketCommunicator(
+        application, f"/ws/deployments/{deployment.pk}/", headers=await sync_to_async(session_headers)(admin)
+    )
+    assert (await communicator.connect())[0]
+    assert await communicator.receive_nothing(timeout=0.5)
+    output = await sync_to_async(DeploymentOutput)(deployment, secrets=[])
+    await sync_to_async(output.line)("pushed through redis")
+    assert await communicator.receive_json_from(timeout=3) == {"type": "line", "seq": 1, "text": "pushed through redis"}
+    await communicator.disconnect()
