@@ -35,6 +35,24 @@ services:
       GIT_COMMIT_SHA: ${{GIT_COMMIT_SHA:-unset}}
       VERSION: "{version}"
 """
+SLOW_COMPOSE = """\
+services:
+  migrate:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep {seconds}"]
+  app:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      VERSION: "{version}"
+      API_KEY: ${{API_KEY:-unset}}
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+"""
 REPO_ENV = "SECRET=from-repo-env\nFROM_REPO=repo-value\nPLAIN=from-repo\n"
 
 
@@ -49,6 +67,12 @@ def need(what: str, available: bool) -> None:
 
 def compose_file(version: str = "1", image: str = dockersupport.IMAGE) -> str:
     return COMPOSE.format(image=image, version=version)
+
+
+def slow_compose_file(version: str = "1", *, seconds: int = 4) -> str:
+    """Compose waits for a `migrate` service that sleeps first: a deploy that takes time
+    and prints lines along the way."""
+    return SLOW_COMPOSE.format(image=dockersupport.IMAGE, version=version, seconds=seconds)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dockhand.api import CollectionView, ItemView, error, query_bool, query_int
+from dockhand.api import CollectionView, ItemView, error, paged, query_bool, query_int
 from dockhand.errors import InUse
 from gitsync.models import WebhookDelivery
 from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
@@ -155,21 +155,13 @@ class StackDeployments(APIView):
     def get(self, request: Request, pk: int) -> Response:
         if not GitStack.objects.filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        limit = query_int(request, "limit", 20, minimum=1, maximum=200)
-        offset = query_int(request, "offset", 0, maximum=10**9)
         deployments = Deployment.objects.filter(stack_id=pk).prefetch_related("lines")
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in Deployment.Status.values:
                 return error(f"status: must be one of {', '.join(Deployment.Status.values)}", 400)
             deployments = deployments.filter(status=wanted)
-        page = deployments[offset : offset + limit]
-        return Response(
-            {
-                "data": DeploymentSerializer(page, many=True).data,
-                "meta": {"total": deployments.count(), "limit": limit, "offset": offset},
-            }
-        )
+        return paged(request, deployments, DeploymentSerializer)
 
 
 class DeploymentDetail(APIView):
@@ -186,13 +178,4 @@ class StackWebhooks(APIView):
     def get(self, request: Request, pk: int) -> Response:
         if not GitStack.objects.filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        limit = query_int(request, "limit", 20, minimum=1, maximum=200)
-        offset = query_int(request, "offset", 0, maximum=10**9)
-        deliveries = WebhookDelivery.objects.filter(stack_id=pk)
-        page = deliveries[offset : offset + limit]
-        return Response(
-            {
-                "data": WebhookDeliverySerializer(page, many=True).data,
-                "meta": {"total": deliveries.count(), "limit": limit, "offset": offset},
-            }
-        )
+        return paged(request, WebhookDelivery.objects.filter(stack_id=pk), WebhookDeliverySerializer)

@@ -16,30 +16,13 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import GIT_TOKEN, GIT_USER, need, unique_stack_name
+from tests.conftest import GIT_TOKEN, GIT_USER, need, slow_compose_file, unique_stack_name
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
 from tests.support.product import ApiClient, Product
 
 ADMIN_PASSWORD = "browser-Admin-pass-77"
 SECRET = "browser-Secret-4d9e1f"
-SLOW_COMPOSE = """\
-services:
-  migrate:
-    image: {image}
-    pull_policy: never
-    command: ["sh", "-c", "sleep 6"]
-  web:
-    image: {image}
-    pull_policy: never
-    command: ["sh", "-c", "sleep 3600"]
-    stop_grace_period: 1s
-    environment:
-      API_KEY: ${{API_KEY:-unset}}
-    depends_on:
-      migrate:
-        condition: service_completed_successfully
-"""
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +67,7 @@ def _ensure_logged_in(driver: WebDriver, base: str) -> None:
 def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     product: Product, driver: WebDriver, git_server: Any, docker_image: str, tmp_path: Path
 ) -> None:
-    repo = git_server.create_repo(
-        f"browser-{unique_stack_name()}", {"compose.yaml": SLOW_COMPOSE.format(image=docker_image)}
-    )
+    repo = git_server.create_repo(f"browser-{unique_stack_name()}", {"compose.yaml": slow_compose_file(seconds=6)})
     stack_name = unique_stack_name()
     base = product.url
 
@@ -148,14 +129,14 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     assert driver.find_element(By.CSS_SELECTOR, "#status [data-status]").get_attribute("data-status") == "success", (
         output.text
     )
-    assert "web-1" in output.text
+    assert "app-1" in output.text
     driver.save_screenshot(str(tmp_path / "deployment.png"))
     assert SECRET not in driver.page_source
 
     # The secret reached the container, and no page shows it.
     project = stack_name.lower()
     try:
-        assert dockersupport.container_env(f"{project}-web-1")["API_KEY"] == SECRET
+        assert dockersupport.container_env(f"{project}-app-1")["API_KEY"] == SECRET
         for page in (stack_url, f"{base}/stacks/", driver.current_url):
             driver.get(page)
             assert SECRET not in driver.page_source

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from gitsync.services.sync import BUSY_MESSAGE
-from tests.conftest import GIT_TOKEN, GIT_USER, SECRET_VALUE, compose_file, need, unique_stack_name
+from tests.conftest import GIT_TOKEN, GIT_USER, SECRET_VALUE, compose_file, need, slow_compose_file, unique_stack_name
 from tests.support import docker as dockersupport
 from tests.support import webhooks as hooks
 from tests.support.product import ApiClient, Product
@@ -115,31 +115,10 @@ def test_two_syncs_at_once_exactly_one_runs(client: ApiClient, stack: dict[str, 
     assert after == before + 1
 
 
-SLOW_COMPOSE = """\
-services:
-  migrate:
-    image: {image}
-    pull_policy: never
-    command: ["sh", "-c", "sleep 4"]
-  app:
-    image: {image}
-    pull_policy: never
-    command: ["sh", "-c", "sleep 3600"]
-    stop_grace_period: 1s
-    environment:
-      VERSION: "{version}"
-    depends_on:
-      migrate:
-        condition: service_completed_successfully
-"""
-
-
 def test_webhooks_during_a_slow_deploy_make_exactly_one_follow_up(
     client: ApiClient, git_server: Any, docker_image: str
 ) -> None:
-    repo = git_server.create_repo(
-        f"slow-{unique_stack_name()}", {"compose.yaml": SLOW_COMPOSE.format(image=docker_image, version="1")}
-    )
+    repo = git_server.create_repo(f"slow-{unique_stack_name()}", {"compose.yaml": slow_compose_file("1")})
     created = client.post(
         "/api/git/stacks",
         {"stackName": unique_stack_name(), "url": repo.url, "credentialId": None, "webhookEnabled": True},
@@ -163,7 +142,7 @@ def test_webhooks_during_a_slow_deploy_make_exactly_one_follow_up(
         _wait_for(client, first_id, lambda d: d["status"] == "running" and "Deploying" in d["output"])
         before = repo.head()
         for version in ("2", "3", "4"):
-            sha = repo.commit({"compose.yaml": SLOW_COMPOSE.format(image=docker_image, version=version)}, f"v{version}")
+            sha = repo.commit({"compose.yaml": slow_compose_file(version)}, f"v{version}")
             answer = _webhook(client, stack, hooks.github_push(repo, secret, before=before, shas=[sha]))
             assert answer.status_code == 202 and answer.json()["coalesced"] is True, answer.text
             before = sha
