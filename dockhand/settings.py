@@ -62,6 +62,8 @@ GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 300, minimum=5)
 # How long the API's default (waiting) /sync holds the request open.
 SYNC_WAIT_TIMEOUT = env_int("DOCKHAND_SYNC_WAIT_TIMEOUT", DEPLOY_TIMEOUT + GIT_TIMEOUT, minimum=1)
 COMPOSE_COMMAND = env_str("DOCKHAND_COMPOSE_COMMAND", "") or ""
+# Refuse git remotes on loopback/private/link-local addresses (off: home labs use them).
+BLOCK_PRIVATE_GIT_HOSTS = env_bool("DOCKHAND_BLOCK_PRIVATE_GIT_HOSTS", False)
 DEFAULT_DOCKER_HOST = env_str("DOCKER_HOST", "") or ""
 
 INSTALLED_APPS = [

@@ -7,13 +7,18 @@ written 0600 to a per-run directory that is removed afterwards.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import shutil
+import socket
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import git
 from django.conf import settings
@@ -40,6 +45,19 @@ _UNREACHABLE = (
     "unable to access",
 )
 _AUTH_FAILED = ("authentication failed", "permission denied", "403", "401", "terminal prompts disabled")
+
+
+HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+SCP_LIKE = re.compile(rf"^(?P<user>[A-Za-z0-9._~][A-Za-z0-9._~-]*)@(?P<host>{HOST}):(?P<path>[^/\s:-][^\s]*)$")
+# Configuration forced on every git run: a repository must not run code here.
+_HARDENING = {
+    "core.hooksPath": os.devnull,
+    "core.fsmonitor": "false",
+    "submodule.recurse": "false",
+    "protocol.file.allow": "never",
+    "protocol.ext.allow": "never",
+    "credential.helper": "",
+}
 
 
 class GitError(Exception):
@@ -93,7 +111,12 @@ def _environment(auth: GitAuth | None) -> Iterator[dict[str, str]]:
             "SSH_ASKPASS_REQUIRE": "force",
             "DOCKHAND_GIT_USERNAME": auth.username if auth else "",
             "DOCKHAND_GIT_SECRET": auth.secret if auth else "",
+            "GIT_LFS_SKIP_SMUDGE": "1",
+            "GIT_CONFIG_COUNT": str(len(_HARDENING)),
         }
+        for index, (name, value) in enumerate(_HARDENING.items()):
+            env[f"GIT_CONFIG_KEY_{index}"] = name
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
         ssh = ["ssh", "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no", "-F", os.devnull]
         if auth and auth.ssh_private_key:
             key = tmp / "id"
@@ -138,8 +161,44 @@ def _error(exc: git.GitCommandError, auth: GitAuth | None, action: str, url: str
     )
 
 
+def url_host(url: str) -> str | None:
+    """The host a git URL connects to."""
+    found = SCP_LIKE.match(url)
+    if found:
+        return found.group("host")
+    return urlsplit(url).hostname
+
+
+def _refuse_private_host(url: str) -> None:
+    """With DOCKHAND_BLOCK_PRIVATE_GIT_HOSTS, refuse remotes that resolve inward.
+
+    Checked right before each connection (not only when the URL was saved), on every
+    address the name resolves to, so a name that later points inward is still refused.
+    """
+    if not settings.BLOCK_PRIVATE_GIT_HOSTS:
+        return
+    host = (url_host(url) or "").strip("[]")
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return  # git reports the failed lookup itself
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified:
+            raise GitError(
+                f"{host} resolves to {address} (loopback, private or link-local): blocked by DOCKHAND_BLOCK_PRIVATE_GIT_HOSTS"
+            )
+
+
+def is_valid_branch_name(name: str) -> bool:
+    """git's own rule for branch names (`git check-ref-format --branch`)."""
+    done = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True, timeout=10, cwd="/")
+    return done.returncode == 0
+
+
 def remote_head(*, url: str, branch: str, auth: GitAuth | None) -> str:
     """The sha the branch points at on the remote, without fetching any objects."""
+    _refuse_private_host(url)
     with _environment(auth) as env:
         try:
             out = git.cmd.Git().execute(
@@ -163,29 +222,31 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None) -> C
     handles changed and deleted files. Untracked files are left alone on purpose:
     compose bind mounts often keep data beside the compose file.
     """
+    _refuse_private_host(url)
     workdir.mkdir(parents=True, exist_ok=True)
-    if not (workdir / ".git").is_dir():
-        git.Repo.init(workdir)
-    repo = git.Repo(workdir)
     tracking = f"refs/remotes/origin/{branch}"
+    # One runner, one environment: every command (init and log included) runs hardened.
+    runner = git.cmd.Git(workdir)
     with _environment(auth) as env:
         try:
-            runner = repo.git
-            if "origin" in [r.name for r in repo.remotes]:
-                runner.execute(["git", "remote", "set-url", "origin", "--", url], env=env)
-            else:
-                runner.execute(["git", "remote", "add", "origin", "--", url], env=env)
+            if not (workdir / ".git").is_dir():
+                runner.execute(["git", "init", "--quiet"], env=env)
+            remotes = str(runner.execute(["git", "remote"], env=env)).split()
+            verb = "set-url" if "origin" in remotes else "add"
+            runner.execute(["git", "remote", verb, "origin", "--", url], env=env)
             runner.execute(
                 ["git", "fetch", "--depth=1", "--no-tags", "--prune", "origin", f"+refs/heads/{branch}:{tracking}"],
                 env=env,
                 kill_after_timeout=settings.GIT_TIMEOUT,
             )
             runner.execute(["git", "checkout", "--force", "--detach", tracking], env=env)
+            sha, author, message = str(
+                runner.execute(
+                    ["git", "log", "-1", "--format=%H%x00%an <%ae>%x00%B", "HEAD"],
+                    env=env,
+                    strip_newline_in_stdout=False,
+                )
+            ).split("\x00", 2)
         except git.GitCommandError as exc:
             raise _error(exc, auth, "Failed to pull from repository", url) from exc
-    head = repo.head.commit
-    return Commit(
-        sha=head.hexsha,
-        message=str(head.message).strip(),
-        author=f"{head.author.name} <{head.author.email}>",
-    )
+    return Commit(sha=sha.strip(), message=message.strip(), author=author)

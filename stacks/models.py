@@ -14,7 +14,14 @@ from dockhand.crypto import EncryptedTextField
 class Environment(models.Model):
     """A Docker engine that stacks deploy to; `local` is the engine next to dockhand."""
 
+    class Policy(models.TextChoices):
+        NONE = "none"
+        # Refuse services that amount to root on the host (privileged, host namespaces,
+        # the docker socket or / bind-mounted, SYS_ADMIN, devices).
+        RESTRICTED = "restricted"
+
     name = models.CharField(max_length=100, unique=True)
+    policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.NONE)
     # Empty means the default engine (DOCKER_HOST of the server, else the local socket).
     docker_host = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

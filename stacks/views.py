@@ -243,7 +243,11 @@ def cron_preview(request: HttpRequest) -> HttpResponse:
 
 
 def _environment_data(post: QueryDict) -> dict[str, Any]:
-    return {"name": post.get("name", "").strip(), "dockerHost": post.get("dockerHost", "").strip()}
+    return {
+        "name": post.get("name", "").strip(),
+        "dockerHost": post.get("dockerHost", "").strip(),
+        "policy": post.get("policy", "none"),
+    }
 
 
 ENVIRONMENTS = Resource(

@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gitsync.models import Credential, Repository
-from gitsync.services.repositories import url_problem
+from gitsync.validation import branch_problem, url_problem
 
 
 class CredentialSerializer(serializers.ModelSerializer[Credential]):
@@ -95,10 +95,9 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
 
 def validate_branch_name(value: str) -> str:
     """A branch name git accepts and that cannot be read as an option."""
-    if not value or value.startswith(("-", "/")) or value.endswith(("/", ".lock")) or ".." in value:
-        raise serializers.ValidationError("is not a valid branch name")
-    if any(ch.isspace() or ch in "~^:?*[\\" or ord(ch) < 32 for ch in value):
-        raise serializers.ValidationError("is not a valid branch name")
+    problem = branch_problem(value)
+    if problem:
+        raise serializers.ValidationError(problem)
     return value
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.db import transaction
 
@@ -14,37 +13,12 @@ from gitsync import git
 from gitsync.models import Credential, Repository
 from gitsync.services.auth import git_auth
 
-_SCP_LIKE = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:(?!/)[^\s]+$")
 _SECRET_FIELDS = {
     Credential.AuthType.PASSWORD: ("password",),
     Credential.AuthType.TOKEN: ("token",),
     Credential.AuthType.SSH: ("ssh_private_key", "ssh_passphrase"),
     Credential.AuthType.NONE: (),
 }
-
-
-def url_problem(url: str) -> str | None:
-    """Why `url` is not an acceptable git remote, or None.
-
-    Only network transports: `ext::` runs commands, `file://` and local paths read
-    the server's own disk, and a leading '-' would be read by git as an option.
-    """
-    if not url:
-        return "is required"
-    if url != url.strip() or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return "must not contain spaces or control characters"
-    if url.startswith("-"):
-        return "must not start with '-'"
-    if _SCP_LIKE.match(url):
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http", "ssh"):
-        return "must be an https://, http://, ssh:// or git@host:path URL"
-    if not parts.hostname:
-        return "must name a host"
-    if parts.password:
-        return "must not contain a password: store it in a credential"
-    return None
 
 
 def repository_name_from_url(url: str) -> str:

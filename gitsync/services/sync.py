@@ -23,7 +23,8 @@ from gitsync.models import Repository
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import Deployment, GitStack
-from stacks.services.deploy import DeployError, stack_deploy
+from stacks.services.deploy import stack_deploy
+from stacks.services.deploy_errors import DeployError
 from stacks.services.output import DeploymentOutput, wake_viewers
 
 log = logging.getLogger(__name__)

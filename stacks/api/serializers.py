@@ -10,8 +10,9 @@ from rest_framework import serializers
 
 from gitsync.api.serializers import public_url, validate_branch_name
 from gitsync.models import Credential, Repository, WebhookDelivery
-from gitsync.services.repositories import repository_for_url, url_problem
+from gitsync.services.repositories import repository_for_url
 from gitsync.services.schedules import CRON_PRESETS
+from gitsync.validation import url_problem
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 from stacks.services.deploy import relative_path_problem
 from stacks.services.stacks import EnvVarInput
@@ -24,9 +25,11 @@ _DOCKER_HOST = re.compile(r"^(unix|tcp|ssh|npipe)://\S+$")
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
     dockerHost = serializers.CharField(source="docker_host", required=False, allow_blank=True, max_length=500)
 
+    policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
+
     class Meta:
         model = Environment
-        fields = ["id", "name", "dockerHost"]
+        fields = ["id", "name", "dockerHost", "policy"]
 
     def validate_dockerHost(self, value: str) -> str:
         if value and not _DOCKER_HOST.match(value):

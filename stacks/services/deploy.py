@@ -9,11 +9,9 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 
 from stacks import compose
-from stacks.models import GitStack
-
-
-class DeployError(Exception):
-    """The stack's files or settings cannot be deployed; the message is safe to show."""
+from stacks.models import Environment, GitStack
+from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_sources
+from stacks.services.deploy_errors import DeployError
 
 
 def relative_path_problem(value: str) -> str | None:
@@ -40,6 +38,8 @@ def confined(workdir: Path, relative: str, what: str) -> Path:
         raise DeployError(f"{what} {relative!r} points outside the repository")
     if not target.is_file():
         raise DeployError(f"{what} {relative!r} was not found in the repository")
+    if target.stat().st_size > MAX_FILE_BYTES:
+        raise DeployError(f"{what} {relative!r} is larger than {MAX_FILE_BYTES} bytes")
     return target
 
 
@@ -77,6 +77,7 @@ def stack_deploy(
     generated file outside the checkout; secret overrides only in the process env.
     """
     compose_file = confined(workdir, stack.compose_path, "composePath")
+    check_sources(workdir, compose_file)
     env_files = []
     if stack.env_file_path:
         env_files.append(confined(workdir, stack.env_file_path, "envFilePath"))
@@ -96,6 +97,7 @@ def stack_deploy(
             docker_host=stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST, extra=secret
         )
         model = compose.config(project, env=env)
+        check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
         compose.up(project, env=env, on_line=on_line, build=compose.builds(model), timeout=settings.DEPLOY_TIMEOUT)
     finally:
         generated.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ late viewer replays it and the live view follows it from another process."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable
 
@@ -15,6 +16,18 @@ from dockhand.masking import mask
 from stacks.models import Deployment, DeploymentLine
 
 log = logging.getLogger(__name__)
+
+
+# ANSI escape sequences (CSI, OSC and two-character ones) and other control characters:
+# output is data, so a repository cannot move the viewer's cursor, retitle a terminal
+# or hide text when the log is replayed.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain_text(text: str) -> str:
+    """A line without terminal control sequences (tabs kept)."""
+    return _CONTROL.sub("", _ANSI.sub("", text))
 
 
 class DeploymentOutput:
@@ -29,7 +42,7 @@ class DeploymentOutput:
     def line(self, text: str) -> None:
         # Written at once (one small INSERT): a line followed by a long silence, such as
         # "Starting" before a slow health check, must reach viewers without waiting.
-        masked = mask(text, self.secrets)
+        masked = mask(plain_text(text), self.secrets)
         with self._lock:
             self._seq += 1
             DeploymentLine.objects.create(deployment=self.deployment, seq=self._seq, text=masked)
