@@ -18,7 +18,9 @@ import yaml
 from stacks.services.deploy_errors import DeployError
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_ALIASES = 500
+# Nodes a document may expand to once aliases are followed; real compose files have a
+# few thousand at most, a "billion laughs" file has billions from a few lines.
+MAX_EXPANDED_NODES = 200_000
 _REMOTE_BUILD = ("http://", "https://", "git://", "git@", "ssh://")
 _DOCKER_SOCKETS = {"/var/run/docker.sock", "/run/docker.sock"}
 _DANGEROUS_CAPS = {"ALL", "SYS_ADMIN", "CAP_SYS_ADMIN"}
@@ -33,19 +35,34 @@ def _inside(root: Path, base: Path, reference: str, what: str) -> Path:
     return target
 
 
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes `node` stands for with every alias expanded (memoised, so a
+    shared subtree costs one visit however often it is referenced)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_EXPANDED_NODES  # a node reached again while counting: a cycle
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[key] = size
+    return size
+
+
 def load_yaml(path: Path, what: str) -> Any:
     """Parse a YAML file from the repository, refusing oversized files and alias bombs."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise DeployError(f"{what} is {size} bytes; at most {MAX_FILE_BYTES} are read")
     text = path.read_text(errors="replace")
-    aliases = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    raise DeployError(f"{what} uses more than {MAX_ALIASES} YAML aliases; refusing it (a YAML bomb?)")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            raise DeployError(
+                f"{what} expands to more than {MAX_EXPANDED_NODES} YAML nodes through aliases (a YAML bomb?)"
+            )
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
