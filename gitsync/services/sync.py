@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.deploy import stack_deploy
 from stacks.services.deploy_errors import DeployError
-from stacks.services.output import DeploymentOutput, wake_viewers
+from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,10 @@ def deployment_run(*, deployment_id: int) -> Deployment:
             error = mask(str(exc), secrets)
             unreachable = isinstance(exc, git.GitError) and exc.unreachable
         except Exception as exc:
-            log.exception("deployment %s failed unexpectedly", deployment.pk)
+            # The traceback is kept for whoever debugs this, masked like everything else:
+            # an exception message may quote a secret.
+            trace = mask("".join(traceback.format_exception(exc)), secrets)
+            log.error("deployment %s failed unexpectedly\n%s", deployment.pk, trace)
             error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
     if error:
         output.line(f"ERROR: {error}")
@@ -240,5 +244,7 @@ def _sync(stack: GitStack, deployment: Deployment, auth: git.GitAuth | None, out
 
 
 def _record_commit(deployment: Deployment, *, sha: str, message: str = "", author: str = "") -> None:
+    # Commit metadata is repository data: stored without terminal control sequences.
+    message, author = plain_text(message), plain_text(author)
     Deployment.objects.filter(pk=deployment.pk).update(commit_sha=sha, commit_message=message, commit_author=author)
     deployment.commit_sha, deployment.commit_message, deployment.commit_author = sha, message, author

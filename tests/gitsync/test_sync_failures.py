@@ -27,7 +27,7 @@ def _sync(api: Any, stack: dict[str, Any], **body: Any) -> Any:
     ("broken", "says"),
     [
         (compose_file("2", image="dockhand-test/does-not-exist:1"), "does-not-exist"),
-        ("services:\n  app: [this is: not valid\n", "Invalid compose project"),
+        ("services:\n  app: [this is: not valid\n", "compose.yaml is not valid YAML (line 3)"),
     ],
     ids=["missing-image", "syntax-error"],
 )
