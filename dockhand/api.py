@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from dockhand.errors import InUse
+from dockhand.models import ApiToken
 
 
 def _first_message(detail: Any) -> str:
@@ -226,4 +227,65 @@ class ItemView(APIView):
             self.remove(instance)
         except InUse as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenSerializer(serializers.ModelSerializer[Any]):
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiToken.Scope.choices), allow_empty=False)
+    environmentIds = serializers.ListField(  # noqa: N815 (the API speaks camelCase)
+        source="environment_ids", child=serializers.IntegerField(), required=False, allow_null=True
+    )
+    expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True)  # noqa: N815
+    lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True)  # noqa: N815
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)  # noqa: N815
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "hint", "scopes", "environmentIds", "expiresAt", "lastUsedAt", "createdAt"]
+        read_only_fields = ["hint"]
+
+    def validate_environmentIds(self, value: list[int] | None) -> list[int] | None:  # noqa: N802
+        from stacks.models import Environment
+
+        if value is not None:
+            missing = sorted(set(value) - set(Environment.objects.filter(pk__in=value).values_list("pk", flat=True)))
+            if missing:
+                raise serializers.ValidationError(f"unknown environment ids: {missing}")
+        return value
+
+    def validate_expiresAt(self, value: Any) -> Any:  # noqa: N802
+        from django.utils import timezone
+
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("must be in the future")
+        return value
+
+
+def _user_id(request: Request) -> int:
+    """The signed-in user's id (these views require authentication)."""
+    return int(request.user.pk or 0)
+
+
+class TokenList(APIView):
+    """GET /api/tokens; POST answers the token's value, once."""
+
+    read_scope = write_scope = ApiToken.Scope.ADMIN
+
+    def get(self, request: Request) -> Response:
+        return Response(TokenSerializer(ApiToken.objects.filter(user_id=_user_id(request)), many=True).data)
+
+    def post(self, request: Request) -> Response:
+        data = TokenSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, raw = ApiToken.issue(user=request.user, **data.validated_data)
+        return Response({**TokenSerializer(token).data, "token": raw}, status=status.HTTP_201_CREATED)
+
+
+class TokenDetail(APIView):
+    read_scope = write_scope = ApiToken.Scope.ADMIN
+
+    def delete(self, request: Request, pk: int) -> Response:
+        deleted, _ = ApiToken.objects.filter(pk=pk, user_id=_user_id(request)).delete()
+        if not deleted:
+            return error("API token not found", status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from django.views.generic.base import RedirectView
 
 from dockhand import pages
 from dockhand import views as session_views
-from dockhand.api import HealthView, LoginView, LogoutView
+from dockhand.api import HealthView, LoginView, LogoutView, TokenDetail, TokenList
 from gitsync import views as git_pages
 from gitsync import webhook_views
 from gitsync.api import views as git_api
@@ -20,6 +20,8 @@ api = [
     path("api/health", HealthView.as_view()),
     path("api/auth/login", LoginView.as_view()),
     path("api/auth/logout", LogoutView.as_view()),
+    path("api/tokens", TokenList.as_view()),
+    path("api/tokens/<int:pk>", TokenDetail.as_view()),
     path("api/git/credentials", git_api.CredentialList.as_view()),
     path("api/git/credentials/<int:pk>", git_api.CredentialDetail.as_view()),
     path("api/git/repositories", git_api.RepositoryList.as_view()),

@@ -12,6 +12,8 @@ from rest_framework.views import APIView
 
 from dockhand.api import CollectionView, ItemView, error, paged, query_bool, query_int
 from dockhand.errors import InUse
+from dockhand.models import ApiToken
+from dockhand.tokens import token_environment_ids
 from gitsync.models import WebhookDelivery
 from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
 from stacks import compose
@@ -26,6 +28,13 @@ from stacks.services.environments import environment_delete, environment_save
 from stacks.services.stacks import stack_create, stack_delete, stack_queryset, stack_update
 
 STACK_NOT_FOUND = "Git stack not found"
+
+
+def _visible(request: Request, stacks: Any) -> Any:
+    """Stacks this caller may see: a token limited to environments sees only theirs
+    (the others answer 404, as if they did not exist)."""
+    allowed = token_environment_ids(request)
+    return stacks if allowed is None else stacks.filter(environment_id__in=allowed)
 
 
 class EnvironmentList(CollectionView):
@@ -56,7 +65,7 @@ def _queue(stack: GitStack, body: dict[str, Any]) -> None:
 
 class StackList(APIView):
     def get(self, request: Request) -> Response:
-        stacks = stack_queryset()
+        stacks = _visible(request, stack_queryset())
         if "environmentId" in request.query_params:
             stacks = stacks.filter(environment_id=query_int(request, "environmentId", 0, maximum=2**62))
         return Response(GitStackSerializer(stacks, many=True, context={"request": request}).data)
@@ -73,13 +82,13 @@ class StackList(APIView):
 
 class StackDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        stack = stack_queryset().filter(pk=pk).first()
+        stack = _visible(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return Response(GitStackSerializer(stack, context={"request": request}).data)
 
     def put(self, request: Request, pk: int) -> Response:
-        stack = stack_queryset().filter(pk=pk).first()
+        stack = _visible(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         data = GitStackSerializer(stack, data=request.data, partial=True, context={"request": request})
@@ -91,7 +100,7 @@ class StackDetail(APIView):
         return Response(body)
 
     def delete(self, request: Request, pk: int) -> Response:
-        stack = stack_queryset().filter(pk=pk).first()
+        stack = _visible(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         try:
@@ -132,8 +141,10 @@ def sync_result(deployment: Deployment) -> Response:
 class StackSync(APIView):
     """POST /api/git/stacks/<id>/sync: queue a sync and (by default) wait for it."""
 
+    write_scope = ApiToken.Scope.WRITE
+
     def post(self, request: Request, pk: int) -> Response:
-        stack = GitStack.objects.filter(pk=pk).first()
+        stack = _visible(request, GitStack.objects).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         force = request.data.get("force", False) if isinstance(request.data, dict) else False
@@ -153,7 +164,7 @@ class StackSync(APIView):
 
 class StackDeployments(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        if not GitStack.objects.filter(pk=pk).exists():
+        if not _visible(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         deployments = Deployment.objects.filter(stack_id=pk).prefetch_related("lines")
         wanted = request.query_params.get("status")
@@ -166,7 +177,13 @@ class StackDeployments(APIView):
 
 class DeploymentDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        deployment = Deployment.objects.filter(pk=pk).first()
+        allowed = token_environment_ids(request)
+        deployments = (
+            Deployment.objects.all()
+            if allowed is None
+            else Deployment.objects.filter(stack__environment_id__in=allowed)
+        )
+        deployment = deployments.filter(pk=pk).first()
         if deployment is None:
             return error("Deployment not found", status.HTTP_404_NOT_FOUND)
         return Response(DeploymentSerializer(deployment).data)
@@ -176,6 +193,6 @@ class StackWebhooks(APIView):
     """GET /api/git/stacks/<id>/webhooks: deliveries this stack received (own or fanned out)."""
 
     def get(self, request: Request, pk: int) -> Response:
-        if not GitStack.objects.filter(pk=pk).exists():
+        if not _visible(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return paged(request, WebhookDelivery.objects.filter(stack_id=pk), WebhookDeliverySerializer)
