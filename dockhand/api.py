@@ -18,6 +18,7 @@ from rest_framework.serializers import ModelSerializer
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from dockhand import ratelimit
 from dockhand.errors import InUse
 from dockhand.models import ApiToken
 
@@ -118,14 +119,23 @@ class LoginView(APIView):
         return csrf_exempt(super().as_view(**initkwargs))
 
     def post(self, request: Request) -> Response:
+        ip = ratelimit.client_ip(request._request)
+        state = ratelimit.peek("login_failures", ip)
+        if state.exhausted:
+            return Response(
+                {"error": "Too many failed logins from this address; try again later"},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(state.retry_after), **state.headers()},
+            )
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
-        )
+        credentials = data.validated_data
+        user = authenticate(request._request, username=credentials["username"], password=credentials["password"])
         if user is None or not user.is_active:
+            state = ratelimit.hit("login_failures", ip)
             # One message for both halves: do not tell which one was wrong.
-            return error("Invalid username or password", status.HTTP_401_UNAUTHORIZED)
+            body = {"error": "Invalid username or password"}
+            return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=state.headers())
         login(request._request, user)
         return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
 

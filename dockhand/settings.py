@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "dockhand.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -216,3 +217,12 @@ LOGGING = {
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/stacks/"
 LOGOUT_REDIRECT_URL = "/login/"
+
+# (events, seconds) per window: failed logins and bad bearer tokens per client address,
+# failed webhook signatures per stack/repository and address, API calls per token.
+RATE_LIMITS = {
+    "login_failures": (env_int("DOCKHAND_RATELIMIT_LOGIN_FAILURES", 10, minimum=1), 300),
+    "bad_tokens": (env_int("DOCKHAND_RATELIMIT_BAD_TOKENS", 20, minimum=1), 300),
+    "webhook_failures": (env_int("DOCKHAND_RATELIMIT_WEBHOOK_FAILURES", 30, minimum=1), 300),
+    "token_calls": (env_int("DOCKHAND_RATELIMIT_TOKEN_CALLS", 600, minimum=1), 60),
+}

@@ -11,6 +11,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from dockhand import ratelimit
 from dockhand.models import ApiToken, token_hash
 
 # last_used_at is informational: one write a minute per token, not one per request.
@@ -24,10 +25,21 @@ class BearerTokenAuthentication(BaseAuthentication):
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
+        ip = ratelimit.client_ip(request._request)
+        if ratelimit.peek("bad_tokens", ip).exhausted:
+            raise exceptions.Throttled(
+                wait=ratelimit.peek("bad_tokens", ip).retry_after,
+                detail="Too many invalid API tokens from this address",
+            )
         raw = header[len("Bearer ") :].strip()
         token = ApiToken.objects.select_related("user").filter(digest=token_hash(raw)).first()
         if token is None or token.expired or not token.user.is_active:
+            ratelimit.hit("bad_tokens", ip)
             raise exceptions.AuthenticationFailed("Invalid or expired API token")
+        calls = ratelimit.hit("token_calls", str(token.pk))
+        request._request.dockhand_ratelimit = calls  # type: ignore[attr-defined]
+        if calls.used > calls.limit:
+            raise exceptions.Throttled(wait=calls.retry_after, detail="Too many requests with this API token")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+
+from dockhand import ratelimit
 
 
 class LoginView(auth_views.LoginView):
@@ -16,6 +18,26 @@ class LoginView(auth_views.LoginView):
 
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        state = ratelimit.peek("login_failures", ratelimit.client_ip(request))
+        if state.exhausted:
+            response = render(
+                request,
+                "message.html",
+                {
+                    "title": "Too many failed logins",
+                    "message": "Too many failed logins from this address; try again later.",
+                },
+                status=429,
+            )
+            response["Retry-After"] = str(state.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        ratelimit.hit("login_failures", ratelimit.client_ip(self.request))
+        return super().form_invalid(form)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from dockhand import ratelimit
 from gitsync.models import Repository
 from gitsync.services import webhook_payloads as payloads
 from gitsync.services.sync import deployment_wait
@@ -37,12 +38,19 @@ def _body(request: HttpRequest) -> bytes | None:
 
 
 def _verified(request: HttpRequest, secret: str, what: str) -> payloads.Delivery | JsonResponse:
+    # Failures are counted per target and sender address: a stranger's garbage cannot
+    # lock the real provider out of a stack's webhook.
+    failures = f"{what}:{ratelimit.client_ip(request)}"
+    state = ratelimit.peek("webhook_failures", failures)
+    if state.exhausted:
+        return ratelimit.too_many(state, "Too many failed webhook deliveries; try again later")
     body = _body(request)
     if body is None:
         return _error("Payload too large (1 MiB at most)", 413)
     try:
         provider = payloads.verify(request.headers, body, secret)
     except payloads.SignatureError as exc:
+        ratelimit.hit("webhook_failures", failures)
         log.warning("rejected webhook for %s from %s: %s", what, request.META.get("REMOTE_ADDR"), exc)
         return _error(f"Invalid webhook signature: {exc}", 401)
     try:

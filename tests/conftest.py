@@ -98,6 +98,14 @@ def app_repo(git_server: GitServer) -> TestRepo:
 
 
 @pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    """Rate-limit counters live in the cache: no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _private_data_dir(settings: Any, tmp_path: Path) -> None:
     settings.DATA_DIR = tmp_path / "data"
     settings.STACKS_DIR = settings.DATA_DIR / "stacks"
