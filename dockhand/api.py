@@ -18,9 +18,9 @@ from rest_framework.serializers import ModelSerializer
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from dockhand import ratelimit
+from dockhand import audit, ratelimit
 from dockhand.errors import InUse
-from dockhand.models import ApiToken
+from dockhand.models import ApiToken, AuditEvent
 
 
 def _first_message(detail: Any) -> str:
@@ -133,10 +133,13 @@ class LoginView(APIView):
         user = authenticate(request._request, username=credentials["username"], password=credentials["password"])
         if user is None or not user.is_active:
             state = ratelimit.hit("login_failures", ip)
+            audit.record("auth.login_failed", f"address {ip}")
             # One message for both halves: do not tell which one was wrong.
             body = {"error": "Invalid username or password"}
             return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=state.headers())
         login(request._request, user)
+        with audit.acting_as(f"user:{user.get_username()}"):
+            audit.record("auth.login", user)
         return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
 
 
@@ -288,6 +291,7 @@ class TokenList(APIView):
         data = TokenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token, raw = ApiToken.issue(user=request.user, **data.validated_data)
+        audit.record("token.create", token, f"scopes={','.join(token.scopes)}")
         return Response({**TokenSerializer(token).data, "token": raw}, status=status.HTTP_201_CREATED)
 
 
@@ -295,7 +299,24 @@ class TokenDetail(APIView):
     read_scope = write_scope = ApiToken.Scope.ADMIN
 
     def delete(self, request: Request, pk: int) -> Response:
-        deleted, _ = ApiToken.objects.filter(pk=pk, user_id=_user_id(request)).delete()
-        if not deleted:
+        token = ApiToken.objects.filter(pk=pk, user_id=_user_id(request)).first()
+        if token is None:
             return error("API token not found", status.HTTP_404_NOT_FOUND)
+        audit.record("token.delete", token)
+        token.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventSerializer(serializers.ModelSerializer[Any]):
+    class Meta:
+        model = AuditEvent
+        fields = ["at", "actor", "action", "object", "detail"]
+
+
+class AuditList(APIView):
+    """GET /api/audit?limit=&offset=: newest first."""
+
+    read_scope = ApiToken.Scope.ADMIN
+
+    def get(self, request: Request) -> Response:
+        return paged(request, AuditEvent.objects.all(), AuditEventSerializer)

@@ -58,3 +58,19 @@ class ApiToken(models.Model):
         order = [self.Scope.READ, self.Scope.WRITE, self.Scope.ADMIN]
         granted = max((order.index(s) for s in self.scopes if s in order), default=-1)
         return granted >= order.index(self.Scope(scope))
+
+
+class AuditEvent(models.Model):
+    """Who or what did what to which object. Details name fields, never their values."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=200)  # "user:alice", "token:ci", "webhook:github", "schedule"
+    action = models.CharField(max_length=100)  # "stack.sync", "credential.update", …
+    object = models.CharField(max_length=300)  # "stack:5 web"
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object}"

@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dockhand.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "dockhand.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

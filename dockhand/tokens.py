@@ -11,7 +11,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from dockhand import ratelimit
+from dockhand import audit, ratelimit
 from dockhand.models import ApiToken, token_hash
 
 # last_used_at is informational: one write a minute per token, not one per request.
@@ -36,6 +36,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         if token is None or token.expired or not token.user.is_active:
             ratelimit.hit("bad_tokens", ip)
             raise exceptions.AuthenticationFailed("Invalid or expired API token")
+        audit.set_actor(f"token:{token.name}")
         calls = ratelimit.hit("token_calls", str(token.pk))
         request._request.dockhand_ratelimit = calls  # type: ignore[attr-defined]
         if calls.used > calls.limit:

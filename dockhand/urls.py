@@ -9,7 +9,7 @@ from django.views.generic.base import RedirectView
 
 from dockhand import pages
 from dockhand import views as session_views
-from dockhand.api import HealthView, LoginView, LogoutView, TokenDetail, TokenList
+from dockhand.api import AuditList, HealthView, LoginView, LogoutView, TokenDetail, TokenList
 from gitsync import views as git_pages
 from gitsync import webhook_views
 from gitsync.api import views as git_api
@@ -22,6 +22,7 @@ api = [
     path("api/auth/logout", LogoutView.as_view()),
     path("api/tokens", TokenList.as_view()),
     path("api/tokens/<int:pk>", TokenDetail.as_view()),
+    path("api/audit", AuditList.as_view()),
     path("api/git/credentials", git_api.CredentialList.as_view()),
     path("api/git/credentials/<int:pk>", git_api.CredentialDetail.as_view()),
     path("api/git/repositories", git_api.RepositoryList.as_view()),
@@ -45,6 +46,7 @@ dashboard = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", session_views.PasswordChangeView.as_view(), name="password-change"),
     path("password/done/", session_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
+    path("audit/", session_views.audit_log, name="audit"),
     path("stacks/", stack_pages.stack_list, name="stack-list"),
     path("stacks/rows/", stack_pages.stack_rows, name="stack-rows"),
     path("stacks/new/", stack_pages.stack_form, name="stack-new"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dockhand.audit import acting_as
 from gitsync.services.sync import deployment_run, stack_sync_coalesced
 from stacks.models import Deployment, GitStack
 
@@ -16,5 +17,6 @@ def scheduled_sync(stack_id: int) -> str:
     stack = GitStack.objects.filter(pk=stack_id, auto_update=True).first()
     if stack is None:
         return "no such stack with autoUpdate"
-    deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
+    with acting_as("schedule"):
+        deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
     return f"deployment {deployment.pk}" if deployment else "follow-up pending"

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dockhand import ratelimit
+from dockhand.audit import acting_as
 from gitsync.models import Repository
 from gitsync.services import webhook_payloads as payloads
 from gitsync.services.sync import deployment_wait
@@ -78,7 +79,8 @@ def stack_webhook(request: HttpRequest, pk: int) -> JsonResponse:
         return delivery
     if not stack.webhook_enabled:
         return _error("Webhooks are disabled for this stack", 403)
-    return _respond(request, webhook_receive_for_stack(stack=stack, delivery=delivery))
+    with acting_as(f"webhook:{delivery.provider}"):
+        return _respond(request, webhook_receive_for_stack(stack=stack, delivery=delivery))
 
 
 @csrf_exempt
@@ -91,4 +93,5 @@ def repository_webhook(request: HttpRequest, pk: int) -> JsonResponse:
     delivery = _verified(request, repository.webhook_secret, f"repository {pk}")
     if isinstance(delivery, JsonResponse):
         return delivery
-    return _respond(request, webhook_receive_for_repository(repository=repository, delivery=delivery))
+    with acting_as(f"webhook:{delivery.provider}"):
+        return _respond(request, webhook_receive_for_repository(repository=repository, delivery=delivery))

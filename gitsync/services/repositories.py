@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
+from dockhand.audit import record
 from dockhand.errors import InUse
 from gitsync import git
 from gitsync.models import Credential, Repository
@@ -30,7 +31,9 @@ def repository_name_from_url(url: str) -> str:
 def credential_save(*, credential: Credential | None, fields: dict[str, Any]) -> Credential:
     """Create or update a credential. Secret fields left out or empty keep their value;
     switching the auth type clears the secrets the new type does not use."""
+    created = credential is None
     credential = credential or Credential()
+    changed_secrets = sorted(n for n in ("password", "token", "ssh_private_key", "ssh_passphrase") if fields.get(n))
     for name, value in fields.items():
         if name in ("password", "token", "ssh_private_key", "ssh_passphrase") and not value:
             continue
@@ -40,6 +43,12 @@ def credential_save(*, credential: Credential | None, fields: dict[str, Any]) ->
         if name not in keep:
             setattr(credential, name, "")
     credential.save()
+    # Which secrets changed, never their values.
+    record(
+        "credential.create" if created else "credential.update",
+        credential,
+        f"authType={credential.auth_type} secrets set: {', '.join(changed_secrets) or 'none'}",
+    )
     return credential
 
 
@@ -47,11 +56,13 @@ def credential_delete(*, credential: Credential) -> None:
     names = list(credential.repositories.values_list("name", flat=True)[:5])
     if names:
         raise InUse(f"Credential is used by repositories: {', '.join(names)}")
+    record("credential.delete", credential)
     credential.delete()
 
 
 def repository_save(*, repository: Repository | None, fields: dict[str, Any]) -> Repository:
     """Create or update a repository."""
+    created = repository is None
     repository = repository or Repository()
     for name, value in fields.items():
         setattr(repository, name, value)
@@ -60,6 +71,8 @@ def repository_save(*, repository: Repository | None, fields: dict[str, Any]) ->
     if not repository.webhook_secret:
         repository.webhook_secret = secrets.token_hex(24)
     repository.save()
+    detail = f"url={repository.url} branch={repository.branch}" if created else "changed: " + ", ".join(sorted(fields))
+    record("repository.create" if created else "repository.update", repository, detail)
     return repository
 
 
@@ -78,6 +91,7 @@ def repository_delete(*, repository: Repository) -> None:
     names = list(repository.stacks.values_list("name", flat=True)[:5])
     if names:
         raise InUse(f"Repository is used by stacks: {', '.join(names)}")
+    record("repository.delete", repository)
     repository.delete()
 
 

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from dockhand.audit import record
 from dockhand.masking import mask
 from gitsync import git
 from gitsync.models import Repository
@@ -71,6 +72,7 @@ def stack_sync(*, stack: GitStack, trigger: str, force: bool = False) -> Deploym
             if stale:
                 stale.finish(Deployment.Status.FAILED, error=WORKER_LOST)
     stack.sync_status = GitStack.SyncStatus.QUEUED
+    record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
     try:
         _enqueue(deployment)
     except Exception as exc:  # the broker is down: do not leave the stack locked
@@ -107,6 +109,7 @@ def stack_sync_coalesced(*, stack: GitStack, trigger: str) -> Deployment | None:
             if GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False).update(
                 sync_pending=True, pending_trigger=trigger
             ):
+                record("stack.sync_coalesced", stack, f"trigger={trigger}: one follow-up after the running sync")
                 return None
     raise StackBusy()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockhand.audit import record
 from dockhand.errors import InUse
 from stacks.models import Environment
 
@@ -13,6 +14,7 @@ def environment_save(*, environment: Environment | None, fields: dict[str, Any])
     for name, value in fields.items():
         setattr(environment, name, value)
     environment.save()
+    record("environment.save", environment, ", ".join(f"{k}={v}" for k, v in sorted(fields.items())))
     return environment
 
 
@@ -22,4 +24,5 @@ def environment_delete(*, environment: Environment) -> None:
     names = list(environment.stacks.values_list("name", flat=True)[:5])
     if names:
         raise InUse(f"Environment is used by stacks: {', '.join(names)}")
+    record("environment.delete", environment)
     environment.delete()

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from dockhand.audit import record
 from dockhand.errors import InUse
 from gitsync.services.schedules import next_sync_subquery, stack_schedule_apply, stack_schedule_remove
 from stacks import compose
@@ -83,6 +84,11 @@ def stack_create(*, fields: dict[str, Any], env_vars: list[EnvVarInput] | None =
         if env_vars:
             _replace_env_vars(stack, env_vars)
         stack_schedule_apply(stack=stack)
+        record(
+            "stack.create",
+            stack,
+            f"repository={stack.repository.url} branch={stack.branch} compose={stack.compose_path}",
+        )
     return stack
 
 
@@ -97,6 +103,8 @@ def stack_update(*, stack: GitStack, fields: dict[str, Any], env_vars: list[EnvV
         if env_vars is not None:
             _replace_env_vars(stack, env_vars)
         stack_schedule_apply(stack=stack)
+        changed = sorted(fields) + ([f"envVars({', '.join(v.key for v in env_vars)})"] if env_vars is not None else [])
+        record("stack.update", stack, "changed: " + (", ".join(changed) or "nothing"))
     return stack
 
 
@@ -121,6 +129,7 @@ def stack_delete(*, stack: GitStack, remove_containers: bool) -> str:
     stack_dir = settings.STACKS_DIR / str(stack.pk)
     with transaction.atomic():
         stack_schedule_remove(stack_id=stack.pk)
+        record("stack.delete", stack, f"removeContainers={remove_containers}")
         stack.delete()
     shutil.rmtree(stack_dir, ignore_errors=True)
     return "\n".join(lines)
