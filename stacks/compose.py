@@ -145,6 +145,10 @@ def run(
         except ProcessLookupError:
             pass
 
+    # A pid file per run: if this worker is killed, compose runs on in its own session;
+    # the next start reads these files and ends such orphans (see recover_after_restart).
+    pidfile = _pid_dir() / f"{proc.pid}.pid"
+    pidfile.write_text(str(proc.pid))
     timer = threading.Timer(timeout, _kill)
     timer.start()
     tail: deque[str] = deque(maxlen=3)
@@ -158,11 +162,32 @@ def run(
         code = proc.wait()
     finally:
         timer.cancel()
+        pidfile.unlink(missing_ok=True)
     if timed_out.is_set():
         raise ComposeError(f"docker compose did not finish within {int(timeout)} s and was stopped")
     if code != 0:
         reason = " / ".join(tail) or "no output"
         raise ComposeError(f"docker compose failed (exit code {code}): {reason}")
+
+
+def _pid_dir() -> Path:
+    path = settings.RUN_DIR / "compose-pids"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def kill_orphans() -> list[int]:
+    """End the process groups of compose runs whose worker died; returns their pids."""
+    killed = []
+    for pidfile in _pid_dir().glob("*.pid"):
+        try:
+            pid = int(pidfile.read_text())
+            os.killpg(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+        pidfile.unlink(missing_ok=True)
+    return killed
 
 
 def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, object]:

@@ -119,7 +119,8 @@ class Deployment(models.Model):
     """One sync attempt of a stack.
 
     Legal transitions: queued → running → success | skipped | failed | cancelled;
-    queued → failed | cancelled. Finished states never change again.
+    queued → failed | cancelled; queued | running → interrupted (its worker died).
+    Finished states never change again.
     """
 
     class Status(models.TextChoices):
@@ -129,6 +130,7 @@ class Deployment(models.Model):
         SKIPPED = "skipped"
         FAILED = "failed"
         CANCELLED = "cancelled"
+        INTERRUPTED = "interrupted"
 
     class Trigger(models.TextChoices):
         MANUAL = "manual"
@@ -137,10 +139,10 @@ class Deployment(models.Model):
         SCHEDULE = "schedule"
         ROLLBACK = "rollback"
 
-    FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED)
+    FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
 
     stack = models.ForeignKey(GitStack, on_delete=models.CASCADE, related_name="deployments")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     force = models.BooleanField(default=False)
     deployed = models.BooleanField(default=False)

@@ -6,7 +6,10 @@ The end-to-end tests start the product for real (web + worker processes) instead
 import os
 import tempfile
 
-os.environ.setdefault("DOCKHAND_DATA_DIR", tempfile.mkdtemp(prefix="dockhand-test-"))
+# Always a fresh one, per process: parallel workers inherit the controller's
+# environment, and a shared data dir means a shared file cache (rate-limit counters
+# wiped by another worker's cache.clear()). Tests never touch a real data dir.
+os.environ["DOCKHAND_DATA_DIR"] = tempfile.mkdtemp(prefix="dockhand-test-")
 os.environ.setdefault("DOCKHAND_TASKS_INLINE", "true")
 os.environ.setdefault("DOCKHAND_DEPLOY_TIMEOUT", "120")
 os.environ.setdefault("DOCKHAND_GIT_TIMEOUT", "30")

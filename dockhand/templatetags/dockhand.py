@@ -17,6 +17,7 @@ _BADGES = {
     "skipped": "secondary",
     "failed": "danger",
     "cancelled": "warning",
+    "interrupted": "warning",
 }
 
 

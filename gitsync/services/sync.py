@@ -70,7 +70,7 @@ def stack_sync(*, stack: GitStack, trigger: str, force: bool = False) -> Deploym
         if stale_owner:
             stale = Deployment.objects.filter(pk=stale_owner).first()
             if stale:
-                stale.finish(Deployment.Status.FAILED, error=WORKER_LOST)
+                stale.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
     stack.sync_status = GitStack.SyncStatus.QUEUED
     record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
     try:
@@ -187,7 +187,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     if not stack.lock_held_by(deployment.pk).update(
         sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + LOCK_LEASE
     ):
-        deployment.finish(Deployment.Status.FAILED, error=WORKER_LOST)
+        deployment.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
         return deployment
     auth = git_auth(stack.repository.credential)
     secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]

@@ -4,7 +4,7 @@
 document.addEventListener("DOMContentLoaded", () => {
   const output = document.getElementById("output");
   if (output.dataset.finished === "1") return;
-  const colors = { success: "success", skipped: "secondary", failed: "danger", cancelled: "warning" };
+  const colors = { success: "success", skipped: "secondary", failed: "danger", cancelled: "warning", interrupted: "warning" };
   let after = Number(output.dataset.after);
   let done = false;
 

@@ -15,6 +15,8 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from gitsync.services.recovery import recover_after_restart
+
 # How long the web server and the worker get to finish in-flight work on shutdown.
 GRACE_SECONDS = 20
 
@@ -32,6 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("ensure_admin")
+        recover_after_restart()
         for message in checks.run_checks(tags=["dockhand"], include_deployment_checks=True):
             self.stderr.write(f"warning: {message.msg} ({message.id}) {message.hint or ''}")
         web = [sys.executable, "-m", "daphne", "-b", settings.BIND_HOST, "-p", str(settings.BIND_PORT)]

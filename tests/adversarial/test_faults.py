@@ -1,0 +1,121 @@
+"""Faults leave nothing stuck and nothing lost: the running containers stay as they
+were, the lock is released, and the next sync works."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from gitsync.services.recovery import recover_after_restart
+from stacks.models import Deployment, Environment, GitStack
+from tests.conftest import container_name
+from tests.support import docker as dockersupport
+from tests.support.gitserver import git
+
+pytestmark = pytest.mark.django_db
+
+
+def _sync(api: Any, stack: dict[str, Any]) -> Any:
+    return api.post(f"/api/git/stacks/{stack['id']}/sync", {"force": True}, format="json")
+
+
+def test_a_killed_worker_is_recovered_on_start(api: Any, app_repo: Any, make_stack: Any, docker_image: str) -> None:
+    stack = make_stack(app_repo)
+    # What a worker killed mid-compose leaves: a running deployment holding the lock (its
+    # lease ran out), a compose process group still alive, a per-run key dir, an env file.
+    deployment = Deployment.objects.create(stack_id=stack["id"], trigger="api")
+    deployment.start()
+    GitStack.objects.filter(pk=stack["id"]).update(
+        lock_owner=deployment.pk, lock_expires=timezone.now() - timedelta(seconds=5), sync_status="syncing"
+    )
+    orphan = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    pids = Path(settings.RUN_DIR) / "compose-pids"
+    pids.mkdir(parents=True, exist_ok=True)
+    (pids / f"{orphan.pid}.pid").write_text(str(orphan.pid))
+    keydir = Path(settings.RUN_DIR) / "git-leftover"
+    keydir.mkdir()
+    (keydir / "id").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nleft behind\n")
+    (Path(settings.RUN_DIR) / f"deployment-{deployment.pk}.env").write_text("A='1'\n")
+
+    summary = recover_after_restart()
+
+    assert summary == {"killed": 1, "removed": 2, "interrupted": 1}
+    assert orphan.wait(timeout=5) != 0  # killed
+    assert not keydir.exists() and not list(Path(settings.RUN_DIR).glob("*.env"))
+    deployment.refresh_from_db()
+    assert deployment.status == "interrupted" and "worker" in deployment.error
+    row = GitStack.objects.get(pk=stack["id"])
+    assert row.lock_owner is None and row.sync_status == "failed"
+    assert _sync(api, stack).json()["deployed"] is True  # and the next sync works
+
+
+def test_a_lock_still_within_its_lease_is_left_alone(api: Any, app_repo: Any, make_stack: Any) -> None:
+    stack = make_stack(app_repo)
+    deployment = Deployment.objects.create(stack_id=stack["id"], trigger="api")
+    GitStack.objects.filter(pk=stack["id"]).update(
+        lock_owner=deployment.pk, lock_expires=timezone.now() + timedelta(minutes=2)
+    )
+    assert recover_after_restart()["interrupted"] == 0
+    assert GitStack.objects.get(pk=stack["id"]).lock_owner == deployment.pk
+
+
+def test_a_branch_deleted_upstream_fails_clearly_and_leaves_the_stack_running(
+    api: Any, app_repo: Any, make_stack: Any, git_server: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo)
+    assert _sync(api, stack).json()["deployed"] is True
+    before = dockersupport.inspect(container_name(stack))["Id"]
+    bare = git_server.root / Path(app_repo.url).name
+    head = app_repo.head()
+    git("update-ref", "-d", "refs/heads/main", cwd=bare)
+    response = _sync(api, stack)
+    assert response.status_code == 500
+    assert response.json()["error"] == f"Branch 'main' does not exist in {app_repo.url}"
+    assert dockersupport.inspect(container_name(stack))["Id"] == before
+    shown = api.get(f"/api/git/stacks/{stack['id']}").json()
+    assert shown["syncStatus"] == "failed" and "does not exist" in shown["syncError"] and shown["lastCommit"] == head
+    git("update-ref", "refs/heads/main", head, cwd=bare)
+    assert _sync(api, stack).json()["success"] is True
+
+
+def test_a_stalled_git_server_is_cut_off_by_the_timeout(
+    api: Any, make_stack: Any, app_repo: Any, settings: Any
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(listener.accept()[0]) for _ in range(4)], daemon=True).start()
+    app_repo.url = f"http://127.0.0.1:{listener.getsockname()[1]}/stalled.git"
+    stack = make_stack(app_repo)
+    settings.GIT_TIMEOUT = 3
+    started = time.monotonic()
+    response = _sync(api, stack)
+    elapsed = time.monotonic() - started
+    assert response.status_code in (500, 502) and response.json()["success"] is False
+    assert elapsed < 20, f"the stalled fetch took {elapsed:.0f} s"
+    assert accepted, "git did connect to the stalled server"
+    assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_an_unreachable_docker_engine_fails_clearly(api: Any, app_repo: Any, make_stack: Any, tmp_path: Path) -> None:
+    edge = Environment.objects.create(name="gone", docker_host=f"unix://{tmp_path}/no-such-docker.sock")
+    stack = make_stack(app_repo, environmentId=edge.pk)
+    response = _sync(api, stack)
+    assert response.status_code == 500
+    assert "docker" in response.json()["error"].lower() and "no-such-docker.sock" in response.json()["error"]
+    assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
+    assert os.path.exists(tmp_path)
