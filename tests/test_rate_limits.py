@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -12,7 +13,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _small_limits(settings: Any) -> None:
+def _small_limits(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pinned 30 s into a window: a real window boundary mid-test would reset counters.
+    from dockhand import ratelimit
+
+    now = (int(time.time()) // 3600 + 1) * 3600 + 30.0
+    monkeypatch.setattr(ratelimit, "_clock", lambda: now)
     settings.RATE_LIMITS = {
         "login_failures": (3, 300),
         "bad_tokens": (3, 300),
