@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.conftest import GIT_TOKEN, GIT_USER, need, slow_compose_file, unique_stack_name
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
-from tests.support.product import ApiClient, Product
+from tests.support.product import ApiClient, Product, running_product
 
 ADMIN_PASSWORD = "browser-Admin-pass-77"
 SECRET = "browser-Secret-4d9e1f"
@@ -28,13 +28,9 @@ SECRET = "browser-Secret-4d9e1f"
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory, docker_image: str) -> Iterator[Product]:
     need("make", shutil.which("make") is not None)
-    running = Product(tmp_path_factory.mktemp("browser-product") / "data", ADMIN_PASSWORD)
-    try:
+    with running_product(tmp_path_factory.mktemp("browser-product") / "data", ADMIN_PASSWORD) as running:
         running.wait_healthy(60)
         yield running
-    finally:
-        running.interrupt()
-        running.kill()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from gitsync.services.sync import BUSY_MESSAGE
 from tests.conftest import GIT_TOKEN, GIT_USER, SECRET_VALUE, compose_file, need, slow_compose_file, unique_stack_name
 from tests.support import docker as dockersupport
 from tests.support import webhooks as hooks
-from tests.support.product import ApiClient, Product
+from tests.support.product import ApiClient, Product, running_product
 
 ADMIN_PASSWORD = "e2e-Admin-pass-4821"
 
@@ -24,12 +24,8 @@ ADMIN_PASSWORD = "e2e-Admin-pass-4821"
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory, docker_image: str) -> Iterator[Product]:
     need("make", shutil.which("make") is not None)
-    running = Product(tmp_path_factory.mktemp("product") / "data", ADMIN_PASSWORD)
-    try:
+    with running_product(tmp_path_factory.mktemp("product") / "data", ADMIN_PASSWORD) as running:
         yield running
-    finally:
-        running.interrupt()
-        running.kill()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,17 @@ class Product:
     def kill(self) -> None:
         if self.group_alive():
             os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def running_product(data_dir: Path, admin_password: str) -> Iterator[Product]:
+    """`make run` for the duration of the block; Ctrl-C (and, if need be, SIGKILL) after."""
+    product = Product(data_dir, admin_password)
+    try:
+        yield product
+    finally:
+        product.interrupt()
+        product.kill()
 
 
 class ApiClient:
