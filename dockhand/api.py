@@ -21,6 +21,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from dockhand import audit, ratelimit
 from dockhand.errors import InUse
 from dockhand.models import ApiToken, AuditEvent
+from stacks.services.access import Forbidden, require_superuser
 
 
 def _first_message(detail: Any) -> str:
@@ -41,6 +42,8 @@ def _field_errors(detail: Any) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every DRF error as `{"error": "<message>"}`, with `fields` for validation errors."""
+    if isinstance(exc, Forbidden):
+        return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -197,6 +200,7 @@ class CollectionView(APIView):
         return Response(self.serializer(self.model._default_manager.all(), many=True).data)
 
     def post(self, request: Request) -> Response:
+        require_superuser(request.user)
         data = self.serializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(self.serializer(self.save(None, data.validated_data)).data, status=status.HTTP_201_CREATED)
@@ -225,6 +229,7 @@ class ItemView(APIView):
         return Response(self.serializer(instance).data)
 
     def put(self, request: Request, pk: int) -> Response:
+        require_superuser(request.user)
         instance = self._get(pk)
         if instance is None:
             return error(self.not_found, status.HTTP_404_NOT_FOUND)
@@ -233,6 +238,7 @@ class ItemView(APIView):
         return Response(self.serializer(self.save(instance, data.validated_data)).data)
 
     def delete(self, request: Request, pk: int) -> Response:
+        require_superuser(request.user)
         instance = self._get(pk)
         if instance is None:
             return error(self.not_found, status.HTTP_404_NOT_FOUND)

@@ -16,6 +16,7 @@ from rest_framework.serializers import ModelSerializer
 
 from dockhand.errors import InUse
 from dockhand.forms import initial_values, validate
+from stacks.services.access import require_superuser
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def urls(resource: Resource) -> list[Any]:
         context = {"object": instance, "resource": resource, "values": values, "errors": {}, **resource.extra()}
         if request.method != "POST":
             return render(request, resource.template("form"), context)
+        require_superuser(request.user)
         serializer = resource.serializer(instance, data=resource.data(request.POST), partial=instance is not None)
         errors = validate(serializer)
         if errors:
@@ -68,6 +70,7 @@ def urls(resource: Resource) -> list[Any]:
         instance = get_object_or_404(resource.model, pk=pk)
         if request.method != "POST":
             return render(request, "confirm_delete.html", {"object": instance, "kind": resource.name})
+        require_superuser(request.user)
         try:
             resource.delete(instance)
         except InUse as exc:

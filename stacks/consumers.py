@@ -22,6 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from stacks.models import Deployment, DeploymentLine
+from stacks.services.access import visible_environment_ids
 from stacks.services.output import viewers_group
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,15 @@ POLL_SECONDS = 0.05
 # With Redis nudges, polling is only a safety net.
 NUDGED_POLL_SECONDS = 1.0
 BATCH = 500
+
+
+@database_sync_to_async
+def _may_see(user: Any, deployment_id: int) -> bool:
+    allowed = visible_environment_ids(user)
+    deployments = Deployment.objects.filter(pk=deployment_id)
+    if allowed is not None:
+        deployments = deployments.filter(stack__environment_id__in=allowed)
+    return deployments.exists()
 
 
 @database_sync_to_async
@@ -62,8 +72,7 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.deployment_id = int(self.scope["url_route"]["kwargs"]["pk"])
-        status, _, _ = await _snapshot(self.deployment_id, 0)
-        if status is None:
+        if not await _may_see(user, self.deployment_id):
             await self.close(code=4404)
             return
         query = dict(

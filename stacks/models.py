@@ -217,3 +217,23 @@ class DeploymentLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment_id}:{self.seq}"
+
+
+class Membership(models.Model):
+    """A user's role in one environment. Superusers are admins everywhere; everyone
+    else sees only environments they are a member of."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer"  # sees stacks, deployments and output
+        DEPLOYER = "deployer"  # may also sync
+        ADMIN = "admin"  # may also create, change and delete stacks
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="memberships")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "environment"], name="one_role_per_environment")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.environment_id}:{self.role}"

@@ -21,15 +21,23 @@ from gitsync.services.schedules import CRON_PRESETS, next_runs
 from gitsync.services.sync import StackBusy, stack_sync
 from stacks import compose
 from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
-from stacks.models import Deployment, Environment, GitStack
+from stacks.models import Deployment, Environment, GitStack, Membership
+from stacks.services.access import require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
-from stacks.services.stacks import stack_create, stack_delete, stack_queryset, stack_update
+from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
 
 ACTIVE = (GitStack.SyncStatus.QUEUED, GitStack.SyncStatus.SYNCING)
 
 
-def _filtered(request: HttpRequest) -> Any:
+def _visible(request: HttpRequest) -> Any:
+    """Stacks of the environments this user may see."""
+    allowed = visible_environment_ids(request.user)
     stacks = stack_queryset()
+    return stacks if allowed is None else stacks.filter(environment_id__in=allowed)
+
+
+def _filtered(request: HttpRequest) -> Any:
+    stacks = _visible(request)
     env = request.GET.get("environment", "")
     status = request.GET.get("status", "")
     if env.isdigit():
@@ -70,7 +78,7 @@ def stack_rows(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    stack = get_object_or_404(stack_queryset(), pk=pk)
+    stack = get_object_or_404(_visible(request), pk=pk)
     history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(request.GET.get("page"))
     webhook_url = request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook")
     return render(
@@ -148,7 +156,9 @@ def _form_context(stack: GitStack | None, values: dict[str, Any] | None, errors:
 @login_required
 def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """Create (pk None) or edit a stack; a repository and credential may be made inline."""
-    stack = get_object_or_404(GitStack, pk=pk) if pk else None
+    stack = get_object_or_404(_visible(request), pk=pk) if pk else None
+    if stack is not None:
+        require(request.user, stack.environment_id, Membership.Role.ADMIN)
     if request.method != "POST":
         return render(request, "stacks/form.html", _form_context(stack, None, {}))
     post = request.POST
@@ -159,6 +169,9 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     errors.update(validate(serializer))
     if errors:
         return render(request, "stacks/form.html", _form_context(stack, post.dict(), errors), status=400)
+    environment = serializer.validated_data.get("environment")
+    if environment is not None or stack is None:
+        require(request.user, environment.pk if environment else local_environment().pk, Membership.Role.ADMIN)
     with transaction.atomic():
         if new_credential is not None:
             data["credentialId"] = credential_save(credential=None, fields=dict(new_credential.validated_data)).pk
@@ -175,7 +188,8 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @require_POST
 def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
     """Save the overrides editor: rows key/value/isSecret/remove; empty secret = keep."""
-    stack = get_object_or_404(stack_queryset(), pk=pk)
+    stack = get_object_or_404(_visible(request), pk=pk)
+    require(request.user, stack.environment_id, Membership.Role.ADMIN)
     post = request.POST
     rows = []
     for key, value, index in zip(post.getlist("key"), post.getlist("value"), post.getlist("row"), strict=False):
@@ -198,7 +212,8 @@ def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    stack = get_object_or_404(GitStack, pk=pk)
+    stack = get_object_or_404(_visible(request), pk=pk)
+    require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
     try:
         deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.MANUAL, force=checkbox(request.POST, "force"))
     except StackBusy as exc:
@@ -210,7 +225,8 @@ def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    stack = get_object_or_404(GitStack, pk=pk)
+    stack = get_object_or_404(_visible(request), pk=pk)
+    require(request.user, stack.environment_id, Membership.Role.ADMIN)
     if request.method != "POST":
         return render(request, "confirm_delete.html", {"object": stack, "kind": "stack", "remove_option": True})
     try:
@@ -222,7 +238,11 @@ def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    deployment = get_object_or_404(Deployment.objects.select_related("stack"), pk=pk)
+    deployments = Deployment.objects.select_related("stack")
+    allowed = visible_environment_ids(request.user)
+    if allowed is not None:
+        deployments = deployments.filter(stack__environment_id__in=allowed)
+    deployment = get_object_or_404(deployments, pk=pk)
     lines_so_far = list(deployment.lines.all())
     return render(
         request,

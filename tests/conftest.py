@@ -106,6 +106,28 @@ def _clean_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _migration_rows_present(request: pytest.FixtureRequest) -> None:
+    """Restore the rows migrations seed (the `local` environment) after a transactional test.
+
+    A transactional test ends by flushing every table, and Django reloads the serialized
+    migration data only at the start of the next serialized_rollback test. Under xdist a
+    plain test can be scheduled right after one and would find the seed gone; reload it
+    inside this test's transaction, so it is rolled back with the test.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("db")  # inside the test's transaction, whatever the fixture order
+    from django.db import connection
+
+    from stacks.models import Environment
+
+    contents = getattr(connection, "_test_serialized_contents", None)
+    if contents and not Environment.objects.exists():
+        connection.creation.deserialize_db_from_string(contents)
+
+
+@pytest.fixture(autouse=True)
 def _private_data_dir(settings: Any, tmp_path: Path) -> None:
     settings.DATA_DIR = tmp_path / "data"
     settings.STACKS_DIR = settings.DATA_DIR / "stacks"
@@ -224,3 +246,31 @@ def session_headers(user: Any) -> list[tuple[bytes, bytes]]:
         (b"origin", b"http://localhost:8000"),
         (b"host", b"localhost:8000"),
     ]
+
+
+def _member(django_user_model: Any, name: str, role: str | None) -> Any:
+    from stacks.models import Membership
+    from stacks.services.stacks import local_environment
+
+    user = django_user_model.objects.create_user(username=name, password=f"{name}-pass-123")
+    if role:
+        Membership.objects.create(user=user, environment=local_environment(), role=role)
+    return user
+
+
+@pytest.fixture
+def deployer(django_user_model: Any) -> Any:
+    """May see and sync the stacks of `local`."""
+    return _member(django_user_model, "deployer", "deployer")
+
+
+@pytest.fixture
+def viewer(django_user_model: Any) -> Any:
+    """May only look at the stacks of `local`."""
+    return _member(django_user_model, "viewer", "viewer")
+
+
+@pytest.fixture
+def outsider(django_user_model: Any) -> Any:
+    """Signed in, but a member of no environment."""
+    return _member(django_user_model, "outsider", None)

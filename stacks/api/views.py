@@ -23,9 +23,10 @@ from stacks.api.serializers import (
     GitStackSerializer,
     WebhookDeliverySerializer,
 )
-from stacks.models import Deployment, Environment, GitStack
+from stacks.models import Deployment, Environment, GitStack, Membership
+from stacks.services.access import require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
-from stacks.services.stacks import stack_create, stack_delete, stack_queryset, stack_update
+from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
 
 STACK_NOT_FOUND = "Git stack not found"
 
@@ -33,7 +34,7 @@ STACK_NOT_FOUND = "Git stack not found"
 def _visible(request: Request, stacks: Any) -> Any:
     """Stacks this caller may see: a token limited to environments sees only theirs
     (the others answer 404, as if they did not exist)."""
-    allowed = token_environment_ids(request)
+    allowed = visible_environment_ids(request.user, token_environment_ids(request))
     return stacks if allowed is None else stacks.filter(environment_id__in=allowed)
 
 
@@ -73,6 +74,8 @@ class StackList(APIView):
     def post(self, request: Request) -> Response:
         data = GitStackSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
+        environment = data.validated_data.get("environment")
+        require(request.user, environment.pk if environment else local_environment().pk, Membership.Role.ADMIN)
         stack = stack_create(fields=data.model_fields(), env_vars=data.env_var_inputs())
         body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
@@ -91,8 +94,11 @@ class StackDetail(APIView):
         stack = _visible(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        require(request.user, stack.environment_id, Membership.Role.ADMIN)
         data = GitStackSerializer(stack, data=request.data, partial=True, context={"request": request})
         data.is_valid(raise_exception=True)
+        if "environment" in data.validated_data:
+            require(request.user, data.validated_data["environment"].pk, Membership.Role.ADMIN)
         stack_update(stack=stack, fields=data.model_fields(), env_vars=data.env_var_inputs())
         body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
@@ -103,6 +109,7 @@ class StackDetail(APIView):
         stack = _visible(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        require(request.user, stack.environment_id, Membership.Role.ADMIN)
         try:
             output = stack_delete(stack=stack, remove_containers=query_bool(request, "removeContainers", True))
         except InUse as exc:
@@ -147,6 +154,7 @@ class StackSync(APIView):
         stack = _visible(request, GitStack.objects).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
         force = request.data.get("force", False) if isinstance(request.data, dict) else False
         if not isinstance(force, bool):
             return error(
@@ -177,7 +185,7 @@ class StackDeployments(APIView):
 
 class DeploymentDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        allowed = token_environment_ids(request)
+        allowed = visible_environment_ids(request.user, token_environment_ids(request))
         deployments = (
             Deployment.objects.all()
             if allowed is None

@@ -22,7 +22,7 @@ from stacks.models import Deployment
 from tests.conftest import GIT_USER, compose_file, session_headers
 from tests.support import webhooks as hooks
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 TOKEN = "CANARY-token-7c1d9e"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nCANARY-sshkey-41f0aa\n-----END OPENSSH PRIVATE KEY-----"

@@ -37,7 +37,7 @@ def test_a_hostile_commit_message_is_escaped_on_every_page(
     assert "&lt;script&gt;alert" in browser.get(f"/deployments/{deployment_id}/").content.decode()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 async def test_output_cannot_forge_a_status_event_or_carry_control_sequences(
     deployment: Deployment, admin: Any
 ) -> None:

@@ -15,7 +15,7 @@ from stacks.models import Deployment, DeploymentLine
 from stacks.services.output import DeploymentOutput
 from tests.conftest import session_headers
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 async def test_without_a_session_the_socket_is_refused(deployment: Deployment) -> None:

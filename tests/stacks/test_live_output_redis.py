@@ -17,7 +17,7 @@ from stacks.services.output import DeploymentOutput
 from tests.conftest import need, session_headers
 from tests.support import redisserver
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture

@@ -1,0 +1,45 @@
+"""Who may see and do what, per environment (one place for API, pages and sockets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+
+from stacks.models import Membership
+
+_RANK = {Membership.Role.VIEWER: 1, Membership.Role.DEPLOYER: 2, Membership.Role.ADMIN: 3}
+
+
+class Forbidden(PermissionDenied):
+    """Visible, but the caller's role does not allow this (answered 403)."""
+
+
+def visible_environment_ids(user: Any, token_limit: list[int] | None = None) -> list[int] | None:
+    """Environments the caller may see; None means all. A token's own environment
+    limit narrows its user's view further."""
+    if user is None or not user.is_authenticated:
+        return []
+    mine = (
+        None
+        if user.is_superuser
+        else list(Membership.objects.filter(user=user).values_list("environment_id", flat=True))
+    )
+    if token_limit is None:
+        return mine
+    return token_limit if mine is None else [e for e in mine if e in token_limit]
+
+
+def require_superuser(user: Any) -> None:
+    """Credentials, repositories and environments are managed by administrators."""
+    if user is None or not user.is_superuser:
+        raise Forbidden("Only administrators manage credentials, repositories and environments")
+
+
+def require(user: Any, environment_id: int, role: str) -> None:
+    """Raise Forbidden unless the user holds at least `role` in the environment."""
+    if user is not None and user.is_superuser:
+        return
+    held = Membership.objects.filter(user=user, environment_id=environment_id).values_list("role", flat=True).first()
+    if held is None or _RANK[Membership.Role(held)] < _RANK[Membership.Role(role)]:
+        raise Forbidden(f"Your role in this environment does not allow this (needs {role})")
