@@ -4,6 +4,7 @@ scale-out mode), with the X-RateLimit-* headers clients expect."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -71,10 +72,34 @@ def hit(name: str, key: str) -> State:
     return State(limit, int(used), reset)
 
 
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in settings.TRUSTED_PROXIES)
+
+
 def client_ip(request: HttpRequest) -> str:
-    # The direct peer. Behind a reverse proxy every client shares its address; a
-    # trusted-proxy setting for X-Forwarded-For is future work (see DEVELOPERS.md).
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """The client's address: the direct peer, unless that peer is a trusted proxy.
+
+    Then X-Forwarded-For is read from the right (each proxy appends the address it
+    saw), skipping trusted hops: entries left of the first untrusted one could have
+    been written by the client itself, so they are never believed.
+    """
+    address = str(request.META.get("REMOTE_ADDR") or "unknown")
+    if not _trusted(address):
+        return address
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address  # a malformed chain: count it against the proxy itself
+        address = hop
+        if not _trusted(hop):
+            break
+    return address
 
 
 def too_many(state: State, message: str) -> JsonResponse:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from dockhand.envconf import env_bool, env_int, env_str, split_bind
+from dockhand.envconf import env_bool, env_int, env_networks, env_str, split_bind
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -218,6 +218,10 @@ LOGGING = {
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/stacks/"
 LOGOUT_REDIRECT_URL = "/login/"
+
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated);
+# without one, the client address is the direct peer.
+TRUSTED_PROXIES = env_networks("DOCKHAND_TRUSTED_PROXIES")
 
 # (events, seconds) per window: failed logins and bad bearer tokens per client address,
 # failed webhook signatures per stack/repository and address, API calls per token.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -109,3 +110,40 @@ def test_failed_webhooks_are_limited_per_stack_and_sender(api: Any) -> None:
         HTTP_X_WEBHOOK_SECRET=stack["webhookSecret"],
     )
     assert ok.status_code == 200 and ok.json()["ignored"] is True
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(settings: Any, admin: Any) -> None:
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.9.0.0/24")]
+    wrong = {"username": "admin", "password": "wrong"}
+    # The proxy appends the peer it saw; whatever the client sent before that is not believed.
+    first = APIClient(REMOTE_ADDR="10.9.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7")
+    for _ in range(3):
+        assert first.post("/api/auth/login", wrong, format="json").status_code == 401
+    _limited(first.post("/api/auth/login", wrong, format="json"))
+    rotating = APIClient(REMOTE_ADDR="10.9.0.2", HTTP_X_FORWARDED_FOR="7.7.7.7, 203.0.113.7")
+    _limited(rotating.post("/api/auth/login", wrong, format="json"))
+    second = APIClient(REMOTE_ADDR="10.9.0.2", HTTP_X_FORWARDED_FOR="203.0.113.8, 10.9.0.3")
+    assert second.post("/api/auth/login", wrong, format="json").status_code == 401
+
+
+def test_an_untrusted_peer_cannot_spoof_its_address(settings: Any, admin: Any) -> None:
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.9.0.0/24")]
+    wrong = {"username": "admin", "password": "wrong"}
+    for n in range(3):
+        spoofing = APIClient(REMOTE_ADDR="198.51.100.4", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+        assert spoofing.post("/api/auth/login", wrong, format="json").status_code == 401
+    _limited(
+        APIClient(REMOTE_ADDR="198.51.100.4", HTTP_X_FORWARDED_FOR="192.0.2.99").post(
+            "/api/auth/login", wrong, format="json"
+        )
+    )
+
+
+def test_a_malformed_trusted_proxies_setting_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from dockhand.envconf import env_networks
+
+    monkeypatch.setenv("DOCKHAND_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")
+    with pytest.raises(ImproperlyConfigured, match=r"'proxy\.local' is not an address or network"):
+        env_networks("DOCKHAND_TRUSTED_PROXIES")
