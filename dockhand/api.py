@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from dockhand import audit, ratelimit
-from dockhand.errors import InUse
+from dockhand.errors import Conflict, InUse
 from dockhand.models import ApiToken, AuditEvent
 from stacks.services.access import Forbidden, require_superuser
 
@@ -44,6 +44,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Every DRF error as `{"error": "<message>"}`, with `fields` for validation errors."""
     if isinstance(exc, Forbidden):
         return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, Conflict):
+        return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -14,6 +14,7 @@ from gitsync import views as git_pages
 from gitsync import webhook_views
 from gitsync.api import views as git_api
 from stacks import views as stack_pages
+from stacks.api import members as members_api
 from stacks.api import views as stack_api
 
 api = [
@@ -30,6 +31,8 @@ api = [
     path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
+    path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),
+    path("api/environments/<int:pk>/members/<int:user_id>", members_api.MemberDetail.as_view()),
     path("api/git/stacks", stack_api.StackList.as_view()),
     path("api/git/stacks/<int:pk>", stack_api.StackDetail.as_view()),
     path("api/git/stacks/<int:pk>/sync", stack_api.StackSync.as_view()),
@@ -37,6 +40,8 @@ api = [
     path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
     path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),
     path("api/deployments/<int:pk>", stack_api.DeploymentDetail.as_view()),
+    path("api/deployments/<int:pk>/approve", stack_api.DeploymentApprove.as_view()),
+    path("api/deployments/<int:pk>/reject", stack_api.DeploymentReject.as_view()),
 ]
 
 dashboard = [
@@ -57,6 +62,15 @@ dashboard = [
     path("stacks/<int:pk>/sync/", stack_pages.stack_sync_view, name="stack-sync"),
     path("stacks/<int:pk>/delete/", stack_pages.stack_delete_view, name="stack-delete"),
     path("deployments/<int:pk>/", stack_pages.deployment_detail, name="deployment-detail"),
+    path(
+        "deployments/<int:pk>/approve/",
+        stack_pages.deployment_review,
+        {"verdict": "approve"},
+        name="deployment-approve",
+    ),
+    path(
+        "deployments/<int:pk>/reject/", stack_pages.deployment_review, {"verdict": "reject"}, name="deployment-reject"
+    ),
     path("repositories/<int:pk>/test/", git_pages.repository_test_view, name="repository-test"),
     *pages.urls(git_pages.CREDENTIALS),
     *pages.urls(git_pages.REPOSITORIES),

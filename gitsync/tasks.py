@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dockhand.audit import acting_as
-from gitsync.services.sync import deployment_run, stack_sync_coalesced
+from dockhand.audit import acting_as, record
+from gitsync.services.sync import auto_sync_refusal, deployment_run, stack_sync_coalesced
 from stacks.models import Deployment, GitStack
 
 
@@ -18,5 +18,9 @@ def scheduled_sync(stack_id: int) -> str:
     if stack is None:
         return "no such stack with autoUpdate"
     with acting_as("schedule"):
+        refusal = auto_sync_refusal(stack)
+        if refusal:
+            record("stack.sync_refused", stack, refusal)
+            return refusal
         deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
     return f"deployment {deployment.pk}" if deployment else "follow-up pending"

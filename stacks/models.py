@@ -20,8 +20,17 @@ class Environment(models.Model):
         # the docker socket or / bind-mounted, SYS_ADMIN, devices).
         RESTRICTED = "restricted"
 
+    class Protection(models.TextChoices):
+        NONE = "none"  # deployers (and admins) of the environment deploy
+        RESTRICTED = "restricted"  # only its admins and allowlisted members deploy
+        LOCKED = "locked"  # only owners (superusers) deploy; webhooks and schedules are ignored
+
     name = models.CharField(max_length=100, unique=True)
     policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.NONE)
+    protection = models.CharField(max_length=12, choices=Protection.choices, default=Protection.NONE)
+    # A deploy by anyone but an admin of the environment (or an owner) waits as
+    # `pending_approval` until an admin approves or rejects it.
+    approval_required = models.BooleanField(default=False)
     # Empty means the default engine (DOCKER_HOST of the server, else the local socket).
     docker_host = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -119,11 +128,13 @@ class Deployment(models.Model):
     """One sync attempt of a stack.
 
     Legal transitions: queued → running → success | skipped | failed | cancelled;
-    queued → failed | cancelled; queued | running → interrupted (its worker died).
+    queued → failed | cancelled; queued | running → interrupted (its worker died);
+    pending_approval → queued (approved) | cancelled (rejected).
     Finished states never change again.
     """
 
     class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval"
         QUEUED = "queued"
         RUNNING = "running"
         SUCCESS = "success"
@@ -142,7 +153,7 @@ class Deployment(models.Model):
     FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
 
     stack = models.ForeignKey(GitStack, on_delete=models.CASCADE, related_name="deployments")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     force = models.BooleanField(default=False)
     deployed = models.BooleanField(default=False)
@@ -156,10 +167,20 @@ class Deployment(models.Model):
     error = models.TextField(blank=True)
     # The remote could not be reached (the API answers 502 rather than 500).
     remote_unreachable = models.BooleanField(default=False)
+    # Audit actors ("user:ana", "token:3 ci", "webhook", "schedule"): who asked for the
+    # deploy and, in an approval-required environment, who approved or rejected it.
+    requested_by = models.CharField(max_length=200, blank=True)
+    reviewed_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["stack", "-created_at"])]
+        constraints = [
+            # Asking again while a request waits joins it: one pending approval per stack.
+            models.UniqueConstraint(
+                fields=["stack"], condition=models.Q(status="pending_approval"), name="one_pending_approval_per_stack"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.stack_id}#{self.pk} {self.status}"
@@ -231,6 +252,8 @@ class Membership(models.Model):
     user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="memberships")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices)
+    # May deploy while the environment is `restricted` without being its admin.
+    allowlisted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "environment"], name="one_role_per_environment")]

@@ -11,19 +11,20 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from dockhand.errors import InUse
+from dockhand.errors import Conflict, InUse
 from dockhand.forms import checkbox, initial_values, lines, optional_id, validate
 from dockhand.pages import Resource
 from gitsync.api.serializers import CredentialSerializer
 from gitsync.models import Credential, Repository
 from gitsync.services.repositories import credential_save
 from gitsync.services.schedules import CRON_PRESETS, next_runs
-from gitsync.services.sync import StackBusy, stack_sync
+from gitsync.services.sync import StackBusy, deployment_approve, deployment_reject, stack_sync
 from stacks import compose
 from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
 from stacks.models import Deployment, Environment, GitStack, Membership
-from stacks.services.access import require, visible_environment_ids
+from stacks.services.access import may_review, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
+from stacks.services.output import plain_text
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
 
 ACTIVE = (GitStack.SyncStatus.QUEUED, GitStack.SyncStatus.SYNCING)
@@ -213,9 +214,10 @@ def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
     stack = get_object_or_404(_visible(request), pk=pk)
-    require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
     try:
-        deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.MANUAL, force=checkbox(request.POST, "force"))
+        deployment = stack_sync(
+            stack=stack, trigger=Deployment.Trigger.MANUAL, by=request.user, force=checkbox(request.POST, "force")
+        )
     except StackBusy as exc:
         return render(
             request, "message.html", {"title": "Already syncing", "message": str(exc), "back": stack}, status=409
@@ -236,19 +238,40 @@ def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("stack-list")
 
 
-@login_required
-def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    deployments = Deployment.objects.select_related("stack")
+def _visible_deployment(request: HttpRequest, pk: int) -> Deployment:
+    deployments = Deployment.objects.select_related("stack__environment")
     allowed = visible_environment_ids(request.user)
     if allowed is not None:
         deployments = deployments.filter(stack__environment_id__in=allowed)
-    deployment = get_object_or_404(deployments, pk=pk)
+    return get_object_or_404(deployments, pk=pk)
+
+
+@login_required
+def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _visible_deployment(request, pk)
     lines_so_far = list(deployment.lines.all())
-    return render(
-        request,
-        "stacks/deployment.html",
-        {"deployment": deployment, "lines": lines_so_far, "last_seq": lines_so_far[-1].seq if lines_so_far else 0},
-    )
+    context = {"deployment": deployment, "lines": lines_so_far, "last_seq": lines_so_far[-1].seq if lines_so_far else 0}
+    if deployment.status == Deployment.Status.PENDING_APPROVAL:
+        context["can_review"] = may_review(request.user, deployment.stack.environment)
+    return render(request, "stacks/deployment.html", context)
+
+
+@login_required
+@require_POST
+def deployment_review(request: HttpRequest, pk: int, verdict: str) -> HttpResponse:
+    """Approve or reject a deploy waiting for approval (the buttons on its page)."""
+    deployment = _visible_deployment(request, pk)
+    try:
+        if verdict == "approve":
+            deployment_approve(deployment=deployment, by=request.user)
+        else:
+            reason = plain_text(request.POST.get("reason", "").strip()[:500])
+            deployment_reject(deployment=deployment, by=request.user, reason=reason)
+    except (StackBusy, Conflict) as exc:
+        return render(
+            request, "message.html", {"title": "Not done", "message": str(exc), "back": deployment.stack}, status=409
+        )
+    return redirect("deployment-detail", pk=deployment.pk)
 
 
 @login_required
@@ -267,6 +290,8 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
         "name": post.get("name", "").strip(),
         "dockerHost": post.get("dockerHost", "").strip(),
         "policy": post.get("policy", "none"),
+        "protection": post.get("protection", "none"),
+        "approvalRequired": checkbox(post, "approvalRequired"),
     }
 
 

@@ -274,3 +274,9 @@ def viewer(django_user_model: Any) -> Any:
 def outsider(django_user_model: Any) -> Any:
     """Signed in, but a member of no environment."""
     return _member(django_user_model, "outsider", None)
+
+
+@pytest.fixture
+def env_admin(django_user_model: Any) -> Any:
+    """Administers `local` (its stacks and members), but is no owner (superuser)."""
+    return _member(django_user_model, "envadmin", "admin")

@@ -12,6 +12,7 @@ _BADGES = {
     "never": "secondary",
     "queued": "info",
     "syncing": "primary",
+    "pending_approval": "info",
     "running": "primary",
     "success": "success",
     "skipped": "secondary",

@@ -11,20 +11,23 @@ import threading
 import time
 import traceback
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from dockhand.audit import record
+from dockhand.audit import current_actor, record
+from dockhand.errors import Conflict
 from dockhand.masking import mask
 from gitsync import git
 from gitsync.models import Repository
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import Deployment, GitStack
+from stacks.services.access import Forbidden, deploy_needs_approval
 from stacks.services.deploy import stack_deploy
 from stacks.services.deploy_errors import DeployError
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
@@ -52,27 +55,42 @@ def _queue_lease() -> timedelta:
     return timedelta(seconds=int(settings.Q_CLUSTER["retry"])) + LOCK_LEASE  # type: ignore[call-overload]
 
 
-def stack_sync(*, stack: GitStack, trigger: str, force: bool = False) -> Deployment:
+def stack_sync(*, stack: GitStack, trigger: str, by: Any, force: bool = False) -> Deployment:
     """Take the stack's lock, record a queued deployment and hand it to the worker.
 
-    Raises StackBusy when another sync holds the lock.
+    `by` is the user asking (None for a webhook or schedule). Raises Forbidden when they
+    may not deploy to the stack's environment and StackBusy when another sync holds the
+    lock. Where an admin must approve first, the answer is a deployment waiting as
+    `pending_approval` (asking again joins the one already waiting).
     """
-    now = timezone.now()
+    if deploy_needs_approval(by, stack.environment):
+        return _request_approval(stack, trigger=trigger, force=force)
     with transaction.atomic():
-        deployment = Deployment.objects.create(stack=stack, trigger=trigger, force=force)
-        free = Q(lock_owner__isnull=True) | Q(lock_expires__lt=now)
-        stale_owner = GitStack.objects.filter(pk=stack.pk).values_list("lock_owner", flat=True).first()
-        taken = GitStack.objects.filter(free, pk=stack.pk).update(
-            lock_owner=deployment.pk, lock_expires=now + _queue_lease(), sync_status=GitStack.SyncStatus.QUEUED
-        )
-        if not taken:
-            raise StackBusy()  # rolls the deployment row back: a refused call is no attempt
-        if stale_owner:
-            stale = Deployment.objects.filter(pk=stale_owner).first()
-            if stale:
-                stale.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
-    stack.sync_status = GitStack.SyncStatus.QUEUED
+        deployment = Deployment.objects.create(stack=stack, trigger=trigger, force=force, requested_by=current_actor())
+        _take_lock(stack, deployment)  # StackBusy rolls the row back: a refused call is no attempt
     record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
+    return _hand_to_worker(stack, deployment)
+
+
+def _take_lock(stack: GitStack, deployment: Deployment) -> None:
+    """Give the stack's lock to `deployment` (inside the caller's transaction), taking it
+    back from a deployment whose lease ran out; StackBusy when it is held."""
+    now = timezone.now()
+    free = Q(lock_owner__isnull=True) | Q(lock_expires__lt=now)
+    stale_owner = GitStack.objects.filter(pk=stack.pk).values_list("lock_owner", flat=True).first()
+    taken = GitStack.objects.filter(free, pk=stack.pk).update(
+        lock_owner=deployment.pk, lock_expires=now + _queue_lease(), sync_status=GitStack.SyncStatus.QUEUED
+    )
+    if not taken:
+        raise StackBusy()
+    stack.sync_status = GitStack.SyncStatus.QUEUED
+    if stale_owner:
+        stale = Deployment.objects.filter(pk=stale_owner).first()
+        if stale:
+            stale.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
+
+
+def _hand_to_worker(stack: GitStack, deployment: Deployment) -> Deployment:
     try:
         _enqueue(deployment)
     except Exception as exc:  # the broker is down: do not leave the stack locked
@@ -80,6 +98,71 @@ def stack_sync(*, stack: GitStack, trigger: str, force: bool = False) -> Deploym
         _release(stack, deployment, ok=False, error=f"Could not queue the sync: {exc}")
         deployment.finish(Deployment.Status.FAILED, error=f"Could not queue the sync: {exc}")
     deployment.refresh_from_db()
+    return deployment
+
+
+def _request_approval(stack: GitStack, *, trigger: str, force: bool) -> Deployment:
+    waiting = Deployment.objects.filter(stack=stack, status=Deployment.Status.PENDING_APPROVAL)
+    try:
+        with transaction.atomic():  # the partial unique index makes "one waiting" atomic
+            deployment = Deployment.objects.create(
+                stack=stack,
+                trigger=trigger,
+                force=force,
+                status=Deployment.Status.PENDING_APPROVAL,
+                requested_by=current_actor(),
+            )
+    except IntegrityError:
+        joined = waiting.first()
+        if joined is None:  # approved or rejected in between: ask again
+            return _request_approval(stack, trigger=trigger, force=force)
+        return joined
+    record("stack.sync_requested", stack, f"deployment={deployment.pk} trigger={trigger}: waiting for approval")
+    return deployment
+
+
+def auto_sync_refusal(stack: GitStack) -> str:
+    """Why a webhook or schedule must not sync this stack now ('' when it may)."""
+    try:
+        deploy_needs_approval(None, stack.environment)
+    except Forbidden as exc:
+        return str(exc)
+    return ""
+
+
+def deployment_approve(*, deployment: Deployment, by: Any) -> Deployment:
+    """An admin lets a pending deployment run: it takes the stack's lock and is queued.
+
+    Raises Forbidden unless `by` could deploy here without approval, Conflict when the
+    deployment no longer waits, StackBusy (approval undone) while another sync runs.
+    """
+    stack = deployment.stack
+    if deploy_needs_approval(by, stack.environment):
+        raise Forbidden("Only an admin of this environment approves deploys")
+    with transaction.atomic():
+        approved = Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.PENDING_APPROVAL).update(
+            status=Deployment.Status.QUEUED, reviewed_by=current_actor()
+        )
+        if not approved:
+            raise Conflict("This deployment is not waiting for approval")
+        _take_lock(stack, deployment)
+    record("deployment.approve", deployment, f"stack={stack.pk}")
+    return _hand_to_worker(stack, deployment)
+
+
+def deployment_reject(*, deployment: Deployment, by: Any, reason: str = "") -> Deployment:
+    """An admin turns a pending deployment down: it ends `cancelled`, saying by whom."""
+    if deploy_needs_approval(by, deployment.stack.environment):
+        raise Forbidden("Only an admin of this environment rejects deploys")
+    actor = current_actor()
+    error = f"Rejected by {actor}" + (f": {reason}" if reason else "")
+    if not Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.PENDING_APPROVAL).update(
+        status=Deployment.Status.CANCELLED, error=error, reviewed_by=actor, finished_at=timezone.now()
+    ):
+        raise Conflict("This deployment is not waiting for approval")
+    record("deployment.reject", deployment, f"stack={deployment.stack_id}")
+    deployment.refresh_from_db()
+    wake_viewers(deployment.pk)
     return deployment
 
 
@@ -103,7 +186,7 @@ def stack_sync_coalesced(*, stack: GitStack, trigger: str) -> Deployment | None:
     """
     for _ in range(5):
         try:
-            return stack_sync(stack=stack, trigger=trigger)
+            return stack_sync(stack=stack, trigger=trigger, by=None)
         except StackBusy:
             # Only while the lock is held; if it was released meanwhile, try again.
             if GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False).update(

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from gitsync.models import Repository, WebhookDelivery
-from gitsync.services.sync import stack_sync_coalesced
+from gitsync.services.sync import auto_sync_refusal, stack_sync_coalesced
 from gitsync.services.webhook_payloads import Delivery, ignore_reason
 from stacks.models import Deployment, GitStack
 
@@ -53,6 +53,8 @@ def _deploy(record: WebhookDelivery, stack: GitStack) -> Deployment | None:
     deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
     record.result = WebhookDelivery.Result.ACCEPTED if deployment else WebhookDelivery.Result.COALESCED
     record.reason = "" if deployment else "a sync was running: one follow-up sync will run after it"
+    if deployment and deployment.status == Deployment.Status.PENDING_APPROVAL:
+        record.reason = "the environment requires approval: the deploy waits for an admin"
     record.deployment = deployment
     record.save(update_fields=["result", "reason", "deployment"])
     return deployment
@@ -71,7 +73,7 @@ def webhook_receive_for_stack(*, stack: GitStack, delivery: Delivery) -> Webhook
         record.reason = str(answer.body.get("reason", delivery.event))[:300]
         record.save(update_fields=["reason"])
         return answer
-    reason = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths)
+    reason = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths) or auto_sync_refusal(stack)
     if reason:
         record.reason = reason[:300]
         record.save(update_fields=["reason"])
@@ -79,6 +81,10 @@ def webhook_receive_for_stack(*, stack: GitStack, delivery: Delivery) -> Webhook
     deployment = _deploy(record, stack)
     if deployment is None:
         return WebhookAnswer(202, {"deploymentId": None, "coalesced": True, "message": record.reason})
+    if deployment.status == Deployment.Status.PENDING_APPROVAL:
+        return WebhookAnswer(
+            202, {"deploymentId": deployment.pk, "status": deployment.status, "message": record.reason}
+        )
     return WebhookAnswer(202, {"deploymentId": deployment.pk}, deployment)
 
 
@@ -98,7 +104,7 @@ def webhook_receive_for_repository(*, repository: Repository, delivery: Delivery
     deployed: list[dict[str, Any]] = []
     ignored: list[dict[str, Any]] = []
     for stack in tracking:
-        reason = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths)
+        reason = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths) or auto_sync_refusal(stack)
         record = _claim(f"repository:{repository.pk}>stack:{stack.pk}", delivery, stack=stack, repository=repository)
         if record is None:
             continue

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from croniter import croniter
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from gitsync.api.serializers import public_url, validate_branch_name
@@ -13,7 +14,7 @@ from gitsync.models import Credential, Repository, WebhookDelivery
 from gitsync.services.repositories import repository_for_url
 from gitsync.services.schedules import CRON_PRESETS
 from gitsync.validation import url_problem
-from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
+from stacks.models import Deployment, Environment, GitStack, Membership, StackEnvVar, default_project_name
 from stacks.services.deploy import relative_path_problem
 from stacks.services.stacks import EnvVarInput
 
@@ -26,10 +27,12 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
     dockerHost = serializers.CharField(source="docker_host", required=False, allow_blank=True, max_length=500)
 
     policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
+    protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
+    approvalRequired = serializers.BooleanField(source="approval_required", required=False)
 
     class Meta:
         model = Environment
-        fields = ["id", "name", "dockerHost", "policy"]
+        fields = ["id", "name", "dockerHost", "policy", "protection", "approvalRequired"]
 
     def validate_dockerHost(self, value: str) -> str:
         if value and not _DOCKER_HOST.match(value):
@@ -228,12 +231,14 @@ class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
     finishedAt = serializers.DateTimeField(source="finished_at", read_only=True)
     durationMs = serializers.IntegerField(source="duration_ms", read_only=True)
     output = serializers.CharField(source="output_text", read_only=True)
+    requestedBy = serializers.CharField(source="requested_by", read_only=True)
+    reviewedBy = serializers.CharField(source="reviewed_by", read_only=True)
 
     class Meta:
         model = Deployment
         fields = [
             "id", "stackId", "status", "trigger", "force", "deployed", "commitSha", "commitMessage", "commitAuthor",
-            "createdAt", "startedAt", "finishedAt", "durationMs", "output", "error",
+            "createdAt", "startedAt", "finishedAt", "durationMs", "output", "error", "requestedBy", "reviewedBy",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -251,3 +256,20 @@ class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
 
     def get_via(self, obj: WebhookDelivery) -> str:
         return "repository" if obj.target.startswith("repository:") else "stack"
+
+
+class MembershipSerializer(serializers.ModelSerializer[Membership]):
+    userId = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", max_length=150)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    allowlisted = serializers.BooleanField(default=False)
+
+    class Meta:
+        model = Membership
+        fields = ["userId", "username", "role", "allowlisted"]
+
+    def validate_username(self, value: str) -> Any:
+        user = get_user_model().objects.filter(username=value).first()
+        if user is None:
+            raise serializers.ValidationError(f"no user named {value!r}")
+        return user

@@ -15,7 +15,14 @@ from dockhand.errors import InUse
 from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
 from gitsync.models import WebhookDelivery
-from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
+from gitsync.services.sync import (
+    BUSY_MESSAGE,
+    StackBusy,
+    deployment_approve,
+    deployment_reject,
+    deployment_wait,
+    stack_sync,
+)
 from stacks import compose
 from stacks.api.serializers import (
     DeploymentSerializer,
@@ -24,11 +31,14 @@ from stacks.api.serializers import (
     WebhookDeliverySerializer,
 )
 from stacks.models import Deployment, Environment, GitStack, Membership
-from stacks.services.access import require, visible_environment_ids
+from stacks.services.access import Forbidden, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
+from stacks.services.output import plain_text
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
 
 STACK_NOT_FOUND = "Git stack not found"
+DEPLOYMENT_NOT_FOUND = "Deployment not found"
+AWAITING_APPROVAL = "Waiting for an admin of this environment to approve the deploy"
 
 
 def _visible(request: Request, stacks: Any) -> Any:
@@ -38,8 +48,16 @@ def _visible(request: Request, stacks: Any) -> Any:
     return stacks if allowed is None else stacks.filter(environment_id__in=allowed)
 
 
+def _visible_environments(request: Request) -> Any:
+    allowed = visible_environment_ids(request.user, token_environment_ids(request))
+    return Environment.objects.all() if allowed is None else Environment.objects.filter(pk__in=allowed)
+
+
 class EnvironmentList(CollectionView):
     serializer, model = EnvironmentSerializer, Environment
+
+    def get(self, request: Request) -> Response:
+        return Response(self.serializer(_visible_environments(request), many=True).data)
 
     def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
         return environment_save(environment=instance, fields=fields)
@@ -48,6 +66,12 @@ class EnvironmentList(CollectionView):
 class EnvironmentDetail(ItemView):
     serializer, model, not_found = EnvironmentSerializer, Environment, "Environment not found"
 
+    def get(self, request: Request, pk: int) -> Response:
+        environment = _visible_environments(request).filter(pk=pk).first()
+        if environment is None:
+            return error(self.not_found, status.HTTP_404_NOT_FOUND)
+        return Response(self.serializer(environment).data)
+
     def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
         return environment_save(environment=instance, fields=fields)
 
@@ -55,13 +79,18 @@ class EnvironmentDetail(ItemView):
         environment_delete(environment=instance)
 
 
-def _queue(stack: GitStack, body: dict[str, Any]) -> None:
-    """deployNow: start a sync after saving; a sync already running is fine."""
+def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
+    """deployNow: start a sync after saving; a sync already running is fine, and a
+    protected environment's refusal is reported beside the saved stack."""
     try:
-        deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.API)
+        deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=request.user)
     except StackBusy:
         return
+    except Forbidden as exc:
+        body["deployError"] = str(exc)
+        return
     body["deploymentId"] = deployment.pk
+    body["deploymentStatus"] = deployment.status
 
 
 class StackList(APIView):
@@ -79,7 +108,7 @@ class StackList(APIView):
         stack = stack_create(fields=data.model_fields(), env_vars=data.env_var_inputs())
         body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
-            _queue(stack, body)
+            _queue(request, stack, body)
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -102,7 +131,7 @@ class StackDetail(APIView):
         stack_update(stack=stack, fields=data.model_fields(), env_vars=data.env_var_inputs())
         body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
-            _queue(stack, body)
+            _queue(request, stack, body)
         return Response(body)
 
     def delete(self, request: Request, pk: int) -> Response:
@@ -135,6 +164,11 @@ def sync_result(deployment: Deployment) -> Response:
                 **base,
             }
         )
+    if deployment.status == Deployment.Status.PENDING_APPROVAL:
+        return Response(
+            {"deploymentId": deployment.pk, "status": deployment.status, "message": AWAITING_APPROVAL},
+            status=status.HTTP_202_ACCEPTED,
+        )
     if deployment.status in (Deployment.Status.QUEUED, Deployment.Status.RUNNING):
         return Response({"deploymentId": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
     code: int = status.HTTP_502_BAD_GATEWAY if deployment.remote_unreachable else status.HTTP_500_INTERNAL_SERVER_ERROR
@@ -154,7 +188,6 @@ class StackSync(APIView):
         stack = _visible(request, GitStack.objects).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
         force = request.data.get("force", False) if isinstance(request.data, dict) else False
         if not isinstance(force, bool):
             return error(
@@ -162,11 +195,11 @@ class StackSync(APIView):
             )
         wait = query_bool(request, "wait", True)
         try:
-            deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.API, force=force)
+            deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force)
         except StackBusy:
             return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
-        if not wait:
-            return Response({"deploymentId": deployment.pk, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
+        if not wait or deployment.status == Deployment.Status.PENDING_APPROVAL:
+            return sync_result(deployment)
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
 
 
@@ -183,17 +216,51 @@ class StackDeployments(APIView):
         return paged(request, deployments, DeploymentSerializer)
 
 
+def _visible_deployment(request: Request, pk: int) -> Deployment | None:
+    allowed = visible_environment_ids(request.user, token_environment_ids(request))
+    deployments = Deployment.objects.select_related("stack__environment")
+    if allowed is not None:
+        deployments = deployments.filter(stack__environment_id__in=allowed)
+    return deployments.filter(pk=pk).first()
+
+
 class DeploymentDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        allowed = visible_environment_ids(request.user, token_environment_ids(request))
-        deployments = (
-            Deployment.objects.all()
-            if allowed is None
-            else Deployment.objects.filter(stack__environment_id__in=allowed)
-        )
-        deployment = deployments.filter(pk=pk).first()
+        deployment = _visible_deployment(request, pk)
         if deployment is None:
-            return error("Deployment not found", status.HTTP_404_NOT_FOUND)
+            return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        return Response(DeploymentSerializer(deployment).data)
+
+
+class DeploymentApprove(APIView):
+    """POST /api/deployments/<id>/approve: an admin lets a pending deploy run."""
+
+    write_scope = ApiToken.Scope.WRITE
+
+    def post(self, request: Request, pk: int) -> Response:
+        deployment = _visible_deployment(request, pk)
+        if deployment is None:
+            return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        try:
+            deployment = deployment_approve(deployment=deployment, by=request.user)
+        except StackBusy:
+            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        return Response({"deploymentId": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class DeploymentReject(APIView):
+    """POST /api/deployments/<id>/reject {"reason"?}: an admin turns a pending deploy down."""
+
+    write_scope = ApiToken.Scope.WRITE
+
+    def post(self, request: Request, pk: int) -> Response:
+        deployment = _visible_deployment(request, pk)
+        if deployment is None:
+            return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        if not isinstance(reason, str) or len(reason) > 500:
+            return error("reason: must be text of at most 500 characters", 400, fields={"reason": ["too long"]})
+        deployment = deployment_reject(deployment=deployment, by=request.user, reason=plain_text(reason))
         return Response(DeploymentSerializer(deployment).data)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
-from stacks.models import Membership
+from stacks.models import Environment, Membership
 
 _RANK = {Membership.Role.VIEWER: 1, Membership.Role.DEPLOYER: 2, Membership.Role.ADMIN: 3}
 
@@ -43,3 +43,34 @@ def require(user: Any, environment_id: int, role: str) -> None:
     held = Membership.objects.filter(user=user, environment_id=environment_id).values_list("role", flat=True).first()
     if held is None or _RANK[Membership.Role(held)] < _RANK[Membership.Role(role)]:
         raise Forbidden(f"Your role in this environment does not allow this (needs {role})")
+
+
+def deploy_needs_approval(user: Any, environment: Environment) -> bool:
+    """May this caller deploy to the environment now? False: yes; True: only once an
+    admin approves. Raises Forbidden when it may not deploy at all.
+
+    `user` None is an automatic trigger (a webhook or schedule that a stack admin set
+    up): it deploys unless the environment is locked or asks for approval.
+    """
+    if user is not None and user.is_superuser:
+        return False  # owners deploy everywhere, locked or not
+    if environment.protection == Environment.Protection.LOCKED:
+        raise Forbidden(f"Environment {environment.name} is locked: only an owner deploys to it")
+    if user is None:
+        return environment.approval_required
+    membership = Membership.objects.filter(user=user, environment=environment).first()
+    if membership is None or _RANK[Membership.Role(membership.role)] < _RANK[Membership.Role.DEPLOYER]:
+        raise Forbidden("Your role in this environment does not allow this (needs deployer)")
+    is_admin = membership.role == Membership.Role.ADMIN
+    restricted = environment.protection == Environment.Protection.RESTRICTED
+    if restricted and not (is_admin or membership.allowlisted):
+        raise Forbidden(f"Environment {environment.name} is restricted: only its admins and allowlisted members deploy")
+    return environment.approval_required and not is_admin
+
+
+def may_review(user: Any, environment: Environment) -> bool:
+    """Whether `user` approves and rejects deploys here: whoever deploys without approval."""
+    try:
+        return not deploy_needs_approval(user, environment)
+    except Forbidden:
+        return False

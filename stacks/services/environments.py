@@ -6,7 +6,7 @@ from typing import Any
 
 from dockhand.audit import record
 from dockhand.errors import InUse
-from stacks.models import Environment
+from stacks.models import Environment, Membership
 
 
 def environment_save(*, environment: Environment | None, fields: dict[str, Any]) -> Environment:
@@ -26,3 +26,17 @@ def environment_delete(*, environment: Environment) -> None:
         raise InUse(f"Environment is used by stacks: {', '.join(names)}")
     record("environment.delete", environment)
     environment.delete()
+
+
+def membership_save(*, environment: Environment, user: Any, role: str, allowlisted: bool) -> Membership:
+    """Give `user` a role in the environment (or change it)."""
+    membership, _ = Membership.objects.update_or_create(
+        environment=environment, user=user, defaults={"role": role, "allowlisted": allowlisted}
+    )
+    record("membership.save", environment, f"user={user.get_username()} role={role} allowlisted={allowlisted}")
+    return membership
+
+
+def membership_delete(*, membership: Membership) -> None:
+    record("membership.delete", membership.environment, f"user={membership.user.get_username()}")
+    membership.delete()

@@ -31,7 +31,7 @@ def test_three_triggers_during_a_deploy_make_one_follow_up_that_deploys_the_newe
         real_deploy(**kwargs)
 
     monkeypatch.setattr(sync, "stack_deploy", deploy_while_pushes_arrive)
-    first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API)
+    first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=None)
 
     assert arrivals == [None, None, None]  # each joined the one pending follow-up
     runs = list(Deployment.objects.filter(stack=stack).order_by("id"))
