@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,6 +66,9 @@ COMPOSE_COMMAND = env_str("DOCKHAND_COMPOSE_COMMAND", "") or ""
 # Refuse git remotes on loopback/private/link-local addresses (off: home labs use them).
 BLOCK_PRIVATE_GIT_HOSTS = env_bool("DOCKHAND_BLOCK_PRIVATE_GIT_HOSTS", False)
 DEFAULT_DOCKER_HOST = env_str("DOCKER_HOST", "") or ""
+# Names the worker a deployment runs on, so a restarted node knows which running
+# deployments were its own (and are dead). One `serve` per name.
+NODE_NAME = env_str("DOCKHAND_NODE_NAME") or socket.gethostname()
 
 INSTALLED_APPS = [
     "daphne",

@@ -91,52 +91,64 @@ class Commit:
 @contextmanager
 def _environment(auth: GitAuth | None) -> Iterator[dict[str, str]]:
     """Environment for one git run, with a private temp dir removed afterwards."""
-    settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="git-", dir=settings.RUN_DIR))
     try:
-        os.chmod(tmp, 0o700)
-        askpass = tmp / "askpass"
-        askpass.write_text(_ASKPASS)
-        askpass.chmod(0o700)
-        env = {
-            # Never prompt, never read the host's or user's git config (a credential
-            # helper there would store our secrets), only network protocols.
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_ALLOW_PROTOCOL": "http:https:ssh",
-            "HOME": str(tmp),
-            "GIT_ASKPASS": str(askpass),
-            "SSH_ASKPASS": str(askpass),
-            "SSH_ASKPASS_REQUIRE": "force",
-            "DOCKHAND_GIT_USERNAME": auth.username if auth else "",
-            "DOCKHAND_GIT_SECRET": auth.secret if auth else "",
-            "GIT_LFS_SKIP_SMUDGE": "1",
-            "GIT_CONFIG_COUNT": str(len(_HARDENING)),
-        }
-        for index, (name, value) in enumerate(_HARDENING.items()):
-            env[f"GIT_CONFIG_KEY_{index}"] = name
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
-        ssh = ["ssh", "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no", "-F", os.devnull]
-        if auth and auth.ssh_private_key:
-            key = tmp / "id"
-            key.touch(mode=0o600)
-            key.write_text(auth.ssh_private_key.strip() + "\n")
-            ssh += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
-        if auth and auth.known_hosts:
-            hosts = tmp / "known_hosts"
-            hosts.write_text(auth.known_hosts.strip() + "\n")
-            ssh += ["-o", f"UserKnownHostsFile={hosts}", "-o", "StrictHostKeyChecking=yes"]
-        elif auth and auth.learned_hosts_file:
-            # No host key given: trust the first one seen, then insist on it.
-            auth.learned_hosts_file.parent.mkdir(parents=True, exist_ok=True)
-            ssh += ["-o", f"UserKnownHostsFile={auth.learned_hosts_file}", "-o", "StrictHostKeyChecking=accept-new"]
-        else:
-            ssh += ["-o", "StrictHostKeyChecking=yes"]
-        env["GIT_SSH_COMMAND"] = " ".join(_sh_quote(a) for a in ssh)
+        settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="git-", dir=settings.RUN_DIR))
+    except OSError as exc:
+        raise GitError(f"Could not prepare git's temporary files: {exc.strerror}") from exc
+    try:
+        try:
+            env = _prepared_env(tmp, auth)
+        except OSError as exc:  # a full disk: say so rather than crash
+            raise GitError(f"Could not prepare git's temporary files: {exc.strerror}") from exc
         yield env
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _prepared_env(tmp: Path, auth: GitAuth | None) -> dict[str, str]:
+    """Write the askpass helper (and SSH key, known hosts) into `tmp`; the git env."""
+    os.chmod(tmp, 0o700)
+    askpass = tmp / "askpass"
+    askpass.write_text(_ASKPASS)
+    askpass.chmod(0o700)
+    env = {
+        # Never prompt, never read the host's or user's git config (a credential
+        # helper there would store our secrets), only network protocols.
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_ALLOW_PROTOCOL": "http:https:ssh",
+        "HOME": str(tmp),
+        "GIT_ASKPASS": str(askpass),
+        "SSH_ASKPASS": str(askpass),
+        "SSH_ASKPASS_REQUIRE": "force",
+        "DOCKHAND_GIT_USERNAME": auth.username if auth else "",
+        "DOCKHAND_GIT_SECRET": auth.secret if auth else "",
+        "GIT_LFS_SKIP_SMUDGE": "1",
+        "GIT_CONFIG_COUNT": str(len(_HARDENING)),
+    }
+    for index, (name, value) in enumerate(_HARDENING.items()):
+        env[f"GIT_CONFIG_KEY_{index}"] = name
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    ssh = ["ssh", "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no", "-F", os.devnull]
+    if auth and auth.ssh_private_key:
+        key = tmp / "id"
+        key.touch(mode=0o600)
+        key.write_text(auth.ssh_private_key.strip() + "\n")
+        ssh += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+    if auth and auth.known_hosts:
+        hosts = tmp / "known_hosts"
+        hosts.write_text(auth.known_hosts.strip() + "\n")
+        ssh += ["-o", f"UserKnownHostsFile={hosts}", "-o", "StrictHostKeyChecking=yes"]
+    elif auth and auth.learned_hosts_file:
+        # No host key given: trust the first one seen, then insist on it.
+        auth.learned_hosts_file.parent.mkdir(parents=True, exist_ok=True)
+        ssh += ["-o", f"UserKnownHostsFile={auth.learned_hosts_file}", "-o", "StrictHostKeyChecking=accept-new"]
+    else:
+        ssh += ["-o", "StrictHostKeyChecking=yes"]
+    env["GIT_SSH_COMMAND"] = " ".join(_sh_quote(a) for a in ssh)
+    return env
 
 
 def _sh_quote(arg: str) -> str:

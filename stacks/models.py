@@ -171,6 +171,8 @@ class Deployment(models.Model):
     # deploy and, in an approval-required environment, who approved or rejected it.
     requested_by = models.CharField(max_length=200, blank=True)
     reviewed_by = models.CharField(max_length=200, blank=True)
+    # "<node>:<pid>" of the worker that runs it (see recover_after_restart).
+    worker = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -189,14 +191,15 @@ class Deployment(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
-    def start(self) -> bool:
-        """queued → running; False if it was no longer queued (cancelled meanwhile)."""
+    def start(self, worker: str = "") -> bool:
+        """queued → running; False if it was no longer queued (cancelled meanwhile, or
+        already taken by a duplicate delivery of its task: it runs once)."""
         now = timezone.now()
         started = Deployment.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
-            status=self.Status.RUNNING, started_at=now
+            status=self.Status.RUNNING, started_at=now, worker=worker
         )
         if started:
-            self.status, self.started_at = self.Status.RUNNING, now
+            self.status, self.started_at, self.worker = self.Status.RUNNING, now, worker
         return started == 1
 
     def output_text(self) -> str:

@@ -6,10 +6,9 @@ import logging
 import shutil
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
-from gitsync.services.sync import WORKER_LOST
+from gitsync.services.sync import deployment_requeue, lock_abandon
 from stacks import compose
 from stacks.models import Deployment, GitStack
 
@@ -17,12 +16,16 @@ log = logging.getLogger(__name__)
 
 
 def recover_after_restart() -> dict[str, int]:
-    """Run once before the worker starts (`serve` does).
+    """Run once on a node before its worker starts (`serve` does).
 
-    Orphaned compose runs are killed, per-run temp dirs (SSH keys, askpass) and
-    generated env files are removed, and syncs whose lease ran out end `interrupted`
-    with their stacks unlocked. Queued work whose lease still holds is left alone:
-    the broker hands it to the new worker.
+    Orphaned compose runs are killed and per-run temp dirs (SSH keys, askpass) and
+    generated env files removed. Then every held stack lock is looked at:
+    - a queued deployment is handed to the worker again: its task may have died in the
+      old worker's hands, and a duplicate delivery runs nothing twice (`start()`);
+    - a running deployment of this node's previous worker is dead: it ends
+      `interrupted` at once (not when its lease runs out) and any pending follow-up runs;
+    - any other lock is taken back only once its lease ran out (it may belong to a
+      live worker on another node).
     """
     killed = compose.kill_orphans()
     removed = 0
@@ -31,26 +34,25 @@ def recover_after_restart() -> dict[str, int]:
             if leftover.name.startswith("git-") and leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
                 removed += 1
-            elif leftover.suffix == ".env":
+            elif leftover.suffix in (".env", ".partial"):
                 leftover.unlink(missing_ok=True)
                 removed += 1
     now = timezone.now()
-    stale = GitStack.objects.filter(lock_owner__isnull=False).filter(Q(lock_expires__lt=now) | Q(lock_owner=0))
-    interrupted = 0
-    for stack in stale:
-        owner = stack.lock_owner
-        deployment = Deployment.objects.filter(pk=owner).first() if owner else None
-        if deployment is not None and not deployment.is_finished:
-            deployment.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
-            interrupted += 1
-        GitStack.objects.filter(pk=stack.pk, lock_owner=owner).update(
-            lock_owner=None,
-            lock_expires=None,
-            sync_status=GitStack.SyncStatus.FAILED,
-            sync_error=WORKER_LOST,
-            sync_pending=False,
-        )
-    summary = {"killed": len(killed), "removed": removed, "interrupted": interrupted}
+    interrupted = requeued = 0
+    for stack in GitStack.objects.filter(lock_owner__isnull=False):
+        owner = stack.lock_owner or 0
+        deployment = Deployment.objects.select_related("stack").filter(pk=owner).first()
+        if deployment is not None and deployment.status == Deployment.Status.QUEUED:
+            deployment_requeue(deployment)
+            requeued += 1
+            continue
+        expired = stack.lock_expires is None or stack.lock_expires < now
+        ours = deployment is not None and deployment.worker.startswith(f"{settings.NODE_NAME}:")
+        if expired or ours or deployment is None or deployment.is_finished:
+            if deployment is not None and not deployment.is_finished:
+                interrupted += 1
+            lock_abandon(stack, owner)
+    summary = {"killed": len(killed), "removed": removed, "interrupted": interrupted, "requeued": requeued}
     if any(summary.values()):
         log.warning("recovered after restart: %s", summary)
     return summary

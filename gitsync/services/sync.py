@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
@@ -95,7 +96,7 @@ def _hand_to_worker(stack: GitStack, deployment: Deployment) -> Deployment:
         _enqueue(deployment)
     except Exception as exc:  # the broker is down: do not leave the stack locked
         log.exception("could not queue deployment %s", deployment.pk)
-        _release(stack, deployment, ok=False, error=f"Could not queue the sync: {exc}")
+        _release(stack, deployment.pk, ok=False, error=f"Could not queue the sync: {exc}")
         deployment.finish(Deployment.Status.FAILED, error=f"Could not queue the sync: {exc}")
     deployment.refresh_from_db()
     return deployment
@@ -201,8 +202,9 @@ def _enqueue(deployment: Deployment) -> None:
     async_task("gitsync.tasks.run_deployment", deployment.pk, task_name=f"deployment-{deployment.pk}")
 
 
-def _release(stack: GitStack, deployment: Deployment, *, ok: bool, error: str = "", commit: str = "") -> None:
-    """Give the lock back and record the outcome on the stack, only if we still hold it.
+def _release(stack: GitStack, owner: int, *, ok: bool, error: str = "", commit: str = "") -> None:
+    """Give the lock back and record the outcome on the stack, only if `owner` (a
+    deployment id) still holds it.
 
     When a follow-up is pending the lock goes straight to a new queued deployment. The
     row lock makes "is one pending?" and "release" one step: a webhook that marks a
@@ -217,7 +219,7 @@ def _release(stack: GitStack, deployment: Deployment, *, ok: bool, error: str = 
         fields["last_commit"] = commit  # lastCommit moves only on success
     followup = None
     with transaction.atomic():
-        held = stack.lock_held_by(deployment.pk).select_for_update()
+        held = stack.lock_held_by(owner).select_for_update()
         pending = held.values_list("sync_pending", "pending_trigger").first()
         if pending is None:
             return  # the lock was taken back after its lease ran out
@@ -235,6 +237,22 @@ def _release(stack: GitStack, deployment: Deployment, *, ok: bool, error: str = 
         held.update(**fields)
     if followup is not None:
         _enqueue(followup)
+
+
+def lock_abandon(stack: GitStack, owner: int) -> None:
+    """Free a lock whose worker died: its deployment ends `interrupted`, and a follow-up
+    that was pending still runs (a push that arrived meanwhile is not lost)."""
+    deployment = Deployment.objects.filter(pk=owner).first()
+    if deployment is not None:
+        deployment.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
+    _release(stack, owner, ok=False, error=WORKER_LOST)
+
+
+def deployment_requeue(deployment: Deployment) -> None:
+    """Hand a queued deployment to the worker again (its task may have died with the
+    last worker). A duplicate delivery is harmless: `start()` lets one run."""
+    deployment.stack.lock_held_by(deployment.pk).update(lock_expires=timezone.now() + _queue_lease())
+    _enqueue(deployment)
 
 
 class _Heartbeat:
@@ -265,7 +283,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         pk=deployment_id
     )
     stack = deployment.stack
-    if not deployment.start():
+    if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled (or already run) while queued
     if not stack.lock_held_by(deployment.pk).update(
         sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + LOCK_LEASE
@@ -292,13 +310,13 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     if error:
         output.line(f"ERROR: {error}")
         deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
-        _release(stack, deployment, ok=False, error=error)
+        _release(stack, deployment.pk, ok=False, error=error)
     elif not deployed:
         deployment.finish(Deployment.Status.SKIPPED)
-        _release(stack, deployment, ok=True)
+        _release(stack, deployment.pk, ok=True)
     else:
         deployment.finish(Deployment.Status.SUCCESS, deployed=True)
-        _release(stack, deployment, ok=True, commit=deployment.commit_sha)
+        _release(stack, deployment.pk, ok=True, commit=deployment.commit_sha)
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
     wake_viewers(deployment.pk)
     return deployment

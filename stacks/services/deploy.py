@@ -55,12 +55,23 @@ def _dotenv_value(value: str) -> str:
 
 
 def write_env_file(path: Path, values: Mapping[str, str]) -> None:
-    """Write a 0600 dotenv file for compose's `--env-file` (non-secret values only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for key, value in values.items():
-            fh.write(f"{key}={_dotenv_value(value)}\n")
+    """Write a 0600 dotenv file for compose's `--env-file` (non-secret values only).
+
+    Atomically: compose must never read a file cut short by a full disk (a variable
+    silently missing would deploy wrong), so it is written aside, flushed, then renamed.
+    """
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{key}={_dotenv_value(value)}\n" for key, value in values.items()))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DeployError(f"Could not write the environment file for compose: {exc.strerror}") from exc
 
 
 def stack_deploy(

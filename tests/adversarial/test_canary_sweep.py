@@ -54,7 +54,7 @@ def test_no_secret_appears_anywhere(
     settings: Any,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    git_server.password = TOKEN  # the server now wants the canary token
+    monkeypatch.setattr(git_server, "password", TOKEN)  # the server wants the canary token (this test only)
     seen: list[str] = []
 
     def keep(response: Any) -> Any:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from gitsync.services.recovery import recover_after_restart
 from stacks.models import Deployment, Environment, GitStack
-from tests.conftest import container_name
+from tests.conftest import compose_file, container_name, need
 from tests.support import docker as dockersupport
 from tests.support.gitserver import git
 
@@ -49,7 +49,7 @@ def test_a_killed_worker_is_recovered_on_start(api: Any, app_repo: Any, make_sta
 
     summary = recover_after_restart()
 
-    assert summary == {"killed": 1, "removed": 2, "interrupted": 1}
+    assert summary == {"killed": 1, "removed": 2, "interrupted": 1, "requeued": 0}
     assert orphan.wait(timeout=5) != 0  # killed
     assert not keydir.exists() and not list(Path(settings.RUN_DIR).glob("*.env"))
     deployment.refresh_from_db()
@@ -59,14 +59,55 @@ def test_a_killed_worker_is_recovered_on_start(api: Any, app_repo: Any, make_sta
     assert _sync(api, stack).json()["deployed"] is True  # and the next sync works
 
 
-def test_a_lock_still_within_its_lease_is_left_alone(api: Any, app_repo: Any, make_stack: Any) -> None:
+def _hold(stack: dict[str, Any], deployment: Deployment, **fields: Any) -> None:
+    GitStack.objects.filter(pk=stack["id"]).update(
+        lock_owner=deployment.pk, lock_expires=timezone.now() + timedelta(minutes=2), **fields
+    )
+
+
+def test_a_running_deploy_of_another_node_is_left_alone_within_its_lease(
+    api: Any, app_repo: Any, make_stack: Any
+) -> None:
     stack = make_stack(app_repo)
     deployment = Deployment.objects.create(stack_id=stack["id"], trigger="api")
-    GitStack.objects.filter(pk=stack["id"]).update(
-        lock_owner=deployment.pk, lock_expires=timezone.now() + timedelta(minutes=2)
-    )
+    deployment.start(worker="other-node:4242")
+    _hold(stack, deployment)
     assert recover_after_restart()["interrupted"] == 0
     assert GitStack.objects.get(pk=stack["id"]).lock_owner == deployment.pk
+    assert Deployment.objects.get(pk=deployment.pk).status == "running"
+
+
+def test_this_nodes_dead_deploy_is_interrupted_at_once_and_its_follow_up_still_runs(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo)
+    deployment = Deployment.objects.create(stack_id=stack["id"], trigger="api")
+    deployment.start(worker=f"{settings.NODE_NAME}:999999")
+    _hold(stack, deployment, sync_pending=True, pending_trigger="webhook")  # a push arrived mid-deploy
+
+    assert recover_after_restart()["interrupted"] == 1
+
+    assert Deployment.objects.get(pk=deployment.pk).status == "interrupted"
+    follow_up = Deployment.objects.filter(stack_id=stack["id"]).exclude(pk=deployment.pk).get()
+    assert follow_up.trigger == "webhook" and follow_up.status == "success" and follow_up.deployed
+    assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
+
+
+def test_a_queued_deploy_whose_task_died_is_handed_over_again_and_runs_once(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    from gitsync.tasks import run_deployment
+
+    stack = make_stack(app_repo)
+    queued = Deployment.objects.create(stack_id=stack["id"], trigger="api")
+    _hold(stack, queued, sync_status="queued")  # its task was in the old worker's hands
+
+    assert recover_after_restart()["requeued"] == 1
+
+    queued.refresh_from_db()
+    assert queued.status == "success" and queued.deployed
+    assert run_deployment(queued.pk) == "success"  # the original task, delivered late: runs nothing
+    assert queued.output_text().count("Deploying ") == 1
 
 
 def test_a_branch_deleted_upstream_fails_clearly_and_leaves_the_stack_running(
@@ -119,3 +160,57 @@ def test_an_unreachable_docker_engine_fails_clearly(api: Any, app_repo: Any, mak
     assert "docker" in response.json()["error"].lower() and "no-such-docker.sock" in response.json()["error"]
     assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
     assert os.path.exists(tmp_path)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A 128 KiB tmpfs (a real filesystem that really fills up), unmounted afterwards."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k,mode=0700", "tmpfs", str(mount)], check=False)
+    need("mounting a tmpfs (root)", mounted.returncode == 0)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(path: Path, size: int | None = None) -> None:
+    """Write zeros until `size` bytes, or until the disk is full."""
+    with open(path, "wb", buffering=0) as fh:
+        written = 0
+        while size is None or written < size:
+            try:
+                written += fh.write(b"\0" * 4096)
+            except OSError:
+                return
+
+
+def test_a_full_disk_fails_the_sync_clearly_and_leaves_the_stack_running(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, small_disk: Path, settings: Any
+) -> None:
+    # A 60 KB override: the generated env file needs more room than a nearly full disk has.
+    big = {"key": "BIG", "value": "x" * 60_000, "isSecret": False}
+    stack = make_stack(app_repo, envVars=[big])
+    assert _sync(api, stack).json()["deployed"] is True
+    before = app_repo.head()
+    app_repo.commit({"compose.yaml": compose_file("2")}, "version 2")
+    settings.RUN_DIR = small_disk
+    _fill(small_disk / "filler", 96 * 1024)  # room for git's askpass, not for the env file
+
+    response = _sync(api, stack)
+    assert response.status_code == 500
+    assert response.json()["error"] == "Could not write the environment file for compose: No space left on device"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # no partial file left
+    assert dockersupport.container_env(container_name(stack))["VERSION"] == "1"  # untouched
+    row = GitStack.objects.get(pk=stack["id"])
+    assert row.lock_owner is None and row.last_commit == before
+
+    _fill(small_disk / "filler-2")  # now not even git's temporary files fit
+    response = _sync(api, stack)
+    assert response.status_code == 500
+    assert response.json()["error"] == "Could not prepare git's temporary files: No space left on device"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "filler-2"]
+
+    for filler in small_disk.iterdir():
+        filler.unlink()
+    assert _sync(api, stack).json()["deployed"] is True  # space again: the next sync works
+    assert dockersupport.container_env(container_name(stack))["VERSION"] == "2"

@@ -29,7 +29,7 @@ def free_port() -> int:
 class Product:
     """`make run` in its own process group, on a private data dir and port."""
 
-    def __init__(self, data_dir: Path, admin_password: str) -> None:
+    def __init__(self, data_dir: Path, admin_password: str, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -41,6 +41,7 @@ class Product:
             DOCKHAND_BIND=f"127.0.0.1:{self.port}",
             DOCKHAND_ADMIN_PASSWORD=admin_password,
         )
+        env.update(extra_env or {})
         self._log = open(self.log_path, "wb")  # closed by interrupt()
         self.proc = subprocess.Popen(
             ["make", "--no-print-directory", "run", f"VENV={sys.prefix}"],
@@ -91,11 +92,39 @@ class Product:
         if self.group_alive():
             os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def power_cut(self) -> None:
+        """SIGKILL every process the product started, whatever its session (web, worker,
+        compose runs): what a power cut or `docker kill` of its container does."""
+        tree = _descendants(self.proc.pid)
+        for pid in [self.proc.pid, *tree]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
 
 @contextmanager
-def running_product(data_dir: Path, admin_password: str) -> Iterator[Product]:
+def running_product(data_dir: Path, admin_password: str, extra_env: dict[str, str] | None = None) -> Iterator[Product]:
     """`make run` for the duration of the block; Ctrl-C (and, if need be, SIGKILL) after."""
-    product = Product(data_dir, admin_password)
+    product = Product(data_dir, admin_password, extra_env)
     try:
         yield product
     finally:
