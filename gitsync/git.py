@@ -68,6 +68,10 @@ class GitError(Exception):
         self.unreachable = unreachable
 
 
+class BranchMissing(GitError):
+    """The remote answered, and the branch is not there (deleted upstream?)."""
+
+
 @dataclass(frozen=True)
 class GitAuth:
     """What git needs to authenticate; built from a Credential by the caller."""
@@ -224,7 +228,7 @@ def remote_head(*, url: str, branch: str, auth: GitAuth | None) -> str:
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
             return sha
-    raise GitError(f"Branch {branch!r} does not exist in {url}")
+    raise BranchMissing(f"Branch {branch!r} does not exist in {url}")
 
 
 def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None) -> Commit:

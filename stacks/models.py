@@ -74,6 +74,8 @@ class GitStack(models.Model):
     sync_error = models.TextField(blank=True)
     last_sync = models.DateTimeField(null=True, blank=True)
     last_commit = models.CharField(max_length=64, blank=True)
+    # The last sync found the branch gone upstream; the containers are left running.
+    branch_missing = models.BooleanField(default=False)
     # The per-stack lock: the deployment holding it and until when (a lease, renewed
     # while the sync runs, so a lock left by a dead worker is taken back).
     lock_owner = models.BigIntegerField(null=True, blank=True)

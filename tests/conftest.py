@@ -41,6 +41,7 @@ services:
     image: {image}
     pull_policy: never
     command: ["sh", "-c", "sleep {seconds}"]
+    stop_grace_period: 1s
   app:
     image: {image}
     pull_policy: never

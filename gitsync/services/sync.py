@@ -202,7 +202,9 @@ def _enqueue(deployment: Deployment) -> None:
     async_task("gitsync.tasks.run_deployment", deployment.pk, task_name=f"deployment-{deployment.pk}")
 
 
-def _release(stack: GitStack, owner: int, *, ok: bool, error: str = "", commit: str = "") -> None:
+def _release(
+    stack: GitStack, owner: int, *, ok: bool, error: str = "", commit: str = "", branch_missing: bool = False
+) -> None:
     """Give the lock back and record the outcome on the stack, only if `owner` (a
     deployment id) still holds it.
 
@@ -217,6 +219,8 @@ def _release(stack: GitStack, owner: int, *, ok: bool, error: str = "", commit: 
     }
     if ok and commit:
         fields["last_commit"] = commit  # lastCommit moves only on success
+    if ok or branch_missing:  # other failures say nothing about the branch
+        fields["branch_missing"] = branch_missing
     followup = None
     with transaction.atomic():
         held = stack.lock_held_by(owner).select_for_update()
@@ -294,13 +298,14 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
     secrets += list(auth.secrets if auth else ())
     output = DeploymentOutput(deployment, secrets)
-    error, unreachable = "", False
+    error, unreachable, branch_missing = "", False, False
     with _Heartbeat(stack, deployment.pk):
         try:
             deployed = _sync(stack, deployment, auth, output)
         except (git.GitError, compose.ComposeError, DeployError) as exc:
             error = mask(str(exc), secrets)
             unreachable = isinstance(exc, git.GitError) and exc.unreachable
+            branch_missing = isinstance(exc, git.BranchMissing)
         except Exception as exc:
             # The traceback is kept for whoever debugs this, masked like everything else:
             # an exception message may quote a secret.
@@ -310,7 +315,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     if error:
         output.line(f"ERROR: {error}")
         deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
-        _release(stack, deployment.pk, ok=False, error=error)
+        _release(stack, deployment.pk, ok=False, error=error, branch_missing=branch_missing)
     elif not deployed:
         deployment.finish(Deployment.Status.SKIPPED)
         _release(stack, deployment.pk, ok=True)

@@ -96,6 +96,7 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
     lastCommit = serializers.CharField(source="last_commit", read_only=True)
     syncStatus = serializers.CharField(source="sync_status", read_only=True)
     syncError = serializers.SerializerMethodField()
+    branchMissing = serializers.BooleanField(source="branch_missing", read_only=True)
     webhookUrl = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
@@ -105,7 +106,7 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
         fields = [
             "id", "stackName", "environmentId", "repositoryId", "url", "credentialId", "branch", "composePath",
             "envFilePath", "autoUpdate", "autoUpdateCron", "webhookEnabled", "webhookSecret", "watchPaths",
-            "envVars", "deployNow", "autoUpdateSchedule", "nextSync", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError",
+            "envVars", "deployNow", "autoUpdateSchedule", "nextSync", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError", "branchMissing",
             "webhookUrl", "createdAt", "updatedAt",
         ]  # fmt: skip
         # Uniqueness per environment is checked in validate(), with messages naming the field.

@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from gitsync.services.recovery import recover_after_restart
 from stacks.models import Deployment, Environment, GitStack
-from tests.conftest import compose_file, container_name, need
+from tests.conftest import compose_file, container_name, need, slow_compose_file
 from tests.support import docker as dockersupport
+from tests.support.engineproxy import EngineProxy
 from tests.support.gitserver import git
 
 pytestmark = pytest.mark.django_db
@@ -110,8 +112,8 @@ def test_a_queued_deploy_whose_task_died_is_handed_over_again_and_runs_once(
     assert queued.output_text().count("Deploying ") == 1
 
 
-def test_a_branch_deleted_upstream_fails_clearly_and_leaves_the_stack_running(
-    api: Any, app_repo: Any, make_stack: Any, git_server: Any, docker_image: str
+def test_a_branch_deleted_upstream_flags_the_stack_and_leaves_it_running(
+    api: Any, admin: Any, app_repo: Any, make_stack: Any, git_server: Any, docker_image: str
 ) -> None:
     stack = make_stack(app_repo)
     assert _sync(api, stack).json()["deployed"] is True
@@ -125,8 +127,13 @@ def test_a_branch_deleted_upstream_fails_clearly_and_leaves_the_stack_running(
     assert dockersupport.inspect(container_name(stack))["Id"] == before
     shown = api.get(f"/api/git/stacks/{stack['id']}").json()
     assert shown["syncStatus"] == "failed" and "does not exist" in shown["syncError"] and shown["lastCommit"] == head
+    assert shown["branchMissing"] is True
+    page = Client()
+    page.force_login(admin)
+    assert 'id="branch-missing"' in page.get(f"/stacks/{stack['id']}/").content.decode()
     git("update-ref", "refs/heads/main", head, cwd=bare)
     assert _sync(api, stack).json()["success"] is True
+    assert api.get(f"/api/git/stacks/{stack['id']}").json()["branchMissing"] is False
 
 
 def test_a_stalled_git_server_is_cut_off_by_the_timeout(
@@ -160,6 +167,44 @@ def test_an_unreachable_docker_engine_fails_clearly(api: Any, app_repo: Any, mak
     assert "docker" in response.json()["error"].lower() and "no-such-docker.sock" in response.json()["error"]
     assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
     assert os.path.exists(tmp_path)
+
+
+def test_an_engine_dying_mid_deploy_fails_the_sync_and_the_next_one_works(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, tmp_path: Path, compose_calls: list[str]
+) -> None:
+    proxy = EngineProxy(tmp_path / "engine.sock").start()
+    edge = Environment.objects.create(name="flaky", docker_host=proxy.url)
+    stack = make_stack(app_repo, environmentId=edge.pk)
+    assert _sync(api, stack).json()["deployed"] is True
+    app_repo.commit({"compose.yaml": slow_compose_file("2", seconds=20)}, "slow migration")
+
+    def cut_when_migrating() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(
+                "migrate" in c["Names"] and c["State"] == "running"
+                for c in dockersupport.containers(stack["projectName"])
+            ):
+                proxy.cut()  # mid-deploy: compose is waiting on the migration
+                return
+            time.sleep(0.2)
+
+    cutter = threading.Thread(target=cut_when_migrating)
+    cutter.start()
+    compose_calls.clear()
+    response = _sync(api, stack)
+    cutter.join()
+    assert response.status_code == 500, response.content
+    assert response.json()["error"].startswith("docker compose failed"), response.json()["error"]
+    # Whatever compose did before the engine went stays as it is: dockhand runs no
+    # `down` or anything else after a failure, and the stack is not left locked.
+    assert [c.split(" up ")[-1] if " up " in c else c for c in compose_calls] == ["config", "--detach --remove-orphans"]
+    assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
+
+    proxy.start()  # the engine is back
+    app_repo.commit({"compose.yaml": compose_file("3")}, "no migration")
+    assert _sync(api, stack).json()["deployed"] is True
+    assert dockersupport.container_env(container_name(stack))["VERSION"] == "3"
 
 
 @pytest.fixture
