@@ -7,6 +7,8 @@ DOCKHAND_SECRET_KEY) is the single root: a database copied without it reveals no
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -39,6 +41,21 @@ def decrypt(stored: str) -> str:
         return _fernet(settings.SECRET_KEY).decrypt(stored[len(_PREFIX) :].encode()).decode()
     except InvalidToken as exc:
         raise ValueError("stored secret cannot be decrypted: was DOCKHAND_SECRET_KEY changed?") from exc
+
+
+@lru_cache(maxsize=4)
+def _fingerprint_key(secret_key: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"dockhand-fingerprint", info=b"v1").derive(
+        secret_key.encode()
+    )
+
+
+def fingerprint(value: str) -> str:
+    """A keyed hash of a secret value: equal values compare equal (did the secret
+    change between two deploys?), but without the server's key a short password
+    cannot be guessed from it the way a plain SHA-256 could be."""
+    digest = hmac.new(_fingerprint_key(settings.SECRET_KEY), value.encode(), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest[:32]}"
 
 
 class EncryptedTextField(models.TextField):  # type: ignore[type-arg]

@@ -13,7 +13,9 @@ from dockhand.api import AuditList, HealthView, LoginView, LogoutView, TokenDeta
 from gitsync import views as git_pages
 from gitsync import webhook_views
 from gitsync.api import views as git_api
+from stacks import lifecycle_views as lifecycle_pages
 from stacks import views as stack_pages
+from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
 from stacks.api import views as stack_api
 
@@ -37,10 +39,18 @@ api = [
     path("api/git/stacks/<int:pk>", stack_api.StackDetail.as_view()),
     path("api/git/stacks/<int:pk>/sync", stack_api.StackSync.as_view()),
     path("api/git/stacks/<int:pk>/deployments", stack_api.StackDeployments.as_view()),
+    path("api/git/stacks/<int:pk>/rollback", lifecycle_api.StackRollback.as_view()),
+    path("api/git/stacks/<int:pk>/containers", lifecycle_api.StackContainers.as_view()),
+    path("api/git/stacks/<int:pk>/status", lifecycle_api.StackStatus.as_view()),
+    *(
+        path(f"api/git/stacks/<int:pk>/{op}", lifecycle_api.StackOperation.as_view(operation=op))
+        for op in ("start", "stop", "restart", "down")
+    ),
     path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
     path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),
     path("api/deployments/<int:pk>", stack_api.DeploymentDetail.as_view()),
     path("api/deployments/<int:pk>/approve", stack_api.DeploymentApprove.as_view()),
+    path("api/deployments/<int:pk>/cancel", lifecycle_api.DeploymentCancel.as_view()),
     path("api/deployments/<int:pk>/reject", stack_api.DeploymentReject.as_view()),
 ]
 
@@ -61,6 +71,13 @@ dashboard = [
     path("stacks/<int:pk>/env/", stack_pages.stack_env, name="stack-env"),
     path("stacks/<int:pk>/sync/", stack_pages.stack_sync_view, name="stack-sync"),
     path("stacks/<int:pk>/delete/", stack_pages.stack_delete_view, name="stack-delete"),
+    path("stacks/<int:pk>/rollback/", lifecycle_pages.stack_rollback_view, name="stack-rollback"),
+    path("stacks/<int:pk>/resume/", lifecycle_pages.stack_resume_view, name="stack-resume"),
+    *(
+        path(f"stacks/<int:pk>/{op}/", lifecycle_pages.stack_operation_view, {"operation": op}, name=f"stack-{op}")
+        for op in ("start", "stop", "restart", "down")
+    ),
+    path("deployments/<int:pk>/cancel/", lifecycle_pages.deployment_cancel_view, name="deployment-cancel"),
     path("deployments/<int:pk>/", stack_pages.deployment_detail, name="deployment-detail"),
     path(
         "deployments/<int:pk>/approve/",

@@ -155,6 +155,17 @@ def _prepared_env(tmp: Path, auth: GitAuth | None) -> dict[str, str]:
     return env
 
 
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def _has_commit(runner: git.cmd.Git, env: dict[str, str], sha: str) -> bool:
+    try:
+        runner.execute(["git", "cat-file", "-e", f"{sha}^{{commit}}"], env=env)
+    except git.GitCommandError:
+        return False
+    return True
+
+
 def _sh_quote(arg: str) -> str:
     # GIT_SSH_COMMAND is run by a shell; our own temp paths are the only variable parts.
     return "'" + arg.replace("'", "'\\''") + "'"
@@ -231,13 +242,17 @@ def remote_head(*, url: str, branch: str, auth: GitAuth | None) -> str:
     raise BranchMissing(f"Branch {branch!r} does not exist in {url}")
 
 
-def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None) -> Commit:
-    """Bring `workdir` to exactly the branch head, whatever happened to it upstream.
+def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, commit: str = "") -> Commit:
+    """Bring `workdir` to exactly the branch head (or `commit`, for a rollback),
+    whatever happened to it upstream.
 
     A shallow fetch with a forced refspec handles force-pushes; a forced checkout
     handles changed and deleted files. Untracked files are left alone on purpose:
-    compose bind mounts often keep data beside the compose file.
+    compose bind mounts often keep data beside the compose file. A commit deployed
+    before is usually still in the working copy; otherwise it is fetched by id.
     """
+    if commit and not _SHA.match(commit):
+        raise GitError(f"{commit!r} is not a commit id")
     _refuse_private_host(url)
     workdir.mkdir(parents=True, exist_ok=True)
     tracking = f"refs/remotes/origin/{branch}"
@@ -250,12 +265,17 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None) -> C
             remotes = str(runner.execute(["git", "remote"], env=env)).split()
             verb = "set-url" if "origin" in remotes else "add"
             runner.execute(["git", "remote", verb, "origin", "--", url], env=env)
-            runner.execute(
-                ["git", "fetch", "--depth=1", "--no-tags", "--prune", "origin", f"+refs/heads/{branch}:{tracking}"],
-                env=env,
-                kill_after_timeout=settings.GIT_TIMEOUT,
-            )
-            runner.execute(["git", "checkout", "--force", "--detach", tracking], env=env)
+            if commit and _has_commit(runner, env, commit):
+                target = commit
+            else:
+                wanted = commit or f"+refs/heads/{branch}:{tracking}"
+                runner.execute(
+                    ["git", "fetch", "--depth=1", "--no-tags", "--prune", "origin", wanted],
+                    env=env,
+                    kill_after_timeout=settings.GIT_TIMEOUT,
+                )
+                target = commit or tracking
+            runner.execute(["git", "checkout", "--force", "--detach", target], env=env)
             sha, author, message = str(
                 runner.execute(
                     ["git", "log", "-1", "--format=%H%x00%an <%ae>%x00%B", "HEAD"],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dockhand.audit import acting_as, record
-from gitsync.services.sync import auto_sync_refusal, deployment_run, stack_sync_coalesced
+from gitsync.services.runner import deployment_run
+from gitsync.services.sync import auto_sync_refusal, stack_sync_coalesced
 from stacks.models import Deployment, GitStack
 
 

@@ -32,6 +32,10 @@ class ComposeError(Exception):
     """A compose command failed; the message is safe to show."""
 
 
+class ComposeCancelled(ComposeError):
+    """The run was stopped because its deployment was cancelled."""
+
+
 @dataclass(frozen=True)
 class ComposeProject:
     """The files and name that make one `docker compose -p … -f …` invocation."""
@@ -40,6 +44,7 @@ class ComposeProject:
     workdir: Path
     files: Sequence[Path]
     env_files: Sequence[Path] = ()
+    profiles: Sequence[str] = ()
 
     def args(self) -> list[str]:
         out = ["--project-name", self.name, "--project-directory", str(self.workdir)]
@@ -47,7 +52,20 @@ class ComposeProject:
             out += ["--file", str(f)]
         for e in self.env_files:
             out += ["--env-file", str(e)]
+        for p in self.profiles:
+            out += ["--profile", p]
         return out
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """How `up` runs, from the stack's compose options."""
+
+    build: bool = False
+    no_cache: bool = False
+    pull: str = "missing"
+    force_recreate: bool = False
+    timeout: float = 1800
 
 
 def _is_v2(cmd: list[str]) -> bool:
@@ -115,10 +133,13 @@ def run(
     on_line: Callable[[str], None],
     timeout: float,
     cwd: Path | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Run compose, handing each output line to `on_line` as it is printed.
 
     A non-zero exit raises ComposeError carrying compose's last lines (its reason).
+    When `stop` is set, compose's process group gets SIGTERM, then SIGKILL after
+    CANCEL_GRACE seconds, and ComposeCancelled is raised.
     """
     cmd = [*compose_command(), *args]
     try:
@@ -136,14 +157,23 @@ def run(
         )
     except OSError as exc:
         raise ComposeError(f"Cannot run {cmd[0]}: {exc.strerror}") from exc
-    timed_out = threading.Event()
+    timed_out, done = threading.Event(), threading.Event()
 
     def _kill() -> None:
         timed_out.set()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _signal(proc.pid, signal.SIGKILL)
+
+    def _cancel_when_asked() -> None:
+        assert stop is not None
+        while not done.is_set():
+            if stop.wait(0.2):
+                _signal(proc.pid, signal.SIGTERM)
+                if not done.wait(settings.CANCEL_GRACE):
+                    _signal(proc.pid, signal.SIGKILL)
+                return
+
+    if stop is not None:
+        threading.Thread(target=_cancel_when_asked, daemon=True).start()
 
     # A pid file per run: if this worker is killed, compose runs on in its own session;
     # the next start reads these files and ends such orphans (see recover_after_restart).
@@ -161,13 +191,23 @@ def run(
                 tail.append(line.strip())
         code = proc.wait()
     finally:
+        done.set()
         timer.cancel()
         pidfile.unlink(missing_ok=True)
+    if stop is not None and stop.is_set():
+        raise ComposeCancelled("The deployment was cancelled: docker compose was stopped")
     if timed_out.is_set():
         raise ComposeError(f"docker compose did not finish within {int(timeout)} s and was stopped")
     if code != 0:
         reason = " / ".join(tail) or "no output"
         raise ComposeError(f"docker compose failed (exit code {code}): {reason}")
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _pid_dir() -> Path:
@@ -222,16 +262,56 @@ def builds(model: Mapping[str, object]) -> bool:
     return isinstance(services, dict) and any(isinstance(s, dict) and s.get("build") for s in services.values())
 
 
+def config_hashes(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, str]:
+    """`config --hash '*'`: per service, the hash compose puts on its containers'
+    com.docker.compose.config-hash label (how hand edits are told apart)."""
+    try:
+        done = subprocess.run(
+            [*compose_command(), *project.args(), "config", "--hash", "*"],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ComposeError("docker compose config did not finish within 120 s") from exc
+    if done.returncode != 0:
+        raise ComposeError(f"Invalid compose project: {done.stderr.strip() or done.stdout.strip()}")
+    pairs = (line.split() for line in done.stdout.splitlines())
+    return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
 def up(
-    project: ComposeProject, *, env: Mapping[str, str], on_line: Callable[[str], None], build: bool, timeout: float
+    project: ComposeProject,
+    *,
+    env: Mapping[str, str],
+    on_line: Callable[[str], None],
+    options: UpOptions,
+    stop: threading.Event | None = None,
 ) -> None:
-    """`up -d --remove-orphans` (with `--build` when the project builds)."""
+    """`up -d --remove-orphans` with the stack's options; `build --no-cache` first
+    when asked (up itself has no such flag)."""
+    if options.build and options.no_cache:
+        build = [*project.args(), "build", "--no-cache"]
+        run(build, env=env, on_line=on_line, timeout=options.timeout, cwd=project.workdir, stop=stop)
     args = [*project.args(), "up", "--detach", "--remove-orphans"]
-    if build:
-        args.insert(-2, "--build")
-    run(args, env=env, on_line=on_line, timeout=timeout, cwd=project.workdir)
+    if options.pull != "missing":  # the default: each service's own pull_policy applies
+        args += ["--pull", options.pull]
+    if options.build:
+        args.append("--build")
+    if options.force_recreate:
+        args.append("--force-recreate")
+    run(args, env=env, on_line=on_line, timeout=options.timeout, cwd=project.workdir, stop=stop)
+
+
+def operate(
+    project_name: str, command: Sequence[str], *, env: Mapping[str, str], on_line: Callable[[str], None], timeout: float
+) -> None:
+    """start / stop / restart / down of a project by name alone (its containers' labels)."""
+    run(["--project-name", project_name, *command], env=env, on_line=on_line, timeout=timeout)
 
 
 def down(project_name: str, *, env: Mapping[str, str], on_line: Callable[[str], None], timeout: float) -> None:
     """Stop and remove a project's containers and networks by name alone."""
-    run(["--project-name", project_name, "down", "--remove-orphans"], env=env, on_line=on_line, timeout=timeout)
+    operate(project_name, ["down", "--remove-orphans"], env=env, on_line=on_line, timeout=timeout)

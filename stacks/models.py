@@ -47,6 +47,12 @@ def default_project_name(stack_name: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", stack_name.lower()).strip("-_") or "stack"
 
 
+class PullPolicy(models.TextChoices):
+    MISSING = "missing"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
 class GitStack(models.Model):
     """A compose project whose files live in a git repository branch."""
 
@@ -84,6 +90,26 @@ class GitStack(models.Model):
     # to exactly one follow-up sync when it finishes (many arrivals, one follow-up).
     sync_pending = models.BooleanField(default=False)
     pending_trigger = models.CharField(max_length=10, blank=True)
+
+    # Lifecycle. A rollback pauses automatic syncs (webhooks, schedule) until the user
+    # resumes them; a stack the user stopped or took down is not redeployed by syncs.
+    auto_sync_paused = models.BooleanField(default=False)
+    stopped_by_user = models.BooleanField(default=False)
+    # Compose options (spec §3 "Deploy options").
+    additional_compose_files = models.JSONField(default=list, blank=True)
+    profiles = models.JSONField(default=list, blank=True)
+    build_on_deploy = models.BooleanField(default=False)
+    no_build_cache = models.BooleanField(default=False)
+    pull_policy = models.CharField(max_length=8, choices=PullPolicy.choices, default=PullPolicy.MISSING)
+    force_recreate = models.BooleanField(default=False)
+    compose_timeout = models.PositiveIntegerField(null=True, blank=True)  # None: DOCKHAND_DEPLOY_TIMEOUT
+    health_timeout = models.PositiveIntegerField(default=120)  # 0: do not wait for health
+    auto_rollback = models.BooleanField(default=False)
+    # What the last successful deploy rendered, per service (`config --hash`): running
+    # containers whose com.docker.compose.config-hash label differs were changed by hand.
+    deployed_config_hashes = models.JSONField(default=dict, blank=True)
+    # The branch head as last seen on the remote (by any sync or status check).
+    remote_head = models.CharField(max_length=64, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -175,6 +201,17 @@ class Deployment(models.Model):
     reviewed_by = models.CharField(max_length=200, blank=True)
     # "<node>:<pid>" of the worker that runs it (see recover_after_restart).
     worker = models.CharField(max_length=200, blank=True)
+    # A rollback deploys exactly this commit (and names the deployment it returns to).
+    target_commit = models.CharField(max_length=64, blank=True)
+    rollback_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What a successful deploy ran: the variables it passed (secret values only as
+    # keyed hashes) and the image of each service's containers.
+    env_snapshot = models.JSONField(default=dict, blank=True)
+    images = models.JSONField(default=dict, blank=True)
+    # Set by a cancel request (who asked); the worker watching it stops compose.
+    cancel_requested_by = models.CharField(max_length=200, blank=True)
+    # Why a sync did nothing (skipped), in words.
+    note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

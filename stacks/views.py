@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -16,21 +17,29 @@ from dockhand.forms import checkbox, initial_values, lines, optional_id, validat
 from dockhand.pages import Resource
 from gitsync.api.serializers import CredentialSerializer
 from gitsync.models import Credential, Repository
+from gitsync.services.approvals import deployment_approve, deployment_reject
 from gitsync.services.repositories import credential_save
 from gitsync.services.schedules import CRON_PRESETS, next_runs
-from gitsync.services.sync import StackBusy, deployment_approve, deployment_reject, stack_sync
-from stacks import compose
+from gitsync.services.sync import StackBusy, stack_sync
+from stacks import compose, engine
 from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
-from stacks.models import Deployment, Environment, GitStack, Membership
+from stacks.models import Deployment, Environment, GitStack, Membership, PullPolicy
 from stacks.services.access import may_review, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
+from stacks.services.status import stack_states
 
 ACTIVE = (GitStack.SyncStatus.QUEUED, GitStack.SyncStatus.SYNCING)
+DEPLOY_FLAGS = [
+    ("buildOnDeploy", "Build images on deploy"),
+    ("noBuildCache", "Build without cache"),
+    ("forceRecreate", "Recreate containers every deploy"),
+    ("autoRollback", "Roll back automatically when a deploy fails"),
+]
 
 
-def _visible(request: HttpRequest) -> Any:
+def visible_stacks(request: HttpRequest) -> Any:
     """Stacks of the environments this user may see."""
     allowed = visible_environment_ids(request.user)
     stacks = stack_queryset()
@@ -38,7 +47,7 @@ def _visible(request: HttpRequest) -> Any:
 
 
 def _filtered(request: HttpRequest) -> Any:
-    stacks = _visible(request)
+    stacks = visible_stacks(request)
     env = request.GET.get("environment", "")
     status = request.GET.get("status", "")
     if env.isdigit():
@@ -55,7 +64,13 @@ def _rows_context(request: HttpRequest) -> dict[str, Any]:
     }
     # Poll fast while something runs, slowly otherwise (a sync may start elsewhere).
     poll = 1 if any(s.sync_status in ACTIVE for s in stacks) else 5
-    return {"stacks": stacks, "last_deploys": last, "poll": poll, "query": request.GET.urlencode()}
+    return {
+        "stacks": stacks,
+        "last_deploys": last,
+        "states": stack_states(stacks),
+        "poll": poll,
+        "query": request.GET.urlencode(),
+    }
 
 
 @login_required
@@ -79,7 +94,7 @@ def stack_rows(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    stack = get_object_or_404(_visible(request), pk=pk)
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
     history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(request.GET.get("page"))
     webhook_url = request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook")
     return render(
@@ -91,8 +106,19 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "webhook_url": webhook_url,
             "env_vars": stack.env_vars.all(),
             "errors": {},
+            "state": stack_states([stack])[stack.pk],
+            "containers": _containers(stack),
         },
     )
+
+
+def _containers(stack: GitStack) -> list[Any] | None:
+    try:
+        return engine.project_containers(
+            stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST, stack.project_name
+        )
+    except engine.EngineError:
+        return None
 
 
 def _stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
@@ -105,6 +131,12 @@ def _stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
         "autoUpdateCron": post.get("autoUpdateCron", ""),
         "webhookEnabled": checkbox(post, "webhookEnabled"),
         "watchPaths": lines(post, "watchPaths"),
+        "additionalComposeFiles": lines(post, "additionalComposeFiles"),
+        "profiles": lines(post, "profiles"),
+        "pullPolicy": post.get("pullPolicy", "missing"),
+        "composeTimeout": post.get("composeTimeout", "").strip() or None,
+        "healthTimeout": post.get("healthTimeout", "").strip() or "0",
+        **{name: checkbox(post, name) for name, _ in DEPLOY_FLAGS},
     }
     if post.get("environmentId"):
         data["environmentId"] = optional_id(post, "environmentId")
@@ -142,8 +174,17 @@ def _new_credential(post: QueryDict) -> CredentialSerializer | None:
 def _form_context(stack: GitStack | None, values: dict[str, Any] | None, errors: dict[str, str]) -> dict[str, Any]:
     if values is None:
         shown = GitStackSerializer(stack) if stack else None
-        values = initial_values(shown, composePath="compose.yaml", autoUpdateCron="0 3 * * *", repositoryId="new")
+        values = initial_values(
+            shown,
+            composePath="compose.yaml",
+            autoUpdateCron="0 3 * * *",
+            repositoryId="new",
+            pullPolicy="missing",
+            healthTimeout="120",
+        )
     return {
+        "deploy_flags": DEPLOY_FLAGS,
+        "pull_policies": PullPolicy.values,
         "stack": stack,
         "values": values,
         "errors": errors,
@@ -157,7 +198,7 @@ def _form_context(stack: GitStack | None, values: dict[str, Any] | None, errors:
 @login_required
 def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """Create (pk None) or edit a stack; a repository and credential may be made inline."""
-    stack = get_object_or_404(_visible(request), pk=pk) if pk else None
+    stack = get_object_or_404(visible_stacks(request), pk=pk) if pk else None
     if stack is not None:
         require(request.user, stack.environment_id, Membership.Role.ADMIN)
     if request.method != "POST":
@@ -189,7 +230,7 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @require_POST
 def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
     """Save the overrides editor: rows key/value/isSecret/remove; empty secret = keep."""
-    stack = get_object_or_404(_visible(request), pk=pk)
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
     require(request.user, stack.environment_id, Membership.Role.ADMIN)
     post = request.POST
     rows = []
@@ -213,7 +254,7 @@ def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    stack = get_object_or_404(_visible(request), pk=pk)
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
     try:
         deployment = stack_sync(
             stack=stack, trigger=Deployment.Trigger.MANUAL, by=request.user, force=checkbox(request.POST, "force")
@@ -227,7 +268,7 @@ def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    stack = get_object_or_404(_visible(request), pk=pk)
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
     require(request.user, stack.environment_id, Membership.Role.ADMIN)
     if request.method != "POST":
         return render(request, "confirm_delete.html", {"object": stack, "kind": "stack", "remove_option": True})
@@ -238,7 +279,7 @@ def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("stack-list")
 
 
-def _visible_deployment(request: HttpRequest, pk: int) -> Deployment:
+def visible_deployment(request: HttpRequest, pk: int) -> Deployment:
     deployments = Deployment.objects.select_related("stack__environment")
     allowed = visible_environment_ids(request.user)
     if allowed is not None:
@@ -248,7 +289,7 @@ def _visible_deployment(request: HttpRequest, pk: int) -> Deployment:
 
 @login_required
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    deployment = _visible_deployment(request, pk)
+    deployment = visible_deployment(request, pk)
     lines_so_far = list(deployment.lines.all())
     context = {"deployment": deployment, "lines": lines_so_far, "last_seq": lines_so_far[-1].seq if lines_so_far else 0}
     if deployment.status == Deployment.Status.PENDING_APPROVAL:
@@ -260,7 +301,7 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def deployment_review(request: HttpRequest, pk: int, verdict: str) -> HttpResponse:
     """Approve or reject a deploy waiting for approval (the buttons on its page)."""
-    deployment = _visible_deployment(request, pk)
+    deployment = visible_deployment(request, pk)
     try:
         if verdict == "approve":
             deployment_approve(deployment=deployment, by=request.user)

@@ -19,6 +19,12 @@ _BADGES = {
     "failed": "danger",
     "cancelled": "warning",
     "interrupted": "warning",
+    "Synced": "success",
+    "OutOfSync": "warning",
+    "Healthy": "success",
+    "Degraded": "warning",
+    "Missing": "danger",
+    "Unknown": "secondary",
 }
 
 

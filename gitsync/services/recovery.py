@@ -8,7 +8,7 @@ import shutil
 from django.conf import settings
 from django.utils import timezone
 
-from gitsync.services.sync import deployment_requeue, lock_abandon
+from gitsync.services.sync import OPERATING, deployment_requeue, lock_abandon
 from stacks import compose
 from stacks.models import Deployment, GitStack
 
@@ -48,7 +48,8 @@ def recover_after_restart() -> dict[str, int]:
             continue
         expired = stack.lock_expires is None or stack.lock_expires < now
         ours = deployment is not None and deployment.worker.startswith(f"{settings.NODE_NAME}:")
-        if expired or ours or deployment is None or deployment.is_finished:
+        dangling = deployment.is_finished if deployment is not None else owner != OPERATING
+        if expired or ours or dangling:
             if deployment is not None and not deployment.is_finished:
                 interrupted += 1
             lock_abandon(stack, owner)

@@ -1,16 +1,16 @@
 """The sync pipeline (spec §4): one path for the API, the page, webhooks and schedules.
 
-`stack_sync` takes the stack's lock and queues a deployment; the worker runs
-`deployment_run`; `deployment_wait` lets a caller block until it has finished.
+`stack_sync` takes the stack's lock and queues a deployment; the worker runs it
+(`runner.deployment_run`); `deployment_wait` lets a caller block until it has finished.
+The stack lock lives here: taken, handed over to a follow-up, released, abandoned.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
-import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -21,17 +21,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from dockhand.audit import current_actor, record
-from dockhand.errors import Conflict
-from dockhand.masking import mask
-from gitsync import git
-from gitsync.models import Repository
-from gitsync.services.auth import git_auth
-from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.access import Forbidden, deploy_needs_approval
-from stacks.services.deploy import stack_deploy
-from stacks.services.deploy_errors import DeployError
-from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +32,8 @@ LOCK_LEASE = timedelta(seconds=120)
 HEARTBEAT = 30.0
 BUSY_MESSAGE = "Stack is already syncing. Please wait for the current operation to complete."
 WORKER_LOST = "The worker running this sync stopped before it finished."
+OPERATING = -1  # lock_owner while a stack operation (no deployment) holds the lock
+PAUSED_MESSAGE = "Auto-sync is paused after a rollback: resume it to deploy the branch again"
 
 
 class StackBusy(Exception):
@@ -56,7 +49,9 @@ def _queue_lease() -> timedelta:
     return timedelta(seconds=int(settings.Q_CLUSTER["retry"])) + LOCK_LEASE  # type: ignore[call-overload]
 
 
-def stack_sync(*, stack: GitStack, trigger: str, by: Any, force: bool = False) -> Deployment:
+def stack_sync(
+    *, stack: GitStack, trigger: str, by: Any, force: bool = False, target: Deployment | None = None
+) -> Deployment:
     """Take the stack's lock, record a queued deployment and hand it to the worker.
 
     `by` is the user asking (None for a webhook or schedule). Raises Forbidden when they
@@ -64,45 +59,60 @@ def stack_sync(*, stack: GitStack, trigger: str, by: Any, force: bool = False) -
     lock. Where an admin must approve first, the answer is a deployment waiting as
     `pending_approval` (asking again joins the one already waiting).
     """
+    rollback = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
     if deploy_needs_approval(by, stack.environment):
-        return _request_approval(stack, trigger=trigger, force=force)
+        return _request_approval(stack, trigger=trigger, force=force, **rollback)
     with transaction.atomic():
-        deployment = Deployment.objects.create(stack=stack, trigger=trigger, force=force, requested_by=current_actor())
-        _take_lock(stack, deployment)  # StackBusy rolls the row back: a refused call is no attempt
+        deployment = Deployment.objects.create(
+            stack=stack, trigger=trigger, force=force, requested_by=current_actor(), **rollback
+        )
+        take_lock(stack, deployment)  # StackBusy rolls the row back: a refused call is no attempt
     record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
-    return _hand_to_worker(stack, deployment)
+    return hand_to_worker(stack, deployment)
 
 
-def _take_lock(stack: GitStack, deployment: Deployment) -> None:
+def take_lock(stack: GitStack, deployment: Deployment) -> None:
     """Give the stack's lock to `deployment` (inside the caller's transaction), taking it
     back from a deployment whose lease ran out; StackBusy when it is held."""
+    _grab(stack, deployment.pk, _queue_lease(), sync_status=GitStack.SyncStatus.QUEUED)
+    stack.sync_status = GitStack.SyncStatus.QUEUED
+
+
+def _grab(stack: GitStack, owner: int, lease: timedelta, **fields: Any) -> None:
     now = timezone.now()
     free = Q(lock_owner__isnull=True) | Q(lock_expires__lt=now)
     stale_owner = GitStack.objects.filter(pk=stack.pk).values_list("lock_owner", flat=True).first()
-    taken = GitStack.objects.filter(free, pk=stack.pk).update(
-        lock_owner=deployment.pk, lock_expires=now + _queue_lease(), sync_status=GitStack.SyncStatus.QUEUED
-    )
-    if not taken:
+    if not GitStack.objects.filter(free, pk=stack.pk).update(lock_owner=owner, lock_expires=now + lease, **fields):
         raise StackBusy()
-    stack.sync_status = GitStack.SyncStatus.QUEUED
     if stale_owner:
         stale = Deployment.objects.filter(pk=stale_owner).first()
         if stale:
             stale.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
 
 
-def _hand_to_worker(stack: GitStack, deployment: Deployment) -> Deployment:
+@contextmanager
+def operation_lock(stack: GitStack, timeout: float) -> Iterator[None]:
+    """Hold the stack's lock while a start/stop/restart/down runs: never beside a sync.
+    A webhook arriving meanwhile still gets its follow-up afterwards."""
+    _grab(stack, OPERATING, timedelta(seconds=timeout) + LOCK_LEASE)
     try:
-        _enqueue(deployment)
+        yield
+    finally:
+        release_lock(stack, OPERATING, ok=True, outcome=False)
+
+
+def hand_to_worker(stack: GitStack, deployment: Deployment) -> Deployment:
+    try:
+        enqueue(deployment)
     except Exception as exc:  # the broker is down: do not leave the stack locked
         log.exception("could not queue deployment %s", deployment.pk)
-        _release(stack, deployment.pk, ok=False, error=f"Could not queue the sync: {exc}")
+        release_lock(stack, deployment.pk, ok=False, error=f"Could not queue the sync: {exc}")
         deployment.finish(Deployment.Status.FAILED, error=f"Could not queue the sync: {exc}")
     deployment.refresh_from_db()
     return deployment
 
 
-def _request_approval(stack: GitStack, *, trigger: str, force: bool) -> Deployment:
+def _request_approval(stack: GitStack, *, trigger: str, force: bool, **rollback: Any) -> Deployment:
     waiting = Deployment.objects.filter(stack=stack, status=Deployment.Status.PENDING_APPROVAL)
     try:
         with transaction.atomic():  # the partial unique index makes "one waiting" atomic
@@ -112,11 +122,12 @@ def _request_approval(stack: GitStack, *, trigger: str, force: bool) -> Deployme
                 force=force,
                 status=Deployment.Status.PENDING_APPROVAL,
                 requested_by=current_actor(),
+                **rollback,
             )
     except IntegrityError:
         joined = waiting.first()
         if joined is None:  # approved or rejected in between: ask again
-            return _request_approval(stack, trigger=trigger, force=force)
+            return _request_approval(stack, trigger=trigger, force=force, **rollback)
         return joined
     record("stack.sync_requested", stack, f"deployment={deployment.pk} trigger={trigger}: waiting for approval")
     return deployment
@@ -124,47 +135,13 @@ def _request_approval(stack: GitStack, *, trigger: str, force: bool) -> Deployme
 
 def auto_sync_refusal(stack: GitStack) -> str:
     """Why a webhook or schedule must not sync this stack now ('' when it may)."""
+    if stack.auto_sync_paused:
+        return PAUSED_MESSAGE
     try:
         deploy_needs_approval(None, stack.environment)
     except Forbidden as exc:
         return str(exc)
     return ""
-
-
-def deployment_approve(*, deployment: Deployment, by: Any) -> Deployment:
-    """An admin lets a pending deployment run: it takes the stack's lock and is queued.
-
-    Raises Forbidden unless `by` could deploy here without approval, Conflict when the
-    deployment no longer waits, StackBusy (approval undone) while another sync runs.
-    """
-    stack = deployment.stack
-    if deploy_needs_approval(by, stack.environment):
-        raise Forbidden("Only an admin of this environment approves deploys")
-    with transaction.atomic():
-        approved = Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.PENDING_APPROVAL).update(
-            status=Deployment.Status.QUEUED, reviewed_by=current_actor()
-        )
-        if not approved:
-            raise Conflict("This deployment is not waiting for approval")
-        _take_lock(stack, deployment)
-    record("deployment.approve", deployment, f"stack={stack.pk}")
-    return _hand_to_worker(stack, deployment)
-
-
-def deployment_reject(*, deployment: Deployment, by: Any, reason: str = "") -> Deployment:
-    """An admin turns a pending deployment down: it ends `cancelled`, saying by whom."""
-    if deploy_needs_approval(by, deployment.stack.environment):
-        raise Forbidden("Only an admin of this environment rejects deploys")
-    actor = current_actor()
-    error = f"Rejected by {actor}" + (f": {reason}" if reason else "")
-    if not Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.PENDING_APPROVAL).update(
-        status=Deployment.Status.CANCELLED, error=error, reviewed_by=actor, finished_at=timezone.now()
-    ):
-        raise Conflict("This deployment is not waiting for approval")
-    record("deployment.reject", deployment, f"stack={deployment.stack_id}")
-    deployment.refresh_from_db()
-    wake_viewers(deployment.pk)
-    return deployment
 
 
 def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
@@ -198,12 +175,19 @@ def stack_sync_coalesced(*, stack: GitStack, trigger: str) -> Deployment | None:
     raise StackBusy()
 
 
-def _enqueue(deployment: Deployment) -> None:
+def enqueue(deployment: Deployment) -> None:
     async_task("gitsync.tasks.run_deployment", deployment.pk, task_name=f"deployment-{deployment.pk}")
 
 
-def _release(
-    stack: GitStack, owner: int, *, ok: bool, error: str = "", commit: str = "", branch_missing: bool = False
+def release_lock(
+    stack: GitStack,
+    owner: int,
+    *,
+    ok: bool,
+    error: str = "",
+    commit: str = "",
+    branch_missing: bool = False,
+    outcome: bool = True,
 ) -> None:
     """Give the lock back and record the outcome on the stack, only if `owner` (a
     deployment id) still holds it.
@@ -212,11 +196,13 @@ def _release(
     row lock makes "is one pending?" and "release" one step: a webhook that marks a
     follow-up waits for it, then finds the lock either handed over or free.
     """
-    fields: dict[str, object] = {
-        "sync_status": GitStack.SyncStatus.SUCCESS if ok else GitStack.SyncStatus.FAILED,
-        "sync_error": error,
-        "last_sync": timezone.now(),
-    }
+    fields: dict[str, object] = {}
+    if outcome:  # a stack operation holds the lock too, but is no sync outcome
+        fields.update(
+            sync_status=GitStack.SyncStatus.SUCCESS if ok else GitStack.SyncStatus.FAILED,
+            sync_error=error,
+            last_sync=timezone.now(),
+        )
     if ok and commit:
         fields["last_commit"] = commit  # lastCommit moves only on success
     if ok or branch_missing:  # other failures say nothing about the branch
@@ -240,7 +226,7 @@ def _release(
             fields.update(lock_owner=None, lock_expires=None)
         held.update(**fields)
     if followup is not None:
-        _enqueue(followup)
+        enqueue(followup)
 
 
 def lock_abandon(stack: GitStack, owner: int) -> None:
@@ -249,111 +235,11 @@ def lock_abandon(stack: GitStack, owner: int) -> None:
     deployment = Deployment.objects.filter(pk=owner).first()
     if deployment is not None:
         deployment.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
-    _release(stack, owner, ok=False, error=WORKER_LOST)
+    release_lock(stack, owner, ok=False, error=WORKER_LOST)
 
 
 def deployment_requeue(deployment: Deployment) -> None:
     """Hand a queued deployment to the worker again (its task may have died with the
     last worker). A duplicate delivery is harmless: `start()` lets one run."""
     deployment.stack.lock_held_by(deployment.pk).update(lock_expires=timezone.now() + _queue_lease())
-    _enqueue(deployment)
-
-
-class _Heartbeat:
-    """Renews the stack lock's lease while a sync runs."""
-
-    def __init__(self, stack: GitStack, deployment_id: int) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(stack, deployment_id), daemon=True)
-
-    def _beat(self, stack: GitStack, deployment_id: int) -> None:
-        while not self._stop.wait(HEARTBEAT):
-            if not stack.renew_lock(deployment_id, LOCK_LEASE):
-                log.warning("deployment %s lost the lock of stack %s", deployment_id, stack.pk)
-                return
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-def deployment_run(*, deployment_id: int) -> Deployment:
-    """Run one queued deployment to its end (spec §4); called in the worker."""
-    deployment = Deployment.objects.select_related("stack__repository__credential", "stack__environment").get(
-        pk=deployment_id
-    )
-    stack = deployment.stack
-    if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
-        return deployment  # cancelled (or already run) while queued
-    if not stack.lock_held_by(deployment.pk).update(
-        sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + LOCK_LEASE
-    ):
-        deployment.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
-        return deployment
-    auth = git_auth(stack.repository.credential)
-    secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
-    secrets += list(auth.secrets if auth else ())
-    output = DeploymentOutput(deployment, secrets)
-    error, unreachable, branch_missing = "", False, False
-    with _Heartbeat(stack, deployment.pk):
-        try:
-            deployed = _sync(stack, deployment, auth, output)
-        except (git.GitError, compose.ComposeError, DeployError) as exc:
-            error = mask(str(exc), secrets)
-            unreachable = isinstance(exc, git.GitError) and exc.unreachable
-            branch_missing = isinstance(exc, git.BranchMissing)
-        except Exception as exc:
-            # The traceback is kept for whoever debugs this, masked like everything else:
-            # an exception message may quote a secret.
-            trace = mask("".join(traceback.format_exception(exc)), secrets)
-            log.error("deployment %s failed unexpectedly\n%s", deployment.pk, trace)
-            error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
-    if error:
-        output.line(f"ERROR: {error}")
-        deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
-        _release(stack, deployment.pk, ok=False, error=error, branch_missing=branch_missing)
-    elif not deployed:
-        deployment.finish(Deployment.Status.SKIPPED)
-        _release(stack, deployment.pk, ok=True)
-    else:
-        deployment.finish(Deployment.Status.SUCCESS, deployed=True)
-        _release(stack, deployment.pk, ok=True, commit=deployment.commit_sha)
-        Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
-    wake_viewers(deployment.pk)
-    return deployment
-
-
-def _sync(stack: GitStack, deployment: Deployment, auth: git.GitAuth | None, output: DeploymentOutput) -> bool:
-    """Steps 2–7 of spec §4; returns whether compose ran."""
-    repository = stack.repository
-    head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
-    if head == stack.last_commit and not deployment.force:
-        _record_commit(deployment, sha=head)
-        return False
-    workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
-    commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth)
-    _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
-    subject = commit.message.splitlines()[0] if commit.message else ""
-    output.line(f"Deploying {commit.sha[:12]} of {stack.branch}: {subject}")
-    metadata = {
-        "GIT_REPO": repository.url,
-        "GIT_BRANCH": stack.branch,
-        "GIT_COMMIT_SHA": commit.sha,
-        "GIT_COMMIT_MESSAGE": commit.message,
-        "GIT_COMMIT_AUTHOR": commit.author,
-    }
-    stack_deploy(
-        stack=stack, workdir=workdir, metadata=metadata, run_id=f"deployment-{deployment.pk}", on_line=output.line
-    )
-    return True
-
-
-def _record_commit(deployment: Deployment, *, sha: str, message: str = "", author: str = "") -> None:
-    # Commit metadata is repository data: stored without terminal control sequences.
-    message, author = plain_text(message), plain_text(author)
-    Deployment.objects.filter(pk=deployment.pk).update(commit_sha=sha, commit_message=message, commit_author=author)
-    deployment.commit_sha, deployment.commit_message, deployment.commit_author = sha, message, author
+    enqueue(deployment)

@@ -14,12 +14,22 @@ from gitsync.models import Credential, Repository, WebhookDelivery
 from gitsync.services.repositories import repository_for_url
 from gitsync.services.schedules import CRON_PRESETS
 from gitsync.validation import url_problem
-from stacks.models import Deployment, Environment, GitStack, Membership, StackEnvVar, default_project_name
+from stacks.models import (
+    Deployment,
+    Environment,
+    GitStack,
+    Membership,
+    PullPolicy,
+    StackEnvVar,
+    default_project_name,
+)
 from stacks.services.deploy import relative_path_problem
 from stacks.services.stacks import EnvVarInput
+from stacks.services.status import StackState
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_PROFILE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _DOCKER_HOST = re.compile(r"^(unix|tcp|ssh|npipe)://\S+$")
 
 
@@ -97,6 +107,23 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
     syncStatus = serializers.CharField(source="sync_status", read_only=True)
     syncError = serializers.SerializerMethodField()
     branchMissing = serializers.BooleanField(source="branch_missing", read_only=True)
+    additionalComposeFiles = serializers.ListField(
+        source="additional_compose_files", child=serializers.CharField(max_length=500), required=False, max_length=20
+    )
+    profiles = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=20)
+    buildOnDeploy = serializers.BooleanField(source="build_on_deploy", required=False)
+    noBuildCache = serializers.BooleanField(source="no_build_cache", required=False)
+    pullPolicy = serializers.ChoiceField(source="pull_policy", choices=PullPolicy.choices, required=False)
+    forceRecreate = serializers.BooleanField(source="force_recreate", required=False)
+    composeTimeout = serializers.IntegerField(
+        source="compose_timeout", min_value=10, max_value=86400, allow_null=True, required=False
+    )
+    healthTimeout = serializers.IntegerField(source="health_timeout", min_value=0, max_value=3600, required=False)
+    autoRollback = serializers.BooleanField(source="auto_rollback", required=False)
+    autoSyncPaused = serializers.BooleanField(source="auto_sync_paused", required=False)
+    stoppedByUser = serializers.BooleanField(source="stopped_by_user", read_only=True)
+    syncState = serializers.SerializerMethodField()
+    health = serializers.SerializerMethodField()
     webhookUrl = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
@@ -107,6 +134,8 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
             "id", "stackName", "environmentId", "repositoryId", "url", "credentialId", "branch", "composePath",
             "envFilePath", "autoUpdate", "autoUpdateCron", "webhookEnabled", "webhookSecret", "watchPaths",
             "envVars", "deployNow", "autoUpdateSchedule", "nextSync", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError", "branchMissing",
+            "additionalComposeFiles", "profiles", "buildOnDeploy", "noBuildCache", "pullPolicy", "forceRecreate",
+            "composeTimeout", "healthTimeout", "autoRollback", "autoSyncPaused", "stoppedByUser", "syncState", "health",
             "webhookUrl", "createdAt", "updatedAt",
         ]  # fmt: skip
         # Uniqueness per environment is checked in validate(), with messages naming the field.
@@ -114,6 +143,32 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
 
     def get_syncError(self, obj: GitStack) -> str | None:
         return obj.sync_error or None
+
+    def _state(self, obj: GitStack) -> StackState | None:
+        # Computed by the view for the whole page at once (one engine call per engine).
+        states: dict[int, StackState] = self.context.get("states") or {}
+        return states.get(obj.pk)
+
+    def get_syncState(self, obj: GitStack) -> str:
+        state = self._state(obj)
+        return state.sync_state if state else "Unknown"
+
+    def get_health(self, obj: GitStack) -> str:
+        state = self._state(obj)
+        return state.health if state else "Unknown"
+
+    def validate_additionalComposeFiles(self, value: list[str]) -> list[str]:
+        for path in value:
+            problem = relative_path_problem(path) or (None if path else "must not be empty")
+            if problem:
+                raise serializers.ValidationError(f"{path!r} {problem}")
+        return value
+
+    def validate_profiles(self, value: list[str]) -> list[str]:
+        for profile in value:
+            if not _PROFILE.match(profile):
+                raise serializers.ValidationError(f"{profile!r} is not a valid profile name")
+        return value
 
     def get_nextSync(self, obj: GitStack) -> str | None:
         # Annotated by the views' queryset (one query for a whole list).
@@ -234,12 +289,16 @@ class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
     output = serializers.CharField(source="output_text", read_only=True)
     requestedBy = serializers.CharField(source="requested_by", read_only=True)
     reviewedBy = serializers.CharField(source="reviewed_by", read_only=True)
+    targetCommit = serializers.CharField(source="target_commit", read_only=True)
+    rollbackTo = serializers.IntegerField(source="rollback_to_id", read_only=True, allow_null=True)
+    envSnapshot = serializers.JSONField(source="env_snapshot", read_only=True)
 
     class Meta:
         model = Deployment
         fields = [
             "id", "stackId", "status", "trigger", "force", "deployed", "commitSha", "commitMessage", "commitAuthor",
             "createdAt", "startedAt", "finishedAt", "durationMs", "output", "error", "requestedBy", "reviewedBy",
+            "note", "targetCommit", "rollbackTo", "envSnapshot", "images",
         ]  # fmt: skip
         read_only_fields = fields
 

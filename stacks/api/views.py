@@ -15,14 +15,9 @@ from dockhand.errors import InUse
 from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
 from gitsync.models import WebhookDelivery
-from gitsync.services.sync import (
-    BUSY_MESSAGE,
-    StackBusy,
-    deployment_approve,
-    deployment_reject,
-    deployment_wait,
-    stack_sync,
-)
+from gitsync.services.approvals import deployment_approve, deployment_reject
+from gitsync.services.runner import UNCHANGED_NOTE
+from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
 from stacks import compose
 from stacks.api.serializers import (
     DeploymentSerializer,
@@ -35,13 +30,14 @@ from stacks.services.access import Forbidden, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
+from stacks.services.status import stack_states
 
 STACK_NOT_FOUND = "Git stack not found"
 DEPLOYMENT_NOT_FOUND = "Deployment not found"
 AWAITING_APPROVAL = "Waiting for an admin of this environment to approve the deploy"
 
 
-def _visible(request: Request, stacks: Any) -> Any:
+def visible_stacks(request: Request, stacks: Any) -> Any:
     """Stacks this caller may see: a token limited to environments sees only theirs
     (the others answer 404, as if they did not exist)."""
     allowed = visible_environment_ids(request.user, token_environment_ids(request))
@@ -95,10 +91,12 @@ def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
 
 class StackList(APIView):
     def get(self, request: Request) -> Response:
-        stacks = _visible(request, stack_queryset())
+        stacks = visible_stacks(request, stack_queryset())
         if "environmentId" in request.query_params:
             stacks = stacks.filter(environment_id=query_int(request, "environmentId", 0, maximum=2**62))
-        return Response(GitStackSerializer(stacks, many=True, context={"request": request}).data)
+        stacks = list(stacks)
+        context = {"request": request, "states": stack_states(stacks)}
+        return Response(GitStackSerializer(stacks, many=True, context=context).data)
 
     def post(self, request: Request) -> Response:
         data = GitStackSerializer(data=request.data, context={"request": request})
@@ -114,13 +112,14 @@ class StackList(APIView):
 
 class StackDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        stack = _visible(request, stack_queryset()).filter(pk=pk).first()
+        stack = visible_stacks(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        return Response(GitStackSerializer(stack, context={"request": request}).data)
+        context = {"request": request, "states": stack_states([stack])}
+        return Response(GitStackSerializer(stack, context=context).data)
 
     def put(self, request: Request, pk: int) -> Response:
-        stack = _visible(request, stack_queryset()).filter(pk=pk).first()
+        stack = visible_stacks(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         require(request.user, stack.environment_id, Membership.Role.ADMIN)
@@ -135,7 +134,7 @@ class StackDetail(APIView):
         return Response(body)
 
     def delete(self, request: Request, pk: int) -> Response:
-        stack = _visible(request, stack_queryset()).filter(pk=pk).first()
+        stack = visible_stacks(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         require(request.user, stack.environment_id, Membership.Role.ADMIN)
@@ -156,14 +155,7 @@ def sync_result(deployment: Deployment) -> Response:
             {"success": True, "deployed": True, "message": "Stack synced and deployed successfully", **base}
         )
     if deployment.status == Deployment.Status.SKIPPED:
-        return Response(
-            {
-                "success": True,
-                "deployed": False,
-                "message": "Already up to date: no new commit since the last deploy",
-                **base,
-            }
-        )
+        return Response({"success": True, "deployed": False, "message": deployment.note or UNCHANGED_NOTE, **base})
     if deployment.status == Deployment.Status.PENDING_APPROVAL:
         return Response(
             {"deploymentId": deployment.pk, "status": deployment.status, "message": AWAITING_APPROVAL},
@@ -185,7 +177,7 @@ class StackSync(APIView):
     write_scope = ApiToken.Scope.WRITE
 
     def post(self, request: Request, pk: int) -> Response:
-        stack = _visible(request, GitStack.objects).filter(pk=pk).first()
+        stack = visible_stacks(request, GitStack.objects).filter(pk=pk).first()
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         force = request.data.get("force", False) if isinstance(request.data, dict) else False
@@ -205,7 +197,7 @@ class StackSync(APIView):
 
 class StackDeployments(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        if not _visible(request, GitStack.objects).filter(pk=pk).exists():
+        if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         deployments = Deployment.objects.filter(stack_id=pk).prefetch_related("lines")
         wanted = request.query_params.get("status")
@@ -216,7 +208,7 @@ class StackDeployments(APIView):
         return paged(request, deployments, DeploymentSerializer)
 
 
-def _visible_deployment(request: Request, pk: int) -> Deployment | None:
+def visible_deployment(request: Request, pk: int) -> Deployment | None:
     allowed = visible_environment_ids(request.user, token_environment_ids(request))
     deployments = Deployment.objects.select_related("stack__environment")
     if allowed is not None:
@@ -226,7 +218,7 @@ def _visible_deployment(request: Request, pk: int) -> Deployment | None:
 
 class DeploymentDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        deployment = _visible_deployment(request, pk)
+        deployment = visible_deployment(request, pk)
         if deployment is None:
             return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return Response(DeploymentSerializer(deployment).data)
@@ -238,7 +230,7 @@ class DeploymentApprove(APIView):
     write_scope = ApiToken.Scope.WRITE
 
     def post(self, request: Request, pk: int) -> Response:
-        deployment = _visible_deployment(request, pk)
+        deployment = visible_deployment(request, pk)
         if deployment is None:
             return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         try:
@@ -254,7 +246,7 @@ class DeploymentReject(APIView):
     write_scope = ApiToken.Scope.WRITE
 
     def post(self, request: Request, pk: int) -> Response:
-        deployment = _visible_deployment(request, pk)
+        deployment = visible_deployment(request, pk)
         if deployment is None:
             return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
@@ -268,6 +260,6 @@ class StackWebhooks(APIView):
     """GET /api/git/stacks/<id>/webhooks: deliveries this stack received (own or fanned out)."""
 
     def get(self, request: Request, pk: int) -> Response:
-        if not _visible(request, GitStack.objects).filter(pk=pk).exists():
+        if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return paged(request, WebhookDelivery.objects.filter(stack_id=pk), WebhookDeliverySerializer)

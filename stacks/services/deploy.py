@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+from dockhand.crypto import fingerprint
 from stacks import compose
 from stacks.models import Environment, GitStack
 from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_sources
 from stacks.services.deploy_errors import DeployError
+from stacks.services.health import wait_until_healthy
 
 
 def relative_path_problem(value: str) -> str | None:
@@ -74,6 +78,28 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
         raise DeployError(f"Could not write the environment file for compose: {exc.strerror}") from exc
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """What a deploy ran: the variables passed (secrets only as fingerprints) and the
+    compose config hash of each service."""
+
+    env_snapshot: dict[str, str]
+    config_hashes: dict[str, str]
+
+
+def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> compose.ComposeProject:
+    """The compose project of a checked-out stack: its files confined to the working
+    copy and checked as untrusted input, in order, with its profiles."""
+    files = [confined(workdir, stack.compose_path, "composePath")]
+    for index, extra in enumerate(stack.additional_compose_files):
+        files.append(confined(workdir, extra, f"additionalComposeFiles[{index}]"))
+    for path in files:
+        check_sources(workdir, path)
+    return compose.ComposeProject(
+        name=stack.project_name, workdir=files[0].parent, files=files, env_files=env_files, profiles=stack.profiles
+    )
+
+
 def stack_deploy(
     *,
     stack: GitStack,
@@ -81,14 +107,14 @@ def stack_deploy(
     metadata: Mapping[str, str],
     run_id: str,
     on_line: Callable[[str], None],
-) -> None:
-    """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7).
+    stop: threading.Event | None = None,
+) -> Deployed:
+    """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
+    for its services to be healthy (when the stack's healthTimeout is not 0).
 
     Lowest first: the repository env file, non-secret overrides, git metadata — in a
     generated file outside the checkout; secret overrides only in the process env.
     """
-    compose_file = confined(workdir, stack.compose_path, "composePath")
-    check_sources(workdir, compose_file)
     env_files = []
     if stack.env_file_path:
         env_files.append(confined(workdir, stack.env_file_path, "envFilePath"))
@@ -98,17 +124,32 @@ def stack_deploy(
         (secret if var.is_secret else plain)[var.key] = var.value or ""
     plain.update(metadata)
     generated = settings.RUN_DIR / f"{run_id}.env"
+    project = stack_project(stack, workdir, [*env_files, generated])
     write_env_file(generated, plain)
-    env_files.append(generated)
     try:
-        project = compose.ComposeProject(
-            name=stack.project_name, workdir=compose_file.parent, files=[compose_file], env_files=env_files
-        )
-        env = compose.process_env(
-            docker_host=stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST, extra=secret
-        )
+        docker_host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
+        env = compose.process_env(docker_host=docker_host, extra=secret)
         model = compose.config(project, env=env)
         check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
-        compose.up(project, env=env, on_line=on_line, build=compose.builds(model), timeout=settings.DEPLOY_TIMEOUT)
+        hashes = compose.config_hashes(project, env=env)
+        options = compose.UpOptions(
+            build=stack.build_on_deploy or compose.builds(model),
+            no_cache=stack.no_build_cache,
+            pull=stack.pull_policy,
+            force_recreate=stack.force_recreate,
+            timeout=stack.compose_timeout or settings.DEPLOY_TIMEOUT,
+        )
+        compose.up(project, env=env, on_line=on_line, options=options, stop=stop)
     finally:
         generated.unlink(missing_ok=True)
+    if stack.health_timeout and not (stop and stop.is_set()):
+        wait_until_healthy(
+            docker_host=docker_host,
+            project=stack.project_name,
+            services=list(hashes),
+            timeout=stack.health_timeout,
+            on_line=on_line,
+            stop=stop,
+        )
+    snapshot = {**plain, **{key: fingerprint(value) for key, value in secret.items()}}
+    return Deployed(env_snapshot=snapshot, config_hashes=hashes)

@@ -17,7 +17,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from dockhand.asgi import application
-from gitsync.services import sync as sync_service
+from gitsync.services import runner as sync_service
 from stacks.models import Deployment
 from tests.conftest import GIT_USER, compose_file, session_headers
 from tests.support import webhooks as hooks

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -42,7 +43,8 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 
 def _wait(driver: WebDriver, timeout: float = 20) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, timeout)
+    # Live updates replace elements while a condition looks at them: look again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException])
 
 
 def _fill(driver: WebDriver, **fields: str) -> None:
@@ -95,7 +97,10 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     driver.get(f"{base}/stacks/new/")
     _fill(driver, stackName=stack_name)
     Select(driver.find_element(By.NAME, "repositoryId")).select_by_visible_text(f"browser-repo — {repo.url}")
-    driver.find_element(By.ID, "save-stack").click()
+    save = driver.find_element(By.ID, "save-stack")
+    # Below the fold; Bootstrap's smooth scrolling would still be moving at click time.
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save)
+    save.click()
     _wait(driver).until(ec.url_matches(r"/stacks/\d+/$"))
     stack_url = driver.current_url
 
@@ -138,7 +143,8 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
             assert SECRET not in driver.page_source
         driver.get(f"{base}/stacks/")
         row = driver.find_element(By.CSS_SELECTOR, f'tr[data-stack="{stack_name}"]')
-        assert row.find_element(By.CSS_SELECTOR, "[data-status]").get_attribute("data-status") == "success"
+        badges = [b.get_attribute("data-status") for b in row.find_elements(By.CSS_SELECTOR, "[data-status]")]
+        assert badges[:3] == ["Synced", "Healthy", "success"], badges
     finally:
         dockersupport.remove_project(project)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -151,6 +152,38 @@ def test_webhooks_during_a_slow_deploy_make_exactly_one_follow_up(
         assert dockersupport.container_env(f"{stack['projectName']}-app-1")["VERSION"] == "4"
     finally:
         dockersupport.remove_project(stack["projectName"])
+
+
+def test_cancel_stops_a_hanging_deploy_within_the_grace_period(
+    client: ApiClient, product: Product, stack: dict[str, Any], git_server: Any
+) -> None:
+    repo = git_server.create_repo(f"hang-{unique_stack_name()}", {"compose.yaml": slow_compose_file("1", seconds=300)})
+    cred_id = next(c["id"] for c in client.get("/api/git/credentials").json() if c["name"] == "e2e")
+    hanging = client.post(
+        "/api/git/stacks", {"stackName": unique_stack_name(), "url": repo.url, "credentialId": cred_id}
+    )
+    assert hanging.status_code == 201, hanging.text
+    target = hanging.json()
+    try:
+        started = client.post(f"/api/git/stacks/{target['id']}/sync?wait=false").json()["deploymentId"]
+        _wait_for(client, started, lambda d: d["status"] == "running" and "Container" in d["output"])
+        asked = time.monotonic()
+        cancelled = client.post(f"/api/deployments/{started}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert time.monotonic() - asked < 10 + 5  # DOCKHAND_CANCEL_GRACE, and then some
+        body = cancelled.json()
+        assert body["status"] == "cancelled" and body["error"] == "Cancelled by user:admin"
+        assert body["output"].rstrip().endswith("Cancelled by user:admin")
+        # No compose process of it is left, and the lock is free: the next sync runs.
+        leftover = subprocess.run(["pgrep", "-f", target["projectName"]], capture_output=True, text=True)
+        assert leftover.stdout.strip() == "", leftover.stdout
+        assert not list((product.data_dir / "run" / "compose-pids").glob("*.pid"))
+        again = client.post(f"/api/deployments/{started}/cancel")
+        assert again.status_code == 409
+        repo.commit({"compose.yaml": compose_file("2")}, "no more hanging")
+        assert client.post(f"/api/git/stacks/{target['id']}/sync").json()["deployed"] is True
+    finally:
+        dockersupport.remove_project(target["projectName"])
 
 
 def _webhook(client: ApiClient, stack: dict[str, Any], hook: hooks.Hook) -> Any:

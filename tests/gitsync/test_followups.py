@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gitsync.services import sync
+from gitsync.services import runner, sync
 from stacks.models import Deployment, GitStack
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
@@ -20,17 +20,17 @@ def test_three_triggers_during_a_deploy_make_one_follow_up_that_deploys_the_newe
     stack_json = make_stack(app_repo)
     stack = GitStack.objects.get(pk=stack_json["id"])
     deploying = app_repo.head()
-    real_deploy = sync.stack_deploy
+    real_deploy = runner.stack_deploy
     arrivals: list[Deployment | None] = []
 
-    def deploy_while_pushes_arrive(**kwargs: Any) -> None:
+    def deploy_while_pushes_arrive(**kwargs: Any) -> Any:
         if not arrivals:  # three pushes land while the first compose run is under way
             for version in ("2", "3", "4"):
                 app_repo.commit({"compose.yaml": compose_file(version)}, f"version {version}")
                 arrivals.append(sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK))
-        real_deploy(**kwargs)
+        return real_deploy(**kwargs)
 
-    monkeypatch.setattr(sync, "stack_deploy", deploy_while_pushes_arrive)
+    monkeypatch.setattr(runner, "stack_deploy", deploy_while_pushes_arrive)
     first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=None)
 
     assert arrivals == [None, None, None]  # each joined the one pending follow-up

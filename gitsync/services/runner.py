@@ -1,0 +1,226 @@
+"""Running one deployment in the worker (spec §4, steps 2–8): git, compose, the health
+gate, what the deploy ran, and the way out (success, skipped, failed, cancelled)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from dockhand.masking import mask
+from gitsync import git
+from gitsync.models import Repository
+from gitsync.services.auth import git_auth
+from gitsync.services.sync import LOCK_LEASE, WORKER_LOST, release_lock
+from stacks import compose, engine
+from stacks.models import Deployment, GitStack
+from stacks.services.deploy import stack_deploy
+from stacks.services.deploy_errors import DeployError
+from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
+
+log = logging.getLogger(__name__)
+
+# The lease is renewed every HEARTBEAT; a cancel request is noticed within CANCEL_POLL.
+HEARTBEAT = 30.0
+CANCEL_POLL = 0.5
+STOPPED_NOTE = "Stack stopped by user, not redeployed"
+UNCHANGED_NOTE = "Already up to date: no new commit since the last deploy"
+
+
+class _Watch:
+    """While a deployment runs: renews its stack lock's lease, and sets `stop` when
+    someone asks to cancel it (the compose run and the health wait watch `stop`)."""
+
+    def __init__(self, stack: GitStack, deployment_id: int) -> None:
+        self.stop = threading.Event()
+        self.cancelled_by = ""
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(stack, deployment_id), daemon=True)
+
+    def _watch(self, stack: GitStack, deployment_id: int) -> None:
+        renew_at = time.monotonic() + HEARTBEAT
+        try:
+            while not self._done.wait(CANCEL_POLL):
+                try:
+                    self._check(stack, deployment_id, renew=time.monotonic() >= renew_at)
+                except DatabaseError as exc:  # a busy database: try again on the next tick
+                    log.debug("deployment %s watch: %s", deployment_id, exc)
+                    continue
+                if time.monotonic() >= renew_at:
+                    renew_at = time.monotonic() + HEARTBEAT
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _check(self, stack: GitStack, deployment_id: int, *, renew: bool) -> None:
+        if not self.stop.is_set():
+            who = Deployment.objects.filter(pk=deployment_id).values_list("cancel_requested_by", flat=True).first()
+            if who:
+                self.cancelled_by = who
+                self.stop.set()
+        if renew and not stack.renew_lock(deployment_id, LOCK_LEASE):
+            log.warning("deployment %s lost the lock of stack %s", deployment_id, stack.pk)
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class _Outcome:
+    deployed: bool = False
+    compose_ran: bool = False  # a failure after this may have changed the containers
+
+
+def deployment_run(*, deployment_id: int) -> Deployment:
+    """Run one queued deployment to its end; called in the worker."""
+    deployment = Deployment.objects.select_related("stack__repository__credential", "stack__environment").get(
+        pk=deployment_id
+    )
+    stack = deployment.stack
+    if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
+        return deployment  # cancelled while queued, or a duplicate delivery: it runs once
+    if not stack.lock_held_by(deployment.pk).update(
+        sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + LOCK_LEASE
+    ):
+        deployment.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
+        return deployment
+    auth = git_auth(stack.repository.credential)
+    secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
+    secrets += list(auth.secrets if auth else ())
+    output = DeploymentOutput(deployment, secrets)
+    outcome = _Outcome()
+    error, unreachable, branch_missing = "", False, False
+    with _Watch(stack, deployment.pk) as watch:
+        try:
+            _sync(stack, deployment, auth, output, watch.stop, outcome)
+        except (git.GitError, compose.ComposeError, DeployError) as exc:
+            error = mask(str(exc), secrets)
+            unreachable = isinstance(exc, git.GitError) and exc.unreachable
+            branch_missing = isinstance(exc, git.BranchMissing)
+        except Exception as exc:
+            # The traceback is kept for whoever debugs this, masked like everything else:
+            # an exception message may quote a secret.
+            trace = mask("".join(traceback.format_exception(exc)), secrets)
+            log.error("deployment %s failed unexpectedly\n%s", deployment.pk, trace)
+            error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
+    if watch.stop.is_set():
+        message = f"Cancelled by {watch.cancelled_by}"
+        output.line(message)
+        deployment.finish(Deployment.Status.CANCELLED, error=message)
+        release_lock(stack, deployment.pk, ok=False, error=message)
+    elif error:
+        output.line(f"ERROR: {error}")
+        deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
+        release_lock(stack, deployment.pk, ok=False, error=error, branch_missing=branch_missing)
+        if outcome.compose_ran and stack.auto_rollback and deployment.trigger != Deployment.Trigger.ROLLBACK:
+            _roll_back_after(stack, deployment, output)
+    elif not outcome.deployed:
+        deployment.finish(Deployment.Status.SKIPPED)
+        release_lock(stack, deployment.pk, ok=True)
+    else:
+        deployment.finish(Deployment.Status.SUCCESS, deployed=True)
+        release_lock(stack, deployment.pk, ok=True, commit=deployment.commit_sha)
+        Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
+    wake_viewers(deployment.pk)
+    return deployment
+
+
+def _roll_back_after(stack: GitStack, failed: Deployment, output: DeploymentOutput) -> None:
+    from gitsync.services.lifecycle import NothingToRollBack, stack_rollback
+
+    try:
+        rollback = stack_rollback(stack=stack, by=None, automatic=True)
+    except NothingToRollBack:
+        output.line("autoRollback: no earlier successful deployment to return to")
+    except Exception as exc:  # the failure is recorded already; say why no rollback
+        output.line(f"autoRollback did not start: {exc}")
+    else:
+        output.line(f"autoRollback: deployment {rollback.pk} redeploys {rollback.target_commit[:12]}")
+
+
+def _sync(
+    stack: GitStack,
+    deployment: Deployment,
+    auth: git.GitAuth | None,
+    output: DeploymentOutput,
+    stop: threading.Event,
+    outcome: _Outcome,
+) -> None:
+    """Steps 2–7 of spec §4 (a rollback deploys its target commit instead)."""
+    repository = stack.repository
+    rollback = deployment.target_commit
+    if stack.stopped_by_user and not rollback:
+        _note(deployment, output, STOPPED_NOTE)
+        return
+    if not rollback:
+        head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
+        GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
+        if head == stack.last_commit and not deployment.force:
+            _record_commit(deployment, sha=head)
+            _note(deployment, output, UNCHANGED_NOTE)
+            return
+    workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
+    commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=rollback)
+    _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
+    subject = commit.message.splitlines()[0] if commit.message else ""
+    what = f"Rolling back to {commit.sha[:12]}" if rollback else f"Deploying {commit.sha[:12]} of {stack.branch}"
+    output.line(f"{what}: {subject}")
+    if stop.is_set():
+        return
+    metadata = {
+        "GIT_REPO": repository.url,
+        "GIT_BRANCH": stack.branch,
+        "GIT_COMMIT_SHA": commit.sha,
+        "GIT_COMMIT_MESSAGE": commit.message,
+        "GIT_COMMIT_AUTHOR": commit.author,
+    }
+    outcome.compose_ran = True
+    deployed = stack_deploy(
+        stack=stack,
+        workdir=workdir,
+        metadata=metadata,
+        run_id=f"deployment-{deployment.pk}",
+        on_line=output.line,
+        stop=stop,
+    )
+    if stop.is_set():
+        return
+    images = _images(stack)
+    # Stored and shown like commit metadata: without terminal control sequences.
+    snapshot = {key: plain_text(value) for key, value in deployed.env_snapshot.items()}
+    Deployment.objects.filter(pk=deployment.pk).update(env_snapshot=snapshot, images=images)
+    GitStack.objects.filter(pk=stack.pk).update(deployed_config_hashes=deployed.config_hashes)
+    outcome.deployed = True
+
+
+def _images(stack: GitStack) -> dict[str, str]:
+    """The image id each service's containers run (what a rollback would bring back)."""
+    host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
+    try:
+        return {c.service: c.image_id for c in engine.project_containers(host, stack.project_name)}
+    except engine.EngineError:
+        return {}
+
+
+def _note(deployment: Deployment, output: DeploymentOutput, note: str) -> None:
+    Deployment.objects.filter(pk=deployment.pk).update(note=note)
+    deployment.note = note
+    output.line(note)
+
+
+def _record_commit(deployment: Deployment, *, sha: str, message: str = "", author: str = "") -> None:
+    # Commit metadata is repository data: stored without terminal control sequences.
+    message, author = plain_text(message), plain_text(author)
+    Deployment.objects.filter(pk=deployment.pk).update(commit_sha=sha, commit_message=message, commit_author=author)
+    deployment.commit_sha, deployment.commit_message, deployment.commit_author = sha, message, author

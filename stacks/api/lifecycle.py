@@ -1,0 +1,141 @@
+"""Rollback, cancel, stack operations, containers and live status (spec §3)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dockhand.api import error, query_bool
+from dockhand.models import ApiToken
+from gitsync import git
+from gitsync.services.auth import git_auth
+from gitsync.services.lifecycle import NothingToRollBack, deployment_cancel, stack_operate, stack_rollback
+from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait
+from stacks import compose, engine
+from stacks.api.serializers import DeploymentSerializer
+from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
+from stacks.models import Deployment, GitStack, Membership
+from stacks.services.access import require
+from stacks.services.status import stack_states
+
+
+def _stack(request: Request, pk: int) -> GitStack | None:
+    stack: GitStack | None = (
+        visible_stacks(request, GitStack.objects.select_related("environment", "repository")).filter(pk=pk).first()
+    )
+    return stack
+
+
+class StackRollback(APIView):
+    """POST /api/git/stacks/<id>/rollback {"deploymentId"?}: redeploy an earlier commit."""
+
+    write_scope = ApiToken.Scope.WRITE
+
+    def post(self, request: Request, pk: int) -> Response:
+        stack = _stack(request, pk)
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        wanted = request.data.get("deploymentId") if isinstance(request.data, dict) else None
+        if wanted is not None and (not isinstance(wanted, int) or isinstance(wanted, bool)):
+            return error("deploymentId: must be a deployment id", 400, fields={"deploymentId": ["must be an id"]})
+        try:
+            deployment = stack_rollback(stack=stack, by=request.user, deployment_id=wanted)
+        except NothingToRollBack as exc:
+            if wanted is not None:
+                return error(f"deploymentId: {exc}", 400, fields={"deploymentId": [str(exc)]})
+            raise
+        except StackBusy:
+            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        if not query_bool(request, "wait", True) or deployment.status == Deployment.Status.PENDING_APPROVAL:
+            return sync_result(deployment)
+        return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
+
+
+class DeploymentCancel(APIView):
+    """POST /api/deployments/<id>/cancel: answers once the deployment has ended."""
+
+    write_scope = ApiToken.Scope.WRITE
+
+    def post(self, request: Request, pk: int) -> Response:
+        deployment = visible_deployment(request, pk)
+        if deployment is None:
+            return error("Deployment not found", status.HTTP_404_NOT_FOUND)
+        deployment = deployment_cancel(deployment=deployment, by=request.user)
+        if not deployment.is_finished:  # the worker stops compose, then ends it
+            deployment = deployment_wait(deployment=deployment, timeout=settings.CANCEL_GRACE + 15)
+        return Response(DeploymentSerializer(deployment).data)
+
+
+class StackOperation(APIView):
+    """POST /api/git/stacks/<id>/start|stop|restart|down (down: ?volumes=&images=)."""
+
+    write_scope = ApiToken.Scope.WRITE
+    operation = ""
+
+    def post(self, request: Request, pk: int) -> Response:
+        stack = _stack(request, pk)
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
+        volumes = query_bool(request, "volumes", False)
+        images = query_bool(request, "images", False)
+        try:
+            output = stack_operate(
+                stack=stack, operation=self.operation, by=request.user, volumes=volumes, images=images
+            )
+        except StackBusy:
+            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        except compose.ComposeError as exc:
+            return error(str(exc), status.HTTP_500_INTERNAL_SERVER_ERROR, success=False)
+        return Response({"success": True, "output": output, "stoppedByUser": stack.stopped_by_user})
+
+
+class StackContainers(APIView):
+    """GET /api/git/stacks/<id>/containers."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        stack = _stack(request, pk)
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
+        try:
+            found = engine.project_containers(host, stack.project_name)
+        except engine.EngineError as exc:
+            return error(str(exc), status.HTTP_502_BAD_GATEWAY)
+        return Response(
+            [
+                {"name": c.name, "service": c.service, "image": c.image, "state": c.state, "health": c.health or None,
+                 "ports": c.ports}
+                for c in sorted(found, key=lambda c: (c.service, c.name))
+            ]
+        )  # fmt: skip
+
+
+class StackStatus(APIView):
+    """GET /api/git/stacks/<id>/status: asks the remote for the branch head now."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        stack = _stack(request, pk)
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        remote_error = None
+        try:
+            auth = git_auth(stack.repository.credential)
+            stack.remote_head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=auth)
+            GitStack.objects.filter(pk=stack.pk).update(remote_head=stack.remote_head)
+        except git.GitError as exc:
+            remote_error = str(exc)
+        state = stack_states([stack])[stack.pk]
+        return Response(
+            {
+                "syncState": state.sync_state,
+                "health": state.health,
+                "reasons": list(state.reasons),
+                "branchHead": stack.remote_head or None,
+                "deployedCommit": stack.last_commit or None,
+                "remoteError": remote_error,
+            }
+        )

@@ -1,0 +1,74 @@
+"""Dashboard buttons for rollback, resume, cancel and start/stop/restart/down; they call
+the same lifecycle services as the API."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from dockhand.errors import Conflict
+from dockhand.forms import checkbox
+from gitsync.services.lifecycle import deployment_cancel, stack_operate, stack_resume, stack_rollback
+from gitsync.services.sync import StackBusy
+from stacks import compose
+from stacks.models import GitStack, Membership
+from stacks.services.access import require
+from stacks.views import visible_deployment, visible_stacks
+
+
+def _refused(request: HttpRequest, stack: GitStack, title: str, exc: Exception) -> HttpResponse:
+    return render(request, "message.html", {"title": title, "message": str(exc), "back": stack}, status=409)
+
+
+@login_required
+@require_POST
+def stack_rollback_view(request: HttpRequest, pk: int) -> HttpResponse:
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
+    try:
+        chosen = request.POST.get("deployment", "")
+        deployment = stack_rollback(
+            stack=stack, by=request.user, deployment_id=int(chosen) if chosen.isdigit() else None
+        )
+    except (StackBusy, Conflict) as exc:
+        return _refused(request, stack, "Not rolled back", exc)
+    return redirect("deployment-detail", pk=deployment.pk)
+
+
+@login_required
+@require_POST
+def stack_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
+    require(request.user, stack.environment_id, Membership.Role.ADMIN)
+    stack_resume(stack=stack)
+    return redirect("stack-detail", pk=stack.pk)
+
+
+@login_required
+@require_POST
+def stack_operation_view(request: HttpRequest, pk: int, operation: str) -> HttpResponse:
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
+    require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
+    try:
+        stack_operate(
+            stack=stack,
+            operation=operation,
+            by=request.user,
+            volumes=checkbox(request.POST, "volumes"),
+            images=checkbox(request.POST, "images"),
+        )
+    except (StackBusy, compose.ComposeError) as exc:
+        return _refused(request, stack, f"Could not {operation} the stack", exc)
+    return redirect("stack-detail", pk=stack.pk)
+
+
+@login_required
+@require_POST
+def deployment_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = visible_deployment(request, pk)
+    try:
+        deployment_cancel(deployment=deployment, by=request.user)
+    except Conflict as exc:
+        return _refused(request, deployment.stack, "Not cancelled", exc)
+    return redirect("deployment-detail", pk=deployment.pk)

@@ -1,0 +1,66 @@
+"""Argo-style status of stacks: `syncState` (Synced / OutOfSync / Unknown) and `health`
+(Healthy / Degraded / Missing / Unknown), from the stack's records and its containers.
+
+A list asks each engine once for every stack on it; nothing here queries the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from stacks import engine
+from stacks.engine import ContainerInfo
+from stacks.models import GitStack
+from stacks.services.health import stack_health
+
+
+@dataclass(frozen=True)
+class StackState:
+    sync_state: str
+    health: str
+    reasons: tuple[str, ...] = ()
+
+
+UNKNOWN = StackState("Unknown", "Unknown", ("the Docker engine could not be asked",))
+
+
+def sync_state(stack: GitStack, containers: Iterable[ContainerInfo]) -> tuple[str, list[str]]:
+    """OutOfSync when the branch moved on since the deployed commit, or when a running
+    container's config hash is not what the last deploy rendered (a hand edit)."""
+    if not stack.last_commit or not stack.deployed_config_hashes:
+        return "Unknown", ["not deployed by dockhand yet"]
+    reasons = []
+    if stack.remote_head and stack.remote_head != stack.last_commit:
+        reasons.append(f"branch {stack.branch} is at {stack.remote_head[:12]}, deployed {stack.last_commit[:12]}")
+    by_service: dict[str, list[ContainerInfo]] = {}
+    for c in containers:
+        by_service.setdefault(c.service, []).append(c)
+    for service, expected in sorted(stack.deployed_config_hashes.items()):
+        found = by_service.get(service, [])
+        if not found:
+            reasons.append(f"service {service} has no container")
+        elif any(c.config_hash != expected for c in found):
+            reasons.append(f"service {service} was changed outside dockhand")
+    return ("OutOfSync" if reasons else "Synced"), reasons
+
+
+def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
+    """State of each stack, asking each engine once."""
+    by_host: dict[str, list[GitStack]] = {}
+    for stack in stacks:
+        by_host.setdefault(stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST, []).append(stack)
+    states: dict[int, StackState] = {}
+    for host, group in by_host.items():
+        try:
+            found = engine.containers(host, [s.project_name for s in group])
+        except engine.EngineError:
+            states.update({s.pk: UNKNOWN for s in group})
+            continue
+        for stack in group:
+            mine = [c for c in found if c.project == stack.project_name]
+            state, reasons = sync_state(stack, mine)
+            states[stack.pk] = StackState(state, stack_health(mine, list(stack.deployed_config_hashes)), tuple(reasons))
+    return states

@@ -1,0 +1,287 @@
+"""Deployment lifecycle on the real engine and git server: rollback and auto-sync pause,
+stop/start/down that stay so, containers, health-gated deploys with autoRollback,
+Synced/OutOfSync, and the compose options."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from typing import Any
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from gitsync.services.runner import STOPPED_NOTE
+from gitsync.services.sync import PAUSED_MESSAGE
+from gitsync.tasks import scheduled_sync
+from stacks.models import Deployment, GitStack
+from tests.conftest import compose_file, container_name
+from tests.support import docker as dockersupport
+from tests.support import webhooks as hooks
+
+pytestmark = pytest.mark.django_db
+
+
+def _sync(api: APIClient, stack: dict[str, Any], **body: Any) -> Any:
+    return api.post(f"/api/git/stacks/{stack['id']}/sync", body, format="json")
+
+
+def _version(stack: dict[str, Any], service: str = "app") -> str:
+    return dockersupport.container_env(container_name(stack, service))["VERSION"]
+
+
+def _push_webhook(stack: dict[str, Any]) -> Any:
+    hook = hooks.Hook(b"{}", {"X-Webhook-Secret": stack["webhookSecret"], "X-Webhook-Delivery": str(uuid.uuid4())})
+    return APIClient().post(
+        f"/api/git/stacks/{stack['id']}/webhook", data=hook.body, content_type="application/json", **hook.meta()
+    )
+
+
+@pytest.fixture
+def two_versions(api: APIClient, app_repo: Any, make_stack: Any, docker_image: str) -> dict[str, Any]:
+    """Deployed at version 1, then at version 2."""
+    stack = make_stack(app_repo, webhookEnabled=True)
+    assert _sync(api, stack).json()["deployed"] is True
+    stack["first"] = app_repo.head()
+    app_repo.commit({"compose.yaml": compose_file("2")}, "version 2")
+    assert _sync(api, stack).json()["deployed"] is True
+    return stack
+
+
+def test_a_rollback_redeploys_the_previous_commit_and_pauses_auto_sync(
+    api: APIClient, app_repo: Any, two_versions: dict[str, Any]
+) -> None:
+    stack = two_versions
+    first_deploy = Deployment.objects.filter(stack_id=stack["id"]).order_by("id").first()
+    assert first_deploy is not None
+    response = api.post(f"/api/git/stacks/{stack['id']}/rollback", {}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["deployed"] is True and response.json()["commit"] == stack["first"]
+    assert _version(stack) == "1"
+    rollback = api.get(f"/api/deployments/{response.json()['deploymentId']}").json()
+    assert rollback["trigger"] == "rollback" and rollback["targetCommit"] == stack["first"]
+    assert rollback["rollbackTo"] == first_deploy.pk
+    # What it ran: plain values as they are, secrets only as keyed fingerprints, images.
+    assert rollback["envSnapshot"]["PLAIN"] == "plain-override"
+    assert rollback["envSnapshot"]["SECRET"].startswith("hmac-sha256:")
+    assert rollback["images"]["app"].startswith("sha256:")
+    shown = api.get(f"/api/git/stacks/{stack['id']}").json()
+    assert shown["autoSyncPaused"] is True and shown["lastCommit"] == stack["first"]
+
+    app_repo.commit({"compose.yaml": compose_file("3")}, "version 3")
+    ignored = _push_webhook(stack)
+    assert ignored.status_code == 200 and ignored.json() == {"ignored": True, "reason": PAUSED_MESSAGE}
+    GitStack.objects.filter(pk=stack["id"]).update(auto_update=True)
+    assert scheduled_sync(stack["id"]) == PAUSED_MESSAGE
+    assert _version(stack) == "1"
+
+    resumed = api.put(f"/api/git/stacks/{stack['id']}", {"autoSyncPaused": False}, format="json")
+    assert resumed.status_code == 200 and resumed.json()["autoSyncPaused"] is False
+    assert _push_webhook(stack).status_code == 202
+    assert _version(stack) == "3"
+
+
+def test_rolling_back_needs_something_to_roll_back_to(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo)
+    assert _sync(api, stack).json()["deployed"] is True
+    nothing = api.post(f"/api/git/stacks/{stack['id']}/rollback", {}, format="json")
+    assert nothing.status_code == 409
+    assert nothing.json()["error"] == "Nothing to roll back to: no earlier successful deployment of another commit"
+    wrong = api.post(f"/api/git/stacks/{stack['id']}/rollback", {"deploymentId": 987654}, format="json")
+    assert wrong.status_code == 400 and "deploymentId" in wrong.json()["fields"]
+    assert api.post(f"/api/git/stacks/{stack['id']}/rollback", {"deploymentId": "x"}, format="json").status_code == 400
+    assert GitStack.objects.get(pk=stack["id"]).auto_sync_paused is False
+
+
+def test_a_stopped_stack_stays_stopped_until_it_is_started(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo, webhookEnabled=True)
+    assert _sync(api, stack).json()["deployed"] is True
+    stopped = api.post(f"/api/git/stacks/{stack['id']}/stop")
+    assert stopped.status_code == 200 and stopped.json()["stoppedByUser"] is True
+    assert dockersupport.inspect(container_name(stack))["State"]["Running"] is False  # type: ignore[index]
+
+    app_repo.commit({"compose.yaml": compose_file("2")}, "version 2")
+    webhook = _push_webhook(stack)
+    assert webhook.status_code == 202
+    skipped = Deployment.objects.get(pk=webhook.json()["deploymentId"])
+    assert skipped.status == "skipped" and skipped.note == STOPPED_NOTE
+    by_api = _sync(api, stack)
+    assert by_api.json()["deployed"] is False and by_api.json()["message"] == STOPPED_NOTE
+    assert dockersupport.inspect(container_name(stack))["State"]["Running"] is False  # type: ignore[index]
+
+    assert api.post(f"/api/git/stacks/{stack['id']}/start").json()["stoppedByUser"] is False
+    containers = api.get(f"/api/git/stacks/{stack['id']}/containers").json()
+    assert [(c["service"], c["state"], c["name"]) for c in containers] == [("app", "running", container_name(stack))]
+    assert set(containers[0]) == {"name", "service", "image", "state", "health", "ports"}
+    assert _sync(api, stack).json()["deployed"] is True and _version(stack) == "2"
+
+
+def test_down_removes_the_containers_and_start_redeploys(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo)
+    assert _sync(api, stack).json()["deployed"] is True
+    assert api.post(f"/api/git/stacks/{stack['id']}/down?volumes=true").status_code == 200
+    assert dockersupport.containers(stack["projectName"]) == []
+    assert api.post(f"/api/git/stacks/{stack['id']}/down?volumes=maybe").status_code == 400
+    assert _sync(api, stack, force=True).json()["message"] == STOPPED_NOTE
+    started = api.post(f"/api/git/stacks/{stack['id']}/start")
+    assert started.status_code == 200 and "redeploys" in started.json()["output"]
+    assert _version(stack) == "1"
+
+
+HEALTHCHECKED = """\
+services:
+  app:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      VERSION: "{version}"
+    healthcheck:
+      test: ["CMD", "{check}"]
+      interval: 1s
+      timeout: 1s
+      retries: 1
+"""
+
+
+def test_an_unhealthy_deploy_fails_naming_the_service_and_auto_rollback_restores_the_last_good(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    app_repo.commit({"compose.yaml": HEALTHCHECKED.format(image=docker_image, version="1", check="true")}, "healthy")
+    stack = make_stack(app_repo, healthTimeout=30, autoRollback=True)
+    good = _sync(api, stack).json()
+    assert good["deployed"] is True and "All services are running and healthy" in good["output"]
+    app_repo.commit({"compose.yaml": HEALTHCHECKED.format(image=docker_image, version="2", check="false")}, "broken")
+
+    failed = _sync(api, stack)
+    assert failed.status_code == 500
+    assert failed.json()["error"] == "Not healthy after the deploy: app (unhealthy)"
+    rollback = Deployment.objects.filter(stack_id=stack["id"], trigger="rollback").get()
+    assert rollback.status == "success" and rollback.commit_sha == good["commit"]
+    assert f"autoRollback: deployment {rollback.pk}" in failed.json()["output"]
+    assert _version(stack) == "1"
+    assert GitStack.objects.get(pk=stack["id"]).auto_sync_paused is True
+
+
+def test_a_hand_edit_or_a_new_commit_is_out_of_sync_until_the_next_sync(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo)
+    assert api.get(f"/api/git/stacks/{stack['id']}").json()["syncState"] == "Unknown"
+    assert _sync(api, stack).json()["deployed"] is True
+    shown = api.get(f"/api/git/stacks/{stack['id']}").json()
+    assert (shown["syncState"], shown["health"]) == ("Synced", "Healthy")
+
+    # Someone runs compose by hand on the host with another environment.
+    workdir = settings.STACKS_DIR / str(stack["id"]) / "repo"
+    subprocess.run(
+        ["docker", "compose", "-p", stack["projectName"], "-f", str(workdir / "compose.yaml"), "up", "-d"],
+        env={**os.environ, "PLAIN": "changed-by-hand"},
+        check=True,
+        capture_output=True,
+    )
+    status = api.get(f"/api/git/stacks/{stack['id']}/status").json()
+    assert status["syncState"] == "OutOfSync" and status["reasons"] == ["service app was changed outside dockhand"]
+    assert _sync(api, stack, force=True).json()["deployed"] is True
+    assert api.get(f"/api/git/stacks/{stack['id']}/status").json()["syncState"] == "Synced"
+
+    new = app_repo.commit({"README.md": "moved on\n"}, "docs")
+    status = api.get(f"/api/git/stacks/{stack['id']}/status").json()
+    assert status["syncState"] == "OutOfSync" and status["branchHead"] == new
+    subprocess.run(["docker", "stop", "-t", "1", container_name(stack)], check=True, capture_output=True)
+    assert api.get(f"/api/git/stacks/{stack['id']}").json()["health"] == "Degraded"
+
+
+def test_two_compose_files_and_a_profile_run_the_right_services(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    extra = f"""\
+services:
+  worker:
+    image: {docker_image}
+    pull_policy: never
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      VERSION: "worker"
+  debug:
+    image: {docker_image}
+    pull_policy: never
+    profiles: ["debug"]
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      VERSION: "debug"
+  admin:
+    image: {docker_image}
+    pull_policy: never
+    profiles: ["admin"]
+    command: ["sh", "-c", "sleep 3600"]
+"""
+    app_repo.commit({"compose.extra.yaml": extra}, "extra services")
+    stack = make_stack(app_repo, additionalComposeFiles=["compose.extra.yaml"], profiles=["debug"], forceRecreate=True)
+    assert _sync(api, stack).json()["deployed"] is True
+    running = sorted(c["service"] for c in api.get(f"/api/git/stacks/{stack['id']}/containers").json())
+    assert running == ["app", "debug", "worker"]
+    assert _version(stack, "worker") == "worker"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("additionalComposeFiles", ["../outside.yaml"]),
+        ("additionalComposeFiles", ["/etc/passwd"]),
+        ("profiles", ["--privileged"]),
+        ("pullPolicy", "sometimes"),
+        ("healthTimeout", -1),
+        ("composeTimeout", 1),
+    ],
+)
+def test_bad_compose_options_are_refused_naming_the_field(api: APIClient, field: str, value: Any) -> None:
+    response = api.post(
+        "/api/git/stacks", {"stackName": "opts", "url": "https://git.example.test/o.git", field: value}, format="json"
+    )
+    assert response.status_code == 400 and field in response.json()["fields"]
+
+
+def test_the_stack_page_rolls_back_resumes_stops_and_starts(
+    api: APIClient, admin: Any, two_versions: dict[str, Any]
+) -> None:
+    from django.test import Client
+
+    stack = two_versions
+    page = Client()
+    page.force_login(admin)
+    detail = page.get(f"/stacks/{stack['id']}/").content.decode()
+    assert 'data-status="Synced"' in detail and 'data-status="Healthy"' in detail and 'id="containers"' in detail
+    first = Deployment.objects.filter(stack_id=stack["id"]).order_by("id").first()
+    assert first is not None and f'data-rollback="{first.pk}"' in detail
+
+    rolled = page.post(f"/stacks/{stack['id']}/rollback/", {"deployment": first.pk})
+    assert rolled.status_code == 302 and _version(stack) == "1"
+    shown = page.get(rolled["Location"]).content.decode()
+    assert "Rolling back to" in shown and 'id="ran"' in shown and "hmac-sha256:" in shown
+    assert "s3cr3t-Value-9d41" not in shown
+    assert 'id="paused"' in page.get(f"/stacks/{stack['id']}/").content.decode()
+    assert page.post(f"/stacks/{stack['id']}/resume/").status_code == 302
+    assert GitStack.objects.get(pk=stack["id"]).auto_sync_paused is False
+
+    assert page.post(f"/stacks/{stack['id']}/stop/").status_code == 302
+    assert 'id="stopped"' in page.get(f"/stacks/{stack['id']}/").content.decode()
+    assert page.post(f"/stacks/{stack['id']}/start/").status_code == 302
+    assert dockersupport.inspect(container_name(stack))["State"]["Running"] is True  # type: ignore[index]
+
+    queued = Deployment.objects.create(stack_id=stack["id"], trigger="api")
+    assert page.post(f"/deployments/{queued.pk}/cancel/").status_code == 302
+    queued.refresh_from_db()
+    assert queued.status == "cancelled" and queued.error == "Cancelled by user:admin"
+    assert page.post(f"/deployments/{queued.pk}/cancel/").status_code == 409
