@@ -42,6 +42,7 @@ api = [
     path("api/git/stacks/<int:pk>/rollback", lifecycle_api.StackRollback.as_view()),
     path("api/git/stacks/<int:pk>/containers", lifecycle_api.StackContainers.as_view()),
     path("api/git/stacks/<int:pk>/status", lifecycle_api.StackStatus.as_view()),
+    path("api/git/stacks/<int:pk>/diff", lifecycle_api.StackDiff.as_view()),
     *(
         path(f"api/git/stacks/<int:pk>/{op}", lifecycle_api.StackOperation.as_view(operation=op))
         for op in ("start", "stop", "restart", "down")
@@ -73,6 +74,7 @@ dashboard = [
     path("stacks/<int:pk>/delete/", stack_pages.stack_delete_view, name="stack-delete"),
     path("stacks/<int:pk>/rollback/", lifecycle_pages.stack_rollback_view, name="stack-rollback"),
     path("stacks/<int:pk>/resume/", lifecycle_pages.stack_resume_view, name="stack-resume"),
+    path("stacks/<int:pk>/diff/", lifecycle_pages.stack_diff_view, name="stack-diff"),
     *(
         path(f"stacks/<int:pk>/{op}/", lifecycle_pages.stack_operation_view, {"operation": op}, name=f"stack-{op}")
         for op in ("start", "stop", "restart", "down")

@@ -7,6 +7,7 @@ written 0600 to a per-run directory that is removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -255,34 +256,84 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
         raise GitError(f"{commit!r} is not a commit id")
     _refuse_private_host(url)
     workdir.mkdir(parents=True, exist_ok=True)
-    tracking = f"refs/remotes/origin/{branch}"
     # One runner, one environment: every command (init and log included) runs hardened.
     runner = git.cmd.Git(workdir)
     with _environment(auth) as env:
         try:
             if not (workdir / ".git").is_dir():
                 runner.execute(["git", "init", "--quiet"], env=env)
-            remotes = str(runner.execute(["git", "remote"], env=env)).split()
-            verb = "set-url" if "origin" in remotes else "add"
-            runner.execute(["git", "remote", verb, "origin", "--", url], env=env)
-            if commit and _has_commit(runner, env, commit):
-                target = commit
-            else:
-                wanted = commit or f"+refs/heads/{branch}:{tracking}"
-                runner.execute(
-                    ["git", "fetch", "--depth=1", "--no-tags", "--prune", "origin", wanted],
-                    env=env,
-                    kill_after_timeout=settings.GIT_TIMEOUT,
-                )
-                target = commit or tracking
+            target = _fetch(runner, env, url=url, branch=branch, commit=commit)
             runner.execute(["git", "checkout", "--force", "--detach", target], env=env)
-            sha, author, message = str(
-                runner.execute(
-                    ["git", "log", "-1", "--format=%H%x00%an <%ae>%x00%B", "HEAD"],
-                    env=env,
-                    strip_newline_in_stdout=False,
-                )
-            ).split("\x00", 2)
+            return _commit_info(runner, env, "HEAD")
         except git.GitCommandError as exc:
             raise _error(exc, auth, "Failed to pull from repository", url) from exc
+
+
+def _fetch(runner: git.cmd.Git, env: dict[str, str], *, url: str, branch: str, commit: str = "") -> str:
+    """Fetch the branch head (or a commit not yet here); returns what to check out."""
+    remotes = str(runner.execute(["git", "remote"], env=env)).split()
+    verb = "set-url" if "origin" in remotes else "add"
+    runner.execute(["git", "remote", verb, "origin", "--", url], env=env)
+    if commit and _has_commit(runner, env, commit):
+        return commit
+    tracking = f"refs/remotes/origin/{branch}"
+    runner.execute(
+        ["git", "fetch", "--depth=1", "--no-tags", "--prune", "origin", commit or f"+refs/heads/{branch}:{tracking}"],
+        env=env,
+        kill_after_timeout=settings.GIT_TIMEOUT,
+    )
+    return commit or tracking
+
+
+def _commit_info(runner: git.cmd.Git, env: dict[str, str], rev: str) -> Commit:
+    sha, author, message = str(
+        runner.execute(
+            ["git", "log", "-1", "--format=%H%x00%an <%ae>%x00%B", rev, "--"], env=env, strip_newline_in_stdout=False
+        )
+    ).split("\x00", 2)
     return Commit(sha=sha.strip(), message=message.strip(), author=author)
+
+
+def branch_changes(
+    *, workdir: Path, url: str, branch: str, auth: GitAuth | None, base: str
+) -> tuple[Commit, list[tuple[str, str]]]:
+    """Fetch the branch head beside the deployed commit `base` (nothing is checked
+    out) and list the files that differ: (A|M|D|T, path)."""
+    if not (workdir / ".git").is_dir():
+        raise GitError("This stack has no working copy yet: sync it first")
+    _refuse_private_host(url)
+    runner = git.cmd.Git(workdir)
+    with _environment(auth) as env:
+        try:
+            head = _commit_info(runner, env, _fetch(runner, env, url=url, branch=branch))
+            if base and _SHA.match(base):
+                _fetch(runner, env, url=url, branch=branch, commit=base)
+                out = runner.execute(["git", "diff", "--name-status", "--no-renames", base, head.sha, "--"], env=env)
+            else:
+                listed = runner.execute(["git", "ls-tree", "-r", "--name-only", head.sha], env=env)
+                out = "\n".join(f"A\t{path}" for path in str(listed).splitlines())
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, "Failed to compare with the branch", url) from exc
+    changes = [tuple(line.split("\t", 1)) for line in str(out).splitlines() if "\t" in line]
+    return head, [(status, path) for status, path in changes]
+
+
+@contextmanager
+def tree_of(workdir: Path, sha: str) -> Iterator[Path]:
+    """A temporary checkout of `sha` beside the working copy (a git worktree), removed after."""
+    if not _SHA.match(sha):
+        raise GitError(f"{sha!r} is not a commit id")
+    runner = git.cmd.Git(workdir)
+    with _environment(None) as env:
+        tree = Path(tempfile.mkdtemp(prefix="git-tree-", dir=settings.RUN_DIR))
+        try:
+            runner.execute(["git", "worktree", "add", "--detach", "--force", str(tree), sha], env=env)
+            yield tree
+        except git.GitCommandError as exc:
+            raise GitError(f"Could not check out {sha[:12]} for comparison: {exc.stderr.strip()}") from exc
+        finally:
+            with contextlib.suppress(git.GitCommandError):
+                runner.execute(["git", "worktree", "remove", "--force", str(tree)], env=env)
+            shutil.rmtree(tree, ignore_errors=True)
+            with contextlib.suppress(git.GitCommandError):
+                runner.execute(["git", "worktree", "prune"], env=env)

@@ -10,6 +10,8 @@ from django.views.decorators.http import require_POST
 
 from dockhand.errors import Conflict
 from dockhand.forms import checkbox
+from gitsync import git
+from gitsync.services.diff import stack_diff
 from gitsync.services.lifecycle import deployment_cancel, stack_operate, stack_resume, stack_rollback
 from gitsync.services.sync import StackBusy
 from stacks import compose
@@ -72,3 +74,13 @@ def deployment_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     except Conflict as exc:
         return _refused(request, deployment.stack, "Not cancelled", exc)
     return redirect("deployment-detail", pk=deployment.pk)
+
+
+@login_required
+def stack_diff_view(request: HttpRequest, pk: int) -> HttpResponse:
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
+    try:
+        context = {"stack": stack, "diff": stack_diff(stack=stack)}
+    except git.GitError as exc:
+        context = {"stack": stack, "error": str(exc)}
+    return render(request, "stacks/diff.html", context)

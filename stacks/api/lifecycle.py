@@ -12,6 +12,7 @@ from dockhand.api import error, query_bool
 from dockhand.models import ApiToken
 from gitsync import git
 from gitsync.services.auth import git_auth
+from gitsync.services.diff import stack_diff
 from gitsync.services.lifecycle import NothingToRollBack, deployment_cancel, stack_operate, stack_rollback
 from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait
 from stacks import compose, engine
@@ -139,3 +140,17 @@ class StackStatus(APIView):
                 "remoteError": remote_error,
             }
         )
+
+
+class StackDiff(APIView):
+    """GET /api/git/stacks/<id>/diff: what a sync would change (files and services)."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        stack = _stack(request, pk)
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        try:
+            return Response(stack_diff(stack=stack))
+        except git.GitError as exc:
+            code = status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT
+            return error(str(exc), code)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -100,17 +102,18 @@ def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> comp
     )
 
 
-def stack_deploy(
-    *,
-    stack: GitStack,
-    workdir: Path,
-    metadata: Mapping[str, str],
-    run_id: str,
-    on_line: Callable[[str], None],
-    stop: threading.Event | None = None,
-) -> Deployed:
-    """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
-    for its services to be healthy (when the stack's healthTimeout is not 0).
+@dataclass(frozen=True)
+class _Inputs:
+    project: compose.ComposeProject
+    env: dict[str, str]  # the compose process environment (secret overrides included)
+    plain: dict[str, str]
+    secret: dict[str, str]
+    docker_host: str
+
+
+@contextmanager
+def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str], run_id: str) -> Iterator[_Inputs]:
+    """The project and environment compose runs with, the generated env file removed after.
 
     Lowest first: the repository env file, non-secret overrides, git metadata — in a
     generated file outside the checkout; secret overrides only in the process env.
@@ -129,9 +132,41 @@ def stack_deploy(
     try:
         docker_host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
         env = compose.process_env(docker_host=docker_host, extra=secret)
-        model = compose.config(project, env=env)
+        yield _Inputs(project, env, plain, secret, docker_host)
+    finally:
+        generated.unlink(missing_ok=True)
+
+
+def stack_config_hashes(
+    stack: GitStack, workdir: Path, metadata: Mapping[str, str], run_id: str, *, project_root: Path
+) -> dict[str, str]:
+    """Per service, the config hash a deploy of the files in `workdir` (a temporary
+    checkout) would give its containers. Relative paths resolve as they would in the
+    real working copy `project_root`, so bind mounts do not count as changes."""
+    with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
+        as_deployed = project_root / inputs.project.workdir.relative_to(workdir.resolve())
+        project = dataclasses.replace(inputs.project, workdir=as_deployed)
+        model = compose.config(project, env=inputs.env)
+        # The model's paths now point into the real working copy: checked against it.
+        check_model(project_root, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
+        return compose.config_hashes(project, env=inputs.env)
+
+
+def stack_deploy(
+    *,
+    stack: GitStack,
+    workdir: Path,
+    metadata: Mapping[str, str],
+    run_id: str,
+    on_line: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> Deployed:
+    """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
+    for its services to be healthy (when the stack's healthTimeout is not 0)."""
+    with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
+        model = compose.config(inputs.project, env=inputs.env)
         check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
-        hashes = compose.config_hashes(project, env=env)
+        hashes = compose.config_hashes(inputs.project, env=inputs.env)
         options = compose.UpOptions(
             build=stack.build_on_deploy or compose.builds(model),
             no_cache=stack.no_build_cache,
@@ -139,17 +174,15 @@ def stack_deploy(
             force_recreate=stack.force_recreate,
             timeout=stack.compose_timeout or settings.DEPLOY_TIMEOUT,
         )
-        compose.up(project, env=env, on_line=on_line, options=options, stop=stop)
-    finally:
-        generated.unlink(missing_ok=True)
+        compose.up(inputs.project, env=inputs.env, on_line=on_line, options=options, stop=stop)
     if stack.health_timeout and not (stop and stop.is_set()):
         wait_until_healthy(
-            docker_host=docker_host,
+            docker_host=inputs.docker_host,
             project=stack.project_name,
             services=list(hashes),
             timeout=stack.health_timeout,
             on_line=on_line,
             stop=stop,
         )
-    snapshot = {**plain, **{key: fingerprint(value) for key, value in secret.items()}}
+    snapshot = {**inputs.plain, **{key: fingerprint(value) for key, value in inputs.secret.items()}}
     return Deployed(env_snapshot=snapshot, config_hashes=hashes)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from gitsync.services.runner import STOPPED_NOTE
@@ -256,8 +257,6 @@ def test_bad_compose_options_are_refused_naming_the_field(api: APIClient, field:
 def test_the_stack_page_rolls_back_resumes_stops_and_starts(
     api: APIClient, admin: Any, two_versions: dict[str, Any]
 ) -> None:
-    from django.test import Client
-
     stack = two_versions
     page = Client()
     page.force_login(admin)
@@ -285,3 +284,25 @@ def test_the_stack_page_rolls_back_resumes_stops_and_starts(
     queued.refresh_from_db()
     assert queued.status == "cancelled" and queued.error == "Cancelled by user:admin"
     assert page.post(f"/deployments/{queued.pk}/cancel/").status_code == 409
+
+
+def test_the_diff_shows_the_files_and_services_a_sync_would_change(
+    api: APIClient, admin: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo)
+    assert api.get(f"/api/git/stacks/{stack['id']}/diff").status_code == 409  # nothing checked out yet
+    deployed = _sync(api, stack).json()["commit"]
+    same = api.get(f"/api/git/stacks/{stack['id']}/diff").json()
+    assert same["from"] == same["to"] == deployed and same["files"] == [] and same["services"] == []
+    head = app_repo.commit({"README.md": None, "notes.txt": "new\n"}, "docs only")
+    docs = api.get(f"/api/git/stacks/{stack['id']}/diff").json()
+    assert docs["to"] == head and docs["commitMessage"] == "docs only"
+    assert docs["files"] == [{"status": "D", "path": "README.md"}, {"status": "A", "path": "notes.txt"}]
+    # GIT_COMMIT_SHA reaches the app service's environment: a new commit changes it.
+    assert docs["services"] == ["app"] and docs["servicesError"] is None
+    assert _version(stack) == "1"  # nothing was deployed or checked out by looking
+    page = Client()
+    page.force_login(admin)
+    shown = page.get(f"/stacks/{stack['id']}/diff/").content.decode()
+    assert "notes.txt" in shown and "<li>app</li>" in shown
+    assert GitStack.objects.get(pk=stack["id"]).last_commit == deployed
