@@ -20,7 +20,7 @@ from stacks.services.access import require
 from stacks.views import visible_deployment, visible_stacks
 
 
-def _refused(request: HttpRequest, stack: GitStack, title: str, exc: Exception) -> HttpResponse:
+def _refused(request: HttpRequest, stack: GitStack | None, title: str, exc: Exception) -> HttpResponse:
     return render(request, "message.html", {"title": title, "message": str(exc), "back": stack}, status=409)
 
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from dockhand.crypto import EncryptedTextField
+from dockhand.errors import Conflict
 
 
 class Environment(models.Model):
@@ -180,7 +181,9 @@ class Deployment(models.Model):
 
     FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
 
-    stack = models.ForeignKey(GitStack, on_delete=models.CASCADE, related_name="deployments")
+    # Null once the stack is deleted with its history kept; `stack_name` still says whose.
+    stack = models.ForeignKey(GitStack, null=True, on_delete=models.SET_NULL, related_name="deployments")
+    stack_name = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     force = models.BooleanField(default=False)
@@ -225,6 +228,12 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stack_id}#{self.pk} {self.status}"
+
+    def live_stack(self) -> GitStack:
+        """The deployment's stack; Conflict when it was deleted (its history kept)."""
+        if self.stack is None:
+            raise Conflict(f"The stack {self.stack_name!r} of this deployment was deleted")
+        return self.stack
 
     @property
     def is_finished(self) -> bool:

@@ -273,7 +273,11 @@ def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return render(request, "confirm_delete.html", {"object": stack, "kind": "stack", "remove_option": True})
     try:
-        stack_delete(stack=stack, remove_containers=checkbox(request.POST, "removeContainers"))
+        stack_delete(
+            stack=stack,
+            remove_containers=checkbox(request.POST, "removeContainers"),
+            remove_history=checkbox(request.POST, "removeHistory"),
+        )
     except (InUse, compose.ComposeError) as exc:
         return render(request, "message.html", {"title": "Not deleted", "message": str(exc), "back": stack}, status=409)
     return redirect("stack-list")
@@ -292,7 +296,7 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = visible_deployment(request, pk)
     lines_so_far = list(deployment.lines.all())
     context = {"deployment": deployment, "lines": lines_so_far, "last_seq": lines_so_far[-1].seq if lines_so_far else 0}
-    if deployment.status == Deployment.Status.PENDING_APPROVAL:
+    if deployment.status == Deployment.Status.PENDING_APPROVAL and deployment.stack is not None:
         context["can_review"] = may_review(request.user, deployment.stack.environment)
     return render(request, "stacks/deployment.html", context)
 

@@ -22,7 +22,7 @@ def deployment_approve(*, deployment: Deployment, by: Any) -> Deployment:
     """Raises Forbidden unless `by` could deploy here without approval, Conflict when
     the deployment no longer waits, StackBusy (approval undone) while another sync runs.
     """
-    stack = deployment.stack
+    stack = deployment.live_stack()
     if deploy_needs_approval(by, stack.environment):
         raise Forbidden("Only an admin of this environment approves deploys")
     with transaction.atomic():
@@ -38,7 +38,7 @@ def deployment_approve(*, deployment: Deployment, by: Any) -> Deployment:
 
 def deployment_reject(*, deployment: Deployment, by: Any, reason: str = "") -> Deployment:
     """The deployment ends `cancelled`, saying who rejected it and why."""
-    if deploy_needs_approval(by, deployment.stack.environment):
+    if deploy_needs_approval(by, deployment.live_stack().environment):
         raise Forbidden("Only an admin of this environment rejects deploys")
     actor = current_actor()
     error = f"Rejected by {actor}" + (f": {reason}" if reason else "")

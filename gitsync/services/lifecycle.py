@@ -71,7 +71,8 @@ def deployment_cancel(*, deployment: Deployment, by: Any) -> Deployment:
     Running: the worker is told (within half a second); it stops compose's process
     group (SIGTERM, then SIGKILL after CANCEL_GRACE) and ends the deployment itself.
     """
-    require(by, deployment.stack.environment_id, Membership.Role.DEPLOYER)
+    stack = deployment.live_stack()
+    require(by, stack.environment_id, Membership.Role.DEPLOYER)
     actor = current_actor()
     message = f"Cancelled by {actor}"
     waiting = (Deployment.Status.QUEUED, Deployment.Status.PENDING_APPROVAL)
@@ -79,7 +80,7 @@ def deployment_cancel(*, deployment: Deployment, by: Any) -> Deployment:
         status=Deployment.Status.CANCELLED, error=message, cancel_requested_by=actor, finished_at=timezone.now()
     ):
         DeploymentOutput(deployment, []).line(message)
-        release_lock(deployment.stack, deployment.pk, ok=False, error=message)
+        release_lock(stack, deployment.pk, ok=False, error=message)
         wake_viewers(deployment.pk)
     elif not Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.RUNNING).update(
         cancel_requested_by=actor

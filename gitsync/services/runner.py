@@ -88,6 +88,8 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         pk=deployment_id
     )
     stack = deployment.stack
+    if stack is None:
+        return deployment  # its stack was deleted (history kept): nothing to run
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled while queued, or a duplicate delivery: it runs once
     if not stack.lock_held_by(deployment.pk).update(

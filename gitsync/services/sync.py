@@ -241,5 +241,5 @@ def lock_abandon(stack: GitStack, owner: int) -> None:
 def deployment_requeue(deployment: Deployment) -> None:
     """Hand a queued deployment to the worker again (its task may have died with the
     last worker). A duplicate delivery is harmless: `start()` lets one run."""
-    deployment.stack.lock_held_by(deployment.pk).update(lock_expires=timezone.now() + _queue_lease())
+    deployment.live_stack().lock_held_by(deployment.pk).update(lock_expires=timezone.now() + _queue_lease())
     enqueue(deployment)

@@ -139,7 +139,11 @@ class StackDetail(APIView):
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         require(request.user, stack.environment_id, Membership.Role.ADMIN)
         try:
-            output = stack_delete(stack=stack, remove_containers=query_bool(request, "removeContainers", True))
+            output = stack_delete(
+                stack=stack,
+                remove_containers=query_bool(request, "removeContainers", True),
+                remove_history=query_bool(request, "removeHistory", False),
+            )
         except InUse as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
         except compose.ComposeError as exc:

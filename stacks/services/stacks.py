@@ -18,7 +18,7 @@ from dockhand.audit import record
 from dockhand.errors import InUse
 from gitsync.services.schedules import next_sync_subquery, stack_schedule_apply, stack_schedule_remove
 from stacks import compose
-from stacks.models import Environment, GitStack, StackEnvVar, default_project_name
+from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,11 @@ def stack_update(*, stack: GitStack, fields: dict[str, Any], env_vars: list[EnvV
     return stack
 
 
-def stack_delete(*, stack: GitStack, remove_containers: bool) -> str:
+def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bool = False) -> str:
     """Delete a stack (and, by default, its containers); returns compose's output.
 
-    Refused while a sync holds the stack, so a deploy cannot resurrect what was removed.
+    Its deployments stay, under the stack's name, unless `remove_history` says they go
+    too. Refused while a sync holds the stack, so a deploy cannot resurrect what was removed.
     """
     now = timezone.now()
     free = Q(lock_owner__isnull=True) | Q(lock_expires__lt=now)
@@ -129,7 +130,16 @@ def stack_delete(*, stack: GitStack, remove_containers: bool) -> str:
     stack_dir = settings.STACKS_DIR / str(stack.pk)
     with transaction.atomic():
         stack_schedule_remove(stack_id=stack.pk)
-        record("stack.delete", stack, f"removeContainers={remove_containers}")
+        record("stack.delete", stack, f"removeContainers={remove_containers} removeHistory={remove_history}")
+        history = Deployment.objects.filter(stack=stack)
+        # A deploy still waiting for approval has nothing left to deploy to.
+        history.filter(status=Deployment.Status.PENDING_APPROVAL).update(
+            status=Deployment.Status.CANCELLED, error="The stack was deleted", finished_at=now
+        )
+        if remove_history:
+            history.delete()
+        else:
+            history.update(stack_name=stack.name)
         stack.delete()
     shutil.rmtree(stack_dir, ignore_errors=True)
     return "\n".join(lines)

@@ -306,3 +306,30 @@ def test_the_diff_shows_the_files_and_services_a_sync_would_change(
     shown = page.get(f"/stacks/{stack['id']}/diff/").content.decode()
     assert "notes.txt" in shown and "<li>app</li>" in shown
     assert GitStack.objects.get(pk=stack["id"]).last_commit == deployed
+
+
+def test_deleting_a_stack_keeps_its_history_unless_asked(
+    api: APIClient, admin: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    kept = make_stack(app_repo)
+    deployed = _sync(api, kept).json()["deploymentId"]
+    assert api.delete(f"/api/git/stacks/{kept['id']}").status_code == 200
+    assert dockersupport.containers(kept["projectName"]) == []  # containers removed by default
+    history = api.get(f"/api/deployments/{deployed}").json()
+    assert history["status"] == "success" and history["stackId"] is None
+    assert Deployment.objects.get(pk=deployed).stack_name == kept["stackName"]
+    page = Client()
+    page.force_login(admin)
+    assert f"{kept['stackName']} (deleted)" in page.get(f"/deployments/{deployed}/").content.decode()
+    assert api.post(f"/api/deployments/{deployed}/cancel").status_code == 409
+
+    gone = make_stack(app_repo)
+    removed = _sync(api, gone).json()["deploymentId"]
+    response = api.delete(f"/api/git/stacks/{gone['id']}?removeHistory=true&removeContainers=false")
+    assert response.status_code == 200
+    assert api.get(f"/api/deployments/{removed}").status_code == 404
+    assert dockersupport.containers(gone["projectName"]) != []  # asked to keep them running
+    third = make_stack(app_repo)
+    vague = api.delete(f"/api/git/stacks/{third['id']}?removeHistory=perhaps")
+    assert vague.status_code == 400 and "removeHistory" in vague.json()["error"]
+    assert GitStack.objects.filter(pk=third["id"]).exists()
