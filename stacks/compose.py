@@ -256,12 +256,6 @@ def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, obje
     return model
 
 
-def builds(model: Mapping[str, object]) -> bool:
-    """Whether any service of a resolved model is built from source."""
-    services = model.get("services") or {}
-    return isinstance(services, dict) and any(isinstance(s, dict) and s.get("build") for s in services.values())
-
-
 def config_hashes(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, str]:
     """`config --hash '*'`: per service, the hash compose puts on its containers'
     com.docker.compose.config-hash label (how hand edits are told apart)."""

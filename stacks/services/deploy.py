@@ -168,7 +168,9 @@ def stack_deploy(
         check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
         hashes = compose.config_hashes(inputs.project, env=inputs.env)
         options = compose.UpOptions(
-            build=stack.build_on_deploy or compose.builds(model),
+            # Like `docker compose up -d`: an image that is missing is built anyway;
+            # buildOnDeploy rebuilds every deploy so a changed Dockerfile takes effect.
+            build=stack.build_on_deploy,
             no_cache=stack.no_build_cache,
             pull=stack.pull_policy,
             force_recreate=stack.force_recreate,

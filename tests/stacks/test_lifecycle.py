@@ -236,6 +236,78 @@ services:
     assert _version(stack, "worker") == "worker"
 
 
+BUILT = """\
+services:
+  app:
+    build: .
+    image: {image}
+    pull_policy: build
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+"""
+
+
+def _stamp(stack: dict[str, Any]) -> str:
+    done = subprocess.run(
+        ["docker", "exec", container_name(stack), "cat", "/stamp"], check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def built_image() -> Any:
+    image = f"dockhand-test/built-{uuid.uuid4().hex[:8]}:latest"
+    yield image
+    subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True)
+
+
+def test_build_on_deploy_rebuilds_and_no_build_cache_reruns_every_step(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str, built_image: str
+) -> None:
+    dockerfile = f"FROM {docker_image}\nRUN echo {{label}} > /label && date +%s%N > /stamp\n"
+    app_repo.commit(
+        {"compose.yaml": BUILT.format(image=built_image), "Dockerfile": dockerfile.format(label="one")}, "built"
+    )
+    stack = make_stack(app_repo, buildOnDeploy=True, forceRecreate=True)
+    assert _sync(api, stack).json()["deployed"] is True
+    first = _stamp(stack)
+
+    # Without --no-cache an unchanged Dockerfile is served from the build cache ...
+    app_repo.commit({"README.md": "docs only\n"}, "docs")
+    assert _sync(api, stack).json()["deployed"] is True
+    assert _stamp(stack) == first
+    # ... a changed one is rebuilt, because buildOnDeploy passes --build ...
+    app_repo.commit({"Dockerfile": dockerfile.format(label="two")}, "new label")
+    assert _sync(api, stack).json()["deployed"] is True
+    label = subprocess.run(["docker", "exec", container_name(stack), "cat", "/label"], capture_output=True, text=True)
+    assert label.stdout.strip() == "two"
+    second = _stamp(stack)
+    # ... and with noBuildCache every step runs again even when nothing changed.
+    assert api.put(f"/api/git/stacks/{stack['id']}", {"noBuildCache": True}, format="json").status_code == 200
+    app_repo.commit({"README.md": "docs again\n"}, "docs")
+    assert _sync(api, stack).json()["deployed"] is True
+    assert _stamp(stack) not in (first, second)
+
+
+def test_pull_policy_always_pulls_and_never_does_not(
+    api: APIClient, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    # No registry is reachable here: "always" must try one (and fail saying so) even
+    # though the image is local and the service says pull_policy: never.
+    stack = make_stack(app_repo, pullPolicy="always")
+    failed = _sync(api, stack)
+    assert failed.status_code == 500 and "Pulling" in failed.json()["output"]
+    assert "registry-1.docker.io" in failed.json()["error"]
+
+    # "never" with an image nobody built fails at once, without a pull.
+    absent = 'services:\n  app:\n    image: dockhand-test/absent:1\n    command: ["sleep", "3600"]\n'
+    app_repo.commit({"compose.yaml": absent}, "absent image")
+    assert api.put(f"/api/git/stacks/{stack['id']}", {"pullPolicy": "never"}, format="json").status_code == 200
+    refused = _sync(api, stack)
+    assert refused.status_code == 500 and "No such image: dockhand-test/absent:1" in refused.json()["error"]
+    assert "Pulling" not in refused.json()["output"]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
