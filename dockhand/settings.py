@@ -167,6 +167,8 @@ Q_CLUSTER: dict[str, object] = {
     "catch_up": False,
     "save_limit": 500,
     "label": "Tasks",
+    # How often an idle worker looks for work: a sync someone waits on starts within it.
+    "poll": 0.05,
     "sync": env_bool("DOCKHAND_TASKS_INLINE", False),
 }
 if REDIS_URL:

@@ -23,5 +23,5 @@ def scheduled_sync(stack_id: int) -> str:
         if refusal:
             record("stack.sync_refused", stack, refusal)
             return refusal
-        deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
+        deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE, check_here=True)
     return f"deployment {deployment.pk}" if deployment else "follow-up pending"

@@ -254,11 +254,15 @@ class Deployment(models.Model):
         """The whole output so far (uses prefetched lines when the caller has them)."""
         return "".join(f"{line.text}\n" for line in self.lines.all())
 
-    def finish(self, status: str, *, error: str = "", deployed: bool = False, remote_unreachable: bool = False) -> None:
-        """Move to a finished state once; later calls are ignored."""
+    def finish(
+        self, status: str, *, error: str = "", deployed: bool = False, remote_unreachable: bool = False, **also: str
+    ) -> None:
+        """Move to a finished state once; later calls are ignored. `also`: more fields
+        of the same row (commit_sha, note) written in the same UPDATE."""
         now = timezone.now()
         begun = self.started_at or self.created_at or now
-        fields = {
+        fields: dict[str, object] = {
+            **also,
             "status": status,
             "error": error,
             "deployed": deployed,

@@ -257,7 +257,11 @@ def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
     stack = get_object_or_404(visible_stacks(request), pk=pk)
     try:
         deployment = stack_sync(
-            stack=stack, trigger=Deployment.Trigger.MANUAL, by=request.user, force=checkbox(request.POST, "force")
+            stack=stack,
+            trigger=Deployment.Trigger.MANUAL,
+            by=request.user,
+            force=checkbox(request.POST, "force"),
+            check_here=True,
         )
     except StackBusy as exc:
         return render(

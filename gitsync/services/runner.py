@@ -138,6 +138,36 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     return deployment
 
 
+def deployment_check_unchanged(*, deployment: Deployment) -> bool:
+    """Where the caller is (a request thread, a schedule task), without a trip through
+    the queue: when the branch head is still the deployed commit, end the queued
+    deployment as skipped, exactly as the worker would. False, the deployment left
+    queued for the worker, whenever more is needed (a new commit, a forced sync or a
+    rollback, a git error the worker will retry and record)."""
+    stack = deployment.stack
+    if stack is None or deployment.force or deployment.target_commit or stack.stopped_by_user:
+        return False
+    if not stack.last_commit:
+        return False
+    auth = git_auth(stack.repository.credential)
+    try:
+        head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=auth)
+    except git.GitError:
+        return False
+    GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
+    if head != stack.last_commit:
+        # The worker need not ask the remote again: it fetches the branch next.
+        Deployment.objects.filter(pk=deployment.pk).update(commit_sha=head)
+        return False
+    if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
+        return False
+    DeploymentOutput(deployment, list(auth.secrets if auth else ()), new=True).line(UNCHANGED_NOTE)
+    deployment.finish(Deployment.Status.SKIPPED, commit_sha=head, note=UNCHANGED_NOTE)
+    release_lock(stack, deployment.pk, ok=True)
+    wake_viewers(deployment.pk)
+    return True
+
+
 def _roll_back_after(stack: GitStack, failed: Deployment, output: DeploymentOutput) -> None:
     from gitsync.services.lifecycle import NothingToRollBack, stack_rollback
 
@@ -165,7 +195,7 @@ def _sync(
     if stack.stopped_by_user and not rollback:
         _note(deployment, output, STOPPED_NOTE)
         return
-    if not rollback:
+    if not rollback and not deployment.commit_sha:  # (set: already seen to be new)
         head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
         GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
         if head == stack.last_commit and not deployment.force:
@@ -175,6 +205,8 @@ def _sync(
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
     commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=rollback)
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
+    if not rollback:  # what was just fetched is the branch head now
+        GitStack.objects.filter(pk=stack.pk).update(remote_head=commit.sha)
     subject = commit.message.splitlines()[0] if commit.message else ""
     what = f"Rolling back to {commit.sha[:12]}" if rollback else f"Deploying {commit.sha[:12]} of {stack.branch}"
     output.line(f"{what}: {subject}")

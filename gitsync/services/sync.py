@@ -32,6 +32,7 @@ LOCK_LEASE = timedelta(seconds=120)
 HEARTBEAT = 30.0
 BUSY_MESSAGE = "Stack is already syncing. Please wait for the current operation to complete."
 WORKER_LOST = "The worker running this sync stopped before it finished."
+WAIT_STEP = 0.05  # seconds between looks at a deployment someone waits for
 OPERATING = -1  # lock_owner while a stack operation (no deployment) holds the lock
 PAUSED_MESSAGE = "Auto-sync is paused after a rollback: resume it to deploy the branch again"
 
@@ -50,7 +51,13 @@ def _queue_lease() -> timedelta:
 
 
 def stack_sync(
-    *, stack: GitStack, trigger: str, by: Any, force: bool = False, target: Deployment | None = None
+    *,
+    stack: GitStack,
+    trigger: str,
+    by: Any,
+    force: bool = False,
+    target: Deployment | None = None,
+    check_here: bool = False,
 ) -> Deployment:
     """Take the stack's lock, record a queued deployment and hand it to the worker.
 
@@ -58,6 +65,10 @@ def stack_sync(
     may not deploy to the stack's environment and StackBusy when another sync holds the
     lock. Where an admin must approve first, the answer is a deployment waiting as
     `pending_approval` (asking again joins the one already waiting).
+
+    With `check_here` (callers that wait for the answer anyway) an unchanged branch is
+    found out right here and the deployment ends at once, without a trip through the
+    queue: the common case of a schedule or a "sync" click costs one `ls-remote`.
     """
     rollback = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
     if deploy_needs_approval(by, stack.environment):
@@ -68,6 +79,12 @@ def stack_sync(
         )
         take_lock(stack, deployment)  # StackBusy rolls the row back: a refused call is no attempt
     record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
+    if check_here:
+        # Imported here: the runner builds on this module (the lock it releases).
+        from gitsync.services.runner import deployment_check_unchanged
+
+        if deployment_check_unchanged(deployment=deployment):
+            return deployment
     return hand_to_worker(stack, deployment)
 
 
@@ -147,16 +164,16 @@ def auto_sync_refusal(stack: GitStack) -> str:
 def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
     """Block until the deployment has finished (or `timeout` passes); return it fresh."""
     deadline = time.monotonic() + timeout
-    delay = 0.05
     while True:
         deployment.refresh_from_db()
         if deployment.is_finished or time.monotonic() >= deadline:
             return deployment
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+        # A short fixed step (one indexed read): a growing one made every answer late
+        # by up to its last step.
+        time.sleep(WAIT_STEP)
 
 
-def stack_sync_coalesced(*, stack: GitStack, trigger: str) -> Deployment | None:
+def stack_sync_coalesced(*, stack: GitStack, trigger: str, check_here: bool = False) -> Deployment | None:
     """Sync now, or, when a sync is running, make sure exactly one follow-up runs after
     it (webhooks and schedules: a push that arrives mid-sync must not be lost).
 
@@ -164,7 +181,7 @@ def stack_sync_coalesced(*, stack: GitStack, trigger: str) -> Deployment | None:
     """
     for _ in range(5):
         try:
-            return stack_sync(stack=stack, trigger=trigger, by=None)
+            return stack_sync(stack=stack, trigger=trigger, by=None, check_here=check_here)
         except StackBusy:
             # Only while the lock is held; if it was released meanwhile, try again.
             if GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False).update(

@@ -191,7 +191,9 @@ class StackSync(APIView):
             )
         wait = query_bool(request, "wait", True)
         try:
-            deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force)
+            deployment = stack_sync(
+                stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force, check_here=wait
+            )
         except StackBusy:
             return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
         if not wait or deployment.status == Deployment.Status.PENDING_APPROVAL:

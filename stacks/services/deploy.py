@@ -6,6 +6,7 @@ import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -163,10 +164,12 @@ def stack_deploy(
 ) -> Deployed:
     """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
     for its services to be healthy (when the stack's healthTimeout is not 0)."""
-    with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
+    with _compose_inputs(stack, workdir, metadata, run_id) as inputs, ThreadPoolExecutor(1) as beside:
+        # Both only render the project; side by side they cost one compose start-up.
+        rendering = beside.submit(compose.config_hashes, inputs.project, env=inputs.env)
         model = compose.config(inputs.project, env=inputs.env)
         check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
-        hashes = compose.config_hashes(inputs.project, env=inputs.env)
+        hashes = rendering.result()
         options = compose.UpOptions(
             # Like `docker compose up -d`: an image that is missing is built anyway;
             # buildOnDeploy rebuilds every deploy so a changed Dockerfile takes effect.

@@ -33,10 +33,11 @@ def plain_text(text: str) -> str:
 class DeploymentOutput:
     """A line sink for one deployment; every line is masked before it is kept."""
 
-    def __init__(self, deployment: Deployment, secrets: Iterable[str]) -> None:
+    def __init__(self, deployment: Deployment, secrets: Iterable[str], *, new: bool = False) -> None:
         self.deployment = deployment
         self.secrets = tuple(secrets)
-        self._seq = DeploymentLine.objects.filter(deployment=deployment).count()
+        # A deployment that has just started has no lines yet: no need to count them.
+        self._seq = 0 if new else DeploymentLine.objects.filter(deployment=deployment).count()
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:

@@ -112,3 +112,36 @@ def test_a_new_commit_deploys_and_a_force_push_converges(
     assert dockersupport.container_env(container_name(stack))["VERSION"] == "1"
     assert (workdir / "README.md").exists()
     assert api.get(f"/api/git/stacks/{stack['id']}").json()["lastCommit"] == first
+
+
+def test_an_unchanged_branch_is_answered_without_the_queue_when_the_caller_waits(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitsync.services import sync as sync_service
+    from gitsync.tasks import scheduled_sync
+    from stacks.models import Deployment, GitStack
+
+    stack = make_stack(app_repo)
+    assert _sync(api, stack).json()["deployed"] is True
+    queued: list[int] = []
+    real_enqueue = sync_service.enqueue
+    monkeypatch.setattr(sync_service, "enqueue", lambda d: (queued.append(d.pk), real_enqueue(d)))
+
+    # A waiting API call and a schedule: one ls-remote where they are, nothing queued.
+    body = _sync(api, stack).json()
+    assert body["deployed"] is False and queued == []
+    GitStack.objects.filter(pk=stack["id"]).update(auto_update=True)
+    assert scheduled_sync(stack["id"]).startswith("deployment ") and queued == []
+    latest = Deployment.objects.filter(stack_id=stack["id"]).latest("id")
+    assert (latest.status, latest.note, latest.commit_sha) == (
+        "skipped",
+        "Already up to date: no new commit since the last deploy",
+        app_repo.head(),
+    )
+    assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
+
+    # A caller that does not wait, and a new commit, still go through the worker.
+    assert api.post(f"/api/git/stacks/{stack['id']}/sync?wait=false", {}, format="json").status_code == 200
+    assert len(queued) == 1
+    app_repo.commit({"README.md": "new\n"}, "docs")
+    assert _sync(api, stack).json()["deployed"] is True and len(queued) == 2
