@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import sync  # noqa: E402
+from bench import lists, live, sync  # noqa: E402
 from bench.harness import Report  # noqa: E402
 from bench.world import world  # noqa: E402
 
@@ -25,6 +25,10 @@ def main(argv: list[str]) -> None:
                     sync.run(w, app, report)
                 finally:
                     app.remove_projects()
+        if not only or 5 in only or 7 in only:
+            lists.run(w, report)
+        if not only or 6 in only:
+            live.run(w, report)
     if not only:
         report.write(ROOT / "BENCHMARKS.md", (ROOT / "bench" / "notes.md").read_text())
 

@@ -94,9 +94,19 @@ class StackList(APIView):
         stacks = visible_stacks(request, stack_queryset())
         if "environmentId" in request.query_params:
             stacks = stacks.filter(environment_id=query_int(request, "environmentId", 0, maximum=2**62))
+        total = None
+        if "limit" in request.query_params or "offset" in request.query_params:
+            # Optional pages (the body stays the spec's array; the total is a header).
+            limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
+            offset = query_int(request, "offset", 0, maximum=2**62)
+            total = stacks.count()
+            stacks = stacks[offset : offset + limit]
         stacks = list(stacks)
         context = {"request": request, "states": stack_states(stacks)}
-        return Response(GitStackSerializer(stacks, many=True, context=context).data)
+        response = Response(GitStackSerializer(stacks, many=True, context=context).data)
+        if total is not None:
+            response["X-Total-Count"] = str(total)
+        return response
 
     def post(self, request: Request) -> Response:
         data = GitStackSerializer(data=request.data, context={"request": request})

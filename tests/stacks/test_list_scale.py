@@ -1,0 +1,66 @@
+"""The stacks list does the same work for ten stacks or a thousand: a constant number
+of queries (the regression guard of benchmark #5), one page of rows on the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from gitsync.models import Repository
+from stacks.models import Deployment, GitStack
+from stacks.services.stacks import stack_create
+from stacks.views import STACKS_PER_PAGE
+
+pytestmark = pytest.mark.django_db
+
+
+def _add_stacks(count: int, start: int) -> None:
+    repo = Repository.objects.get_or_create(name="r", url="https://git.example.test/r.git")[0]
+    for i in range(start, start + count):
+        stack = stack_create(fields={"name": f"s{i:04d}", "repository": repo, "branch": "main"})
+        for n in (1, 2):  # history: only the newest deployed commit is shown
+            Deployment.objects.create(
+                stack=stack, trigger="api", status="success", deployed=True, commit_message=f"commit {n} of {i}"
+            )
+        GitStack.objects.filter(pk=stack.pk).update(last_commit="a" * 40)
+
+
+def _queries(client: Any, path: str) -> int:
+    with CaptureQueriesContext(connection) as seen:
+        assert client.get(path).status_code == 200
+    return len(seen.captured_queries)
+
+
+def test_the_list_costs_the_same_queries_for_3_stacks_or_80(api: APIClient, admin: Any, docker_image: str) -> None:
+    page = Client()
+    page.force_login(admin)
+    _add_stacks(3, 0)
+    few = {
+        path: _queries(client, path)
+        for client, path in ((page, "/stacks/"), (api, "/api/git/stacks"), (page, "/stacks/rows/"))
+    }
+    _add_stacks(77, 3)
+    many = {
+        path: _queries(client, path)
+        for client, path in ((page, "/stacks/"), (api, "/api/git/stacks"), (page, "/stacks/rows/"))
+    }
+    assert many == few
+
+    shown = page.get("/stacks/").content.decode()
+    assert shown.count("<tr data-stack=") == STACKS_PER_PAGE
+    assert "Page 1 of 2 (80 stacks)" in shown and "commit 2 of 0" in shown and "commit 1 of 0" not in shown
+    assert page.get("/stacks/?page=2").content.decode().count("<tr data-stack=") == 80 - STACKS_PER_PAGE
+    assert len(api.get("/api/git/stacks").json()) == 80
+
+
+def test_the_api_list_pages_on_request(api: APIClient) -> None:
+    _add_stacks(5, 0)
+    response = api.get("/api/git/stacks?limit=2&offset=3")
+    assert [s["stackName"] for s in response.json()] == ["s0003", "s0004"] and response["X-Total-Count"] == "5"
+    bad = api.get("/api/git/stacks?limit=0")
+    assert bad.status_code == 400 and "limit" in bad.json()["fields"]
