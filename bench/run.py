@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import lists, live, sync  # noqa: E402
+from bench import cron, disk, lists, live, sync, webhooks  # noqa: E402
 from bench.harness import Report  # noqa: E402
 from bench.world import world  # noqa: E402
 
@@ -19,12 +19,21 @@ def main(argv: list[str]) -> None:
     only = {int(a) for a in argv}
     report = Report(command="make bench")
     with world() as w:
-        if not only or only & {1, 2}:
+        if not only or only & {1, 2, 8}:
             with w.product("sync") as app:
                 try:
-                    sync.run(w, app, report)
+                    if not only or only & {1, 2}:
+                        sync.run(w, app, report)
+                    if not only or 8 in only:
+                        disk.run(w, app, report)
                 finally:
                     app.remove_projects()
+        if not only or 3 in only:
+            with w.product("cron") as app:
+                cron.run(w, app, report)
+        if not only or 4 in only:
+            with w.product("webhooks") as app:
+                webhooks.run(w, app, report)
         if not only or 5 in only or 7 in only:
             lists.run(w, report)
         if not only or 6 in only:

@@ -81,6 +81,11 @@ class Running:
         path = self.product.data_dir / "dockhand.sqlite3"
         return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
 
+    def db_write(self) -> sqlite3.Connection:
+        """The product's database for bench set-up that no API offers (a stack already
+        deployed at a commit, without 500 real deploys)."""
+        return sqlite3.connect(self.product.data_dir / "dockhand.sqlite3", timeout=30)
+
     def remove_projects(self) -> None:
         for project in self.projects:
             dockersupport.remove_project(project)

@@ -62,6 +62,8 @@ DEPLOY_TIMEOUT = env_int("DOCKHAND_DEPLOY_TIMEOUT", 1800, minimum=10)
 GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 300, minimum=5)
 # A cancelled compose run gets SIGTERM, then SIGKILL after this many seconds.
 CANCEL_GRACE = env_int("DOCKHAND_CANCEL_GRACE", 10, minimum=1)
+# How many due stacks the auto-sync clock checks at once (each is mostly an ls-remote).
+AUTO_SYNC_CONCURRENCY = env_int("DOCKHAND_AUTO_SYNC_CONCURRENCY", 16, minimum=1)
 # How long the API's default (waiting) /sync holds the request open.
 SYNC_WAIT_TIMEOUT = env_int("DOCKHAND_SYNC_WAIT_TIMEOUT", DEPLOY_TIMEOUT + GIT_TIMEOUT, minimum=1)
 COMPOSE_COMMAND = env_str("DOCKHAND_COMPOSE_COMMAND", "") or ""

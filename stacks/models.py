@@ -73,6 +73,7 @@ class GitStack(models.Model):
     project_name = models.CharField(max_length=100)
     auto_update = models.BooleanField(default=False)
     auto_update_cron = models.CharField(max_length=100, default="0 3 * * *")
+    next_auto_sync = models.DateTimeField(null=True, blank=True, db_index=True)  # when the cron is next due
     webhook_enabled = models.BooleanField(default=False)
     webhook_secret = EncryptedTextField(blank=True)
     watch_paths = models.JSONField(default=list, blank=True)

@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_q.brokers import get_broker
-from django_q.models import Schedule
-from django_q.scheduler import scheduler
 from rest_framework.test import APIClient
 
 from dockhand.models import AuditEvent
+from gitsync.services.schedules import auto_sync_tick
+from stacks.models import GitStack
 from tests.support import webhooks as hooks
 
 pytestmark = pytest.mark.django_db
@@ -40,8 +39,8 @@ def test_people_tokens_webhooks_and_schedules_are_named(
     APIClient().post(
         f"/api/git/stacks/{stack['id']}/webhook", data=hook.body, content_type="application/json", **hook.meta()
     )
-    Schedule.objects.update(next_run=timezone.now() - timedelta(minutes=1))
-    scheduler(broker=get_broker())
+    GitStack.objects.update(next_auto_sync=timezone.now() - timedelta(minutes=1))
+    auto_sync_tick()
     events = _events()
     assert ("user:admin", "stack.create") in events
     assert ("user:admin", "stack.sync") in events

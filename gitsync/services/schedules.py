@@ -1,20 +1,30 @@
-"""Auto-update schedules: one django-q2 CRON Schedule per stack with autoUpdate."""
+"""Auto-update schedules. Each stack with autoUpdate keeps the next time its cron fires
+(`next_auto_sync`); a clock wakes at every minute, claims the stacks that are due and
+checks them side by side, bounded (DOCKHAND_AUTO_SYNC_CONCURRENCY).
+
+One clock for all stacks rather than one queued task per stack: 500 stacks on the same
+minute cost one claim and 500 `ls-remote`s a few at a time, not 500 trips through the
+task queue behind whatever long deploy the workers are running.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from django.conf import settings
-from django.db.models import CharField, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Concat
+from django.db import connection
 from django.utils import timezone
-from django_q.models import Schedule
 
 from stacks.models import GitStack
 
-TASK = "gitsync.tasks.scheduled_sync"
+log = logging.getLogger(__name__)
+
 # Offered by the API (`autoUpdateSchedule`) and the stack form.
 CRON_PRESETS = {
     "hourly": "0 * * * *",
@@ -24,10 +34,6 @@ CRON_PRESETS = {
 }
 
 
-def schedule_name(stack_id: int) -> str:
-    return f"stack-{stack_id}-auto-update"
-
-
 def next_runs(cron: str, count: int, *, after: datetime | None = None) -> list[datetime]:
     """The next `count` times `cron` fires, in DOCKHAND_TIME_ZONE."""
     start = (after or timezone.now()).astimezone(ZoneInfo(settings.TIME_ZONE))
@@ -35,33 +41,64 @@ def next_runs(cron: str, count: int, *, after: datetime | None = None) -> list[d
     return [it.get_next(datetime) for _ in range(count)]
 
 
-def stack_schedule_apply(*, stack: GitStack) -> None:
-    """Create, change or remove the stack's Schedule to match autoUpdate / autoUpdateCron."""
-    name = schedule_name(stack.pk)
+def stack_schedule_apply(*, stack: GitStack, cron_changed: bool = True) -> None:
+    """Set (or clear) when the stack is next due, after its autoUpdate settings changed.
+    An unchanged cron keeps a time already set, so saving a stack delays nothing."""
     if not stack.auto_update:
-        Schedule.objects.filter(name=name).delete()
+        when = None
+    elif stack.next_auto_sync and not cron_changed:
         return
-    current = Schedule.objects.filter(name=name).first()
-    if current and current.cron == stack.auto_update_cron:
-        return  # unchanged: keep its next_run
-    Schedule.objects.update_or_create(
-        name=name,
-        defaults={
-            "func": TASK,
-            "args": repr(stack.pk),
-            "schedule_type": Schedule.CRON,
-            "cron": stack.auto_update_cron,
-            "repeats": -1,
-            "next_run": next_runs(stack.auto_update_cron, 1)[0],
-        },
-    )
+    else:
+        when = next_runs(stack.auto_update_cron, 1)[0]
+    GitStack.objects.filter(pk=stack.pk).update(next_auto_sync=when)
+    stack.next_auto_sync = when
 
 
-def stack_schedule_remove(*, stack_id: int) -> None:
-    Schedule.objects.filter(name=schedule_name(stack_id)).delete()
+def due_stacks_claim(now: datetime) -> list[int]:
+    """The stacks due at `now`, each moved on to its next time by a conditional UPDATE:
+    several clocks (one per node) may look at once, and each due stack goes to exactly
+    one of them. A stack missed during downtime runs once, then waits for its next time."""
+    claimed = []
+    due = GitStack.objects.filter(auto_update=True, next_auto_sync__lte=now)
+    for pk, cron, when in due.values_list("pk", "auto_update_cron", "next_auto_sync"):
+        following = next_runs(cron, 1, after=now)[0]
+        if GitStack.objects.filter(pk=pk, next_auto_sync=when).update(next_auto_sync=following):
+            claimed.append(pk)
+    return claimed
 
 
-def next_sync_subquery() -> Subquery:
-    """Annotation for GitStack querysets: the next scheduled sync (no query per stack)."""
-    name = Concat(Value("stack-"), Cast(OuterRef("pk"), CharField()), Value("-auto-update"))
-    return Subquery(Schedule.objects.filter(name=name).values("next_run")[:1])
+def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
+    """Check every due stack, AUTO_SYNC_CONCURRENCY at a time; what each check did."""
+    from gitsync.tasks import scheduled_sync  # the task module builds on the services
+
+    claimed = due_stacks_claim(now or timezone.now())
+    if not claimed:
+        return {}
+
+    def check(pk: int) -> str:
+        try:
+            return scheduled_sync(pk)
+        except Exception as exc:  # one stack's trouble must not stop the others' checks
+            log.exception("scheduled check of stack %s failed", pk)
+            return f"failed: {exc}"
+        finally:
+            connection.close()  # this pool thread's own connection
+
+    workers = min(settings.AUTO_SYNC_CONCURRENCY, len(claimed))
+    if workers == 1:
+        return {pk: scheduled_sync(pk) for pk in claimed}
+    with ThreadPoolExecutor(workers, thread_name_prefix="auto-sync") as pool:
+        return dict(zip(claimed, pool.map(check, claimed), strict=True))
+
+
+def run_clock(stop: threading.Event) -> None:
+    """Tick at the start of every minute until `stop` is set (a thread of `serve`)."""
+    while not stop.wait(60 - time.time() % 60 + 0.05):
+        try:
+            done = auto_sync_tick()
+            if done:
+                log.info("auto-sync checked %d stack(s)", len(done))
+        except Exception:
+            log.exception("auto-sync tick failed")
+        finally:
+            connection.close()

@@ -171,9 +171,8 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
         return value
 
     def get_nextSync(self, obj: GitStack) -> str | None:
-        # Annotated by the views' queryset (one query for a whole list).
-        when = getattr(obj, "next_sync", None)
-        return serializers.DateTimeField().to_representation(when) if when and obj.auto_update else None
+        when = obj.next_auto_sync if obj.auto_update else None
+        return serializers.DateTimeField().to_representation(when) if when else None
 
     def get_webhookUrl(self, obj: GitStack) -> str:
         return public_url(self.context.get("request"), f"/api/git/stacks/{obj.pk}/webhook")

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from dockhand.audit import record
 from dockhand.errors import InUse
-from gitsync.services.schedules import next_sync_subquery, stack_schedule_apply, stack_schedule_remove
+from gitsync.services.schedules import stack_schedule_apply
 from stacks import compose
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 
@@ -33,13 +33,9 @@ class EnvVarInput:
 
 
 def stack_queryset() -> QuerySet[GitStack]:
-    """Stacks with what every listing shows: environment, repository, overrides and
-    the next scheduled sync (annotated, so a list costs no query per stack)."""
-    return (
-        GitStack.objects.select_related("environment", "repository")
-        .prefetch_related("env_vars")
-        .annotate(next_sync=next_sync_subquery())
-    )
+    """Stacks with what every listing shows: environment, repository and overrides
+    (fetched with the list, so a list costs no query per stack)."""
+    return GitStack.objects.select_related("environment", "repository").prefetch_related("env_vars")
 
 
 def local_environment() -> Environment:
@@ -102,7 +98,7 @@ def stack_update(*, stack: GitStack, fields: dict[str, Any], env_vars: list[EnvV
         stack.save()
         if env_vars is not None:
             _replace_env_vars(stack, env_vars)
-        stack_schedule_apply(stack=stack)
+        stack_schedule_apply(stack=stack, cron_changed="auto_update_cron" in fields)
         changed = sorted(fields) + ([f"envVars({', '.join(v.key for v in env_vars)})"] if env_vars is not None else [])
         record("stack.update", stack, "changed: " + (", ".join(changed) or "nothing"))
     return stack
@@ -129,7 +125,6 @@ def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bo
             raise
     stack_dir = settings.STACKS_DIR / str(stack.pk)
     with transaction.atomic():
-        stack_schedule_remove(stack_id=stack.pk)
         record("stack.delete", stack, f"removeContainers={remove_containers} removeHistory={remove_history}")
         history = Deployment.objects.filter(stack=stack)
         # A deploy still waiting for approval has nothing left to deploy to.

@@ -1,55 +1,45 @@
-"""autoUpdate stacks run from the real django-q2 scheduler; time is set, never slept."""
+"""autoUpdate stacks run from the auto-sync clock; time is set, never slept."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
-from django_q.brokers import get_broker
-from django_q.models import Schedule
-from django_q.scheduler import scheduler
 
-from gitsync.services.schedules import next_runs, schedule_name
-from stacks.models import Deployment
+import gitsync.tasks as scheduled_sync_module
+from gitsync.services.schedules import auto_sync_tick, due_stacks_claim, next_runs
+from stacks.models import Deployment, GitStack
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 
 pytestmark = pytest.mark.django_db
 
 
-def _schedule(stack: dict[str, Any]) -> Schedule | None:
-    return Schedule.objects.filter(name=schedule_name(stack["id"])).first()
+def _next(stack: dict[str, Any]) -> Any:
+    return GitStack.objects.get(pk=stack["id"]).next_auto_sync
 
 
 def test_the_schedule_follows_the_stack(api: Any, app_repo: Any, make_stack: Any) -> None:
     stack = make_stack(app_repo, autoUpdate=True, autoUpdateCron="0 */6 * * *")
-    schedule = _schedule(stack)
-    assert schedule is not None
-    assert (schedule.schedule_type, schedule.cron, schedule.func) == (
-        Schedule.CRON,
-        "0 */6 * * *",
-        "gitsync.tasks.scheduled_sync",
-    )
-    assert schedule.next_run > timezone.now()
+    first = _next(stack)
+    assert first == next_runs("0 */6 * * *", 1)[0]
     shown = api.get(f"/api/git/stacks/{stack['id']}").json()
     assert shown["nextSync"] is not None
+    api.put(f"/api/git/stacks/{stack['id']}", {"branch": "main"}, format="json")
+    assert _next(stack) == first  # saving other settings delays nothing
 
     api.put(f"/api/git/stacks/{stack['id']}", {"autoUpdateSchedule": "hourly"}, format="json")
-    schedule = _schedule(stack)
-    assert schedule is not None and schedule.cron == "0 * * * *"
-    assert schedule.next_run - timezone.now() <= timedelta(hours=1)
+    assert timezone.now() < _next(stack) <= timezone.now() + timedelta(hours=1)
 
     api.put(f"/api/git/stacks/{stack['id']}", {"autoUpdate": False}, format="json")
-    assert _schedule(stack) is None
+    assert _next(stack) is None
     assert api.get(f"/api/git/stacks/{stack['id']}").json()["nextSync"] is None
-
-    api.put(f"/api/git/stacks/{stack['id']}", {"autoUpdate": True}, format="json")
-    assert _schedule(stack) is not None
-    assert api.delete(f"/api/git/stacks/{stack['id']}?removeContainers=false").status_code == 200
-    assert _schedule(stack) is None
+    assert auto_sync_tick(timezone.now() + timedelta(days=1)) == {}
 
 
 def test_a_due_schedule_deploys_once_after_downtime_then_waits_for_its_next_time(
@@ -58,17 +48,48 @@ def test_a_due_schedule_deploys_once_after_downtime_then_waits_for_its_next_time
     stack = make_stack(app_repo, autoUpdate=True, autoUpdateCron="0 * * * *")
     app_repo.commit({"compose.yaml": compose_file("2")}, "version 2")
     # The server was down for three days: 72 hourly runs were missed.
-    Schedule.objects.filter(name=schedule_name(stack["id"])).update(next_run=timezone.now() - timedelta(days=3))
+    GitStack.objects.filter(pk=stack["id"]).update(next_auto_sync=timezone.now() - timedelta(days=3))
 
-    scheduler(broker=get_broker())
+    assert list(auto_sync_tick()) == [stack["id"]]
 
     runs = Deployment.objects.filter(stack_id=stack["id"])
     assert [(d.trigger, d.status) for d in runs] == [("schedule", "success")]
     assert dockersupport.container_env(container_name(stack))["VERSION"] == "2"
-    schedule = _schedule(stack)
-    assert schedule is not None and timezone.now() < schedule.next_run <= timezone.now() + timedelta(hours=1)
-    scheduler(broker=get_broker())  # nothing is due any more
+    assert timezone.now() < _next(stack) <= timezone.now() + timedelta(hours=1)
+    assert auto_sync_tick() == {}  # nothing is due any more
     assert runs.count() == 1
+
+
+def test_due_stacks_are_claimed_once_and_checked_side_by_side_bounded(
+    app_repo: Any, make_stack: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.AUTO_SYNC_CONCURRENCY = 4
+    ids = sorted(make_stack(app_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"] for _ in range(8))
+    now = timezone.now() + timedelta(minutes=1)
+    # A second clock (another node) looking at the same minute finds nothing left.
+    assert sorted(due_stacks_claim(now)) == ids and due_stacks_claim(now) == []
+    assert all(n > now for n in GitStack.objects.filter(pk__in=ids).values_list("next_auto_sync", flat=True))
+
+    # The checks run four at a time: eight that take 0.3 s each end in about 0.6 s.
+    GitStack.objects.filter(pk__in=ids).update(next_auto_sync=now)
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def check(pk: int) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.3)
+        with lock:
+            running -= 1
+        return f"checked {pk}"
+
+    monkeypatch.setattr(scheduled_sync_module, "scheduled_sync", check)
+    started = time.monotonic()
+    done = auto_sync_tick(now)
+    assert done == {pk: f"checked {pk}" for pk in ids} and most == 4
+    assert time.monotonic() - started < 1.5
 
 
 def test_cron_times_are_read_in_the_configured_time_zone(settings: Any) -> None:

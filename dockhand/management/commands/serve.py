@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from gitsync.services.recovery import recover_after_restart
+from gitsync.services.schedules import run_clock
 
 # How long the web server and the worker get to finish in-flight work on shutdown.
 GRACE_SECONDS = 20
@@ -47,6 +49,11 @@ class Command(BaseCommand):
                 [sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, start_new_session=True
             ),
         }
+        # The auto-sync clock: a thread here, beside the processes it supervises, so
+        # scheduled checks start on the minute whatever the workers are busy with.
+        clock_stop = threading.Event()
+        clock = threading.Thread(target=run_clock, args=(clock_stop,), name="auto-sync-clock", daemon=True)
+        clock.start()
         self.stdout.write(f"dockhand is running on http://{settings.BIND} (Ctrl-C stops it)")
         stopping = False
 
@@ -59,6 +66,7 @@ class Command(BaseCommand):
         # Whichever ends first, by a signal or by dying, takes the other one down too.
         while not stopping and all(p.poll() is None for p in procs.values()):
             time.sleep(0.2)
+        clock_stop.set()
         # SIGTERM to each leader only: qcluster's sentinel stops its own workers and
         # hangs if they are signalled behind its back.
         for p in procs.values():

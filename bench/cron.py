@@ -1,0 +1,82 @@
+"""#3 500 stacks due on the same cron minute, none changed: the time from that minute
+until every one has been checked, against 500 `git ls-remote` run one after another."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import UTC, datetime
+
+from bench.harness import Report, Row
+from bench.world import Running, World
+
+STACKS, RUNS = 500, 3
+
+
+def _serial_ls_remote(url: str, branch: str) -> float:
+    start = time.perf_counter()
+    for _ in range(STACKS):
+        subprocess.run(["git", "ls-remote", url, f"refs/heads/{branch}"], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _next_minute() -> float:
+    now = time.time()
+    return now - now % 60 + 60
+
+
+def _checked_since(app: Running, since: float) -> tuple[int, float]:
+    """How many scheduled checks finished since `since`, and when the last one did."""
+    stamp = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    with app.db() as db:
+        count, last = db.execute(
+            "SELECT count(*), max(finished_at) FROM stacks_deployment"
+            " WHERE trigger = 'schedule' AND finished_at IS NOT NULL AND created_at >= ?",
+            (stamp,),
+        ).fetchone()
+    if not last:
+        return 0, 0.0
+    return count, datetime.fromisoformat(last).replace(tzinfo=UTC).timestamp()
+
+
+def _one_minute(app: Running) -> float:
+    """Wait for the next minute to fire; seconds from it until all STACKS were checked."""
+    due = _next_minute()
+    time.sleep(max(0.0, due - time.time()))
+    deadline = due + 120
+    while time.time() < deadline:
+        count, last = _checked_since(app, due)
+        if count >= STACKS:
+            return last - due
+        time.sleep(0.5)
+    raise AssertionError(f"only {_checked_since(app, due)[0]} of {STACKS} checked within 120 s")
+
+
+def run(world: World, app: Running, report: Report) -> None:
+    repo = world.repo()
+    app.stacks(repo, STACKS, autoUpdate=True, autoUpdateCron="* * * * *")
+    # "None changed": each stack already runs the head (as after a first deploy).
+    with app.db_write() as db:
+        db.execute("UPDATE stacks_gitstack SET last_commit = ?", (repo.head(),))
+    url = world.authed_url(repo)
+    _serial_ls_remote(url, repo.branch)  # warm-up of the baseline; the product's first minute is its own
+    _one_minute(app)
+    baseline: list[float] = []
+    ours: list[float] = []
+    for _ in range(RUNS):
+        baseline.append(_serial_ls_remote(url, repo.branch))
+        ours.append(_one_minute(app))
+    b, o = sorted(baseline)[RUNS // 2], sorted(ours)[RUNS // 2]
+    report.add(
+        Row(
+            3,
+            f"{STACKS} stacks due on one cron minute, none changed",
+            f"{STACKS} × ls-remote {b:.1f} s",
+            f"all checked {o:.1f} s after the minute",
+            f"ratio {o / b:.2f}",
+            "≤ 0.5, inside the minute",
+            o / b <= 0.5 and o < 60,
+        ),
+        f"#3 baseline s: {' '.join(f'{v:.1f}' for v in baseline)}",
+        f"#3 dockhand s: {' '.join(f'{v:.1f}' for v in ours)}",
+    )

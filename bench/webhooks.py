@@ -1,0 +1,75 @@
+"""#4 signed GitHub push webhooks accepted per second by the real Daphne server, 32
+concurrent clients (wrk), and their p99 latency, against `GET /api/health` on the same
+server the same way."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from bench.harness import Report, Row
+from bench.world import ROOT, Running, World
+from tests.support import webhooks as hooks
+
+SECONDS, CONNECTIONS, RUNS = 5, 32, 5
+
+
+def _wrk(url: str, hook_dir: Path | None) -> dict[str, str]:
+    env = {"PATH": "/usr/bin:/bin", **({"BENCH_HOOK_DIR": str(hook_dir)} if hook_dir else {})}
+    done = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(ROOT / "bench" / "webhook.lua"), url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=SECONDS + 60,
+    )
+    found = re.search(r"RESULT rate=(\S+) p50=(\S+) p99=(\S+) statuses=(\S*)", done.stdout)
+    assert found, done.stdout + done.stderr
+    return dict(zip(("rate", "p50", "p99", "statuses"), found.groups(), strict=True))
+
+
+def run(world: World, app: Running, report: Report) -> None:
+    repo = world.repo()
+    stack = app.stack(repo, webhookEnabled=True)
+    hook = hooks.github_push(repo, stack["webhookSecret"], before=hooks.ZERO, shas=[repo.head()])
+    hook_dir = world.tmp / "hook"
+    hook_dir.mkdir()
+    (hook_dir / "body.json").write_bytes(hook.body)
+    headers = {k: v for k, v in hook.headers.items() if k != "X-GitHub-Delivery"}
+    (hook_dir / "headers.txt").write_text("".join(f"{k}: {v}\n" for k, v in headers.items()))
+    health = f"{app.product.url}/api/health"
+    webhook = f"{app.product.url}/api/git/stacks/{stack['id']}/webhook"
+    _wrk(health, None), _wrk(webhook, hook_dir)  # warm-up
+    base: list[dict[str, str]] = []
+    ours: list[dict[str, str]] = []
+    for _ in range(RUNS):
+        base.append(_wrk(health, None))
+        ours.append(_wrk(webhook, hook_dir))
+    rate_base = _median(float(r["rate"]) for r in base)
+    rate_ours = _median(float(r["rate"]) for r in ours)
+    p99 = _median(float(r["p99"]) for r in ours)
+    share = rate_ours / rate_base
+    report.add(
+        Row(
+            4,
+            f"signed GitHub push webhooks, {CONNECTIONS} clients (wrk)",
+            f"`/api/health` {rate_base:.0f}/s",
+            f"{rate_ours:.0f}/s, p99 {p99:.0f} ms",
+            f"{share:.0%} of health, p99 {p99:.0f} ms",
+            "≥ 50 %, p99 < 50 ms",
+            share >= 0.5 and p99 < 50,
+        ),
+        f"#4 health runs: {'; '.join(_fmt(r) for r in base)}",
+        f"#4 webhook runs: {'; '.join(_fmt(r) for r in ours)}",
+    )
+
+
+def _median(values: object) -> float:
+    import statistics
+
+    return statistics.median(list(values))  # type: ignore[call-overload]
+
+
+def _fmt(run: dict[str, str]) -> str:
+    return f"{float(run['rate']):.0f}/s p99 {float(run['p99']):.0f} ms [{run['statuses']}]"
