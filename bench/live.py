@@ -32,7 +32,10 @@ def _latencies(world: World, name: str, extra_env: dict[str, str]) -> list[float
         )
         latencies: list[float] = []
         while True:
-            message: dict[str, Any] = json.loads(ws.recv())
+            raw = ws.recv()
+            if not raw:
+                raise AssertionError(f"the socket closed: {ws.status} {app.product.log()[-1500:]}")
+            message: dict[str, Any] = json.loads(raw)
             received = time.time()
             if message["type"] == "status":
                 break

@@ -143,10 +143,19 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def redis_channel_layers(url: str) -> dict[str, object]:
+    # redis-py 8 reads with a 5 s socket timeout by default, shorter than the channel
+    # layer's blocking pop: every idle viewer's socket then died with TimeoutError
+    # (django/channels_redis#422). An explicit, longer one keeps them open.
+    host = {"address": url, "socket_timeout": 30, "socket_connect_timeout": 5}
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}}
+
+
 REDIS_URL = env_str("DOCKHAND_REDIS_URL", "") or ""
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
 else:
     # A file cache is shared by the web and worker processes of one host, which the
     # worker heartbeat in /api/health relies on.

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from dockhand.asgi import application
+from dockhand.settings import redis_channel_layers
 from stacks import consumers
 from stacks.models import Deployment
 from stacks.services.output import DeploymentOutput
@@ -25,9 +26,7 @@ def redis_mode(tmp_path: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) ->
     need("redis-server", redisserver.available())
     server = redisserver.RedisServer(tmp_path)
     settings.REDIS_URL = server.url
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [server.url]}}
-    }
+    settings.CHANNEL_LAYERS = redis_channel_layers(server.url)  # the product's own configuration
     # Were the nudge missing, the line would only arrive after this long.
     monkeypatch.setattr(consumers, "NUDGED_POLL_SECONDS", 30.0)
     yield server.url
@@ -39,7 +38,8 @@ async def test_a_new_line_arrives_by_the_redis_nudge(redis_mode: str, deployment
         application, f"/ws/deployments/{deployment.pk}/", headers=await sync_to_async(session_headers)(admin)
     )
     assert (await communicator.connect())[0]
-    assert await communicator.receive_nothing(timeout=0.5)
+    # Idle for longer than redis-py's default socket timeout (5 s): the socket stays.
+    assert await communicator.receive_nothing(timeout=6)
     output = await sync_to_async(DeploymentOutput)(deployment, secrets=[])
     await sync_to_async(output.line)("pushed through redis")
     assert await communicator.receive_json_from(timeout=3) == {"type": "line", "seq": 1, "text": "pushed through redis"}
