@@ -163,6 +163,8 @@ def auto_sync_refusal(stack: GitStack) -> str:
 
 def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
     """Block until the deployment has finished (or `timeout` passes); return it fresh."""
+    if deployment.is_finished:
+        return deployment  # ended where it was asked for (an unchanged branch)
     deadline = time.monotonic() + timeout
     while True:
         deployment.refresh_from_db()
