@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 from datetime import UTC, datetime
+from statistics import median
 
 from bench.harness import Report, Row
 from bench.world import Running, World
@@ -66,7 +67,7 @@ def run(world: World, app: Running, report: Report) -> None:
     for _ in range(RUNS):
         baseline.append(_serial_ls_remote(url, repo.branch))
         ours.append(_one_minute(app))
-    b, o = sorted(baseline)[RUNS // 2], sorted(ours)[RUNS // 2]
+    b, o = median(baseline), median(ours)
     report.add(
         Row(
             3,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import median
 
 from bench.harness import Report, Row, interleave, ms
 from bench.world import Running, World
@@ -43,7 +44,7 @@ def run(world: World, report: Report) -> None:
                     5,
                     f"{name}, {STACKS} stacks",
                     f"10 stacks {ms(min(pair.baseline))}–{ms(max(pair.baseline))}",
-                    f"{ms(sorted(pair.subject)[len(pair.subject) // 2])}",
+                    ms(median(pair.subject)),
                     f"ratio {pair.ratio:.2f}",
                     "≤ 3",
                     pair.ratio <= 3,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 from pathlib import Path
-from statistics import median as _median
+from statistics import median
 from time import perf_counter as _now
 
 from bench.harness import Report, Row, interleave, ms
@@ -53,8 +53,8 @@ def run(world: World, app: Running, report: Report) -> None:
         Row(
             1,
             "changed-commit sync, `POST /sync` (wait)",
-            f"fetch+checkout+up {ms(_median(changed.baseline))}",
-            ms(_median(changed.subject)),
+            f"fetch+checkout+up {ms(median(changed.baseline))}",
+            ms(median(changed.subject)),
             f"ratio {changed.ratio:.2f}",
             "≤ 1.15",
             changed.ratio <= 1.15,
@@ -71,8 +71,8 @@ def run(world: World, app: Running, report: Report) -> None:
         Row(
             2,
             "unchanged-commit sync, `POST /sync` (wait)",
-            f"ls-remote {ms(_median(unchanged.baseline))}",
-            ms(_median(unchanged.subject)),
+            f"ls-remote {ms(median(unchanged.baseline))}",
+            ms(median(unchanged.subject)),
             f"ratio {unchanged.ratio:.2f}",
             "≤ 2.0",
             unchanged.ratio <= 2.0,

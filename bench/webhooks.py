@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from statistics import median
 
 from bench.harness import Report, Row
 from bench.world import ROOT, Running, World
@@ -46,9 +47,9 @@ def run(world: World, app: Running, report: Report) -> None:
     for _ in range(RUNS):
         base.append(_wrk(health, None))
         ours.append(_wrk(webhook, hook_dir))
-    rate_base = _median(float(r["rate"]) for r in base)
-    rate_ours = _median(float(r["rate"]) for r in ours)
-    p99 = _median(float(r["p99"]) for r in ours)
+    rate_base = median(float(r["rate"]) for r in base)
+    rate_ours = median(float(r["rate"]) for r in ours)
+    p99 = median(float(r["p99"]) for r in ours)
     share = rate_ours / rate_base
     report.add(
         Row(
@@ -63,12 +64,6 @@ def run(world: World, app: Running, report: Report) -> None:
         f"#4 health runs: {'; '.join(_fmt(r) for r in base)}",
         f"#4 webhook runs: {'; '.join(_fmt(r) for r in ours)}",
     )
-
-
-def _median(values: object) -> float:
-    import statistics
-
-    return statistics.median(list(values))  # type: ignore[call-overload]
 
 
 def _fmt(run: dict[str, str]) -> str:
