@@ -22,7 +22,7 @@ from tests.support.redisserver import RedisServer
 def _latencies(world: World, name: str, extra_env: dict[str, str]) -> list[float]:
     env = {"DOCKHAND_COMPOSE_COMMAND": str(ROOT / "bench" / "fake_compose.sh"), **extra_env}
     with world.product(name, env) as app:
-        stack = app.stack(world.repo())
+        stack = app.stack(world.repo(), healthTimeout=0)  # the stand-in starts no container
         deployment_id = app.client.post(f"/api/git/stacks/{stack['id']}/sync?wait=false").json()["deploymentId"]
         cookie = "; ".join(f"{k}={v}" for k, v in app.client.session.cookies.items())
         ws = websocket.create_connection(
