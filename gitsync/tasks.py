@@ -13,8 +13,9 @@ def run_deployment(deployment_id: int) -> str:
     return deployment_run(deployment_id=deployment_id).status
 
 
-def scheduled_sync(stack_id: int) -> str:
-    """A stack's auto-update schedule fired: sync, or join the follow-up of a running one."""
+def scheduled_sync(stack_id: int, head: str | None = None) -> str:
+    """A stack's auto-update schedule fired: sync, or join the follow-up of a running one.
+    `head`: the branch head the clock just read for this stack (None: read it here)."""
     stack = GitStack.objects.filter(pk=stack_id, auto_update=True).first()
     if stack is None:
         return "no such stack with autoUpdate"
@@ -23,5 +24,5 @@ def scheduled_sync(stack_id: int) -> str:
         if refusal:
             record("stack.sync_refused", stack, refusal)
             return refusal
-        deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE, check_here=True)
+        deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE, check_here=True, head=head)
     return f"deployment {deployment.pk}" if deployment else "follow-up pending"

@@ -138,22 +138,24 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     return deployment
 
 
-def deployment_check_unchanged(*, deployment: Deployment) -> bool:
+def deployment_check_unchanged(*, deployment: Deployment, head: str | None = None) -> bool:
     """Where the caller is (a request thread, a schedule task), without a trip through
     the queue: when the branch head is still the deployed commit, end the queued
     deployment as skipped, exactly as the worker would. False, the deployment left
     queued for the worker, whenever more is needed (a new commit, a forced sync or a
-    rollback, a git error the worker will retry and record)."""
+    rollback, a git error the worker will retry and record). `head`: the branch head
+    when the caller has just read it (the clock reads it once for stacks that share it)."""
     stack = deployment.stack
     if stack is None or deployment.force or deployment.target_commit or stack.stopped_by_user:
         return False
     if not stack.last_commit:
         return False
     auth = git_auth(stack.repository.credential)
-    try:
-        head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=auth)
-    except git.GitError:
-        return False
+    if head is None:
+        try:
+            head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=auth)
+        except git.GitError:
+            return False
     GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
     if head != stack.last_commit:
         # The worker need not ask the remote again: it fetches the branch next.

@@ -3,8 +3,10 @@
 checks them side by side, bounded (DOCKHAND_AUTO_SYNC_CONCURRENCY).
 
 One clock for all stacks rather than one queued task per stack: 500 stacks on the same
-minute cost one claim and 500 `ls-remote`s a few at a time, not 500 trips through the
-task queue behind whatever long deploy the workers are running.
+minute cost one claim and their checks a few at a time, not 500 trips through the
+task queue behind whatever long deploy the workers are running. Stacks that follow the
+same branch of the same repository with the same credential (a repository of many
+stacks is common) share one `ls-remote`: the server is asked once per branch a minute.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from gitsync import git
+from gitsync.services.auth import git_auth
 from stacks.models import GitStack
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,32 @@ def due_stacks_claim(now: datetime) -> list[int]:
     return claimed
 
 
+Branch = tuple[str, str, int | None]  # repository url, branch, credential id
+
+
+def _branch_heads(stack_ids: list[int], pool: Executor) -> dict[int, str]:
+    """The remote head of each stack's branch, one `ls-remote` per distinct branch. A
+    branch that cannot be read is left out: that stack's own check asks again and
+    records why it failed."""
+    stacks = GitStack.objects.filter(pk__in=stack_ids).select_related("repository__credential")
+    by_branch: dict[Branch, list[int]] = {}
+    credentials = {}
+    for stack in stacks:
+        key = (stack.repository.url, stack.branch, stack.repository.credential_id)
+        by_branch.setdefault(key, []).append(stack.pk)
+        credentials[key] = stack.repository.credential
+
+    def head(key: Branch) -> str | None:
+        try:
+            return git.remote_head(url=key[0], branch=key[1], auth=git_auth(credentials[key]))
+        except git.GitError:
+            return None
+
+    keys = list(by_branch)
+    heads = dict(zip(keys, pool.map(head, keys), strict=True))
+    return {pk: sha for key, sha in heads.items() if sha for pk in by_branch[key]}
+
+
 def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
     """Check every due stack, AUTO_SYNC_CONCURRENCY at a time; what each check did."""
     from gitsync.tasks import scheduled_sync  # the task module builds on the services
@@ -77,17 +107,19 @@ def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
 
     def check(pk: int) -> str:
         try:
-            return scheduled_sync(pk)
+            return scheduled_sync(pk, head=heads.get(pk))
         except Exception as exc:  # one stack's trouble must not stop the others' checks
             log.exception("scheduled check of stack %s failed", pk)
             return f"failed: {exc}"
         finally:
-            connection.close()  # this pool thread's own connection
+            if workers > 1:
+                connection.close()  # this pool thread's own connection
 
     workers = min(settings.AUTO_SYNC_CONCURRENCY, len(claimed))
-    if workers == 1:
-        return {pk: scheduled_sync(pk) for pk in claimed}
     with ThreadPoolExecutor(workers, thread_name_prefix="auto-sync") as pool:
+        heads = _branch_heads(claimed, pool)
+        if workers == 1:
+            return {pk: check(pk) for pk in claimed}
         return dict(zip(claimed, pool.map(check, claimed), strict=True))
 
 

@@ -58,6 +58,7 @@ def stack_sync(
     force: bool = False,
     target: Deployment | None = None,
     check_here: bool = False,
+    head: str | None = None,
 ) -> Deployment:
     """Take the stack's lock, record a queued deployment and hand it to the worker.
 
@@ -68,7 +69,8 @@ def stack_sync(
 
     With `check_here` (callers that wait for the answer anyway) an unchanged branch is
     found out right here and the deployment ends at once, without a trip through the
-    queue: the common case of a schedule or a "sync" click costs one `ls-remote`.
+    queue: the common case of a schedule or a "sync" click costs one `ls-remote`, or
+    none when the caller has just read the branch `head` itself.
     """
     rollback = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
     if deploy_needs_approval(by, stack.environment):
@@ -83,7 +85,7 @@ def stack_sync(
         # Imported here: the runner builds on this module (the lock it releases).
         from gitsync.services.runner import deployment_check_unchanged
 
-        if deployment_check_unchanged(deployment=deployment):
+        if deployment_check_unchanged(deployment=deployment, head=head):
             return deployment
     return hand_to_worker(stack, deployment)
 
@@ -175,7 +177,9 @@ def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
         time.sleep(WAIT_STEP)
 
 
-def stack_sync_coalesced(*, stack: GitStack, trigger: str, check_here: bool = False) -> Deployment | None:
+def stack_sync_coalesced(
+    *, stack: GitStack, trigger: str, check_here: bool = False, head: str | None = None
+) -> Deployment | None:
     """Sync now, or, when a sync is running, make sure exactly one follow-up runs after
     it (webhooks and schedules: a push that arrives mid-sync must not be lost).
 
@@ -183,7 +187,7 @@ def stack_sync_coalesced(*, stack: GitStack, trigger: str, check_here: bool = Fa
     """
     for _ in range(5):
         try:
-            return stack_sync(stack=stack, trigger=trigger, by=None, check_here=check_here)
+            return stack_sync(stack=stack, trigger=trigger, by=None, check_here=check_here, head=head)
         except StackBusy:
             # Only while the lock is held; if it was released meanwhile, try again.
             if GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False).update(

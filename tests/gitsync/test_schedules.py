@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -75,7 +77,7 @@ def test_due_stacks_are_claimed_once_and_checked_side_by_side_bounded(
     running, most = 0, 0
     lock = threading.Lock()
 
-    def check(pk: int) -> str:
+    def check(pk: int, head: str | None = None) -> str:
         nonlocal running, most
         with lock:
             running += 1
@@ -90,6 +92,34 @@ def test_due_stacks_are_claimed_once_and_checked_side_by_side_bounded(
     done = auto_sync_tick(now)
     assert done == {pk: f"checked {pk}" for pk in ids} and most == 4
     assert time.monotonic() - started < 1.5
+
+
+def test_stacks_on_one_branch_share_one_ls_remote_per_minute(
+    app_repo: Any, make_stack: Any, git_server: Any, settings: Any
+) -> None:
+    # One at a time: the test database (in memory, in one transaction) takes no writers
+    # from other threads. The sharing does not depend on it.
+    settings.AUTO_SYNC_CONCURRENCY = 1
+    shared = [make_stack(app_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"] for _ in range(5)]
+    other_repo = git_server.create_repo(f"other-{uuid.uuid4().hex[:8]}", {"compose.yaml": compose_file("1")})
+    alone = make_stack(other_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"]
+    # Each stack already runs the branch head, as after its first deploy.
+    GitStack.objects.filter(pk__in=shared).update(last_commit=app_repo.head())
+    GitStack.objects.filter(pk=alone).update(last_commit=other_repo.head())
+    now = timezone.now() + timedelta(minutes=1)
+    before = len(git_server.requests)
+
+    done = auto_sync_tick(now)
+
+    assert sorted(done) == sorted([*shared, alone])
+    # (git's first, anonymous request is answered 401 and not counted)
+    asked = [r.split()[1] for r in git_server.requests[before:] if "info/refs" in r and not r.endswith(" -")]
+    assert sorted(asked) == sorted(
+        f"{urlparse(repo.url).path}/info/refs?service=git-upload-pack" for repo in (app_repo, other_repo)
+    )
+    checks = Deployment.objects.filter(stack_id__in=[*shared, alone])
+    assert sorted(checks.values_list("status", flat=True)) == ["skipped"] * 6
+    assert set(checks.values_list("commit_sha", flat=True)) == {app_repo.head(), other_repo.head()}
 
 
 def test_cron_times_are_read_in_the_configured_time_zone(settings: Any) -> None:
