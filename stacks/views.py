@@ -25,7 +25,7 @@ from gitsync.services.sync import StackBusy, stack_sync
 from stacks import compose, engine
 from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
 from stacks.models import Deployment, Environment, GitStack, Membership, PullPolicy
-from stacks.services.access import may_review, require, visible_environment_ids
+from stacks.services.access import admin_environment_ids, is_admin_of, may_review, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
@@ -107,6 +107,8 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "stack": stack,
             "history": history,
             "webhook_url": webhook_url,
+            # Shown to the stack's owners only: with it, a viewer could sign a push.
+            "webhook_secret_shown": is_admin_of(admin_environment_ids(request.user), stack.environment_id),
             "env_vars": stack.env_vars.all(),
             "errors": {},
             "state": stack_states([stack])[stack.pk],

@@ -32,6 +32,17 @@ def _api(user: Any) -> APIClient:
     return client
 
 
+def _admin_of_local() -> Any:
+    from django.contrib.auth import get_user_model
+
+    from stacks.models import Membership
+    from stacks.services.stacks import local_environment
+
+    user = get_user_model().objects.create_user(username="local-admin", password="local-admin-pass-1")
+    Membership.objects.create(user=user, environment=local_environment(), role=Membership.Role.ADMIN)
+    return user
+
+
 def _page(user: Any) -> Client:
     client = Client()
     client.force_login(user)
@@ -55,6 +66,19 @@ def test_a_viewer_sees_but_may_not_sync_or_change(viewer: Any, stack: dict[str, 
     assert client.put(f"/api/git/stacks/{stack['id']}", {"branch": "dev"}, format="json").status_code == 403
     assert _page(viewer).post(f"/stacks/{stack['id']}/sync/").status_code == 403
     assert Deployment.objects.count() == 0
+
+
+def test_only_the_stacks_admins_see_its_webhook_secret(viewer: Any, deployer: Any, api: Any) -> None:
+    created = api.post("/api/git/stacks", {"stackName": "hooked", "url": "http://127.0.0.1:9/h.git"}, format="json")
+    secret = created.json()["webhookSecret"]
+    assert len(secret) >= 32  # its owner sees it
+    for user in (viewer, deployer):  # with it they could sign a push and deploy
+        client = _api(user)
+        assert client.get(f"/api/git/stacks/{created.json()['id']}").json()["webhookSecret"] is None
+        assert [s["webhookSecret"] for s in client.get("/api/git/stacks").json()] == [None]
+        page = _page(user).get(f"/stacks/{created.json()['id']}/").content.decode()
+        assert secret not in page and 'id="webhook-secret-hidden"' in page
+    assert secret in _page(_admin_of_local()).get(f"/stacks/{created.json()['id']}/").content.decode()
 
 
 def test_a_deployer_may_sync_but_not_change_the_stack(deployer: Any, stack: dict[str, Any]) -> None:

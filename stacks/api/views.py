@@ -91,7 +91,8 @@ def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
 
 class StackList(APIView):
     def get(self, request: Request) -> Response:
-        stacks = visible_stacks(request, stack_queryset())
+        # Without the repository: the body names only its id.
+        stacks = visible_stacks(request, stack_queryset().select_related(None).select_related("environment"))
         if "environmentId" in request.query_params:
             stacks = stacks.filter(environment_id=query_int(request, "environmentId", 0, maximum=2**62))
         total = None

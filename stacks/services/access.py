@@ -30,6 +30,22 @@ def visible_environment_ids(user: Any, token_limit: list[int] | None = None) -> 
     return token_limit if mine is None else [e for e in mine if e in token_limit]
 
 
+def admin_environment_ids(user: Any) -> set[int] | None:
+    """Environments where the user is an admin; None means all (an owner)."""
+    if user is not None and user.is_superuser:
+        return None
+    if user is None or not user.is_authenticated:
+        return set()
+    return set(
+        Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list("environment_id", flat=True)
+    )
+
+
+def is_admin_of(admin_of: set[int] | None, environment_id: int) -> bool:
+    """With `admin_of` from admin_environment_ids: may this user administer it?"""
+    return admin_of is None or environment_id in admin_of
+
+
 def require_superuser(user: Any) -> None:
     """Credentials, repositories and environments are managed by administrators."""
     if user is None or not user.is_superuser:

@@ -9,11 +9,15 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from gitsync.models import Repository
-from stacks.models import Deployment, GitStack
-from stacks.services.stacks import stack_create
+from stacks.api.serializers import GitStackSerializer
+from stacks.models import Deployment, GitStack, StackEnvVar
+from stacks.services.stacks import stack_create, stack_queryset
+from stacks.services.status import stack_states
 from stacks.views import STACKS_PER_PAGE
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +68,29 @@ def test_the_api_list_pages_on_request(api: APIClient) -> None:
     assert [s["stackName"] for s in response.json()] == ["s0003", "s0004"] and response["X-Total-Count"] == "5"
     bad = api.get("/api/git/stacks?limit=0")
     assert bad.status_code == 400 and "limit" in bad.json()["fields"]
+
+
+def test_the_written_out_stack_body_says_what_the_declared_fields_say(api: APIClient, admin: Any) -> None:
+    """GitStackSerializer.to_representation is written out for speed: it must not drift
+    from DRF's generic walk over the declared fields (one case per kind of field)."""
+    _add_stacks(1, 0)
+    GitStack.objects.update(
+        auto_update=True,
+        next_auto_sync=timezone.now(),
+        last_sync=timezone.now(),
+        sync_error="boom",
+        watch_paths=["app"],
+        profiles=["debug"],
+        additional_compose_files=["more.yaml"],
+        compose_timeout=60,
+    )
+    stack = stack_queryset().get()
+    StackEnvVar.objects.create(stack=stack, key="PLAIN", value="p", is_secret=False)
+    StackEnvVar.objects.create(stack=stack, key="TOKEN", value="t", is_secret=True)
+    stack = stack_queryset().get()
+    request = api.get("/api/git/stacks").wsgi_request
+    serializer = GitStackSerializer(stack, context={"request": request, "states": stack_states([stack])})
+    written = serializer.data
+    generic = serializers.ModelSerializer.to_representation(serializer, stack)
+    assert written == generic and list(written) == list(generic)
+    assert written["envVars"][1] == {"key": "TOKEN", "value": None, "isSecret": True, "hasValue": True}
