@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from croniter import croniter
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework import serializers
 
 from gitsync.api.serializers import public_url, validate_branch_name
@@ -75,13 +77,16 @@ class EnvVarSerializer(serializers.Serializer[StackEnvVar]):
         return {"key": instance.key, "value": instance.value, "isSecret": False, "hasValue": bool(instance.value)}
 
 
-_WHEN = serializers.DateTimeField()
 _ENV_VAR = EnvVarSerializer()
 
 
 def _when(value: datetime | None) -> str | None:
-    """A time as every DateTimeField shows it (in DOCKHAND_TIME_ZONE), or None."""
-    return _WHEN.to_representation(value) if value else None
+    """A time as DRF's DateTimeField shows it (ISO 8601 in DOCKHAND_TIME_ZONE, UTC as
+    `Z`), or None; written out as it runs a few thousand times for one list."""
+    if not value:
+        return None
+    shown = timezone.localtime(value).isoformat()
+    return shown[:-6] + "Z" if shown.endswith("+00:00") else shown
 
 
 class GitStackSerializer(serializers.ModelSerializer[GitStack]):
@@ -173,7 +178,7 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
             "webhookEnabled": instance.webhook_enabled,
             "webhookSecret": instance.webhook_secret if self._owned(instance) else None,
             "watchPaths": list(instance.watch_paths),
-            "envVars": [_ENV_VAR.to_representation(v) for v in instance.env_vars.all()],
+            "envVars": [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)],
             "nextSync": self.get_nextSync(instance),
             "projectName": instance.project_name,
             "lastSync": _when(instance.last_sync),
@@ -198,6 +203,10 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
             "createdAt": _when(instance.created_at),
             "updatedAt": _when(instance.updated_at),
         }
+
+    def _env_vars(self, obj: GitStack) -> Iterable[StackEnvVar]:
+        listed: dict[int, list[StackEnvVar]] | None = self.context.get("env_vars")  # from stacks_listed
+        return listed[obj.pk] if listed is not None else obj.env_vars.all()
 
     def _owned(self, obj: GitStack) -> bool:
         """The webhook secret is shown to its owners only (owners, environment admins):
@@ -240,7 +249,9 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
         return _when(obj.next_auto_sync if obj.auto_update else None)
 
     def get_webhookUrl(self, obj: GitStack) -> str:
-        return public_url(self.context.get("request"), f"/api/git/stacks/{obj.pk}/webhook")
+        if not hasattr(self, "_hooks_at"):  # once per response: the list shares one child
+            self._hooks_at = public_url(self.context.get("request"), "/api/git/stacks/")
+        return f"{self._hooks_at}{obj.pk}/webhook"
 
     def validate_stackName(self, value: str) -> str:
         if not value.strip() or any(ord(ch) < 32 or ch in "/\\" for ch in value):

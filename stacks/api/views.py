@@ -29,7 +29,14 @@ from stacks.models import Deployment, Environment, GitStack, Membership
 from stacks.services.access import Forbidden, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
-from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
+from stacks.services.stacks import (
+    local_environment,
+    stack_create,
+    stack_delete,
+    stack_queryset,
+    stack_update,
+    stacks_listed,
+)
 from stacks.services.status import stack_states
 
 STACK_NOT_FOUND = "Git stack not found"
@@ -91,8 +98,7 @@ def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
 
 class StackList(APIView):
     def get(self, request: Request) -> Response:
-        # Without the repository: the body names only its id.
-        stacks = visible_stacks(request, stack_queryset().select_related(None).select_related("environment"))
+        stacks = visible_stacks(request, GitStack.objects.all())
         if "environmentId" in request.query_params:
             stacks = stacks.filter(environment_id=query_int(request, "environmentId", 0, maximum=2**62))
         total = None
@@ -102,9 +108,9 @@ class StackList(APIView):
             offset = query_int(request, "offset", 0, maximum=2**62)
             total = stacks.count()
             stacks = stacks[offset : offset + limit]
-        stacks = list(stacks)
-        context = {"request": request, "states": stack_states(stacks)}
-        response = Response(GitStackSerializer(stacks, many=True, context=context).data)
+        listed, env_vars = stacks_listed(stacks)
+        context = {"request": request, "states": stack_states(listed), "env_vars": env_vars}
+        response = Response(GitStackSerializer(listed, many=True, context=context).data)
         if total is not None:
             response["X-Total-Count"] = str(total)
         return response
