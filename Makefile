@@ -24,8 +24,10 @@ lint: $(STAMP)
 
 # Two workers for the slow real-engine tests; a file's tests stay on one worker
 # because the end-to-end module shares one running product.
+# Then the sync, trigger and concurrency tests again on PostgreSQL and Redis.
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m tests.scaleout
 
 bench: $(STAMP)
 	$(PY) bench/run.py

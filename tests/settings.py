@@ -14,6 +14,14 @@ os.environ.setdefault("DOCKHAND_TASKS_INLINE", "true")
 os.environ.setdefault("DOCKHAND_DEPLOY_TIMEOUT", "120")
 os.environ.setdefault("DOCKHAND_GIT_TIMEOUT", "30")
 
-from dockhand.settings import *  # noqa: F403
+# Under tests/scaleout.py (PostgreSQL + Redis): each parallel test process its own
+# Redis database, as each has its own test database (a cache.clear() or a channel
+# group of one must not reach the other).
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+if os.environ.get("DOCKHAND_REDIS_URL"):
+    base, _, _db = os.environ["DOCKHAND_REDIS_URL"].rpartition("/")
+    os.environ["DOCKHAND_REDIS_URL"] = f"{base}/{1 + int(_worker.removeprefix('gw') or 0)}"
+
+from dockhand.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
