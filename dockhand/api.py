@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.db import connection
 from django.db.models import Model
@@ -157,7 +156,12 @@ class LogoutView(APIView):
 
 
 class HealthView(APIView):
-    """GET /api/health: database, worker heartbeat and docker engine."""
+    """GET /api/health: the database, the worker heartbeat and each environment's engine.
+
+    Unhealthy (503) when this node cannot work: no database, no live worker cluster, or
+    the `local` environment's engine unreachable. Another environment's engine being
+    down is reported under `engines` without failing the node.
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
@@ -165,7 +169,7 @@ class HealthView(APIView):
     def get(self, request: Request) -> Response:
         from django_q.status import Stat
 
-        from stacks import engine
+        from stacks.services.environments import engines_check
 
         problems: list[str] = []
         try:
@@ -173,20 +177,29 @@ class HealthView(APIView):
                 cursor.execute("SELECT 1")
         except Exception as exc:
             problems.append(f"database: {exc}")
+        database_ok = not problems
         try:
             if not any(stat.status != "Stopped" for stat in Stat.get_all()):
                 problems.append("worker: no django-q2 cluster is running")
         except Exception as exc:
             problems.append(f"worker: {exc}")
-        try:
-            engine.ping(settings.DEFAULT_DOCKER_HOST)
-        except engine.EngineError as exc:
-            problems.append(f"docker: {exc}")
+        engines: dict[str, str] = {}
+        if database_ok:  # environments live in the database
+            for name, (ok, detail) in engines_check().items():
+                engines[name] = detail if ok else f"unreachable: {detail}"
+                if not ok and name == "local":
+                    problems.append(f"docker: {detail}")
+        checks = {"database": _part(problems, "database"), "worker": _part(problems, "worker"), "engines": engines}
         if problems:
             return Response(
-                {"details": "unhealthy", "error": "; ".join(problems)}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+                {"details": "unhealthy", "error": "; ".join(problems), **checks},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
-        return Response({"details": "healthy"})
+        return Response({"details": "healthy", **checks})
+
+
+def _part(problems: list[str], part: str) -> str:
+    return next((p.partition(": ")[2] for p in problems if p.startswith(f"{part}: ")), "ok")
 
 
 class CollectionView(APIView):

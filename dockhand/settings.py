@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import socket
@@ -241,6 +242,14 @@ LOGOUT_REDIRECT_URL = "/login/"
 # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated);
 # without one, the client address is the direct peer.
 TRUSTED_PROXIES = env_networks("DOCKHAND_TRUSTED_PROXIES")
+
+# GET /metrics answers a bearer DOCKHAND_METRICS_TOKEN, or a client address inside
+# DOCKHAND_METRICS_ALLOW (addresses or CIDRs; default: this machine only).
+METRICS_TOKEN = env_str("DOCKHAND_METRICS_TOKEN", "") or ""
+METRICS_ALLOW = env_networks("DOCKHAND_METRICS_ALLOW") or [
+    ipaddress.ip_network("127.0.0.1/32"),
+    ipaddress.ip_network("::1/128"),
+]
 
 # (events, seconds) per window: failed logins and bad bearer tokens per client address,
 # failed webhook signatures per stack/repository and address, API calls per token.

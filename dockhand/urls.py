@@ -21,6 +21,7 @@ from stacks.api import views as stack_api
 
 api = [
     path("api/health", HealthView.as_view()),
+    path("metrics", session_views.metrics_view),
     path("api/auth/login", LoginView.as_view()),
     path("api/auth/logout", LogoutView.as_view()),
     path("api/tokens", TokenList.as_view()),

@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dockhand import ratelimit
+from dockhand import metrics, ratelimit
 from dockhand.audit import acting_as
 from gitsync.models import Repository
 from gitsync.services import webhook_payloads as payloads
@@ -38,26 +38,32 @@ def _body(request: HttpRequest) -> bytes | None:
     return body if len(body) <= MAX_BODY else None
 
 
+def _refused(request: HttpRequest, reason: str, response: JsonResponse) -> JsonResponse:
+    metrics.webhook_refused(payloads.claimed(request.headers)[0], reason)
+    return response
+
+
 def _verified(request: HttpRequest, secret: str, what: str) -> payloads.Delivery | JsonResponse:
     # Failures are counted per target and sender address: a stranger's garbage cannot
     # lock the real provider out of a stack's webhook.
     failures = f"{what}:{ratelimit.client_ip(request)}"
     state = ratelimit.peek("webhook_failures", failures)
     if state.exhausted:
-        return ratelimit.too_many(state, "Too many failed webhook deliveries; try again later")
+        too_many = ratelimit.too_many(state, "Too many failed webhook deliveries; try again later")
+        return _refused(request, "rate_limited", too_many)
     body = _body(request)
     if body is None:
-        return _error("Payload too large (1 MiB at most)", 413)
+        return _refused(request, "too_large", _error("Payload too large (1 MiB at most)", 413))
     try:
         provider = payloads.verify(request.headers, body, secret)
     except payloads.SignatureError as exc:
         ratelimit.hit("webhook_failures", failures)
         log.warning("rejected webhook for %s from %s: %s", what, request.META.get("REMOTE_ADDR"), exc)
-        return _error(f"Invalid webhook signature: {exc}", 401)
+        return _refused(request, "signature", _error(f"Invalid webhook signature: {exc}", 401))
     try:
         return payloads.parse(provider, request.headers, body)
     except payloads.PayloadError as exc:
-        return _error(f"Malformed payload: {exc}", 400)
+        return _refused(request, "malformed", _error(f"Malformed payload: {exc}", 400))
 
 
 def _respond(request: HttpRequest, answer: WebhookAnswer) -> JsonResponse:
@@ -78,7 +84,7 @@ def stack_webhook(request: HttpRequest, pk: int) -> JsonResponse:
     if isinstance(delivery, JsonResponse):
         return delivery
     if not stack.webhook_enabled:
-        return _error("Webhooks are disabled for this stack", 403)
+        return _refused(request, "disabled", _error("Webhooks are disabled for this stack", 403))
     with acting_as(f"webhook:{delivery.provider}"):
         return _respond(request, webhook_receive_for_stack(stack=stack, delivery=delivery))
 

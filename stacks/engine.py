@@ -43,16 +43,17 @@ def _client(docker_host: str) -> docker.DockerClient:
         raise EngineError(f"Cannot reach the Docker engine: {exc}") from exc
 
 
-def ping(docker_host: str) -> None:
-    """Raise EngineError unless the engine answers."""
+def ping(docker_host: str) -> str:
+    """What the engine runs ("Docker 24.0.7, API 1.43"); EngineError unless it answers."""
     try:
         client = _client(docker_host)
         try:
-            client.ping()
+            found = client.version()
         finally:
             client.close()
     except DockerException as exc:
         raise EngineError(f"Cannot reach the Docker engine: {exc}") from exc
+    return f"Docker {found.get('Version', '?')}, API {found.get('ApiVersion', '?')}"
 
 
 def _ports(attrs: dict[str, Any]) -> list[str]:

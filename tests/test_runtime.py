@@ -12,6 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from stacks.models import Environment
+
 pytestmark = pytest.mark.django_db
 
 
@@ -45,12 +47,17 @@ def test_the_first_admin_takes_the_configured_password(settings: Any) -> None:
     )
 
 
-def test_health_is_unhealthy_without_a_worker() -> None:
+def test_health_is_unhealthy_without_a_worker_and_reports_each_engine(docker_image: str) -> None:
+    Environment.objects.create(name="far", docker_host="tcp://127.0.0.1:9")  # nothing listens there
     response = APIClient().get("/api/health")
     assert response.status_code == 503
     body = response.json()
     assert body["details"] == "unhealthy"
-    assert "worker" in body["error"]
+    assert "worker" in body["error"] and body["worker"] == "no django-q2 cluster is running"
+    assert body["database"] == "ok"
+    assert body["engines"]["local"].startswith("Docker ") and "API 1." in body["engines"]["local"]
+    assert body["engines"]["far"].startswith("unreachable: ")
+    assert "docker" not in body["error"]  # another environment's engine does not fail this node
 
 
 def test_a_long_deploy_is_never_handed_to_a_second_worker() -> None:

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from django.conf import settings
 
 from dockhand.audit import record
 from dockhand.errors import InUse
+from stacks import engine
 from stacks.models import Environment, Membership
+
+
+def environment_engine_check(environment: Environment) -> tuple[bool, str]:
+    """(reachable, what it runs or why not) for the environment's Docker engine."""
+    try:
+        return True, engine.ping(environment.docker_host or settings.DEFAULT_DOCKER_HOST)
+    except engine.EngineError as exc:
+        return False, str(exc)
+
+
+def engines_check() -> dict[str, tuple[bool, str]]:
+    """environment_engine_check for every environment, side by side (an unreachable
+    remote engine costs its timeout once, not once per environment before it)."""
+    environments = list(Environment.objects.order_by("name"))
+    if not environments:
+        return {}
+    with ThreadPoolExecutor(min(8, len(environments))) as pool:
+        found = pool.map(environment_engine_check, environments)
+        return {env.name: result for env, result in zip(environments, found, strict=True)}
 
 
 def environment_save(*, environment: Environment | None, fields: dict[str, Any]) -> Environment:
