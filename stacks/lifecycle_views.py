@@ -1,5 +1,5 @@
-"""Dashboard buttons for rollback, resume, cancel and start/stop/restart/down; they call
-the same lifecycle services as the API."""
+"""Dashboard buttons for rollback, resume, cancel, start/stop/restart/down and the
+notification test; they call the same services as the API."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from gitsync.services.diff import stack_diff
 from gitsync.services.lifecycle import deployment_cancel, stack_operate, stack_resume, stack_rollback
 from gitsync.services.sync import StackBusy
 from stacks import compose
-from stacks.models import GitStack, Membership
-from stacks.services.access import require
+from stacks.models import Environment, GitStack, Membership
+from stacks.services.access import require, require_superuser
+from stacks.services.notifications import notify_test
 from stacks.views import visible_deployment, visible_stacks
 
 
@@ -84,3 +85,37 @@ def stack_diff_view(request: HttpRequest, pk: int) -> HttpResponse:
     except git.GitError as exc:
         context = {"stack": stack, "error": str(exc)}
     return render(request, "stacks/diff.html", context)
+
+
+@login_required
+@require_POST
+def stack_notify_test_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The "send test" button: what each notification URL did, on a page of its own."""
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
+    require(request.user, stack.environment_id, Membership.Role.ADMIN)
+    try:
+        problems = notify_test(stack=stack)
+    except ValueError as exc:
+        return render(
+            request, "message.html", {"title": "Nothing sent", "message": str(exc), "back": stack}, status=400
+        )
+    message = "; ".join(problems) if problems else "Every notification URL took the test message."
+    title = "Some URLs failed" if problems else "Test notification sent"
+    return render(request, "message.html", {"title": title, "message": message, "back": stack})
+
+
+@login_required
+@require_POST
+def environment_notify_test_view(request: HttpRequest, pk: int) -> HttpResponse:
+    require_superuser(request.user)
+    environment = get_object_or_404(Environment, pk=pk)
+    try:
+        problems = notify_test(environment=environment)
+    except ValueError as exc:
+        return render(request, "message.html", {"title": "Nothing sent", "message": str(exc)}, status=400)
+    message = "; ".join(problems) if problems else "Every notification URL took the test message."
+    return render(
+        request,
+        "message.html",
+        {"title": "Some URLs failed" if problems else "Test notification sent", "message": message},
+    )

@@ -12,6 +12,19 @@ from dockhand.crypto import EncryptedTextField
 from dockhand.errors import Conflict
 
 
+class NotifyEvent(models.TextChoices):
+    SUCCESS = "success"  # a sync deployed a new commit
+    FAILURE = "failure"
+    SKIPPED = "skipped"  # nothing new (opt-in: every schedule tick would say it)
+    ROLLBACK = "rollback"
+    OUT_OF_SYNC = "out_of_sync"  # a new commit that an automatic sync may not deploy
+    BRANCH_MISSING = "branch_missing"
+
+
+def default_notify_events() -> list[str]:
+    return [e.value for e in NotifyEvent if e != NotifyEvent.SKIPPED]
+
+
 class Environment(models.Model):
     """A Docker engine that stacks deploy to; `local` is the engine next to dockhand."""
 
@@ -34,6 +47,10 @@ class Environment(models.Model):
     approval_required = models.BooleanField(default=False)
     # Empty means the default engine (DOCKER_HOST of the server, else the local socket).
     docker_host = models.CharField(max_length=500, blank=True)
+    # Apprise URLs (one per line; they carry tokens, so encrypted) told of the events
+    # listed, for every stack of the environment.
+    notify_urls = EncryptedTextField(blank=True, default="")
+    notify_events = models.JSONField(default=default_notify_events, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,6 +129,9 @@ class GitStack(models.Model):
     deployed_config_hashes = models.JSONField(default=dict, blank=True)
     # The branch head as last seen on the remote (by any sync or status check).
     remote_head = models.CharField(max_length=64, blank=True)
+    # This stack's own Apprise URLs and events, beside its environment's.
+    notify_urls = EncryptedTextField(blank=True, default="")
+    notify_events = models.JSONField(default=default_notify_events, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -24,7 +24,15 @@ from gitsync.services.schedules import CRON_PRESETS, next_runs
 from gitsync.services.sync import StackBusy, stack_sync
 from stacks import compose, engine
 from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
-from stacks.models import Deployment, Environment, GitStack, Membership, PullPolicy
+from stacks.models import (
+    Deployment,
+    Environment,
+    GitStack,
+    Membership,
+    NotifyEvent,
+    PullPolicy,
+    default_notify_events,
+)
 from stacks.services.access import admin_environment_ids, is_admin_of, may_review, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
@@ -108,7 +116,8 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history,
             "webhook_url": webhook_url,
             # Shown to the stack's owners only: with it, a viewer could sign a push.
-            "webhook_secret_shown": is_admin_of(admin_environment_ids(request.user), stack.environment_id),
+            "stack_admin": is_admin_of(admin_environment_ids(request.user), stack.environment_id),
+            "notify_targets": GitStackSerializer().get_notifyTargets(stack),
             "env_vars": stack.env_vars.all(),
             "errors": {},
             "state": stack_states([stack])[stack.pk],
@@ -124,6 +133,17 @@ def _containers(stack: GitStack) -> list[Any] | None:
         )
     except engine.EngineError:
         return None
+
+
+def _notify_data(post: QueryDict) -> dict[str, Any]:
+    """The notification fields of the stack and environment forms. The URLs are secrets
+    and never shown back, so an empty box keeps the ones set."""
+    data: dict[str, Any] = {"notifyEvents": post.getlist("notifyEvents")}
+    if checkbox(post, "clearNotifyUrls"):
+        data["notifyUrls"] = []
+    elif lines(post, "notifyUrls"):
+        data["notifyUrls"] = lines(post, "notifyUrls")
+    return data
 
 
 def _stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
@@ -142,6 +162,7 @@ def _stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
         "composeTimeout": post.get("composeTimeout", "").strip() or None,
         "healthTimeout": post.get("healthTimeout", "").strip() or "0",
         **{name: checkbox(post, name) for name, _ in DEPLOY_FLAGS},
+        **_notify_data(post),
     }
     if post.get("environmentId"):
         data["environmentId"] = optional_id(post, "environmentId")
@@ -176,7 +197,11 @@ def _new_credential(post: QueryDict) -> CredentialSerializer | None:
     return CredentialSerializer(data=data)
 
 
-def _form_context(stack: GitStack | None, values: dict[str, Any] | None, errors: dict[str, str]) -> dict[str, Any]:
+def _form_context(
+    stack: GitStack | None, values: dict[str, Any] | None, errors: dict[str, str], events: list[str] | None = None
+) -> dict[str, Any]:
+    if events is None:
+        events = list(stack.notify_events) if stack else default_notify_events()
     if values is None:
         shown = GitStackSerializer(stack) if stack else None
         values = initial_values(
@@ -197,6 +222,8 @@ def _form_context(stack: GitStack | None, values: dict[str, Any] | None, errors:
         "repositories": Repository.objects.all(),
         "credentials": Credential.objects.all(),
         "presets": CRON_PRESETS,
+        "notify_events": [(e.value, e.label, e.value in events) for e in NotifyEvent],
+        "notify_targets": GitStackSerializer().get_notifyTargets(stack) if stack else [],
     }
 
 
@@ -215,7 +242,8 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
     errors.update(validate(serializer))
     if errors:
-        return render(request, "stacks/form.html", _form_context(stack, post.dict(), errors), status=400)
+        context = _form_context(stack, post.dict(), errors, post.getlist("notifyEvents"))
+        return render(request, "stacks/form.html", context, status=400)
     environment = serializer.validated_data.get("environment")
     if environment is not None or stack is None:
         require(request.user, environment.pk if environment else local_environment().pk, Membership.Role.ADMIN)
@@ -346,6 +374,7 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
         "policy": post.get("policy", "none"),
         "protection": post.get("protection", "none"),
         "approvalRequired": checkbox(post, "approvalRequired"),
+        **_notify_data(post),
     }
 
 
@@ -356,6 +385,7 @@ ENVIRONMENTS = Resource(
     model=Environment,
     serializer=EnvironmentSerializer,
     data=_environment_data,
+    extra=lambda: {"notify_events": [(e.value, e.label) for e in NotifyEvent]},
     save=lambda instance, fields: environment_save(environment=instance, fields=fields),
     delete=lambda instance: environment_delete(environment=instance),
 )

@@ -23,6 +23,7 @@ from stacks import compose, engine
 from stacks.models import Deployment, GitStack
 from stacks.services.deploy import stack_deploy
 from stacks.services.deploy_errors import DeployError
+from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         release_lock(stack, deployment.pk, ok=True, commit=deployment.commit_sha)
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
     wake_viewers(deployment.pk)
+    deployment_notify(deployment, branch_missing=branch_missing)
     return deployment
 
 
@@ -167,6 +169,7 @@ def deployment_check_unchanged(*, deployment: Deployment, head: str | None = Non
     deployment.finish(Deployment.Status.SKIPPED, commit_sha=head, note=UNCHANGED_NOTE)
     release_lock(stack, deployment.pk, ok=True)
     wake_viewers(deployment.pk)
+    deployment_notify(deployment)
     return True
 
 

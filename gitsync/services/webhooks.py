@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from gitsync.models import Repository, WebhookDelivery
 from gitsync.services.sync import auto_sync_refusal, stack_sync_coalesced
 from gitsync.services.webhook_payloads import Delivery, ignore_reason
-from stacks.models import Deployment, GitStack
+from stacks.models import Deployment, GitStack, NotifyEvent
+from stacks.services.notifications import stack_notify
 
 MAX_BODY = 1024 * 1024
 
@@ -60,6 +61,18 @@ def _deploy(record: WebhookDelivery, stack: GitStack) -> Deployment | None:
     return deployment
 
 
+def _why_not(stack: GitStack, delivery: Delivery) -> str:
+    """Why this push does not deploy the stack ('' when it does). A push to its branch
+    that an automatic sync may not deploy (paused, locked) leaves it out of sync: told."""
+    ignored = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths)
+    if ignored:
+        return ignored
+    refusal = auto_sync_refusal(stack)
+    if refusal:
+        stack_notify(stack, NotifyEvent.OUT_OF_SYNC, detail=f"A push to {stack.branch} was not deployed: {refusal}")
+    return refusal
+
+
 def webhook_receive_for_stack(*, stack: GitStack, delivery: Delivery) -> WebhookAnswer:
     """A stack's own webhook: deploy when the push concerns its branch and paths."""
     if delivery.provider == "generic" and not delivery.ref:
@@ -73,7 +86,7 @@ def webhook_receive_for_stack(*, stack: GitStack, delivery: Delivery) -> Webhook
         record.reason = str(answer.body.get("reason", delivery.event))[:300]
         record.save(update_fields=["reason"])
         return answer
-    reason = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths) or auto_sync_refusal(stack)
+    reason = _why_not(stack, delivery)
     if reason:
         record.reason = reason[:300]
         record.save(update_fields=["reason"])
@@ -104,10 +117,10 @@ def webhook_receive_for_repository(*, repository: Repository, delivery: Delivery
     deployed: list[dict[str, Any]] = []
     ignored: list[dict[str, Any]] = []
     for stack in tracking:
-        reason = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths) or auto_sync_refusal(stack)
         record = _claim(f"repository:{repository.pk}>stack:{stack.pk}", delivery, stack=stack, repository=repository)
         if record is None:
-            continue
+            continue  # this delivery reached this stack already
+        reason = _why_not(stack, delivery)
         if reason:
             record.reason = reason[:300]
             record.save(update_fields=["reason"])

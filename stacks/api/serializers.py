@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
 
+from dockhand import notifier
 from gitsync.api.serializers import public_url, validate_branch_name
 from gitsync.models import Credential, Repository, WebhookDelivery
 from gitsync.services.repositories import repository_for_url
@@ -22,6 +23,7 @@ from stacks.models import (
     Environment,
     GitStack,
     Membership,
+    NotifyEvent,
     PullPolicy,
     StackEnvVar,
     default_project_name,
@@ -37,7 +39,36 @@ _PROFILE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _DOCKER_HOST = re.compile(r"^(unix|tcp|ssh|npipe)://\S+$")
 
 
-class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
+_APPRISE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+
+
+class NotifySettings(serializers.Serializer):  # type: ignore[type-arg]
+    """Apprise URLs (write-only: they carry tokens; read back as `notifyTargets`, scheme
+    and host only) and the events they are told of. Shared by stacks and environments."""
+
+    notifyUrls = serializers.ListField(
+        source="notify_urls",
+        child=serializers.CharField(max_length=1000),
+        write_only=True,
+        required=False,
+        max_length=20,
+    )
+    notifyEvents = serializers.ListField(
+        source="notify_events", child=serializers.ChoiceField(choices=NotifyEvent.choices), required=False
+    )
+    notifyTargets = serializers.SerializerMethodField()
+
+    def validate_notifyUrls(self, value: list[str]) -> str:
+        for url in value:
+            if not _APPRISE_URL.match(url.strip()):
+                raise serializers.ValidationError(f"{notifier.shown(url)} is not an Apprise URL (scheme://…)")
+        return "\n".join(url.strip() for url in value)
+
+    def get_notifyTargets(self, obj: Environment | GitStack) -> list[str]:
+        return [notifier.shown(url) for url in obj.notify_urls.splitlines() if url.strip()]
+
+
+class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environment]):
     dockerHost = serializers.CharField(source="docker_host", required=False, allow_blank=True, max_length=500)
 
     policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
@@ -46,7 +77,10 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
 
     class Meta:
         model = Environment
-        fields = ["id", "name", "dockerHost", "policy", "protection", "approvalRequired"]
+        fields = [
+            "id", "name", "dockerHost", "policy", "protection", "approvalRequired",
+            "notifyUrls", "notifyEvents", "notifyTargets",
+        ]  # fmt: skip
 
     def validate_dockerHost(self, value: str) -> str:
         if value and not _DOCKER_HOST.match(value):
@@ -89,7 +123,7 @@ def _when(value: datetime | None) -> str | None:
     return shown[:-6] + "Z" if shown.endswith("+00:00") else shown
 
 
-class GitStackSerializer(serializers.ModelSerializer[GitStack]):
+class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     stackName = serializers.CharField(source="name", max_length=100)
     environmentId = serializers.PrimaryKeyRelatedField(
         source="environment", queryset=Environment.objects.all(), required=False
@@ -152,7 +186,7 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
             "envVars", "deployNow", "autoUpdateSchedule", "nextSync", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError", "branchMissing",
             "additionalComposeFiles", "profiles", "buildOnDeploy", "noBuildCache", "pullPolicy", "forceRecreate",
             "composeTimeout", "healthTimeout", "autoRollback", "autoSyncPaused", "stoppedByUser", "syncState", "health",
-            "webhookUrl", "createdAt", "updatedAt",
+            "webhookUrl", "createdAt", "updatedAt", "notifyUrls", "notifyEvents", "notifyTargets",
         ]  # fmt: skip
         # Uniqueness per environment is checked in validate(), with messages naming the field.
         validators: list[Any] = []
@@ -202,6 +236,8 @@ class GitStackSerializer(serializers.ModelSerializer[GitStack]):
             "webhookUrl": self.get_webhookUrl(instance),
             "createdAt": _when(instance.created_at),
             "updatedAt": _when(instance.updated_at),
+            "notifyEvents": list(instance.notify_events),
+            "notifyTargets": self.get_notifyTargets(instance),
         }
 
     def _env_vars(self, obj: GitStack) -> Iterable[StackEnvVar]:

@@ -1,0 +1,56 @@
+"""The "send test" of notification URLs, for a stack and for an environment."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dockhand.api import error
+from dockhand.models import ApiToken
+from stacks.api.views import STACK_NOT_FOUND, visible_stacks
+from stacks.models import Environment, GitStack, Membership
+from stacks.services.access import require, require_superuser
+from stacks.services.notifications import notify_test
+
+
+def _answer(problems: list[str]) -> Response:
+    if problems:
+        return Response(
+            {"error": "Some notification URLs did not take the message", "problems": problems},
+            status=status.HTTP_502_BAD_GATEWAY,
+        )
+    return Response({"delivered": True})
+
+
+class StackNotifyTest(APIView):
+    """POST /api/git/stacks/<id>/notifications/test"""
+
+    write_scope = ApiToken.Scope.ADMIN
+
+    def post(self, request: Request, pk: int) -> Response:
+        stack = visible_stacks(request, GitStack.objects.select_related("environment")).filter(pk=pk).first()
+        if stack is None:
+            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        require(request.user, stack.environment_id, Membership.Role.ADMIN)
+        try:
+            return _answer(notify_test(stack=stack))
+        except ValueError as exc:
+            return error(str(exc), status.HTTP_400_BAD_REQUEST, fields={"notifyUrls": [str(exc)]})
+
+
+class EnvironmentNotifyTest(APIView):
+    """POST /api/environments/<id>/notifications/test"""
+
+    write_scope = ApiToken.Scope.ADMIN
+
+    def post(self, request: Request, pk: int) -> Response:
+        require_superuser(request.user)
+        environment = Environment.objects.filter(pk=pk).first()
+        if environment is None:
+            return error("Environment not found", status.HTTP_404_NOT_FOUND)
+        try:
+            return _answer(notify_test(environment=environment))
+        except ValueError as exc:
+            return error(str(exc), status.HTTP_400_BAD_REQUEST, fields={"notifyUrls": [str(exc)]})
