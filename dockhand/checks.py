@@ -27,7 +27,7 @@ def data_dir_writable(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 @register("dockhand", deploy=True)
 def docker_reachable(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
-        engine.ping(settings.DEFAULT_DOCKER_HOST)
+        engine.ping(engine.Endpoint(settings.DEFAULT_DOCKER_HOST))
     except engine.EngineError as exc:
         return [Warning(str(exc), hint="Start the Docker engine or set DOCKER_HOST.", id="dockhand.W002")]
     return []

@@ -15,9 +15,9 @@ from gitsync import webhook_views
 from gitsync.api import views as git_api
 from stacks import lifecycle_views as lifecycle_pages
 from stacks import views as stack_pages
+from stacks.api import checks as checks_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
-from stacks.api import notifications as notify_api
 from stacks.api import views as stack_api
 
 api = [
@@ -36,14 +36,15 @@ api = [
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),
-    path("api/environments/<int:pk>/notifications/test", notify_api.EnvironmentNotifyTest.as_view()),
+    path("api/environments/<int:pk>/notifications/test", checks_api.EnvironmentNotifyTest.as_view()),
+    path("api/environments/<int:pk>/test", checks_api.EnvironmentEngineTest.as_view()),
     path("api/environments/<int:pk>/members/<int:user_id>", members_api.MemberDetail.as_view()),
     path("api/git/stacks", stack_api.StackList.as_view()),
     path("api/git/stacks/<int:pk>", stack_api.StackDetail.as_view()),
     path("api/git/stacks/<int:pk>/sync", stack_api.StackSync.as_view()),
     path("api/git/stacks/<int:pk>/deployments", stack_api.StackDeployments.as_view()),
     path("api/git/stacks/<int:pk>/rollback", lifecycle_api.StackRollback.as_view()),
-    path("api/git/stacks/<int:pk>/notifications/test", notify_api.StackNotifyTest.as_view()),
+    path("api/git/stacks/<int:pk>/notifications/test", checks_api.StackNotifyTest.as_view()),
     path("api/git/stacks/<int:pk>/containers", lifecycle_api.StackContainers.as_view()),
     path("api/git/stacks/<int:pk>/status", lifecycle_api.StackStatus.as_view()),
     path("api/git/stacks/<int:pk>/diff", lifecycle_api.StackDiff.as_view()),
@@ -85,6 +86,7 @@ dashboard = [
     ),
     path("deployments/<int:pk>/cancel/", lifecycle_pages.deployment_cancel_view, name="deployment-cancel"),
     path("stacks/<int:pk>/notify-test/", lifecycle_pages.stack_notify_test_view, name="stack-notify-test"),
+    path("environments/<int:pk>/test/", lifecycle_pages.environment_engine_test_view, name="environment-test"),
     path(
         "environments/<int:pk>/notify-test/",
         lifecycle_pages.environment_notify_test_view,

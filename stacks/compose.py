@@ -113,12 +113,15 @@ def compose_command() -> tuple[str, ...]:
     raise ComposeError("Docker Compose v2 was not found: install the docker compose plugin or docker-compose v2")
 
 
-def process_env(*, docker_host: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The compose process environment, from scratch (see module docstring)."""
+def process_env(*, engine_env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The compose process environment, from scratch (see module docstring);
+    `engine_env` from engine.cli_env says which engine it talks to."""
     env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    if docker_host:
-        env["DOCKER_HOST"] = docker_host
+    if "DOCKER_HOST" in engine_env:  # another engine: the server's own TLS settings are not its
+        for name in ("DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT"):
+            env.pop(name, None)
+    env.update(engine_env)
     # Plain, uncoloured progress: the output is stored and replayed as text.
     env["COMPOSE_ANSI"] = "never"
     env["COMPOSE_PROGRESS"] = "plain"

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
+from django.conf import settings
 from docker.errors import DockerException
+from docker.tls import TLSConfig
+from requests import RequestException
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+
+# What a call to an engine can raise: the SDK's own errors, and the transport's (TLS
+# and connection failures reach us from requests unwrapped).
+_FAILURES = (DockerException, RequestException)
 
 
 class EngineError(Exception):
@@ -34,24 +46,84 @@ class ContainerInfo:
     ports: list[str] = field(default_factory=list)
 
 
-def _client(docker_host: str) -> docker.DockerClient:
+# The API version spoken to a TLS engine (Docker 19.03 and later answer it).
+TLS_API_VERSION = "1.40"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an environment's engine listens and how to reach it: a unix socket, or tcp
+    with (mutual) TLS. An empty host is the server's own DOCKER_HOST, else its socket."""
+
+    host: str = ""
+    tls_ca: str = ""  # PEM certificates; the key is a secret (decrypted from the database)
+    tls_cert: str = ""
+    tls_key: str = field(default="", repr=False)
+
+
+@contextmanager
+def _tls_files(endpoint: Endpoint) -> Iterator[Path]:
+    """The TLS material as files (docker and requests read paths), in a private
+    directory that is gone when the block ends: the key is not left on disk."""
+    settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    where = Path(tempfile.mkdtemp(prefix="engine-", dir=settings.RUN_DIR))  # 0700
     try:
-        if docker_host:
-            return docker.DockerClient(base_url=docker_host, timeout=10)
-        return docker.from_env(timeout=10)
-    except DockerException as exc:
-        raise EngineError(f"Cannot reach the Docker engine: {exc}") from exc
+        for name, pem in (("ca.pem", endpoint.tls_ca), ("cert.pem", endpoint.tls_cert), ("key.pem", endpoint.tls_key)):
+            path = where / name
+            path.touch(mode=0o600)
+            path.write_text(pem)
+        yield where
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
 
 
-def ping(docker_host: str) -> str:
+@contextmanager
+def cli_env(endpoint: Endpoint) -> Iterator[dict[str, str]]:
+    """The DOCKER_* variables for the docker CLI and compose to reach `endpoint`, valid
+    while the block runs."""
+    if not endpoint.host:
+        yield {}
+    elif not endpoint.tls_cert:
+        yield {"DOCKER_HOST": endpoint.host}
+    else:
+        with _tls_files(endpoint) as where:
+            yield {"DOCKER_HOST": endpoint.host, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(where)}
+
+
+@contextmanager
+def _client(endpoint: Endpoint) -> Iterator[docker.DockerClient]:
+    """A client for one call, closed (and its TLS files removed) after it."""
+    with ExitStack() as cleanup:
+        try:
+            if not endpoint.host:
+                client = docker.from_env(timeout=10)
+            elif endpoint.tls_cert:
+                where = cleanup.enter_context(_tls_files(endpoint))
+                tls = TLSConfig(
+                    client_cert=(str(where / "cert.pem"), str(where / "key.pem")),
+                    ca_cert=str(where / "ca.pem") if endpoint.tls_ca else None,
+                    verify=bool(endpoint.tls_ca),
+                )
+                # requests lets REQUESTS_CA_BUNDLE (set on many hosts and images) win
+                # over a session's own CA (psf/requests#3829), so the session must not
+                # read the environment, and that can only be set after construction:
+                # a fixed API version keeps the constructor from calling the engine.
+                client = docker.DockerClient(base_url=endpoint.host, tls=tls, timeout=10, version=TLS_API_VERSION)
+                client.api.trust_env = False
+            else:
+                client = docker.DockerClient(base_url=endpoint.host, timeout=10)
+        except _FAILURES as exc:
+            raise EngineError(f"Cannot reach the Docker engine: {exc}") from exc
+        cleanup.callback(client.close)
+        yield client
+
+
+def ping(endpoint: Endpoint) -> str:
     """What the engine runs ("Docker 24.0.7, API 1.43"); EngineError unless it answers."""
     try:
-        client = _client(docker_host)
-        try:
+        with _client(endpoint) as client:
             found = client.version()
-        finally:
-            client.close()
-    except DockerException as exc:
+    except _FAILURES as exc:
         raise EngineError(f"Cannot reach the Docker engine: {exc}") from exc
     return f"Docker {found.get('Version', '?')}, API {found.get('ApiVersion', '?')}"
 
@@ -87,23 +159,20 @@ def _info(c: Any) -> ContainerInfo:
     )
 
 
-def containers(docker_host: str, projects: Iterable[str] | None = None) -> list[ContainerInfo]:
+def containers(endpoint: Endpoint, projects: Iterable[str] | None = None) -> list[ContainerInfo]:
     """All compose containers (running or not) of the given projects, in one engine call
     (a list page asks once per engine, not once per stack). `None`: every project."""
     wanted = None if projects is None else set(projects)
     label = PROJECT_LABEL if wanted is None or len(wanted) != 1 else f"{PROJECT_LABEL}={next(iter(wanted))}"
     try:
-        client = _client(docker_host)
-        try:
+        with _client(endpoint) as client:
             found = client.containers.list(all=True, filters={"label": label})
             infos = [_info(c) for c in found if (c.labels or {}).get(ONEOFF_LABEL) != "True"]
-        finally:
-            client.close()
-    except DockerException as exc:
+    except _FAILURES as exc:
         raise EngineError(f"Cannot list containers: {exc}") from exc
     return [i for i in infos if wanted is None or i.project in wanted]
 
 
-def project_containers(docker_host: str, project: str) -> list[ContainerInfo]:
+def project_containers(endpoint: Endpoint, project: str) -> list[ContainerInfo]:
     """All containers (running or not) of one compose project."""
-    return containers(docker_host, [project])
+    return containers(endpoint, [project])

@@ -17,6 +17,7 @@ from gitsync.services.sync import StackBusy
 from stacks import compose
 from stacks.models import Environment, GitStack, Membership
 from stacks.services.access import require, require_superuser
+from stacks.services.environments import environment_engine_check
 from stacks.services.notifications import notify_test
 from stacks.views import visible_deployment, visible_stacks
 
@@ -119,3 +120,14 @@ def environment_notify_test_view(request: HttpRequest, pk: int) -> HttpResponse:
         "message.html",
         {"title": "Some URLs failed" if problems else "Test notification sent", "message": message},
     )
+
+
+@login_required
+@require_POST
+def environment_engine_test_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The "test connection" button: the engine's version, or why it cannot be reached."""
+    require_superuser(request.user)
+    environment = get_object_or_404(Environment, pk=pk)
+    reachable, detail = environment_engine_check(environment)
+    title = f"{environment.name}: engine reachable" if reachable else f"{environment.name}: engine not reachable"
+    return render(request, "message.html", {"title": title, "message": detail}, status=200 if reachable else 502)

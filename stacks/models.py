@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from dockhand.crypto import EncryptedTextField
 from dockhand.errors import Conflict
+from stacks.engine import Endpoint
 
 
 class NotifyEvent(models.TextChoices):
@@ -47,6 +49,11 @@ class Environment(models.Model):
     approval_required = models.BooleanField(default=False)
     # Empty means the default engine (DOCKER_HOST of the server, else the local socket).
     docker_host = models.CharField(max_length=500, blank=True)
+    # Mutual TLS for a tcp:// engine (PEM): the CA that signed the engine's certificate,
+    # and the client certificate and key dockhand presents (the key encrypted).
+    tls_ca = models.TextField(blank=True, default="")
+    tls_cert = models.TextField(blank=True, default="")
+    tls_key = EncryptedTextField(blank=True, default="")
     # Apprise URLs (one per line; they carry tokens, so encrypted) told of the events
     # listed, for every stack of the environment.
     notify_urls = EncryptedTextField(blank=True, default="")
@@ -58,6 +65,15 @@ class Environment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def engine_endpoint(self) -> Endpoint:
+        """How to reach this environment's Docker engine."""
+        return Endpoint(
+            host=self.docker_host or settings.DEFAULT_DOCKER_HOST,
+            tls_ca=self.tls_ca,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+        )
 
 
 def default_project_name(stack_name: str) -> str:

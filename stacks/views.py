@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -128,9 +127,7 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _containers(stack: GitStack) -> list[Any] | None:
     try:
-        return engine.project_containers(
-            stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST, stack.project_name
-        )
+        return engine.project_containers(stack.environment.engine_endpoint(), stack.project_name)
     except engine.EngineError:
         return None
 
@@ -375,6 +372,9 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
         "protection": post.get("protection", "none"),
         "approvalRequired": checkbox(post, "approvalRequired"),
         **_notify_data(post),
+        # Write-only like every secret: empty boxes keep what is set.
+        **{f"tls{k}": post[f"tls{k}"] for k in ("Ca", "Cert", "Key") if post.get(f"tls{k}", "").strip()},
+        **({"tlsCa": "", "tlsCert": "", "tlsKey": ""} if checkbox(post, "clearTls") else {}),
     }
 
 
@@ -385,7 +385,10 @@ ENVIRONMENTS = Resource(
     model=Environment,
     serializer=EnvironmentSerializer,
     data=_environment_data,
-    extra=lambda: {"notify_events": [(e.value, e.label) for e in NotifyEvent]},
+    extra=lambda: {
+        "notify_events": [(e.value, e.label) for e in NotifyEvent],
+        "tls_fields": [("tlsCa", "CA certificate"), ("tlsCert", "Client certificate"), ("tlsKey", "Client key")],
+    },
     save=lambda instance, fields: environment_save(environment=instance, fields=fields),
     delete=lambda instance: environment_delete(environment=instance),
 )

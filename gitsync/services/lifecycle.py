@@ -108,9 +108,9 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
     if deploy_needs_approval(by, stack.environment):
         raise Forbidden("In this environment only its admins start, stop or take down stacks")
     timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
-    host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
+    endpoint = stack.environment.engine_endpoint()
     lines: list[str] = []
-    if operation == "start" and not _has_containers(host, stack):
+    if operation == "start" and not _has_containers(endpoint, stack):
         GitStack.objects.filter(pk=stack.pk).update(stopped_by_user=False)
         stack.stopped_by_user = False
         record("stack.start", stack, "no containers: redeploying")
@@ -121,8 +121,8 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
         command = (
             ["down", "--remove-orphans"] + (["--volumes"] if volumes else []) + (["--rmi", "all"] if images else [])
         )
-    with operation_lock(stack, timeout):
-        env = compose.process_env(docker_host=host)
+    with operation_lock(stack, timeout), engine.cli_env(endpoint) as engine_env:
+        env = compose.process_env(engine_env=engine_env)
         compose.operate(stack.project_name, command, env=env, on_line=lines.append, timeout=timeout)
         stopped = operation in ("stop", "down")
         GitStack.objects.filter(pk=stack.pk).update(stopped_by_user=stopped)
@@ -131,8 +131,8 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
     return "\n".join(lines)
 
 
-def _has_containers(host: str, stack: GitStack) -> bool:
+def _has_containers(endpoint: engine.Endpoint, stack: GitStack) -> bool:
     try:
-        return bool(engine.project_containers(host, stack.project_name))
+        return bool(engine.project_containers(endpoint, stack.project_name))
     except engine.EngineError:
         return True  # let compose report the engine problem

@@ -19,7 +19,7 @@ def recover_after_restart() -> dict[str, int]:
     """Run once on a node before its worker starts (`serve` does).
 
     Orphaned compose runs are killed and per-run temp dirs (SSH keys, askpass) and
-    generated env files removed. Then every held stack lock is looked at:
+    generated env files removed (and an engine's TLS files). Then every held stack lock is looked at:
     - a queued deployment is handed to the worker again: its task may have died in the
       old worker's hands, and a duplicate delivery runs nothing twice (`start()`);
     - a running deployment of this node's previous worker is dead: it ends
@@ -31,7 +31,7 @@ def recover_after_restart() -> dict[str, int]:
     removed = 0
     if settings.RUN_DIR.exists():
         for leftover in settings.RUN_DIR.iterdir():
-            if leftover.name.startswith("git-") and leftover.is_dir():
+            if leftover.name.startswith(("git-", "engine-")) and leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
                 removed += 1
             elif leftover.suffix in (".env", ".partial"):

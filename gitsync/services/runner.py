@@ -245,9 +245,9 @@ def _sync(
 
 def _images(stack: GitStack) -> dict[str, str]:
     """The image id each service's containers run (what a rollback would bring back)."""
-    host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
     try:
-        return {c.service: c.image_id for c in engine.project_containers(host, stack.project_name)}
+        found = engine.project_containers(stack.environment.engine_endpoint(), stack.project_name)
+        return {c.service: c.image_id for c in found}
     except engine.EngineError:
         return {}
 

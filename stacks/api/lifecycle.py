@@ -101,9 +101,8 @@ class StackContainers(APIView):
         stack = _stack(request, pk)
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
         try:
-            found = engine.project_containers(host, stack.project_name)
+            found = engine.project_containers(stack.environment.engine_endpoint(), stack.project_name)
         except engine.EngineError as exc:
             return error(str(exc), status.HTTP_502_BAD_GATEWAY)
         return Response(

@@ -68,8 +68,19 @@ class NotifySettings(serializers.Serializer):  # type: ignore[type-arg]
         return [notifier.shown(url) for url in obj.notify_urls.splitlines() if url.strip()]
 
 
+def _pem(kind: str) -> serializers.CharField:
+    return serializers.CharField(
+        source=f"tls_{kind}", write_only=True, required=False, allow_blank=True, max_length=20000, trim_whitespace=False
+    )
+
+
 class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environment]):
     dockerHost = serializers.CharField(source="docker_host", required=False, allow_blank=True, max_length=500)
+    # Mutual TLS for tcp:// (PEM), write-only; `tls` says whether it is set.
+    tlsCa = _pem("ca")
+    tlsCert = _pem("cert")
+    tlsKey = _pem("key")
+    tls = serializers.SerializerMethodField()
 
     policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
     protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
@@ -78,9 +89,26 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
     class Meta:
         model = Environment
         fields = [
-            "id", "name", "dockerHost", "policy", "protection", "approvalRequired",
-            "notifyUrls", "notifyEvents", "notifyTargets",
+            "id", "name", "dockerHost", "tlsCa", "tlsCert", "tlsKey", "tls", "policy", "protection",
+            "approvalRequired", "notifyUrls", "notifyEvents", "notifyTargets",
         ]  # fmt: skip
+
+    def get_tls(self, obj: Environment) -> bool:
+        return bool(obj.tls_cert)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current: Environment | None = self.instance
+        given = {kind: attrs.get(f"tls_{kind}", getattr(current, f"tls_{kind}", "")) for kind in ("ca", "cert", "key")}
+        if any(given.values()):
+            markers = {"ca": "BEGIN CERTIFICATE", "cert": "BEGIN CERTIFICATE", "key": "PRIVATE KEY"}
+            for kind, marker in markers.items():
+                if marker not in given[kind]:
+                    field = f"tls{kind.capitalize()}"
+                    raise serializers.ValidationError({field: [f"give a PEM ({marker}) with the other two"]})
+            host = attrs.get("docker_host", current.docker_host if current else "")
+            if not host.startswith("tcp://"):
+                raise serializers.ValidationError({"dockerHost": ["TLS certificates need a tcp:// engine address"]})
+        return attrs
 
     def validate_dockerHost(self, value: str) -> str:
         if value and not _DOCKER_HOST.match(value):

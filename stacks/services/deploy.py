@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 
 from dockhand.crypto import fingerprint
-from stacks import compose
+from stacks import compose, engine
 from stacks.models import Environment, GitStack
 from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_sources
 from stacks.services.deploy_errors import DeployError
@@ -109,7 +109,7 @@ class _Inputs:
     env: dict[str, str]  # the compose process environment (secret overrides included)
     plain: dict[str, str]
     secret: dict[str, str]
-    docker_host: str
+    endpoint: engine.Endpoint
 
 
 @contextmanager
@@ -131,9 +131,10 @@ def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str],
     project = stack_project(stack, workdir, [*env_files, generated])
     write_env_file(generated, plain)
     try:
-        docker_host = stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST
-        env = compose.process_env(docker_host=docker_host, extra=secret)
-        yield _Inputs(project, env, plain, secret, docker_host)
+        endpoint = stack.environment.engine_endpoint()
+        with engine.cli_env(endpoint) as engine_env:
+            env = compose.process_env(engine_env=engine_env, extra=secret)
+            yield _Inputs(project, env, plain, secret, endpoint)
     finally:
         generated.unlink(missing_ok=True)
 
@@ -182,7 +183,7 @@ def stack_deploy(
         compose.up(inputs.project, env=inputs.env, on_line=on_line, options=options, stop=stop)
     if stack.health_timeout and not (stop and stop.is_set()):
         wait_until_healthy(
-            docker_host=inputs.docker_host,
+            endpoint=inputs.endpoint,
             project=stack.project_name,
             services=list(hashes),
             timeout=stack.health_timeout,

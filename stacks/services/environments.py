@@ -5,8 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.conf import settings
-
 from dockhand.audit import record
 from dockhand.errors import InUse
 from stacks import engine
@@ -16,7 +14,7 @@ from stacks.models import Environment, Membership
 def environment_engine_check(environment: Environment) -> tuple[bool, str]:
     """(reachable, what it runs or why not) for the environment's Docker engine."""
     try:
-        return True, engine.ping(environment.docker_host or settings.DEFAULT_DOCKER_HOST)
+        return True, engine.ping(environment.engine_endpoint())
     except engine.EngineError as exc:
         return False, str(exc)
 

@@ -44,7 +44,7 @@ def problems(containers: Iterable[ContainerInfo], services: Collection[str]) -> 
 
 def wait_until_healthy(
     *,
-    docker_host: str,
+    endpoint: engine.Endpoint,
     project: str,
     services: Collection[str],
     timeout: float,
@@ -60,7 +60,7 @@ def wait_until_healthy(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            pending = problems(engine.project_containers(docker_host, project), services)
+            pending = problems(engine.project_containers(endpoint, project), services)
         except engine.EngineError as exc:
             raise DeployError(str(exc)) from exc
         failed = {s: p for s, p in pending.items() if p and p != "no container"}

@@ -17,7 +17,7 @@ from django.utils import timezone
 from dockhand.audit import record
 from dockhand.errors import InUse
 from gitsync.services.schedules import stack_schedule_apply
-from stacks import compose
+from stacks import compose, engine
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 
 log = logging.getLogger(__name__)
@@ -132,9 +132,10 @@ def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bo
         raise InUse("Stack is syncing; delete it when the sync has finished")
     lines: list[str] = []
     if remove_containers:
-        env = compose.process_env(docker_host=stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST)
         try:
-            compose.down(stack.project_name, env=env, on_line=lines.append, timeout=settings.DEPLOY_TIMEOUT)
+            with engine.cli_env(stack.environment.engine_endpoint()) as engine_env:
+                env = compose.process_env(engine_env=engine_env)
+                compose.down(stack.project_name, env=env, on_line=lines.append, timeout=settings.DEPLOY_TIMEOUT)
         except compose.ComposeError:
             GitStack.objects.filter(pk=stack.pk).update(lock_owner=None, lock_expires=None)
             raise

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from stacks import engine
 from stacks.engine import ContainerInfo
 from stacks.models import GitStack
@@ -49,13 +47,13 @@ def sync_state(stack: GitStack, containers: Iterable[ContainerInfo]) -> tuple[st
 
 def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
     """State of each stack, asking each engine once."""
-    by_host: dict[str, list[GitStack]] = {}
+    by_engine: dict[engine.Endpoint, list[GitStack]] = {}
     for stack in stacks:
-        by_host.setdefault(stack.environment.docker_host or settings.DEFAULT_DOCKER_HOST, []).append(stack)
+        by_engine.setdefault(stack.environment.engine_endpoint(), []).append(stack)
     states: dict[int, StackState] = {}
-    for host, group in by_host.items():
+    for endpoint, group in by_engine.items():
         try:
-            found = engine.containers(host, [s.project_name for s in group])
+            found = engine.containers(endpoint, [s.project_name for s in group])
         except engine.EngineError:
             states.update({s.pk: UNKNOWN for s in group})
             continue

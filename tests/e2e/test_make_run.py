@@ -63,7 +63,9 @@ def stack(client: ApiClient, git_server: Any) -> Iterator[dict[str, Any]]:
 
 def test_make_run_serves_a_healthy_api_within_60_seconds(product: Product) -> None:
     started = time.monotonic()
-    assert product.wait_healthy(60) == {"details": "healthy"}
+    health = product.wait_healthy(60)
+    assert health["details"] == "healthy" and health["database"] == "ok" and health["worker"] == "ok"
+    assert health["engines"]["local"].startswith("Docker ")
     assert time.monotonic() - started < 60
     assert "dockhand is running" in product.log()
 

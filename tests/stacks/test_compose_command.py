@@ -62,9 +62,10 @@ def test_no_compose_at_all_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
 def test_the_compose_process_environment_is_built_from_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET", "from-the-server")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "server-credential")
-    env = compose.process_env(docker_host="unix:///var/run/docker.sock", extra={"SECRET": "override"})
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")  # the server's own engine's, not another's
+    env = compose.process_env(engine_env={"DOCKER_HOST": "unix:///var/run/docker.sock"}, extra={"SECRET": "override"})
     assert env["SECRET"] == "override"
     assert "AWS_SECRET_ACCESS_KEY" not in env
-    assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock" and "DOCKER_TLS_VERIFY" not in env
     assert set(env) <= {*compose._PASSTHROUGH, "DOCKER_HOST", "COMPOSE_ANSI", "COMPOSE_PROGRESS", "SECRET"}
     assert os.environ["SECRET"] == "from-the-server"

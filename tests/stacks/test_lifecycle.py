@@ -285,7 +285,8 @@ def test_build_on_deploy_rebuilds_and_no_build_cache_reruns_every_step(
     # ... and with noBuildCache every step runs again even when nothing changed.
     assert api.put(f"/api/git/stacks/{stack['id']}", {"noBuildCache": True}, format="json").status_code == 200
     app_repo.commit({"README.md": "docs again\n"}, "docs")
-    assert _sync(api, stack).json()["deployed"] is True
+    last = _sync(api, stack).json()
+    assert last["deployed"] is True, last
     assert _stamp(stack) not in (first, second)
 
 

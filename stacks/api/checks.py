@@ -1,4 +1,5 @@
-"""The "send test" of notification URLs, for a stack and for an environment."""
+"""Checks an admin runs by hand: an environment's engine connection, and the "send
+test" of notification URLs (a stack's and an environment's)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dockhand.models import ApiToken
 from stacks.api.views import STACK_NOT_FOUND, visible_stacks
 from stacks.models import Environment, GitStack, Membership
 from stacks.services.access import require, require_superuser
+from stacks.services.environments import environment_engine_check
 from stacks.services.notifications import notify_test
 
 
@@ -54,3 +56,19 @@ class EnvironmentNotifyTest(APIView):
             return _answer(notify_test(environment=environment))
         except ValueError as exc:
             return error(str(exc), status.HTTP_400_BAD_REQUEST, fields={"notifyUrls": [str(exc)]})
+
+
+class EnvironmentEngineTest(APIView):
+    """POST /api/environments/<id>/test: is its engine reachable, and what does it run."""
+
+    write_scope = ApiToken.Scope.ADMIN
+
+    def post(self, request: Request, pk: int) -> Response:
+        require_superuser(request.user)
+        environment = Environment.objects.filter(pk=pk).first()
+        if environment is None:
+            return error("Environment not found", status.HTTP_404_NOT_FOUND)
+        reachable, detail = environment_engine_check(environment)
+        return Response(
+            {"reachable": reachable, "engine": detail if reachable else None, "error": None if reachable else detail}
+        )
