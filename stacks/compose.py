@@ -137,14 +137,17 @@ def run(
     timeout: float,
     cwd: Path | None = None,
     stop: threading.Event | None = None,
+    program: Sequence[str] = (),
 ) -> None:
-    """Run compose, handing each output line to `on_line` as it is printed.
+    """Run compose (or `program`: the docker CLI for swarm stacks), handing each output
+    line to `on_line` as it is printed.
 
-    A non-zero exit raises ComposeError carrying compose's last lines (its reason).
-    When `stop` is set, compose's process group gets SIGTERM, then SIGKILL after
-    CANCEL_GRACE seconds, and ComposeCancelled is raised.
+    A non-zero exit raises ComposeError carrying the last lines (its reason). When
+    `stop` is set, the process group gets SIGTERM, then SIGKILL after CANCEL_GRACE
+    seconds, and ComposeCancelled is raised.
     """
-    cmd = [*compose_command(), *args]
+    cmd = [*(program or compose_command()), *args]
+    what = "docker compose" if not program else f"{Path(program[0]).name} {args[0]}"
     try:
         proc = subprocess.Popen(
             cmd,
@@ -198,12 +201,12 @@ def run(
         timer.cancel()
         pidfile.unlink(missing_ok=True)
     if stop is not None and stop.is_set():
-        raise ComposeCancelled("The deployment was cancelled: docker compose was stopped")
+        raise ComposeCancelled(f"The deployment was cancelled: {what} was stopped")
     if timed_out.is_set():
-        raise ComposeError(f"docker compose did not finish within {int(timeout)} s and was stopped")
+        raise ComposeError(f"{what} did not finish within {int(timeout)} s and was stopped")
     if code != 0:
         reason = " / ".join(tail) or "no output"
-        raise ComposeError(f"docker compose failed (exit code {code}): {reason}")
+        raise ComposeError(f"{what} failed (exit code {code}): {reason}")
 
 
 def _signal(pid: int, sig: int) -> None:

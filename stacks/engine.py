@@ -176,3 +176,62 @@ def containers(endpoint: Endpoint, projects: Iterable[str] | None = None) -> lis
 def project_containers(endpoint: Endpoint, project: str) -> list[ContainerInfo]:
     """All containers (running or not) of one compose project."""
     return containers(endpoint, [project])
+
+
+STACK_LABEL = "com.docker.stack.namespace"
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A swarm service of a stack, with its replicas (what a swarm stack shows)."""
+
+    name: str  # <namespace>_<service>
+    service: str
+    namespace: str
+    image: str
+    desired: int
+    running: int
+    error: str = ""  # the newest task's error, if it failed
+    updating: bool = False  # a rolling update (or its rollback) is under way
+
+    @property
+    def converged(self) -> bool:
+        return self.running >= self.desired and not self.updating
+
+
+def services(endpoint: Endpoint, namespaces: Iterable[str] | None = None) -> list[ServiceInfo]:
+    """The swarm services of the given stacks (None: every stack), with running tasks."""
+    wanted = None if namespaces is None else set(namespaces)
+    label = STACK_LABEL if wanted is None or len(wanted) != 1 else f"{STACK_LABEL}={next(iter(wanted))}"
+    found = []
+    try:
+        with _client(endpoint) as client:
+            for service in client.services.list(filters={"label": label}):
+                spec = service.attrs.get("Spec") or {}
+                namespace = (spec.get("Labels") or {}).get(STACK_LABEL, "")
+                if wanted is not None and namespace not in wanted:
+                    continue
+                tasks = service.tasks()
+                running = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
+                failed = [t for t in tasks if (t.get("Status") or {}).get("Err")]
+                newest = max(failed, key=lambda t: t.get("UpdatedAt", ""), default=None)
+                replicated = (spec.get("Mode") or {}).get("Replicated")
+                desired = int(replicated.get("Replicas", 1)) if replicated is not None else len(running)
+                found.append(
+                    ServiceInfo(
+                        name=spec.get("Name", service.name or ""),
+                        service=spec.get("Name", "").removeprefix(f"{namespace}_"),
+                        namespace=namespace,
+                        image=((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {})
+                        .get("Image", "")
+                        .split("@")[0],
+                        desired=desired,
+                        running=len(running),
+                        error=(newest.get("Status") or {}).get("Err", "") if newest else "",
+                        updating=(service.attrs.get("UpdateStatus") or {}).get("State", "")
+                        in ("updating", "rollback_started"),
+                    )
+                )
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot list swarm services: {exc}") from exc
+    return found

@@ -54,6 +54,8 @@ class Environment(models.Model):
     tls_ca = models.TextField(blank=True, default="")
     tls_cert = models.TextField(blank=True, default="")
     tls_key = EncryptedTextField(blank=True, default="")
+    # A swarm manager: its stacks deploy with `docker stack deploy` as swarm services.
+    swarm = models.BooleanField(default=False)
     # Apprise URLs (one per line; they carry tokens, so encrypted) told of the events
     # listed, for every stack of the environment.
     notify_urls = EncryptedTextField(blank=True, default="")

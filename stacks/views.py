@@ -126,7 +126,10 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _containers(stack: GitStack) -> list[Any] | None:
+    """Its containers, or for a swarm stack its services (with their replicas)."""
     try:
+        if stack.environment.swarm:
+            return engine.services(stack.environment.engine_endpoint(), [stack.project_name])
         return engine.project_containers(stack.environment.engine_endpoint(), stack.project_name)
     except engine.EngineError:
         return None
@@ -371,6 +374,7 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
         "policy": post.get("policy", "none"),
         "protection": post.get("protection", "none"),
         "approvalRequired": checkbox(post, "approvalRequired"),
+        "swarm": checkbox(post, "swarm"),
         **_notify_data(post),
         # Write-only like every secret: empty boxes keep what is set.
         **{f"tls{k}": post[f"tls{k}"] for k in ("Ca", "Cert", "Key") if post.get(f"tls{k}", "").strip()},

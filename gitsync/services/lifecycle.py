@@ -11,7 +11,7 @@ from django.utils import timezone
 from dockhand.audit import current_actor, record
 from dockhand.errors import Conflict
 from gitsync.services.sync import operation_lock, release_lock, stack_sync
-from stacks import compose, engine
+from stacks import compose, engine, swarm
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import Forbidden, deploy_needs_approval, require
 from stacks.services.output import DeploymentOutput, wake_viewers
@@ -109,6 +109,11 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
         raise Forbidden("In this environment only its admins start, stop or take down stacks")
     timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
     endpoint = stack.environment.engine_endpoint()
+    on_swarm = stack.environment.swarm
+    if on_swarm and operation in ("stop", "restart"):
+        raise Conflict(
+            f"A swarm stack is not {operation}ed: the swarm keeps its replicas running; take it down instead"
+        )
     lines: list[str] = []
     if operation == "start" and not _has_containers(endpoint, stack):
         GitStack.objects.filter(pk=stack.pk).update(stopped_by_user=False)
@@ -116,6 +121,8 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
         record("stack.start", stack, "no containers: redeploying")
         deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.MANUAL, by=by, force=True)
         return f"No containers to start: deployment {deployment.pk} redeploys the stack"
+    if on_swarm and operation == "start":
+        return "The swarm already runs the stack's services"
     command = OPERATIONS.get(operation)
     if command is None:  # down
         command = (
@@ -123,7 +130,10 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
         )
     with operation_lock(stack, timeout), engine.cli_env(endpoint) as engine_env:
         env = compose.process_env(engine_env=engine_env)
-        compose.operate(stack.project_name, command, env=env, on_line=lines.append, timeout=timeout)
+        if on_swarm:  # down: `docker stack rm` (volumes stay on the nodes that hold them)
+            swarm.remove(stack.project_name, env=env, on_line=lines.append, timeout=timeout)
+        else:
+            compose.operate(stack.project_name, command, env=env, on_line=lines.append, timeout=timeout)
         stopped = operation in ("stop", "down")
         GitStack.objects.filter(pk=stack.pk).update(stopped_by_user=stopped)
         stack.stopped_by_user = stopped
@@ -133,6 +143,8 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
 
 def _has_containers(endpoint: engine.Endpoint, stack: GitStack) -> bool:
     try:
+        if stack.environment.swarm:
+            return bool(engine.services(endpoint, [stack.project_name]))
         return bool(engine.project_containers(endpoint, stack.project_name))
     except engine.EngineError:
         return True  # let compose report the engine problem

@@ -94,15 +94,31 @@ class StackOperation(APIView):
         return Response({"success": True, "output": output, "stoppedByUser": stack.stopped_by_user})
 
 
+def _service_row(service: engine.ServiceInfo) -> dict[str, object]:
+    return {
+        "name": service.name,
+        "service": service.service,
+        "image": service.image,
+        "replicas": f"{service.running}/{service.desired}",
+        "running": service.running,
+        "desired": service.desired,
+        "error": service.error or None,
+    }
+
+
 class StackContainers(APIView):
-    """GET /api/git/stacks/<id>/containers."""
+    """GET /api/git/stacks/<id>/containers (a swarm stack: its services and replicas)."""
 
     def get(self, request: Request, pk: int) -> Response:
         stack = _stack(request, pk)
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        endpoint = stack.environment.engine_endpoint()
         try:
-            found = engine.project_containers(stack.environment.engine_endpoint(), stack.project_name)
+            if stack.environment.swarm:  # services and replicas instead of containers
+                services = engine.services(endpoint, [stack.project_name])
+                return Response([_service_row(s) for s in sorted(services, key=lambda s: s.name)])
+            found = engine.project_containers(endpoint, stack.project_name)
         except engine.EngineError as exc:
             return error(str(exc), status.HTTP_502_BAD_GATEWAY)
         return Response(

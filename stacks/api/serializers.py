@@ -81,6 +81,7 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
     tlsCert = _pem("cert")
     tlsKey = _pem("key")
     tls = serializers.SerializerMethodField()
+    swarm = serializers.BooleanField(required=False)
 
     policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
     protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
@@ -89,7 +90,7 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
     class Meta:
         model = Environment
         fields = [
-            "id", "name", "dockerHost", "tlsCa", "tlsCert", "tlsKey", "tls", "policy", "protection",
+            "id", "name", "dockerHost", "tlsCa", "tlsCert", "tlsKey", "tls", "swarm", "policy", "protection",
             "approvalRequired", "notifyUrls", "notifyEvents", "notifyTargets",
         ]  # fmt: skip
 

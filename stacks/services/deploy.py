@@ -14,11 +14,11 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 
 from dockhand.crypto import fingerprint
-from stacks import compose, engine
+from stacks import compose, engine, swarm
 from stacks.models import Environment, GitStack
 from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_sources
 from stacks.services.deploy_errors import DeployError
-from stacks.services.health import wait_until_healthy
+from stacks.services.health import wait_until_converged, wait_until_healthy
 
 
 def relative_path_problem(value: str) -> str | None:
@@ -171,6 +171,18 @@ def stack_deploy(
         model = compose.config(inputs.project, env=inputs.env)
         check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
         hashes = rendering.result()
+        if stack.environment.swarm:
+            timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
+            swarm.deploy(
+                stack.project_name,
+                model,
+                env=inputs.env,
+                pull=stack.pull_policy,
+                on_line=on_line,
+                timeout=timeout,
+                stop=stop,
+            )
+            return _after_swarm_deploy(stack, inputs, hashes, on_line, stop)
         options = compose.UpOptions(
             # Like `docker compose up -d`: an image that is missing is built anyway;
             # buildOnDeploy rebuilds every deploy so a changed Dockerfile takes effect.
@@ -190,5 +202,28 @@ def stack_deploy(
             on_line=on_line,
             stop=stop,
         )
-    snapshot = {**inputs.plain, **{key: fingerprint(value) for key, value in inputs.secret.items()}}
-    return Deployed(env_snapshot=snapshot, config_hashes=hashes)
+    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=hashes)
+
+
+def _snapshot(inputs: _Inputs) -> dict[str, str]:
+    return {**inputs.plain, **{key: fingerprint(value) for key, value in inputs.secret.items()}}
+
+
+def _after_swarm_deploy(
+    stack: GitStack,
+    inputs: _Inputs,
+    hashes: dict[str, str],
+    on_line: Callable[[str], None],
+    stop: threading.Event | None,
+) -> Deployed:
+    """A swarm stack is healthy when every service runs its desired replicas."""
+    if stack.health_timeout and not (stop and stop.is_set()):
+        wait_until_converged(
+            endpoint=inputs.endpoint,
+            namespace=stack.project_name,
+            services=list(hashes),
+            timeout=stack.health_timeout,
+            on_line=on_line,
+            stop=stop,
+        )
+    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=hashes)

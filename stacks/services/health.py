@@ -57,21 +57,67 @@ def wait_until_healthy(
     reported unhealthy or exited with an error, else when the time is up.
     """
     on_line(f"Waiting up to {int(timeout)} s for {len(services)} service(s) to be running and healthy")
+    if _wait(
+        lambda: problems(engine.project_containers(endpoint, project), services),
+        fatal=lambda problem: bool(problem) and problem != "no container",
+        timeout=timeout,
+        stop=stop,
+    ):
+        on_line("All services are running and healthy")
+
+
+def wait_until_converged(
+    *,
+    endpoint: engine.Endpoint,
+    namespace: str,
+    services: Collection[str],
+    timeout: float,
+    on_line: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> None:
+    """A swarm stack's gate: every service runs its desired replicas within `timeout`
+    (the swarm restarts failing tasks itself, so only the time running out fails it)."""
+    on_line(f"Waiting up to {int(timeout)} s for {len(services)} swarm service(s) to run their replicas")
+
+    def pending() -> dict[str, str]:
+        found = {s.service: s for s in engine.services(endpoint, [namespace])}
+        out = {}
+        for name in services:
+            info = found.get(name)
+            if info is None:
+                out[name] = "no service"
+            elif not info.converged:
+                out[name] = f"{info.running}/{info.desired} running" + (", updating" if info.updating else "")
+                out[name] += f", {info.error}" if info.error else ""
+        return out
+
+    if _wait(pending, fatal=lambda _: False, timeout=timeout, stop=stop):
+        on_line("All swarm services run their replicas")
+
+
+def _wait(
+    pending: Callable[[], dict[str, str]],
+    *,
+    fatal: Callable[[str], bool],
+    timeout: float,
+    stop: threading.Event | None,
+) -> bool:
+    """Poll `pending` (service -> why not yet, "" for "not yet") until it is empty: True.
+    False when cancelled; DeployError for a fatal problem or when the time is up."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            pending = problems(engine.project_containers(endpoint, project), services)
+            found = pending()
         except engine.EngineError as exc:
             raise DeployError(str(exc)) from exc
-        failed = {s: p for s, p in pending.items() if p and p != "no container"}
-        if not pending:
-            on_line("All services are running and healthy")
-            return
+        failed = {s: p for s, p in found.items() if fatal(p)}
+        if not found:
+            return True
         if failed or time.monotonic() >= deadline:
-            named = ", ".join(f"{s} ({p or 'not healthy yet'})" for s, p in sorted((failed or pending).items()))
+            named = ", ".join(f"{s} ({p or 'not healthy yet'})" for s, p in sorted((failed or found).items()))
             raise DeployError(f"Not healthy after the deploy: {named}")
         if stop is not None and stop.wait(POLL_SECONDS):
-            return  # cancelled: the caller reports it
+            return False  # cancelled: the caller reports it
         if stop is None:
             time.sleep(POLL_SECONDS)
 

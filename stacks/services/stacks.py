@@ -17,7 +17,7 @@ from django.utils import timezone
 from dockhand.audit import record
 from dockhand.errors import InUse
 from gitsync.services.schedules import stack_schedule_apply
-from stacks import compose, engine
+from stacks import compose, engine, swarm
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,8 @@ def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bo
         try:
             with engine.cli_env(stack.environment.engine_endpoint()) as engine_env:
                 env = compose.process_env(engine_env=engine_env)
-                compose.down(stack.project_name, env=env, on_line=lines.append, timeout=settings.DEPLOY_TIMEOUT)
+                remove = swarm.remove if stack.environment.swarm else compose.down
+                remove(stack.project_name, env=env, on_line=lines.append, timeout=settings.DEPLOY_TIMEOUT)
         except compose.ComposeError:
             GitStack.objects.filter(pk=stack.pk).update(lock_owner=None, lock_expires=None)
             raise

@@ -45,15 +45,40 @@ def sync_state(stack: GitStack, containers: Iterable[ContainerInfo]) -> tuple[st
     return ("OutOfSync" if reasons else "Synced"), reasons
 
 
+def swarm_state(stack: GitStack, services: Iterable[engine.ServiceInfo]) -> StackState:
+    """A swarm stack: its services instead of containers. Synced when the branch has not
+    moved and every deployed service exists; Healthy when each runs its replicas."""
+    found = {s.service: s for s in services}
+    expected = list(stack.deployed_config_hashes)
+    if not stack.last_commit or not expected:
+        state, reasons = "Unknown", ["not deployed by dockhand yet"]
+    else:
+        reasons = [f"service {name} is missing" for name in expected if name not in found]
+        if stack.remote_head and stack.remote_head != stack.last_commit:
+            reasons.append(f"branch {stack.branch} is at {stack.remote_head[:12]}, deployed {stack.last_commit[:12]}")
+        state = "OutOfSync" if reasons else "Synced"
+    if not found:
+        health = "Missing" if expected else "Unknown"
+    else:
+        health = "Healthy" if all(s.converged for s in found.values()) and set(expected) <= set(found) else "Degraded"
+    return StackState(state, health, tuple(reasons))
+
+
 def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
     """State of each stack, asking each engine once."""
-    by_engine: dict[engine.Endpoint, list[GitStack]] = {}
+    by_engine: dict[tuple[engine.Endpoint, bool], list[GitStack]] = {}
     for stack in stacks:
-        by_engine.setdefault(stack.environment.engine_endpoint(), []).append(stack)
+        by_engine.setdefault((stack.environment.engine_endpoint(), stack.environment.swarm), []).append(stack)
     states: dict[int, StackState] = {}
-    for endpoint, group in by_engine.items():
+    for (endpoint, on_swarm), group in by_engine.items():
+        projects = [s.project_name for s in group]
         try:
-            found = engine.containers(endpoint, [s.project_name for s in group])
+            if on_swarm:
+                services = engine.services(endpoint, projects)
+                for stack in group:
+                    states[stack.pk] = swarm_state(stack, [s for s in services if s.namespace == stack.project_name])
+                continue
+            found = engine.containers(endpoint, projects)
         except engine.EngineError:
             states.update({s.pk: UNKNOWN for s in group})
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -90,7 +91,9 @@ class SecondEngine:
         for name, text in (("ca.pem", self.ca), ("server.pem", server.cert), ("server-key.pem", server.key)):
             (self.dir / name).write_text(text)
         subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True)
-        subprocess.run(["ip", "addr", "add", "10.214.0.1/24", "dev", self.bridge], check=True)
+        # Subnets of their own: two test processes may each run a second engine.
+        net = random.randrange(0, 250)
+        subprocess.run(["ip", "addr", "add", f"10.214.{net}.1/24", "dev", self.bridge], check=True)
         subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
         self.log = open(self.dir / "dockerd.log", "wb")
         self.proc = subprocess.Popen(
@@ -108,7 +111,7 @@ class SecondEngine:
                 "--bridge", self.bridge,
                 "--iptables=false",
                 "--ip-masq=false",
-                "--default-address-pool", "base=10.213.0.0/16,size=24",
+                "--default-address-pool", f"base=10.{150 + net % 50}.0.0/16,size=24",
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -132,8 +135,14 @@ class SecondEngine:
         found = self.docker("inspect", "-f", "{{.State.Running}}", container)
         return found.returncode == 0 and found.stdout.strip() == "true"
 
+    def swarm_init(self) -> None:
+        done = self.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        if done.returncode != 0:
+            raise RuntimeError(f"docker swarm init failed: {done.stderr}")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
+            self.docker("swarm", "leave", "--force")
             for leftover in self.docker("ps", "-aq").stdout.split():
                 self.docker("rm", "-f", leftover)
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -143,6 +152,12 @@ class SecondEngine:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        # Network namespaces a swarm's overlay networks leave mounted (they hold vxlan
+        # devices that would clash with the next engine's).
+        with open("/proc/mounts") as mounts:
+            held = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{self.dir}/")]
+        for mountpoint in sorted(held, reverse=True):
+            subprocess.run(["umount", "-l", mountpoint], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
