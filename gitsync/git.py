@@ -25,14 +25,7 @@ import git
 from django.conf import settings
 
 from dockhand.masking import mask
-
-_ASKPASS = """#!/bin/sh
-# Written by dockhand: answers git's and ssh's prompts from the environment.
-case "$1" in
-  Username*) printf '%s\\n' "$DOCKHAND_GIT_USERNAME" ;;
-  *) printf '%s\\n' "$DOCKHAND_GIT_SECRET" ;;
-esac
-"""
+from dockhand.sshopts import ssh_options, write_askpass
 
 # Messages git prints that mean "the remote could not be reached" (answered 502).
 _UNREACHABLE = (
@@ -114,9 +107,7 @@ def _environment(auth: GitAuth | None) -> Iterator[dict[str, str]]:
 def _prepared_env(tmp: Path, auth: GitAuth | None) -> dict[str, str]:
     """Write the askpass helper (and SSH key, known hosts) into `tmp`; the git env."""
     os.chmod(tmp, 0o700)
-    askpass = tmp / "askpass"
-    askpass.write_text(_ASKPASS)
-    askpass.chmod(0o700)
+    askpass = write_askpass(tmp)
     env = {
         # Never prompt, never read the host's or user's git config (a credential
         # helper there would store our secrets), only network protocols.
@@ -136,22 +127,15 @@ def _prepared_env(tmp: Path, auth: GitAuth | None) -> dict[str, str]:
     for index, (name, value) in enumerate(_HARDENING.items()):
         env[f"GIT_CONFIG_KEY_{index}"] = name
         env[f"GIT_CONFIG_VALUE_{index}"] = value
-    ssh = ["ssh", "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no", "-F", os.devnull]
-    if auth and auth.ssh_private_key:
-        key = tmp / "id"
-        key.touch(mode=0o600)
-        key.write_text(auth.ssh_private_key.strip() + "\n")
-        ssh += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
-    if auth and auth.known_hosts:
-        hosts = tmp / "known_hosts"
-        hosts.write_text(auth.known_hosts.strip() + "\n")
-        ssh += ["-o", f"UserKnownHostsFile={hosts}", "-o", "StrictHostKeyChecking=yes"]
-    elif auth and auth.learned_hosts_file:
-        # No host key given: trust the first one seen, then insist on it.
-        auth.learned_hosts_file.parent.mkdir(parents=True, exist_ok=True)
-        ssh += ["-o", f"UserKnownHostsFile={auth.learned_hosts_file}", "-o", "StrictHostKeyChecking=accept-new"]
-    else:
-        ssh += ["-o", "StrictHostKeyChecking=yes"]
+    ssh = [
+        "ssh",
+        *ssh_options(
+            tmp,
+            private_key=auth.ssh_private_key if auth else "",
+            known_hosts=auth.known_hosts if auth else "",
+            learned_hosts_file=auth.learned_hosts_file if auth else None,
+        ),
+    ]
     env["GIT_SSH_COMMAND"] = " ".join(_sh_quote(a) for a in ssh)
     return env
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 from django.conf import settings
 from docker.errors import DockerException
 from docker.tls import TLSConfig
 from requests import RequestException
+
+from dockhand.sshopts import ssh_options, write_askpass
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -46,6 +52,7 @@ class ContainerInfo:
     ports: list[str] = field(default_factory=list)
 
 
+SSH_CONNECT_SECONDS = 15  # how long an ssh:// engine may take to answer
 # The API version spoken to a TLS engine (Docker 19.03 and later answer it).
 TLS_API_VERSION = "1.40"
 
@@ -59,6 +66,12 @@ class Endpoint:
     tls_ca: str = ""  # PEM certificates; the key is a secret (decrypted from the database)
     tls_cert: str = ""
     tls_key: str = field(default="", repr=False)
+    # ssh://user@host[:port][/remote/docker.sock]: a key (and its passphrase), the host
+    # keys to trust, or where to keep the one first seen.
+    ssh_key: str = field(default="", repr=False)
+    ssh_passphrase: str = field(default="", repr=False)
+    ssh_known_hosts: str = ""
+    ssh_learned_hosts: str = ""
 
 
 @contextmanager
@@ -78,9 +91,73 @@ def _tls_files(endpoint: Endpoint) -> Iterator[Path]:
 
 
 @contextmanager
+def _ssh_tunnel(endpoint: Endpoint) -> Iterator[Endpoint]:
+    """An ssh:// engine as a local unix socket, forwarded by ssh for as long as the block
+    runs: the docker SDK and compose then speak to it like any socket, and the key
+    never leaves a private run directory."""
+    target = urlsplit(endpoint.host)
+    settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="engine-", dir=settings.RUN_DIR))
+    if len(str(tmp)) > 80:  # a unix socket's path has room for ~107 bytes
+        shutil.rmtree(tmp)
+        tmp = Path(tempfile.mkdtemp(prefix="dh-engine-"))
+    local = tmp / "docker.sock"
+    learned = Path(endpoint.ssh_learned_hosts) if endpoint.ssh_learned_hosts else None
+    options = ssh_options(
+        tmp, private_key=endpoint.ssh_key, known_hosts=endpoint.ssh_known_hosts, learned_hosts_file=learned
+    )
+    forward = f"{local}:{target.path or '/var/run/docker.sock'}"
+    args = ["ssh", *options, "-o", "ExitOnForwardFailure=yes", "-o", "ConnectTimeout=10", "-N", "-L", forward]
+    args += ["-p", str(target.port or 22), "-l", target.username or "root", "--", target.hostname or ""]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "SSH_ASKPASS": str(write_askpass(tmp)),
+        "SSH_ASKPASS_REQUIRE": "force",
+        "DOCKHAND_GIT_SECRET": endpoint.ssh_passphrase,
+    }
+    proc = subprocess.Popen(
+        args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + SSH_CONNECT_SECONDS
+        while not local.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                said = (proc.communicate()[1] or "").strip().splitlines()
+                raise EngineError(f"Cannot reach the Docker engine over ssh: {said[-1] if said else 'timed out'}")
+            time.sleep(0.02)
+        yield Endpoint(host=f"unix://{local}")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def _reachable(endpoint: Endpoint) -> Iterator[Endpoint]:
+    """The endpoint itself, or for ssh:// a local socket forwarded to it."""
+    if endpoint.host.startswith("ssh://"):
+        with _ssh_tunnel(endpoint) as local:
+            yield local
+    else:
+        yield endpoint
+
+
+@contextmanager
 def cli_env(endpoint: Endpoint) -> Iterator[dict[str, str]]:
     """The DOCKER_* variables for the docker CLI and compose to reach `endpoint`, valid
     while the block runs."""
+    with _reachable(endpoint) as reachable, _cli_env(reachable) as env:
+        yield env
+
+
+@contextmanager
+def _cli_env(endpoint: Endpoint) -> Iterator[dict[str, str]]:
     if not endpoint.host:
         yield {}
     elif not endpoint.tls_cert:
@@ -92,8 +169,9 @@ def cli_env(endpoint: Endpoint) -> Iterator[dict[str, str]]:
 
 @contextmanager
 def _client(endpoint: Endpoint) -> Iterator[docker.DockerClient]:
-    """A client for one call, closed (and its TLS files removed) after it."""
+    """A client for one call, closed (and its TLS files or tunnel removed) after it."""
     with ExitStack() as cleanup:
+        endpoint = cleanup.enter_context(_reachable(endpoint))
         try:
             if not endpoint.host:
                 client = docker.from_env(timeout=10)

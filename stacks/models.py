@@ -54,6 +54,10 @@ class Environment(models.Model):
     tls_ca = models.TextField(blank=True, default="")
     tls_cert = models.TextField(blank=True, default="")
     tls_key = EncryptedTextField(blank=True, default="")
+    # For ssh:// engines: the SSH key credential (and its known hosts) to log in with.
+    ssh_credential = models.ForeignKey(
+        "gitsync.Credential", null=True, blank=True, on_delete=models.PROTECT, related_name="environments"
+    )
     # A swarm manager: its stacks deploy with `docker stack deploy` as swarm services.
     swarm = models.BooleanField(default=False)
     # Apprise URLs (one per line; they carry tokens, so encrypted) told of the events
@@ -70,11 +74,17 @@ class Environment(models.Model):
 
     def engine_endpoint(self) -> Endpoint:
         """How to reach this environment's Docker engine."""
+        ssh = self.ssh_credential if self.docker_host.startswith("ssh://") else None
         return Endpoint(
             host=self.docker_host or settings.DEFAULT_DOCKER_HOST,
             tls_ca=self.tls_ca,
             tls_cert=self.tls_cert,
             tls_key=self.tls_key,
+            ssh_key=ssh.ssh_private_key if ssh else "",
+            ssh_passphrase=ssh.ssh_passphrase if ssh else "",
+            ssh_known_hosts=ssh.ssh_known_hosts if ssh else "",
+            # Host keys first seen are kept per environment, then insisted on.
+            ssh_learned_hosts=str(settings.DATA_DIR / "known_hosts" / f"environment-{self.pk}") if ssh else "",
         )
 
 

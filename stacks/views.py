@@ -375,6 +375,7 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
         "protection": post.get("protection", "none"),
         "approvalRequired": checkbox(post, "approvalRequired"),
         "swarm": checkbox(post, "swarm"),
+        "sshCredentialId": post.get("sshCredentialId") or None,
         **_notify_data(post),
         # Write-only like every secret: empty boxes keep what is set.
         **{f"tls{k}": post[f"tls{k}"] for k in ("Ca", "Cert", "Key") if post.get(f"tls{k}", "").strip()},
@@ -392,6 +393,7 @@ ENVIRONMENTS = Resource(
     extra=lambda: {
         "notify_events": [(e.value, e.label) for e in NotifyEvent],
         "tls_fields": [("tlsCa", "CA certificate"), ("tlsCert", "Client certificate"), ("tlsKey", "Client key")],
+        "ssh_credentials": Credential.objects.filter(auth_type=Credential.AuthType.SSH),
     },
     save=lambda instance, fields: environment_save(environment=instance, fields=fields),
     delete=lambda instance: environment_delete(environment=instance),

@@ -82,6 +82,12 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
     tlsKey = _pem("key")
     tls = serializers.SerializerMethodField()
     swarm = serializers.BooleanField(required=False)
+    sshCredentialId = serializers.PrimaryKeyRelatedField(
+        source="ssh_credential",
+        queryset=Credential.objects.filter(auth_type=Credential.AuthType.SSH),
+        required=False,
+        allow_null=True,
+    )
 
     policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
     protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
@@ -90,7 +96,7 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
     class Meta:
         model = Environment
         fields = [
-            "id", "name", "dockerHost", "tlsCa", "tlsCert", "tlsKey", "tls", "swarm", "policy", "protection",
+            "id", "name", "dockerHost", "tlsCa", "tlsCert", "tlsKey", "tls", "sshCredentialId", "swarm", "policy", "protection",
             "approvalRequired", "notifyUrls", "notifyEvents", "notifyTargets",
         ]  # fmt: skip
 
@@ -99,6 +105,10 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current: Environment | None = self.instance
+        host = attrs.get("docker_host", current.docker_host if current else "")
+        ssh = attrs.get("ssh_credential", current.ssh_credential if current else None)
+        if host.startswith("ssh://") and ssh is None:
+            raise serializers.ValidationError({"sshCredentialId": ["an ssh:// engine needs an SSH key credential"]})
         given = {kind: attrs.get(f"tls_{kind}", getattr(current, f"tls_{kind}", "")) for kind in ("ca", "cert", "key")}
         if any(given.values()):
             markers = {"ca": "BEGIN CERTIFICATE", "cert": "BEGIN CERTIFICATE", "key": "PRIVATE KEY"}
@@ -106,7 +116,6 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
                 if marker not in given[kind]:
                     field = f"tls{kind.capitalize()}"
                     raise serializers.ValidationError({field: [f"give a PEM ({marker}) with the other two"]})
-            host = attrs.get("docker_host", current.docker_host if current else "")
             if not host.startswith("tcp://"):
                 raise serializers.ValidationError({"dockerHost": ["TLS certificates need a tcp:// engine address"]})
         return attrs

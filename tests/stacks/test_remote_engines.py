@@ -15,7 +15,7 @@ from django.test import Client
 
 from tests.conftest import container_name, need, unique_stack_name
 from tests.support import docker as dockersupport
-from tests.support import second_engine
+from tests.support import second_engine, sshserver
 from tests.support.second_engine import SecondEngine
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +106,48 @@ def test_a_stack_of_the_same_name_deploys_to_each_engine_and_down_stops_one(
         assert dockersupport.inspect(container)["State"]["Running"] is True  # type: ignore[index]
     finally:
         engine_two.docker("rm", "-f", container_name(there))
+
+
+def test_an_ssh_engine_is_reached_through_a_key_and_its_host_key(
+    api: Any, app_repo: Any, make_stack: Any, engine_two: SecondEngine, tmp_path: Any
+) -> None:
+    need("openssh-server", sshserver.available())
+    sshd = sshserver.SshServer(tmp_path)
+    try:
+        private, public = sshserver.keygen(tmp_path / "engine-key")
+        sshd.authorize(public)
+        credential = api.post(
+            "/api/git/credentials",
+            {"name": "engine-ssh", "authType": "ssh", "sshPrivateKey": private, "sshKnownHosts": sshd.host_key_line},
+            format="json",
+        ).json()
+        host = f"ssh://{sshd.user}@127.0.0.1:{sshd.port}{engine_two.dir}/docker.sock"
+        missing = api.post("/api/environments", {"name": "no-key", "dockerHost": host}, format="json")
+        assert missing.status_code == 400 and "sshCredentialId" in missing.json()["fields"]
+        remote = _environment(api, "two-ssh", host, sshCredentialId=credential["id"])
+        tested = api.post(f"/api/environments/{remote['id']}/test").json()
+        assert tested["reachable"] is True and tested["engine"].startswith("Docker 20."), tested
+
+        stack = make_stack(app_repo, environmentId=remote["id"])
+        answer = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
+        assert answer.status_code == 200 and answer.json()["deployed"] is True, answer.content
+        assert engine_two.running(container_name(stack))
+        assert private.strip().splitlines()[1] not in answer.content.decode()
+
+        # A host key that is not the server's: refused, with ssh's reason.
+        other = api.post(
+            "/api/git/credentials",
+            {
+                "name": "wrong-host",
+                "authType": "ssh",
+                "sshPrivateKey": private,
+                "sshKnownHosts": f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBo3z1kXr2m9c6nV1mD9B5Qk1c0Xb0b0b0b0b0b0b0b0",
+            },
+            format="json",
+        ).json()
+        spoofed = _environment(api, "two-spoofed", host, sshCredentialId=other["id"])
+        refused = api.post(f"/api/environments/{spoofed['id']}/test").json()
+        assert refused["reachable"] is False and "over ssh" in refused["error"]
+    finally:
+        engine_two.docker("rm", "-f", *engine_two.docker("ps", "-aq").stdout.split())
+        sshd.stop()
