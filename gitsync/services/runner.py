@@ -19,7 +19,7 @@ from gitsync import git
 from gitsync.models import Repository
 from gitsync.services.auth import git_auth
 from gitsync.services.sync import LOCK_LEASE, WORKER_LOST, release_lock
-from stacks import compose, engine
+from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.deploy import stack_deploy
 from stacks.services.deploy_errors import DeployError
@@ -235,21 +235,11 @@ def _sync(
     )
     if stop.is_set():
         return
-    images = _images(stack)
     # Stored and shown like commit metadata: without terminal control sequences.
     snapshot = {key: plain_text(value) for key, value in deployed.env_snapshot.items()}
-    Deployment.objects.filter(pk=deployment.pk).update(env_snapshot=snapshot, images=images)
+    Deployment.objects.filter(pk=deployment.pk).update(env_snapshot=snapshot, images=deployed.images)
     GitStack.objects.filter(pk=stack.pk).update(deployed_config_hashes=deployed.config_hashes)
     outcome.deployed = True
-
-
-def _images(stack: GitStack) -> dict[str, str]:
-    """The image id each service's containers run (what a rollback would bring back)."""
-    try:
-        found = engine.project_containers(stack.environment.engine_endpoint(), stack.project_name)
-        return {c.service: c.image_id for c in found}
-    except engine.EngineError:
-        return {}
 
 
 def _note(deployment: Deployment, output: DeploymentOutput, note: str) -> None:

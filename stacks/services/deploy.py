@@ -6,7 +6,6 @@ import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -83,11 +82,13 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
 
 @dataclass(frozen=True)
 class Deployed:
-    """What a deploy ran: the variables passed (secrets only as fingerprints) and the
-    compose config hash of each service."""
+    """What a deploy ran: the variables passed (secrets only as fingerprints), the
+    compose config hash of each service and the image id it runs (read from the
+    containers compose left, as compose labelled them)."""
 
     env_snapshot: dict[str, str]
     config_hashes: dict[str, str]
+    images: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> compose.ComposeProject:
@@ -165,12 +166,10 @@ def stack_deploy(
 ) -> Deployed:
     """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
     for its services to be healthy (when the stack's healthTimeout is not 0)."""
-    with _compose_inputs(stack, workdir, metadata, run_id) as inputs, ThreadPoolExecutor(1) as beside:
-        # Both only render the project; side by side they cost one compose start-up.
-        rendering = beside.submit(compose.config_hashes, inputs.project, env=inputs.env)
+    with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
         model = compose.config(inputs.project, env=inputs.env)
         check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
-        hashes = rendering.result()
+        services = sorted(model.get("services") or {})  # type: ignore[call-overload]
         if stack.environment.swarm:
             timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
             swarm.deploy(
@@ -182,7 +181,7 @@ def stack_deploy(
                 timeout=timeout,
                 stop=stop,
             )
-            return _after_swarm_deploy(stack, inputs, hashes, on_line, stop)
+            return _after_swarm_deploy(stack, inputs, services, on_line, stop)
         options = compose.UpOptions(
             # Like `docker compose up -d`: an image that is missing is built anyway;
             # buildOnDeploy rebuilds every deploy so a changed Dockerfile takes effect.
@@ -193,16 +192,29 @@ def stack_deploy(
             timeout=stack.compose_timeout or settings.DEPLOY_TIMEOUT,
         )
         compose.up(inputs.project, env=inputs.env, on_line=on_line, options=options, stop=stop)
-    if stack.health_timeout and not (stop and stop.is_set()):
-        wait_until_healthy(
+    if stop and stop.is_set():
+        return Deployed(env_snapshot=_snapshot(inputs), config_hashes={})
+    running = None
+    if stack.health_timeout:
+        running = wait_until_healthy(
             endpoint=inputs.endpoint,
             project=stack.project_name,
-            services=list(hashes),
+            services=services,
             timeout=stack.health_timeout,
             on_line=on_line,
             stop=stop,
         )
-    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=hashes)
+    if running is None:  # no health wait (or cancelled in it): ask once
+        try:
+            running = engine.project_containers(inputs.endpoint, stack.project_name)
+        except engine.EngineError:
+            running = []
+    # The hash compose put on each container is what `config --hash` would say.
+    return Deployed(
+        env_snapshot=_snapshot(inputs),
+        config_hashes={c.service: c.config_hash for c in running if c.config_hash},
+        images={c.service: c.image_id for c in running},
+    )
 
 
 def _snapshot(inputs: _Inputs) -> dict[str, str]:
@@ -212,7 +224,7 @@ def _snapshot(inputs: _Inputs) -> dict[str, str]:
 def _after_swarm_deploy(
     stack: GitStack,
     inputs: _Inputs,
-    hashes: dict[str, str],
+    services: list[str],
     on_line: Callable[[str], None],
     stop: threading.Event | None,
 ) -> Deployed:
@@ -221,9 +233,10 @@ def _after_swarm_deploy(
         wait_until_converged(
             endpoint=inputs.endpoint,
             namespace=stack.project_name,
-            services=list(hashes),
+            services=services,
             timeout=stack.health_timeout,
             on_line=on_line,
             stop=stop,
         )
-    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=hashes)
+    # A swarm stack's services are what its status is checked against.
+    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=dict.fromkeys(services, "swarm"))

@@ -50,20 +50,26 @@ def wait_until_healthy(
     timeout: float,
     on_line: Callable[[str], None],
     stop: threading.Event | None = None,
-) -> None:
-    """Wait up to `timeout` for every service to run (and pass its healthcheck).
+) -> list[ContainerInfo] | None:
+    """Wait up to `timeout` for every service to run (and pass its healthcheck); the
+    containers as last seen (None when cancelled).
 
     Raises DeployError naming the services that did not, at once for one that
     reported unhealthy or exited with an error, else when the time is up.
     """
     on_line(f"Waiting up to {int(timeout)} s for {len(services)} service(s) to be running and healthy")
-    if _wait(
-        lambda: problems(engine.project_containers(endpoint, project), services),
-        fatal=lambda problem: bool(problem) and problem != "no container",
-        timeout=timeout,
-        stop=stop,
+    seen: list[ContainerInfo] = []
+
+    def pending() -> dict[str, str]:
+        seen[:] = engine.project_containers(endpoint, project)
+        return problems(seen, services)
+
+    if not _wait(
+        pending, fatal=lambda problem: bool(problem) and problem != "no container", timeout=timeout, stop=stop
     ):
-        on_line("All services are running and healthy")
+        return None
+    on_line("All services are running and healthy")
+    return seen
 
 
 def wait_until_converged(
