@@ -304,10 +304,10 @@ class Deployment(models.Model):
         return "".join(f"{line.text}\n" for line in self.lines.all())
 
     def finish(
-        self, status: str, *, error: str = "", deployed: bool = False, remote_unreachable: bool = False, **also: str
-    ) -> None:
-        """Move to a finished state once; later calls are ignored. `also`: more fields
-        of the same row (commit_sha, note) written in the same UPDATE."""
+        self, status: str, *, error: str = "", deployed: bool = False, remote_unreachable: bool = False, **also: object
+    ) -> bool:
+        """Move to a finished state once; later calls are ignored (False). `also`: more
+        fields of the same row (commit_sha, note, …) written in the same UPDATE."""
         now = timezone.now()
         begun = self.started_at or self.created_at or now
         fields: dict[str, object] = {
@@ -319,9 +319,11 @@ class Deployment(models.Model):
             "finished_at": now,
             "duration_ms": int((now - begun).total_seconds() * 1000),
         }
-        if Deployment.objects.filter(pk=self.pk).exclude(status__in=self.FINISHED).update(**fields):
-            for name, value in fields.items():
-                setattr(self, name, value)
+        if not Deployment.objects.filter(pk=self.pk).exclude(status__in=self.FINISHED).update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
 
 
 class DeploymentLine(models.Model):

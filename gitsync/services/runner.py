@@ -158,16 +158,21 @@ def deployment_check_unchanged(*, deployment: Deployment, head: str | None = Non
             head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=auth)
         except git.GitError:
             return False
-    GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
     if head != stack.last_commit:
+        GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
         # The worker need not ask the remote again: it fetches the branch next.
         Deployment.objects.filter(pk=deployment.pk).update(commit_sha=head)
         return False
-    if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
-        return False
     DeploymentOutput(deployment, list(auth.secrets if auth else ()), new=True).line(UNCHANGED_NOTE)
-    deployment.finish(Deployment.Status.SKIPPED, commit_sha=head, note=UNCHANGED_NOTE)
-    release_lock(stack, deployment.pk, ok=True)
+    # Never handed to a worker, so it goes from queued to skipped in one step (unless
+    # it was cancelled in between).
+    worker = f"{settings.NODE_NAME}:{os.getpid()}"
+    if not deployment.finish(
+        Deployment.Status.SKIPPED, commit_sha=head, note=UNCHANGED_NOTE, started_at=timezone.now(), worker=worker
+    ):
+        GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
+        return False
+    release_lock(stack, deployment.pk, ok=True, seen_head=head)
     wake_viewers(deployment.pk)
     deployment_notify(deployment)
     return True

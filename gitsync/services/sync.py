@@ -211,6 +211,7 @@ def release_lock(
     commit: str = "",
     branch_missing: bool = False,
     outcome: bool = True,
+    seen_head: str = "",
 ) -> None:
     """Give the lock back and record the outcome on the stack, only if `owner` (a
     deployment id) still holds it.
@@ -230,6 +231,8 @@ def release_lock(
         fields["last_commit"] = commit  # lastCommit moves only on success
     if ok or branch_missing:  # other failures say nothing about the branch
         fields["branch_missing"] = branch_missing
+    if seen_head:  # the branch head this sync saw on the remote
+        fields["remote_head"] = seen_head
     followup = None
     with transaction.atomic():
         held = stack.lock_held_by(owner).select_for_update()
