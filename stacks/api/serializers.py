@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from croniter import croniter
@@ -152,12 +152,12 @@ class EnvVarSerializer(serializers.Serializer[StackEnvVar]):
 _ENV_VAR = EnvVarSerializer()
 
 
-def _when(value: datetime | None) -> str | None:
-    """A time as DRF's DateTimeField shows it (ISO 8601 in DOCKHAND_TIME_ZONE, UTC as
-    `Z`), or None; written out as it runs a few thousand times for one list."""
+def _when(value: datetime | None, zone: tzinfo) -> str | None:
+    """A time as DRF's DateTimeField shows it (ISO 8601 in the current time zone, UTC
+    as `Z`), or None; written out as it runs a few thousand times for one list."""
     if not value:
         return None
-    shown = timezone.localtime(value).isoformat()
+    shown = value.astimezone(zone).isoformat()
     return shown[:-6] + "Z" if shown.endswith("+00:00") else shown
 
 
@@ -253,7 +253,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             "envVars": [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)],
             "nextSync": self.get_nextSync(instance),
             "projectName": instance.project_name,
-            "lastSync": _when(instance.last_sync),
+            "lastSync": self._when(instance.last_sync),
             "lastCommit": instance.last_commit,
             "syncStatus": instance.sync_status,
             "syncError": instance.sync_error or None,
@@ -272,8 +272,8 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             "syncState": state.sync_state if state else "Unknown",
             "health": state.health if state else "Unknown",
             "webhookUrl": self.get_webhookUrl(instance),
-            "createdAt": _when(instance.created_at),
-            "updatedAt": _when(instance.updated_at),
+            "createdAt": self._when(instance.created_at),
+            "updatedAt": self._when(instance.updated_at),
             "notifyEvents": list(instance.notify_events),
             "notifyTargets": self.get_notifyTargets(instance),
         }
@@ -320,7 +320,12 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return value
 
     def get_nextSync(self, obj: GitStack) -> str | None:
-        return _when(obj.next_auto_sync if obj.auto_update else None)
+        return self._when(obj.next_auto_sync if obj.auto_update else None)
+
+    def _when(self, value: datetime | None) -> str | None:
+        if not hasattr(self, "_zone"):  # once per response: reading it costs a context lookup
+            self._zone = timezone.get_current_timezone()
+        return _when(value, self._zone)
 
     def get_webhookUrl(self, obj: GitStack) -> str:
         if not hasattr(self, "_hooks_at"):  # once per response: the list shares one child
