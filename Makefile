@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 # Two workers for the slow real-engine tests; a file's tests stay on one worker
 # because the end-to-end module shares one running product.
-# Then the sync, trigger and concurrency tests again on PostgreSQL and Redis.
+# Then the in-process tests again on PostgreSQL and Redis (tests/scaleout.py).
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile
 	$(PY) -m tests.scaleout
