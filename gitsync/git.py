@@ -254,15 +254,15 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
 
 
 def _fetch(runner: git.cmd.Git, env: dict[str, str], *, url: str, branch: str, commit: str = "") -> str:
-    """Fetch the branch head (or a commit not yet here); returns what to check out."""
-    remotes = str(runner.execute(["git", "remote"], env=env)).split()
-    verb = "set-url" if "origin" in remotes else "add"
-    runner.execute(["git", "remote", verb, "origin", "--", url], env=env)
+    """Fetch the branch head (or a commit not yet here); returns what to check out.
+
+    From the URL itself rather than a configured remote: nothing to keep in step in
+    .git/config, and two git runs fewer per deploy."""
     if commit and _has_commit(runner, env, commit):
         return commit
     tracking = f"refs/remotes/origin/{branch}"
     runner.execute(
-        ["git", "fetch", "--depth=1", "--no-tags", "--prune", "origin", commit or f"+refs/heads/{branch}:{tracking}"],
+        ["git", "fetch", "--depth=1", "--no-tags", "--", url, commit or f"+refs/heads/{branch}:{tracking}"],
         env=env,
         kill_after_timeout=settings.GIT_TIMEOUT,
     )

@@ -119,7 +119,8 @@ def test_secrets_are_never_written_to_disk(api: Any, app_repo: Any, make_stack: 
     stack = make_stack(app_repo)
     assert _sync(api, stack).json()["deployed"] is True
     git_config = (Path(settings.STACKS_DIR) / str(stack["id"]) / "repo" / ".git" / "config").read_text()
-    assert app_repo.url in git_config and "deployer" not in git_config
+    # Fetched by URL: no remote is configured, so nothing of the URL or its user is kept.
+    assert "[remote" not in git_config and "deployer" not in git_config
     for path in Path(settings.DATA_DIR).rglob("*"):
         if path.is_file():
             data = path.read_bytes()
