@@ -32,7 +32,9 @@ LOCK_LEASE = timedelta(seconds=120)
 HEARTBEAT = 30.0
 BUSY_MESSAGE = "Stack is already syncing. Please wait for the current operation to complete."
 WORKER_LOST = "The worker running this sync stopped before it finished."
-WAIT_STEP = 0.05  # seconds between looks at a deployment someone waits for
+# Seconds between looks at a deployment someone waits for: often at first (most
+# deploys are short, and each step is latency added to the answer), then less.
+WAIT_STEPS = ((3.0, 0.02), (float("inf"), 0.1))
 OPERATING = -1  # lock_owner while a stack operation (no deployment) holds the lock
 PAUSED_MESSAGE = "Auto-sync is paused after a rollback: resume it to deploy the branch again"
 
@@ -167,14 +169,13 @@ def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
     """Block until the deployment has finished (or `timeout` passes); return it fresh."""
     if deployment.is_finished:
         return deployment  # ended where it was asked for (an unchanged branch)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while True:
         deployment.refresh_from_db()
-        if deployment.is_finished or time.monotonic() >= deadline:
+        waited = time.monotonic() - started
+        if deployment.is_finished or waited >= timeout:
             return deployment
-        # A short fixed step (one indexed read): a growing one made every answer late
-        # by up to its last step.
-        time.sleep(WAIT_STEP)
+        time.sleep(next(step for within, step in WAIT_STEPS if waited < within))
 
 
 def stack_sync_coalesced(
