@@ -15,6 +15,7 @@ from dockhand.models import AuditEvent
 from gitsync.services.runner import UNCHANGED_NOTE
 from stacks.models import Environment, GitStack
 from tests.conftest import SECRET_VALUE, compose_file
+from tests.support import webhooks as hooks
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +155,32 @@ def test_the_environment_form_sets_urls_and_sends_a_test(admin: Any, receiver: R
     sent = browser.post(f"/environments/{environment.pk}/notify-test/")
     assert sent.status_code == 200 and "Test notification sent" in sent.content.decode()
     assert receiver.wait_for(1)[0]["body"]["message"] == "A test message for environment staging."
+
+
+def test_rollback_branch_missing_and_out_of_sync_are_told(
+    api: Any, app_repo: Any, make_stack: Any, receiver: Receiver, docker_image: str
+) -> None:
+    stack = make_stack(app_repo, webhookEnabled=True, notifyUrls=[receiver.url("all")])
+    name = stack["stackName"]
+    first = _sync(api, stack).json()
+    app_repo.commit({"compose.yaml": compose_file("2")}, "version 2")
+    assert _sync(api, stack).json()["deployed"] is True
+    rolled = api.post(f"/api/git/stacks/{stack['id']}/rollback", {"deploymentId": first["deploymentId"]}, format="json")
+    assert rolled.status_code in (200, 202), rolled.content
+    assert [r["body"]["title"] for r in receiver.wait_for(3)][2] == f"dockhand: {name} rolled back"
+
+    # Paused by the rollback: a push is not deployed, and that is told.
+    pushed = app_repo.commit({"compose.yaml": compose_file("3")}, "version 3")
+    hook = hooks.github_push(app_repo, stack["webhookSecret"], before=hooks.ZERO, shas=[pushed])
+    answer = Client().post(
+        f"/api/git/stacks/{stack['id']}/webhook", hook.body, content_type="application/json", **hook.meta()
+    )
+    assert answer.status_code == 200 and answer.json()["ignored"] is True
+    told = receiver.wait_for(4)[3]["body"]
+    assert told["title"] == f"dockhand: {name} out of sync" and "was not deployed" in told["message"]
+
+    api.put(f"/api/git/stacks/{stack['id']}", {"autoSyncPaused": False, "branch": "no-such-branch"}, format="json")
+    assert _sync(api, stack).status_code >= 400
+    assert receiver.wait_for(5)[4]["body"]["title"] == f"dockhand: {name} branch missing"
+    for message in receiver.received:
+        assert SECRET_VALUE not in message["raw"] and stack["webhookSecret"] not in message["raw"]
