@@ -1,4 +1,5 @@
-"""ASGI entry point (Daphne): HTTP, and the live-output WebSocket with session auth."""
+"""ASGI entry point (Daphne): HTTP, and the live-output WebSocket with session auth;
+under `serve`, also the auto-sync clock."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from dockhand.websocket import SameOriginValidator  # noqa: E402
 from stacks.consumers import DeploymentOutputConsumer  # noqa: E402
 
 websocket_routes = [path("ws/deployments/<int:pk>/", DeploymentOutputConsumer.as_asgi())]
+
+if os.environ.get("DOCKHAND_RUN_CLOCK") == "1":  # set by `serve` for its web process
+    from gitsync.services.schedules import start_clock
+
+    start_clock()
 
 application = ProtocolTypeRouter(
     {

@@ -123,8 +123,16 @@ def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
         return dict(zip(claimed, pool.map(check, claimed), strict=True))
 
 
+def start_clock() -> threading.Event:
+    """Run the clock in a daemon thread of this process; set the event to stop it."""
+    stop = threading.Event()
+    threading.Thread(target=run_clock, args=(stop,), name="auto-sync-clock", daemon=True).start()
+    return stop
+
+
 def run_clock(stop: threading.Event) -> None:
-    """Tick at the start of every minute until `stop` is set (a thread of `serve`)."""
+    """Tick at the start of every minute until `stop` is set (a thread of the web
+    process that `serve` starts; several web processes may each run one)."""
     while not stop.wait(60 - time.time() % 60 + 0.05):
         try:
             done = auto_sync_tick()

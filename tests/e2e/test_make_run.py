@@ -188,6 +188,30 @@ def test_cancel_stops_a_hanging_deploy_within_the_grace_period(
         dockersupport.remove_project(target["projectName"])
 
 
+def test_the_auto_sync_clock_runs_under_make_run(
+    client: ApiClient, stack: dict[str, Any], git_server: Any, docker_image: str
+) -> None:
+    """The clock lives in the web process `serve` starts: a stack due every minute is
+    checked at the next minute without anyone asking."""
+    repo = git_server.create_repo(f"clock-{unique_stack_name()}", {"compose.yaml": compose_file("1")})
+    cred = next(c["id"] for c in client.get("/api/git/credentials").json() if c["name"] == "e2e")
+    created = client.post(
+        "/api/git/stacks",
+        {"stackName": unique_stack_name(), "url": repo.url, "credentialId": cred, "autoUpdate": True,
+         "autoUpdateCron": "* * * * *"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    clocked = created.json()
+    try:
+        deadline = time.monotonic() + 90
+        while not (runs := client.get(f"/api/git/stacks/{clocked['id']}/deployments").json()["data"]):
+            assert time.monotonic() < deadline, "the clock did not check the stack within 90 s"
+            time.sleep(1)
+        assert runs[-1]["trigger"] == "schedule"
+    finally:
+        dockersupport.remove_project(clocked["projectName"])
+
+
 def _webhook(client: ApiClient, stack: dict[str, Any], hook: hooks.Hook) -> Any:
     return requests.post(
         f"{client.base}/api/git/stacks/{stack['id']}/webhook", data=hook.body, headers=hook.headers, timeout=30
