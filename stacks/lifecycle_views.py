@@ -94,15 +94,7 @@ def stack_notify_test_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The "send test" button: what each notification URL did, on a page of its own."""
     stack = get_object_or_404(visible_stacks(request), pk=pk)
     require(request.user, stack.environment_id, Membership.Role.ADMIN)
-    try:
-        problems = notify_test(stack=stack)
-    except ValueError as exc:
-        return render(
-            request, "message.html", {"title": "Nothing sent", "message": str(exc), "back": stack}, status=400
-        )
-    message = "; ".join(problems) if problems else "Every notification URL took the test message."
-    title = "Some URLs failed" if problems else "Test notification sent"
-    return render(request, "message.html", {"title": title, "message": message, "back": stack})
+    return _notify_test_page(request, stack, stack=stack)
 
 
 @login_required
@@ -110,16 +102,18 @@ def stack_notify_test_view(request: HttpRequest, pk: int) -> HttpResponse:
 def environment_notify_test_view(request: HttpRequest, pk: int) -> HttpResponse:
     require_superuser(request.user)
     environment = get_object_or_404(Environment, pk=pk)
+    return _notify_test_page(request, None, environment=environment)
+
+
+def _notify_test_page(request: HttpRequest, back: GitStack | None, **owner: GitStack | Environment) -> HttpResponse:
+    """What each notification URL did with the test message, on a page of its own."""
     try:
-        problems = notify_test(environment=environment)
+        problems = notify_test(**owner)  # type: ignore[arg-type]
     except ValueError as exc:
-        return render(request, "message.html", {"title": "Nothing sent", "message": str(exc)}, status=400)
+        return render(request, "message.html", {"title": "Nothing sent", "message": str(exc), "back": back}, status=400)
     message = "; ".join(problems) if problems else "Every notification URL took the test message."
-    return render(
-        request,
-        "message.html",
-        {"title": "Some URLs failed" if problems else "Test notification sent", "message": message},
-    )
+    title = "Some URLs failed" if problems else "Test notification sent"
+    return render(request, "message.html", {"title": title, "message": message, "back": back})
 
 
 @login_required
