@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -36,7 +37,7 @@ from stacks.services.access import admin_environment_ids, is_admin_of, may_revie
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
-from stacks.services.status import stack_states
+from stacks.services.status import stack_states, stack_workloads
 
 ACTIVE = (GitStack.SyncStatus.QUEUED, GitStack.SyncStatus.SYNCING)
 STACKS_PER_PAGE = 50
@@ -125,12 +126,9 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _containers(stack: GitStack) -> list[Any] | None:
-    """Its containers, or for a swarm stack its services (with their replicas)."""
+def _containers(stack: GitStack) -> Sequence[Any] | None:
     try:
-        if stack.environment.swarm:
-            return engine.services(stack.environment.engine_endpoint(), [stack.project_name])
-        return engine.project_containers(stack.environment.engine_endpoint(), stack.project_name)
+        return stack_workloads(stack)
     except engine.EngineError:
         return None
 

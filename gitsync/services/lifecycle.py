@@ -15,6 +15,7 @@ from stacks import compose, engine, swarm
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import Forbidden, deploy_needs_approval, require
 from stacks.services.output import DeploymentOutput, wake_viewers
+from stacks.services.status import stack_workloads
 
 
 class NothingToRollBack(Conflict):
@@ -115,7 +116,7 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
             f"A swarm stack is not {operation}ed: the swarm keeps its replicas running; take it down instead"
         )
     lines: list[str] = []
-    if operation == "start" and not _has_containers(endpoint, stack):
+    if operation == "start" and not _has_containers(stack):
         GitStack.objects.filter(pk=stack.pk).update(stopped_by_user=False)
         stack.stopped_by_user = False
         record("stack.start", stack, "no containers: redeploying")
@@ -141,10 +142,8 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
     return "\n".join(lines)
 
 
-def _has_containers(endpoint: engine.Endpoint, stack: GitStack) -> bool:
+def _has_containers(stack: GitStack) -> bool:
     try:
-        if stack.environment.swarm:
-            return bool(engine.services(endpoint, [stack.project_name]))
-        return bool(engine.project_containers(endpoint, stack.project_name))
+        return bool(stack_workloads(stack))
     except engine.EngineError:
         return True  # let compose report the engine problem

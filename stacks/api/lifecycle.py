@@ -20,7 +20,7 @@ from stacks.api.serializers import DeploymentSerializer
 from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
-from stacks.services.status import stack_states
+from stacks.services.status import stack_states, stack_workloads
 
 
 def _stack(request: Request, pk: int) -> GitStack | None:
@@ -94,7 +94,17 @@ class StackOperation(APIView):
         return Response({"success": True, "output": output, "stoppedByUser": stack.stopped_by_user})
 
 
-def _service_row(service: engine.ServiceInfo) -> dict[str, object]:
+def _row(found: engine.ContainerInfo | engine.ServiceInfo) -> dict[str, object]:
+    if isinstance(found, engine.ContainerInfo):
+        return {
+            "name": found.name,
+            "service": found.service,
+            "image": found.image,
+            "state": found.state,
+            "health": found.health or None,
+            "ports": found.ports,
+        }
+    service = found
     return {
         "name": service.name,
         "service": service.service,
@@ -113,21 +123,11 @@ class StackContainers(APIView):
         stack = _stack(request, pk)
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        endpoint = stack.environment.engine_endpoint()
         try:
-            if stack.environment.swarm:  # services and replicas instead of containers
-                services = engine.services(endpoint, [stack.project_name])
-                return Response([_service_row(s) for s in sorted(services, key=lambda s: s.name)])
-            found = engine.project_containers(endpoint, stack.project_name)
+            found = stack_workloads(stack)  # a swarm stack: services and replicas
         except engine.EngineError as exc:
             return error(str(exc), status.HTTP_502_BAD_GATEWAY)
-        return Response(
-            [
-                {"name": c.name, "service": c.service, "image": c.image, "state": c.state, "health": c.health or None,
-                 "ports": c.ports}
-                for c in sorted(found, key=lambda c: (c.service, c.name))
-            ]
-        )  # fmt: skip
+        return Response([_row(w) for w in sorted(found, key=lambda w: (w.service, w.name))])
 
 
 class StackStatus(APIView):

@@ -6,7 +6,7 @@ A list asks each engine once for every stack on it; nothing here queries the dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from stacks import engine
@@ -43,6 +43,15 @@ def sync_state(stack: GitStack, containers: Iterable[ContainerInfo]) -> tuple[st
         elif any(c.config_hash != expected for c in found):
             reasons.append(f"service {service} was changed outside dockhand")
     return ("OutOfSync" if reasons else "Synced"), reasons
+
+
+def stack_workloads(stack: GitStack) -> Sequence[ContainerInfo | engine.ServiceInfo]:
+    """What runs for the stack now: its containers, or a swarm stack's services (with
+    their replicas). EngineError when its engine cannot be asked."""
+    endpoint = stack.environment.engine_endpoint()
+    if stack.environment.swarm:
+        return engine.services(endpoint, [stack.project_name])
+    return engine.project_containers(endpoint, stack.project_name)
 
 
 def swarm_state(stack: GitStack, services: Iterable[engine.ServiceInfo]) -> StackState:
