@@ -278,38 +278,44 @@ class ServiceInfo:
 
 
 def services(endpoint: Endpoint, namespaces: Iterable[str] | None = None) -> list[ServiceInfo]:
-    """The swarm services of the given stacks (None: every stack), with running tasks."""
+    """The swarm services of the given stacks (None: every stack), with running tasks:
+    two engine calls however many services (the services, then all their tasks)."""
     wanted = None if namespaces is None else set(namespaces)
     label = STACK_LABEL if wanted is None or len(wanted) != 1 else f"{STACK_LABEL}={next(iter(wanted))}"
-    found = []
     try:
         with _client(endpoint) as client:
-            for service in client.services.list(filters={"label": label}):
-                spec = service.attrs.get("Spec") or {}
-                namespace = (spec.get("Labels") or {}).get(STACK_LABEL, "")
-                if wanted is not None and namespace not in wanted:
-                    continue
-                tasks = service.tasks()
-                running = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
-                failed = [t for t in tasks if (t.get("Status") or {}).get("Err")]
-                newest = max(failed, key=lambda t: t.get("UpdatedAt", ""), default=None)
-                replicated = (spec.get("Mode") or {}).get("Replicated")
-                desired = int(replicated.get("Replicas", 1)) if replicated is not None else len(running)
-                found.append(
-                    ServiceInfo(
-                        name=spec.get("Name", service.name or ""),
-                        service=spec.get("Name", "").removeprefix(f"{namespace}_"),
-                        namespace=namespace,
-                        image=((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {})
-                        .get("Image", "")
-                        .split("@")[0],
-                        desired=desired,
-                        running=len(running),
-                        error=(newest.get("Status") or {}).get("Err", "") if newest else "",
-                        updating=(service.attrs.get("UpdateStatus") or {}).get("State", "")
-                        in ("updating", "rollback_started"),
-                    )
-                )
+            listed = [
+                s
+                for s in client.services.list(filters={"label": label})
+                if wanted is None or _spec(s).get("Labels", {}).get(STACK_LABEL) in wanted
+            ]
+            tasks = client.api.tasks(filters={"service": [s.id for s in listed]}) if listed else []
     except _FAILURES as exc:
         raise EngineError(f"Cannot list swarm services: {exc}") from exc
-    return found
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        by_service.setdefault(task.get("ServiceID", ""), []).append(task)
+    return [_service_info(s, by_service.get(s.id or "", [])) for s in listed]
+
+
+def _spec(service: Any) -> dict[str, Any]:
+    return dict(service.attrs.get("Spec") or {})
+
+
+def _service_info(service: Any, tasks: list[dict[str, Any]]) -> ServiceInfo:
+    spec = _spec(service)
+    namespace = (spec.get("Labels") or {}).get(STACK_LABEL, "")
+    running = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
+    failed = [t for t in tasks if (t.get("Status") or {}).get("Err")]
+    newest = max(failed, key=lambda t: t.get("UpdatedAt", ""), default=None)
+    replicated = (spec.get("Mode") or {}).get("Replicated")
+    return ServiceInfo(
+        name=spec.get("Name", service.name or ""),
+        service=spec.get("Name", "").removeprefix(f"{namespace}_"),
+        namespace=namespace,
+        image=((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "").split("@")[0],
+        desired=int(replicated.get("Replicas", 1)) if replicated is not None else len(running),
+        running=len(running),
+        error=(newest.get("Status") or {}).get("Err", "") if newest else "",
+        updating=(service.attrs.get("UpdateStatus") or {}).get("State", "") in ("updating", "rollback_started"),
+    )
