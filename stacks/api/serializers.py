@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
+from functools import cached_property
 from typing import Any
 
 from croniter import croniter
@@ -286,12 +287,22 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         """The webhook secret is shown to its owners only (owners, environment admins):
         with it, a viewer could sign a push and deploy. Without a request (the server
         filling its own edit form) it is shown."""
-        request = self.context.get("request")
-        if request is None:
+        if self.context.get("request") is None:
             return True
-        if not hasattr(self, "_admin_of"):  # once per response: the list shares one child
-            self._admin_of = admin_environment_ids(request.user)
         return is_admin_of(self._admin_of, obj.environment_id)
+
+    # Read once per response (a list shares one child serializer), not once per stack.
+    @cached_property
+    def _admin_of(self) -> set[int] | None:
+        return admin_environment_ids(self.context["request"].user)
+
+    @cached_property
+    def _zone(self) -> tzinfo:
+        return timezone.get_current_timezone()  # a context-local lookup each time
+
+    @cached_property
+    def _hooks_at(self) -> str:
+        return public_url(self.context.get("request"), "/api/git/stacks/")
 
     def _state(self, obj: GitStack) -> StackState | None:
         # Computed by the view for the whole page at once (one engine call per engine).
@@ -323,13 +334,9 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return self._when(obj.next_auto_sync if obj.auto_update else None)
 
     def _when(self, value: datetime | None) -> str | None:
-        if not hasattr(self, "_zone"):  # once per response: reading it costs a context lookup
-            self._zone = timezone.get_current_timezone()
         return _when(value, self._zone)
 
     def get_webhookUrl(self, obj: GitStack) -> str:
-        if not hasattr(self, "_hooks_at"):  # once per response: the list shares one child
-            self._hooks_at = public_url(self.context.get("request"), "/api/git/stacks/")
         return f"{self._hooks_at}{obj.pk}/webhook"
 
     def validate_stackName(self, value: str) -> str:
