@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from typing import Any
@@ -77,3 +78,28 @@ def test_the_local_environment_exists_from_the_first_migration(api: Any) -> None
     assert created.status_code == 201
     local_id = envs[0]["id"]
     assert api.delete(f"/api/environments/{local_id}").status_code == 409
+
+
+def test_a_request_crosses_into_a_thread_once_for_its_whole_middleware_chain() -> None:
+    """Every middleware and view is synchronous: the chain is loaded as such and run in
+    one hop from Daphne's event loop (the stock handler made three, benchmark #4)."""
+    from asgiref.sync import async_to_sync, iscoroutinefunction
+
+    from dockhand.asgi import application, django_asgi
+
+    assert not iscoroutinefunction(django_asgi._middleware_chain)
+    sent: list[dict[str, Any]] = []
+    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive() -> dict[str, Any]:
+        message = next(messages, None)
+        if message is None:  # the client stays connected
+            await asyncio.Event().wait()
+        return message or {}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/no-such-page", "query_string": b"", "headers": []}
+    async_to_sync(application)(scope, receive, send)
+    assert sent[0]["status"] == 404 and sent[0]["type"] == "http.response.start"
