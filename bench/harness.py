@@ -74,7 +74,10 @@ class Report:
         self.rows.append(row)
         self.details.extend(details)
         mark = "met" if row.met else "MISSED"
-        print(f"#{row.number} {row.figure}: {row.result} (target {row.target}) {mark}", flush=True)
+        print(
+            f"#{row.number} {row.figure}: {row.result} [{row.baseline} / {row.dockhand}] (target {row.target}) {mark}",
+            flush=True,
+        )
         for line in details:
             print(f"   {line}", flush=True)
 
