@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -206,48 +207,59 @@ def ping(endpoint: Endpoint) -> str:
     return f"Docker {found.get('Version', '?')}, API {found.get('ApiVersion', '?')}"
 
 
-def _ports(attrs: dict[str, Any]) -> list[str]:
-    published = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-    out = []
-    for inner, bindings in sorted(published.items()):
-        for b in bindings or []:
-            host = b.get("HostIp") or "*"  # published on every interface
-            out.append(f"{host}:{b.get('HostPort')}->{inner}")
-        if not bindings:
-            out.append(inner)
-    return out
+def _ports(listed: list[dict[str, Any]]) -> list[str]:
+    """`host:port->port/proto` per published binding, `port/proto` for one only exposed,
+    ordered by the container port as `docker inspect` orders them."""
+    out: list[tuple[str, str]] = []
+    for p in listed:
+        inner = f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+        published = p.get("PublicPort")
+        host = p.get("IP") or "*"  # published on every interface
+        out.append((inner, f"{host}:{published}->{inner}" if published else inner))
+    return [shown for _, shown in sorted(out, key=lambda pair: pair[0])]
 
 
-def _info(c: Any) -> ContainerInfo:
-    attrs = c.attrs
-    state = attrs.get("State") or {}
-    labels = c.labels or {}
+# The health and exit code the engine writes into a listed container's status line
+# (`Up 2 minutes (healthy)`, `Up 1 second (health: starting)`, `Exited (137) 3 s ago`),
+# as `docker ps` shows them.
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_EXITED = re.compile(r"^Exited \((-?\d+)\)")
+
+
+def _info(listed: dict[str, Any]) -> ContainerInfo:
+    labels = listed.get("Labels") or {}
+    status = listed.get("Status") or ""
+    health = _HEALTH.search(status)
+    exited = _EXITED.match(status)
     return ContainerInfo(
-        id=c.id or "",
-        name=c.name or "",
+        id=listed.get("Id") or "",
+        name=((listed.get("Names") or [""])[0]).lstrip("/"),
         service=labels.get(SERVICE_LABEL, ""),
-        image=(attrs.get("Config") or {}).get("Image", ""),
-        state=state.get("Status", c.status),
+        image=listed.get("Image") or "",
+        state=listed.get("State") or "",
         project=labels.get(PROJECT_LABEL, ""),
-        health=((state.get("Health") or {}).get("Status") or ""),
-        exit_code=int(state.get("ExitCode") or 0),
-        image_id=attrs.get("Image", ""),
+        health=health.group(1).removeprefix("health: ") if health else "",
+        exit_code=int(exited.group(1)) if exited else 0,
+        image_id=listed.get("ImageID") or "",
         config_hash=labels.get(CONFIG_HASH_LABEL, ""),
-        ports=_ports(attrs),
+        ports=_ports(listed.get("Ports") or []),
     )
 
 
 def containers(endpoint: Endpoint, projects: Iterable[str] | None = None) -> list[ContainerInfo]:
     """All compose containers (running or not) of the given projects, in one engine call
-    (a list page asks once per engine, not once per stack). `None`: every project."""
+    (a list page asks once per engine, not once per stack). `None`: every project.
+
+    The engine's list answers everything shown here; the SDK's `containers.list` would
+    inspect each container besides, one call per container on the host."""
     wanted = None if projects is None else set(projects)
     label = PROJECT_LABEL if wanted is None or len(wanted) != 1 else f"{PROJECT_LABEL}={next(iter(wanted))}"
     try:
         with _client(endpoint) as client:
-            found = client.containers.list(all=True, filters={"label": label})
-            infos = [_info(c) for c in found if (c.labels or {}).get(ONEOFF_LABEL) != "True"]
+            listed = client.api.containers(all=True, filters={"label": label})
     except _FAILURES as exc:
         raise EngineError(f"Cannot list containers: {exc}") from exc
+    infos = [_info(c) for c in listed if (c.get("Labels") or {}).get(ONEOFF_LABEL) != "True"]
     return [i for i in infos if wanted is None or i.project in wanted]
 
 
