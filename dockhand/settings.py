@@ -130,7 +130,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "dockhand.sqlite",
             "NAME": str(DATA_DIR / "dockhand.sqlite3"),
             "OPTIONS": {
                 # WAL lets the web server read while the worker writes; busy_timeout
