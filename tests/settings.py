@@ -25,3 +25,8 @@ if os.environ.get("DOCKHAND_REDIS_URL"):
 from dockhand.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Each test process gets its own in-memory SQLite database. (pytest-django names a
+# per-worker test database after the file unless the engine is Django's own sqlite3.)
+if DATABASES["default"]["ENGINE"] == "dockhand.sqlite":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405
