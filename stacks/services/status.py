@@ -75,9 +75,13 @@ def swarm_state(stack: GitStack, services: Iterable[engine.ServiceInfo]) -> Stac
 
 def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
     """State of each stack, asking each engine once."""
-    by_engine: dict[tuple[engine.Endpoint, bool], list[GitStack]] = {}
+    by_environment: dict[int, list[GitStack]] = {}
     for stack in stacks:
-        by_engine.setdefault((stack.environment.engine_endpoint(), stack.environment.swarm), []).append(stack)
+        by_environment.setdefault(stack.environment_id, []).append(stack)
+    by_engine: dict[tuple[engine.Endpoint, bool], list[GitStack]] = {}
+    for group in by_environment.values():
+        environment = group[0].environment
+        by_engine.setdefault((environment.engine_endpoint(), environment.swarm), []).extend(group)
     states: dict[int, StackState] = {}
     for (endpoint, on_swarm), group in by_engine.items():
         projects = [s.project_name for s in group]
@@ -91,8 +95,11 @@ def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
         except engine.EngineError:
             states.update({s.pk: UNKNOWN for s in group})
             continue
+        of_project: dict[str, list[engine.ContainerInfo]] = {}
+        for container in found:
+            of_project.setdefault(container.project, []).append(container)
         for stack in group:
-            mine = [c for c in found if c.project == stack.project_name]
+            mine = of_project.get(stack.project_name, [])
             state, reasons = sync_state(stack, mine)
             states[stack.pk] = StackState(state, stack_health(mine, list(stack.deployed_config_hashes)), tuple(reasons))
     return states
