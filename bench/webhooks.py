@@ -41,12 +41,17 @@ def run(world: World, app: Running, report: Report) -> None:
     (hook_dir / "headers.txt").write_text("".join(f"{k}: {v}\n" for k, v in headers.items()))
     health = f"{app.product.url}/api/health"
     webhook = f"{app.product.url}/api/git/stacks/{stack['id']}/webhook"
+    # Not a baseline, a floor: a page that does not exist costs the web tier (Daphne,
+    # Django's middleware) and nothing of dockhand's; no endpoint answers faster.
+    floor = f"{app.product.url}/bench-no-such-page"
     _wrk(health, None), _wrk(webhook, hook_dir)  # warm-up
     base: list[dict[str, str]] = []
     ours: list[dict[str, str]] = []
+    empty: list[dict[str, str]] = []
     for _ in range(RUNS):
         base.append(_wrk(health, None))
         ours.append(_wrk(webhook, hook_dir))
+        empty.append(_wrk(floor, None))
     rate_base = median(float(r["rate"]) for r in base)
     rate_ours = median(float(r["rate"]) for r in ours)
     p99 = median(float(r["p99"]) for r in ours)
@@ -63,6 +68,7 @@ def run(world: World, app: Running, report: Report) -> None:
         ),
         f"#4 health runs: {'; '.join(_fmt(r) for r in base)}",
         f"#4 webhook runs: {'; '.join(_fmt(r) for r in ours)}",
+        f"#4 floor (a 404, no dockhand code) runs: {'; '.join(_fmt(r) for r in empty)}",
     )
 
 
