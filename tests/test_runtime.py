@@ -61,6 +61,33 @@ def test_health_is_unhealthy_without_a_worker_and_reports_each_engine(docker_ima
     assert "docker" not in body["error"]  # another environment's engine does not fail this node
 
 
+def test_health_asks_the_local_engine_every_time_and_other_engines_once_a_while(
+    docker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monitor polling /api/health must not open an ssh login (or a TLS handshake) to
+    every remote engine each time; the node's own engine is always asked."""
+    from stacks import engine
+    from stacks.services import environments
+
+    far = Environment.objects.create(name="far", docker_host="tcp://127.0.0.1:9")
+    asked: list[str] = []
+    real_ping = engine.ping
+
+    def counting_ping(endpoint: engine.Endpoint) -> str:
+        asked.append(endpoint.host or "local")
+        return real_ping(endpoint)
+
+    monkeypatch.setattr(engine, "ping", counting_ping)
+    for _ in range(3):
+        assert APIClient().get("/api/health").json()["engines"]["far"].startswith("unreachable: ")
+    assert asked.count("tcp://127.0.0.1:9") == 1 and len(asked) == 4  # local: 3 times
+    far.docker_host = "tcp://127.0.0.1:10"  # a changed address is asked at once
+    far.save()
+    APIClient().get("/api/health")
+    assert asked[-2:].count("tcp://127.0.0.1:10") == 1
+    assert environments.OTHER_ENGINES_SECONDS <= 30
+
+
 def test_a_long_deploy_is_never_handed_to_a_second_worker() -> None:
     q = settings.Q_CLUSTER
     assert q["timeout"] < q["retry"]  # type: ignore[operator]

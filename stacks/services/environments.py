@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.core.cache import cache
+
 from dockhand.audit import record
 from dockhand.errors import InUse
 from stacks import engine
@@ -19,14 +21,32 @@ def environment_engine_check(environment: Environment) -> tuple[bool, str]:
         return False, str(exc)
 
 
+# How long /api/health reuses what another environment's engine answered. A monitor
+# polls health every few seconds, and for an ssh:// engine each look is an ssh login (a
+# TLS handshake for tcp://). The `local` engine is asked every time: it is the node's
+# own health. "Test connection" always asks.
+OTHER_ENGINES_SECONDS = 15
+
+
+def _checked(environment: Environment) -> tuple[bool, str]:
+    if environment.name == "local":
+        return environment_engine_check(environment)
+    key = f"engine-check:{environment.pk}:{environment.docker_host}"
+    known: tuple[bool, str] | None = cache.get(key)
+    if known is None:
+        known = environment_engine_check(environment)
+        cache.set(key, known, OTHER_ENGINES_SECONDS)
+    return known
+
+
 def engines_check() -> dict[str, tuple[bool, str]]:
-    """environment_engine_check for every environment, side by side (an unreachable
-    remote engine costs its timeout once, not once per environment before it)."""
+    """Every environment's engine (see OTHER_ENGINES_SECONDS), side by side (an
+    unreachable remote engine costs its timeout once, not once per environment)."""
     environments = list(Environment.objects.order_by("name"))
-    if not environments:
-        return {}
+    if len(environments) <= 1:  # no threads for the common case of one engine
+        return {env.name: _checked(env) for env in environments}
     with ThreadPoolExecutor(min(8, len(environments))) as pool:
-        found = pool.map(environment_engine_check, environments)
+        found = pool.map(_checked, environments)
         return {env.name: result for env, result in zip(environments, found, strict=True)}
 
 
