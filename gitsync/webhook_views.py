@@ -77,7 +77,8 @@ def _respond(request: HttpRequest, answer: WebhookAnswer) -> JsonResponse:
 @require_POST
 def stack_webhook(request: HttpRequest, pk: int) -> JsonResponse:
     """POST /api/git/stacks/<id>/webhook"""
-    stack = GitStack.objects.select_related("repository").filter(pk=pk).first()
+    # Its environment decides whether a push may deploy (paused, protected): read with it.
+    stack = GitStack.objects.select_related("environment").filter(pk=pk).first()
     if stack is None:
         return _error("Git stack not found", 404)
     delivery = _verified(request, stack.webhook_secret, f"stack {pk}")

@@ -109,7 +109,8 @@ def webhook_receive_for_repository(*, repository: Repository, delivery: Delivery
         return WebhookAnswer(200, {"duplicate": True})
     if delivery.kind != "push":
         return _not_a_push(delivery)
-    tracking = [s for s in repository.stacks.filter(webhook_enabled=True) if s.branch == delivery.branch]
+    enabled = repository.stacks.filter(webhook_enabled=True).select_related("environment")  # read by _why_not
+    tracking = [s for s in enabled if s.branch == delivery.branch]
     if not tracking:
         receipt.reason = f"no webhook-enabled stack tracks {delivery.ref or 'that ref'}"[:300]
         receipt.save(update_fields=["reason"])
