@@ -33,7 +33,10 @@ def main(argv: list[str]) -> None:
                 cron.run(w, app, report)
         if not only or 4 in only:
             with w.product("webhooks") as app:
-                webhooks.run(w, app, report)
+                try:
+                    webhooks.run(w, app, report)
+                finally:
+                    app.remove_projects()  # the first push deployed its stack
         if not only or 5 in only or 7 in only:
             lists.run(w, report)
         if not only or 6 in only:

@@ -208,6 +208,9 @@ def test_the_auto_sync_clock_runs_under_make_run(
             assert time.monotonic() < deadline, "the clock did not check the stack within 90 s"
             time.sleep(1)
         assert runs[-1]["trigger"] == "schedule"
+        # Its deploy finishes before the project is removed, or it would start the
+        # container again after the removal and leave it (and its network) behind.
+        _wait_settled(client, clocked["id"], count=1)
     finally:
         dockersupport.remove_project(clocked["projectName"])
 

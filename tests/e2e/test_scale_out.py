@@ -146,9 +146,10 @@ def test_fifty_triggers_at_ten_stacks_on_two_worker_nodes(
 
         for i, stack in enumerate(stacks):
             shown = client.get(f"/api/git/stacks/{stack['id']}").json()
-            assert shown["lastCommit"] == repos[i].head(), f"stack {i} is not on its newest commit"
-            assert dockersupport.container_env(f"{stack['projectName']}-app-1")["VERSION"] == str(ROUNDS)
             runs = histories[stack["id"]]
+            said = [(r["id"], r["status"], r["trigger"], r["commitSha"][:8], r.get("error")) for r in runs]
+            assert shown["lastCommit"] == repos[i].head(), f"stack {i} is not on its newest commit: {shown}, {said}"
+            assert dockersupport.container_env(f"{stack['projectName']}-app-1")["VERSION"] == str(ROUNDS)
             assert all(r["status"] in ("success", "skipped") for r in runs), runs
             for run in runs:
                 detail = client.get(f"/api/deployments/{run['id']}").json()
