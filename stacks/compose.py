@@ -127,10 +127,10 @@ def compose_command() -> tuple[str, ...]:
     if settings.COMPOSE_COMMAND:
         return tuple(settings.COMPOSE_COMMAND.split())
     candidates: list[list[str]] = []
-    plugin = cli_plugin() if shutil.which("docker") else None
-    if plugin and not _is_script(str(plugin)):
-        candidates.append([str(plugin)])
     if shutil.which("docker"):
+        plugin = cli_plugin()
+        if plugin and not _is_script(str(plugin)):
+            candidates.append([str(plugin)])
         candidates.append(["docker", "compose"])
     standalone = shutil.which("docker-compose")
     if standalone and not _is_script(standalone):

@@ -17,6 +17,8 @@ statement outside a transaction takes it for that one statement.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from django.db.backends.sqlite3 import base
@@ -31,26 +33,32 @@ def _take(timeout: float) -> None:
         raise OperationalError("database is locked")  # as SQLite says after its busy timeout
 
 
+@contextmanager
+def _turn(timeout: float) -> Iterator[None]:
+    """The lock for one statement written outside a transaction."""
+    _take(timeout)
+    try:
+        yield
+    finally:
+        _WRITER.release()
+
+
 class _Cursor(base.SQLiteCursorWrapper):
     timeout = 5.0
 
+    def _own_turn(self, query: str) -> Any:
+        # Inside a transaction the lock is held since BEGIN. Only the statement's first
+        # word is looked at: this runs for every query, reads included.
+        writes = not self.connection.in_transaction and query[:8].lstrip().upper().startswith(_WRITES)
+        return _turn(self.timeout) if writes else nullcontext()
+
     def execute(self, query: str, params: Any = None) -> Any:
-        if self.connection.in_transaction or not query.lstrip().upper().startswith(_WRITES):
+        with self._own_turn(query):
             return super().execute(query, params)
-        _take(self.timeout)
-        try:
-            return super().execute(query, params)
-        finally:
-            _WRITER.release()
 
     def executemany(self, query: str, param_list: Any) -> Any:
-        if self.connection.in_transaction:
+        with self._own_turn(query):
             return super().executemany(query, param_list)
-        _take(self.timeout)
-        try:
-            return super().executemany(query, param_list)
-        finally:
-            _WRITER.release()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from dockhand.api import error
 from dockhand.models import ApiToken
+from stacks.api.members import ENVIRONMENT_NOT_FOUND
 from stacks.api.views import STACK_NOT_FOUND, visible_stacks
 from stacks.models import Environment, GitStack, Membership
 from stacks.services.access import require, require_superuser
@@ -31,6 +32,12 @@ def _notify_test(**owner: GitStack | Environment) -> Response:
     return Response({"delivered": True})
 
 
+def _environment(request: Request, pk: int) -> Environment | None:
+    """The environment an engine or notification check is for (superusers only)."""
+    require_superuser(request.user)
+    return Environment.objects.filter(pk=pk).first()
+
+
 class StackNotifyTest(APIView):
     """POST /api/git/stacks/<id>/notifications/test"""
 
@@ -50,10 +57,9 @@ class EnvironmentNotifyTest(APIView):
     write_scope = ApiToken.Scope.ADMIN
 
     def post(self, request: Request, pk: int) -> Response:
-        require_superuser(request.user)
-        environment = Environment.objects.filter(pk=pk).first()
+        environment = _environment(request, pk)
         if environment is None:
-            return error("Environment not found", status.HTTP_404_NOT_FOUND)
+            return error(ENVIRONMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return _notify_test(environment=environment)
 
 
@@ -63,10 +69,9 @@ class EnvironmentEngineTest(APIView):
     write_scope = ApiToken.Scope.ADMIN
 
     def post(self, request: Request, pk: int) -> Response:
-        require_superuser(request.user)
-        environment = Environment.objects.filter(pk=pk).first()
+        environment = _environment(request, pk)
         if environment is None:
-            return error("Environment not found", status.HTTP_404_NOT_FOUND)
+            return error(ENVIRONMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         reachable, detail = environment_engine_check(environment)
         return Response(
             {"reachable": reachable, "engine": detail if reachable else None, "error": None if reachable else detail}

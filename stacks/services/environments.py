@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import cache
 
@@ -32,11 +32,8 @@ def _checked(environment: Environment) -> tuple[bool, str]:
     if environment.name == "local":
         return environment_engine_check(environment)
     key = f"engine-check:{environment.pk}:{environment.docker_host}"
-    known: tuple[bool, str] | None = cache.get(key)
-    if known is None:
-        known = environment_engine_check(environment)
-        cache.set(key, known, OTHER_ENGINES_SECONDS)
-    return known
+    checked = cache.get_or_set(key, lambda: environment_engine_check(environment), OTHER_ENGINES_SECONDS)
+    return cast(tuple[bool, str], checked)
 
 
 def engines_check() -> dict[str, tuple[bool, str]]:
