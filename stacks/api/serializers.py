@@ -237,8 +237,25 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         """The declared read fields, written out: the list answers every stack, and DRF's
         field-by-field walk cost ~0.3 ms a stack (benchmark #5). A test holds this to
         what the generic walk says (tests/stacks/test_list_scale.py)."""
+        shown = dict(self._from_row(instance))  # a copy: the memo's dict is shared
         state = self._state(instance)
-        return {
+        shown["webhookSecret"] = instance.webhook_secret if self._owned(instance) else None
+        shown["envVars"] = [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)]
+        shown["syncState"] = state.sync_state if state else "Unknown"
+        shown["health"] = state.health if state else "Unknown"
+        shown["webhookUrl"] = self.get_webhookUrl(instance)
+        return shown
+
+    def _from_row(self, instance: GitStack) -> dict[str, Any]:
+        """What the stack's row alone decides (and the time zone), in the body's order
+        (the keys set per request are placeholders here). A list keeps it in the row's
+        memo (stacks/services/listed.py) while the row is unchanged."""
+        memos: dict[int, dict[Any, Any]] = self.context.get("memos") or {}
+        memo = memos.get(instance.pk)
+        key = ("api", self._zone)
+        if memo is not None and key in memo:
+            return memo[key]  # type: ignore[no-any-return]
+        written = {
             "id": instance.pk,
             "stackName": instance.name,
             "environmentId": instance.environment_id,
@@ -249,9 +266,9 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             "autoUpdate": instance.auto_update,
             "autoUpdateCron": instance.auto_update_cron,
             "webhookEnabled": instance.webhook_enabled,
-            "webhookSecret": instance.webhook_secret if self._owned(instance) else None,
+            "webhookSecret": None,
             "watchPaths": list(instance.watch_paths),
-            "envVars": [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)],
+            "envVars": None,
             "nextSync": self.get_nextSync(instance),
             "projectName": instance.project_name,
             "lastSync": self._when(instance.last_sync),
@@ -270,14 +287,17 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             "autoRollback": instance.auto_rollback,
             "autoSyncPaused": instance.auto_sync_paused,
             "stoppedByUser": instance.stopped_by_user,
-            "syncState": state.sync_state if state else "Unknown",
-            "health": state.health if state else "Unknown",
-            "webhookUrl": self.get_webhookUrl(instance),
+            "syncState": None,
+            "health": None,
+            "webhookUrl": None,
             "createdAt": self._when(instance.created_at),
             "updatedAt": self._when(instance.updated_at),
             "notifyEvents": list(instance.notify_events),
             "notifyTargets": self.get_notifyTargets(instance),
         }
+        if memo is not None:
+            memo[key] = written
+        return written
 
     def _env_vars(self, obj: GitStack) -> Iterable[StackEnvVar]:
         listed: dict[int, list[StackEnvVar]] | None = self.context.get("env_vars")  # from stacks_listed

@@ -28,6 +28,7 @@ from stacks.api.serializers import (
 from stacks.models import Deployment, Environment, GitStack, Membership
 from stacks.services.access import Forbidden, require, visible_environment_ids
 from stacks.services.environments import environment_delete, environment_save
+from stacks.services.listed import stacks_listed
 from stacks.services.output import plain_text
 from stacks.services.stacks import (
     local_environment,
@@ -35,7 +36,6 @@ from stacks.services.stacks import (
     stack_delete,
     stack_queryset,
     stack_update,
-    stacks_listed,
 )
 from stacks.services.status import stack_states
 
@@ -108,9 +108,14 @@ class StackList(APIView):
             offset = query_int(request, "offset", 0, maximum=2**62)
             total = stacks.count()
             stacks = stacks[offset : offset + limit]
-        listed, env_vars = stacks_listed(stacks)
-        context = {"request": request, "states": stack_states(listed), "env_vars": env_vars}
-        response = Response(GitStackSerializer(listed, many=True, context=context).data)
+        listed = stacks_listed(stacks)
+        context = {
+            "request": request,
+            "states": stack_states(listed.stacks),
+            "env_vars": listed.env_vars,
+            "memos": listed.memos,
+        }
+        response = Response(GitStackSerializer(listed.stacks, many=True, context=context).data)
         if total is not None:
             response["X-Total-Count"] = str(total)
         return response

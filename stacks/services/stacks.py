@@ -38,21 +38,6 @@ def stack_queryset() -> QuerySet[GitStack]:
     return GitStack.objects.select_related("environment", "repository").prefetch_related("env_vars")
 
 
-def stacks_listed(stacks: QuerySet[GitStack]) -> tuple[list[GitStack], dict[int, list[StackEnvVar]]]:
-    """The stacks of a list with their environments, and each one's overrides by stack
-    id, in three queries.
-    Done by hand because prefetch_related builds a queryset per stack: with 1,000
-    stacks that was a third of the API list's time (benchmark #5)."""
-    rows = list(stacks.select_related(None).prefetch_related(None))
-    environments = Environment.objects.in_bulk({s.environment_id for s in rows})
-    overrides: dict[int, list[StackEnvVar]] = {s.pk: [] for s in rows}
-    for var in StackEnvVar.objects.filter(stack_id__in=overrides).order_by("stack_id", "pk"):
-        overrides[var.stack_id].append(var)
-    for stack in rows:
-        stack.environment = environments[stack.environment_id]
-    return rows, overrides
-
-
 def local_environment() -> Environment:
     """The built-in `local` environment (created by the first migration)."""
     env, _ = Environment.objects.get_or_create(name="local")

@@ -1,0 +1,95 @@
+"""The stacks list keeps each stack's row between lists (stacks/services/listed.py):
+what it shows must still follow every change to the row, however it is made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from gitsync.models import Repository
+from stacks.models import GitStack, StackEnvVar
+from stacks.services import listed as listed_module
+from stacks.services.listed import stacks_listed
+from stacks.services.stacks import local_environment, stack_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _stack(name: str) -> GitStack:
+    repo = Repository.objects.get_or_create(name="r", url="https://git.example.test/r.git")[0]
+    return stack_create(fields={"name": name, "repository": repo, "branch": "main"})
+
+
+def _mine() -> dict[tuple[str, int], Any]:
+    pks = set(GitStack.objects.values_list("pk", flat=True))
+    return {key: row for key, row in listed_module._ROWS.items() if key[1] in pks}
+
+
+def test_an_unchanged_row_keeps_its_memo_and_any_change_to_it_starts_a_new_one() -> None:
+    stack = _stack("one")
+    first = stacks_listed(GitStack.objects.filter(pk=stack.pk))
+    first.memos[stack.pk]["seen"] = "yes"
+    again = stacks_listed(GitStack.objects.filter(pk=stack.pk))
+    assert again.memos[stack.pk] is first.memos[stack.pk]
+    assert again.stacks[0] is not first.stacks[0]  # each caller gets its own instance
+
+    # update() leaves updated_at alone: only the whole row can tell that it changed.
+    GitStack.objects.filter(pk=stack.pk).update(sync_status="failed", sync_error="boom")
+    changed = stacks_listed(GitStack.objects.filter(pk=stack.pk))
+    assert changed.memos[stack.pk] == {}
+    assert (changed.stacks[0].sync_status, changed.stacks[0].sync_error) == ("failed", "boom")
+
+    # Back to the old values is still a new row to it (a new memo), never the old one.
+    GitStack.objects.filter(pk=stack.pk).update(sync_status=stack.sync_status, sync_error="")
+    reverted = stacks_listed(GitStack.objects.filter(pk=stack.pk))
+    assert reverted.memos[stack.pk] is not first.memos[stack.pk] and "seen" not in reverted.memos[stack.pk]
+
+
+def test_listed_stacks_are_what_the_orm_loads_and_changing_one_changes_nothing_kept() -> None:
+    stack = _stack("two")
+    GitStack.objects.filter(pk=stack.pk).update(watch_paths=["app"], last_sync=timezone.now())
+    StackEnvVar.objects.create(stack=stack, key="K", value="v")
+    stacks_listed(GitStack.objects.all())  # fills the entry
+    listed = stacks_listed(GitStack.objects.all())
+    loaded = GitStack.objects.get(pk=stack.pk)
+    got = listed.stacks[0]
+    for field in GitStack._meta.concrete_fields:
+        assert getattr(got, field.attname) == getattr(loaded, field.attname), field.name
+    assert got.environment == local_environment() and not got._state.adding
+    assert [v.key for v in listed.env_vars[stack.pk]] == ["K"]
+
+    got.name = "renamed in memory"
+    got.watch_paths.append("mutated")  # a copy's lists are its own to change
+    assert stacks_listed(GitStack.objects.all()).stacks[0].name == "two"
+    StackEnvVar.objects.create(stack=stack, key="L", value="w")  # another table: read each time
+    assert [v.key for v in stacks_listed(GitStack.objects.all()).env_vars[stack.pk]] == ["K", "L"]
+
+
+def test_deleted_stacks_are_forgotten_once_they_outnumber_the_listed_ones() -> None:
+    kept = _stack("kept")
+    others = [_stack(f"gone{i}") for i in range(110)]
+    stacks_listed(GitStack.objects.all())
+    assert len(_mine()) == 111
+    GitStack.objects.filter(pk__in=[s.pk for s in others]).delete()
+    stacks_listed(GitStack.objects.all())
+    assert not any(key[1] in {s.pk for s in others} for key in listed_module._ROWS)
+    assert list(_mine()) == [(GitStack.objects.db, kept.pk)]
+
+
+def test_the_api_list_follows_changes_made_behind_the_models_back(
+    api: APIClient, admin: Any, docker_image: str
+) -> None:
+    stack = _stack("three")
+    body = api.get("/api/git/stacks").json()
+    assert api.get("/api/git/stacks").json() == body  # the second from the memo
+    assert body == [api.get(f"/api/git/stacks/{stack.pk}").json()]
+
+    GitStack.objects.filter(pk=stack.pk).update(sync_error="disk full", last_commit="c" * 40)
+    StackEnvVar.objects.create(stack=stack, key="ADDED", value="1")
+    (shown,) = api.get("/api/git/stacks").json()
+    assert (shown["syncError"], shown["lastCommit"]) == ("disk full", "c" * 40)
+    assert [v["key"] for v in shown["envVars"]] == ["ADDED"]
+    assert [shown] == [api.get(f"/api/git/stacks/{stack.pk}").json()]
