@@ -237,26 +237,26 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         """The declared read fields, written out: the list answers every stack, and DRF's
         field-by-field walk cost ~0.3 ms a stack (benchmark #5). A test holds this to
         what the generic walk says (tests/stacks/test_list_scale.py)."""
-        shown = dict(self._from_row(instance))  # a copy: the memo's dict is shared
-        state = self._state(instance)
+        pk = instance.pk
+        shown = dict(self._from_row(instance, pk))  # a copy: the memo's dict is shared
+        state = self._states.get(pk)
         shown["webhookSecret"] = instance.webhook_secret if self._owned(instance) else None
         shown["envVars"] = [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)]
         shown["syncState"] = state.sync_state if state else "Unknown"
         shown["health"] = state.health if state else "Unknown"
-        shown["webhookUrl"] = self.get_webhookUrl(instance)
+        shown["webhookUrl"] = f"{self._hooks_at}{pk}/webhook"
         return shown
 
-    def _from_row(self, instance: GitStack) -> dict[str, Any]:
+    def _from_row(self, instance: GitStack, pk: int) -> dict[str, Any]:
         """What the stack's row alone decides (and the time zone), in the body's order
         (the keys set per request are placeholders here). A list keeps it in the row's
         memo (stacks/services/listed.py) while the row is unchanged."""
-        memos: dict[int, dict[Any, Any]] = self.context.get("memos") or {}
-        memo = memos.get(instance.pk)
+        memo = self._memos.get(pk)
         key = ("api", self._zone)
         if memo is not None and key in memo:
             return memo[key]  # type: ignore[no-any-return]
         written = {
-            "id": instance.pk,
+            "id": pk,
             "stackName": instance.name,
             "environmentId": instance.environment_id,
             "repositoryId": instance.repository_id,
@@ -300,21 +300,36 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return written
 
     def _env_vars(self, obj: GitStack) -> Iterable[StackEnvVar]:
-        listed: dict[int, list[StackEnvVar]] | None = self.context.get("env_vars")  # from stacks_listed
+        listed = self._listed_env_vars
         return listed[obj.pk] if listed is not None else obj.env_vars.all()
 
     def _owned(self, obj: GitStack) -> bool:
         """The webhook secret is shown to its owners only (owners, environment admins):
         with it, a viewer could sign a push and deploy. Without a request (the server
         filling its own edit form) it is shown."""
-        if self.context.get("request") is None:
+        if self._admin_of is None:
             return True
         return is_admin_of(self._admin_of, obj.environment_id)
 
-    # Read once per response (a list shares one child serializer), not once per stack.
+    # Read once per response (a list shares one child serializer), not once per stack:
+    # DRF's `context` walks up to the root serializer on every read.
     @cached_property
     def _admin_of(self) -> set[int] | None:
-        return admin_environment_ids(self.context["request"].user)
+        """None without a request; otherwise what admin_environment_ids says."""
+        request = self.context.get("request")
+        return None if request is None else admin_environment_ids(request.user)
+
+    @cached_property
+    def _states(self) -> dict[int, StackState]:
+        return self.context.get("states") or {}  # the view's, for the whole page at once
+
+    @cached_property
+    def _memos(self) -> dict[int, dict[Any, Any]]:
+        return self.context.get("memos") or {}  # stacks_listed's, by stack id
+
+    @cached_property
+    def _listed_env_vars(self) -> dict[int, list[StackEnvVar]] | None:
+        return self.context.get("env_vars")  # stacks_listed's, by stack id
 
     @cached_property
     def _zone(self) -> tzinfo:
@@ -325,9 +340,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return public_url(self.context.get("request"), "/api/git/stacks/")
 
     def _state(self, obj: GitStack) -> StackState | None:
-        # Computed by the view for the whole page at once (one engine call per engine).
-        states: dict[int, StackState] = self.context.get("states") or {}
-        return states.get(obj.pk)
+        return self._states.get(obj.pk)
 
     def get_syncState(self, obj: GitStack) -> str:
         state = self._state(obj)

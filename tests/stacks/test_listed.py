@@ -50,7 +50,9 @@ def test_an_unchanged_row_keeps_its_memo_and_any_change_to_it_starts_a_new_one()
 
 def test_listed_stacks_are_what_the_orm_loads_and_changing_one_changes_nothing_kept() -> None:
     stack = _stack("two")
-    GitStack.objects.filter(pk=stack.pk).update(watch_paths=["app"], last_sync=timezone.now())
+    GitStack.objects.filter(pk=stack.pk).update(
+        watch_paths=["app"], deployed_config_hashes={"app": "h1"}, last_sync=timezone.now()
+    )
     StackEnvVar.objects.create(stack=stack, key="K", value="v")
     stacks_listed(GitStack.objects.all())  # fills the entry
     listed = stacks_listed(GitStack.objects.all())
@@ -62,8 +64,10 @@ def test_listed_stacks_are_what_the_orm_loads_and_changing_one_changes_nothing_k
     assert [v.key for v in listed.env_vars[stack.pk]] == ["K"]
 
     got.name = "renamed in memory"
-    got.watch_paths.append("mutated")  # a copy's lists are its own to change
-    assert stacks_listed(GitStack.objects.all()).stacks[0].name == "two"
+    got.watch_paths.append("mutated")  # a copy's lists and dicts are its own to change
+    got.deployed_config_hashes["app"] = "mutated"
+    fresh = stacks_listed(GitStack.objects.all()).stacks[0]
+    assert (fresh.name, fresh.watch_paths, fresh.deployed_config_hashes) == ("two", ["app"], {"app": "h1"})
     StackEnvVar.objects.create(stack=stack, key="L", value="w")  # another table: read each time
     assert [v.key for v in stacks_listed(GitStack.objects.all()).env_vars[stack.pk]] == ["K", "L"]
 
