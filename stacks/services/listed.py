@@ -38,6 +38,7 @@ class _Row:
 # (database alias, pk) → the row last seen. Read and written by request threads at
 # once: a lookup or a store is one dict operation, and a _Row is never changed.
 _ROWS: dict[tuple[str, int], _Row] = {}
+_MOST = 20_000  # entries kept while no list shows every stack (~4 KB each)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
     # Django's converters and constructor, as a queryset runs them.
     for r, values in zip(changed, compiler.results_iter(results=[changed]), strict=True):
         found[r[_PK]] = _ROWS[(stacks.db, r[_PK])] = _Row(r, GitStack.from_db(stacks.db, _COLUMNS, values), {})
-    _forget_deleted(stacks.db, raw)
+    _forget_deleted(stacks, raw)
     return [row for r in raw if (row := found[r[_PK]]) is not None]
 
 
@@ -111,12 +112,15 @@ def _detached(value: Any) -> Any:
 _ATOMS = frozenset({str, int, float, bool, type(None)})
 
 
-def _forget_deleted(db: str, raw: list[tuple[Any, ...]]) -> None:
-    """Keep entries for about the stacks there are: a list that grew far past this
-    one's rows holds deleted stacks (or another filter's), and is cut back to these."""
-    if len(_ROWS) <= 2 * len(raw) + 100:
+def _forget_deleted(stacks: QuerySet[GitStack], raw: list[tuple[Any, ...]]) -> None:
+    """A list of every stack (no filter, no page) holds all the stacks there are: the
+    entries of any other were deleted. Lists that never show every stack (a user's
+    environments, a page) cannot tell; past _MOST entries they keep only their own."""
+    query = stacks.query
+    whole = not query.where and query.low_mark == 0 and query.high_mark is None
+    if len(_ROWS) <= (len(raw) if whole else _MOST):
         return
-    seen = {(db, r[_PK]) for r in raw}
+    seen = {(stacks.db, r[_PK]) for r in raw}
     for key in list(_ROWS):  # a copy: other threads add entries meanwhile
-        if key not in seen:
+        if key not in seen and (key[0] == stacks.db or not whole):
             _ROWS.pop(key, None)

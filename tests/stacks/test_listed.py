@@ -72,15 +72,22 @@ def test_listed_stacks_are_what_the_orm_loads_and_changing_one_changes_nothing_k
     assert [v.key for v in stacks_listed(GitStack.objects.all()).env_vars[stack.pk]] == ["K", "L"]
 
 
-def test_deleted_stacks_are_forgotten_once_they_outnumber_the_listed_ones() -> None:
-    kept = _stack("kept")
-    others = [_stack(f"gone{i}") for i in range(110)]
+def test_deleted_stacks_are_forgotten_by_the_next_list_of_every_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    kept, gone, other = _stack("kept"), _stack("gone"), _stack("other")
     stacks_listed(GitStack.objects.all())
-    assert len(_mine()) == 111
-    GitStack.objects.filter(pk__in=[s.pk for s in others]).delete()
+    assert set(_mine()) == {(GitStack.objects.db, s.pk) for s in (kept, gone, other)}
+    gone_key = (GitStack.objects.db, gone.pk)
+    gone.delete()
+    # A filtered list cannot tell a deleted stack from one it does not show.
+    stacks_listed(GitStack.objects.filter(pk=kept.pk))
+    assert gone_key in listed_module._ROWS
     stacks_listed(GitStack.objects.all())
-    assert not any(key[1] in {s.pk for s in others} for key in listed_module._ROWS)
-    assert list(_mine()) == [(GitStack.objects.db, kept.pk)]
+    assert gone_key not in listed_module._ROWS and len(_mine()) == 2
+    # Lists that never show every stack keep only their own once there are too many.
+    monkeypatch.setattr(listed_module, "_MOST", 1)
+    stacks_listed(GitStack.objects.filter(pk=kept.pk))
+    assert (GitStack.objects.db, other.pk) not in listed_module._ROWS
+    assert (GitStack.objects.db, kept.pk) in listed_module._ROWS
 
 
 def test_the_api_list_follows_changes_made_behind_the_models_back(
