@@ -5,13 +5,19 @@ server the same way."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
 
 from bench.harness import Report, Row
 from bench.world import ROOT, Running, World
 from tests.support import webhooks as hooks
+from tests.support.product import free_port
 
 SECONDS, CONNECTIONS, RUNS = 5, 32, 5
 
@@ -28,6 +34,30 @@ def _wrk(url: str, hook_dir: Path | None) -> dict[str, str]:
     found = re.search(r"RESULT rate=(\S+) p50=(\S+) p99=(\S+) statuses=(\S*)", done.stdout)
     assert found, done.stdout + done.stderr
     return dict(zip(("rate", "p50", "p99", "statuses"), found.groups(), strict=True))
+
+
+@contextmanager
+def _bare_daphne() -> Iterator[str]:
+    """Daphne serving bench/bare_asgi.py: a floor below any Django request."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.bare_asgi:application"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def run(world: World, app: Running, report: Report) -> None:
@@ -48,10 +78,13 @@ def run(world: World, app: Running, report: Report) -> None:
     base: list[dict[str, str]] = []
     ours: list[dict[str, str]] = []
     empty: list[dict[str, str]] = []
-    for _ in range(RUNS):
-        base.append(_wrk(health, None))
-        ours.append(_wrk(webhook, hook_dir))
-        empty.append(_wrk(floor, None))
+    bare: list[dict[str, str]] = []
+    with _bare_daphne() as constant:
+        for _ in range(RUNS):
+            base.append(_wrk(health, None))
+            ours.append(_wrk(webhook, hook_dir))
+            empty.append(_wrk(floor, None))
+            bare.append(_wrk(constant, None))
     rate_base = median(float(r["rate"]) for r in base)
     rate_ours = median(float(r["rate"]) for r in ours)
     p99 = median(float(r["p99"]) for r in ours)
@@ -69,6 +102,7 @@ def run(world: World, app: Running, report: Report) -> None:
         f"#4 health runs: {'; '.join(_fmt(r) for r in base)}",
         f"#4 webhook runs: {'; '.join(_fmt(r) for r in ours)}",
         f"#4 floor (a 404, no dockhand code) runs: {'; '.join(_fmt(r) for r in empty)}",
+        f"#4 bare Daphne (a constant 202, no Django) runs: {'; '.join(_fmt(r) for r in bare)}",
     )
 
 
