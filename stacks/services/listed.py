@@ -3,12 +3,13 @@
 Listing 1,000 stacks built 1,000 model instances (Django's converters, then
 Model.__init__) and wrote each one out, on every request: ~100 µs a stack, five times
 the 10-stack list (benchmark #5), although between two lists almost no row changes.
-Here each row is read as the database returns it, before any converter, and compared
-column by column with the row this process saw last time for that stack. Unchanged:
-the stack is a copy of the instance built then, and the memo kept for that row (what
-the caller wrote out from it) still holds. Any change to any column, by save() or by
-update(), makes a new entry with an empty memo. Nothing from another table is kept:
-environments and overrides are read on every call.
+Here the list first reads each row as one text the database writes: a JSON array of
+all its columns, equal exactly when the row is. Equal to the text this process saw
+last time for that stack: the stack is a copy of the instance built then, and the
+memo kept for that row (what the caller wrote out from it) still holds. The stacks
+whose text changed, by save() or by update() of any column, are read again in full
+(with their text, so an entry always matches its row) and start with an empty memo.
+Nothing from another table is kept: environments and overrides are read every call.
 """
 
 from __future__ import annotations
@@ -16,28 +17,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import JSONField, QuerySet
+from django.db.models import JSONField, QuerySet, TextField
 from django.db.models.base import ModelState
-from django.db.models.sql.constants import MULTI
+from django.db.models.functions import Cast, JSONArray
 
 from stacks.models import Environment, GitStack, StackEnvVar
 
-_COLUMNS = [f.attname for f in GitStack._meta.concrete_fields]
-_PK = _COLUMNS.index(GitStack._meta.pk.attname)
+_COLUMNS = [f.attname for f in GitStack._meta.concrete_fields]  # PostgreSQL takes up to 100
+_TEXT = "listed_row_text"  # the annotation that carries a row's text
 # Values a caller can change in place: each copy gets its own.
 _JSON = [f.attname for f in GitStack._meta.concrete_fields if isinstance(f, JSONField)]
 
 
 @dataclass(frozen=True)
 class _Row:
-    raw: tuple[Any, ...]  # as the database driver returned it
+    text: str  # the row as the database wrote it out (_written)
     stack: GitStack  # never handed out, only copied: nothing may change it
     memo: dict[Any, Any]
+    nested: frozenset[str]  # JSON columns with lists or dicts inside (copied deeply)
+
+    @classmethod
+    def built(cls, stack: GitStack) -> _Row:
+        text = stack.__dict__.pop(_TEXT)  # the annotation is not a field: not copied
+        nested = frozenset(name for name in _JSON if _has_containers(getattr(stack, name)))
+        return cls(text, stack, {}, nested)
 
 
 # (database alias, pk) → the row last seen. Read and written by request threads at
 # once: a lookup or a store is one dict operation, and a _Row is never changed.
 _ROWS: dict[tuple[str, int], _Row] = {}
+_BY_ID = 500  # changed rows read again by id, at most (more: by the list's query)
 _MOST = 20_000  # entries kept while no list shows every stack (~4 KB each)
 
 
@@ -52,12 +61,12 @@ class Listed:
 
 
 def stacks_listed(stacks: QuerySet[GitStack]) -> Listed:
-    """The stacks of a list with their environments, overrides and row memos, in three
-    queries. Overrides are read by hand, not by prefetch_related, which builds a
+    """The stacks of a list with their environments, overrides and row memos: three
+    queries, and a fourth for the stacks whose row changed since the last. Overrides are read by hand, not by prefetch_related, which builds a
     queryset per stack (a third of the 1,000-stack list's time, benchmark #5)."""
     plain = stacks.select_related(None).prefetch_related(None)
     rows = _rows(plain)
-    listed = [_copy(row.stack) for row in rows]
+    listed = [_copy(row) for row in rows]
     environments = Environment.objects.in_bulk({s.environment_id for s in listed})
     environment = GitStack._meta.get_field("environment")
     for stack in listed:
@@ -71,56 +80,65 @@ def stacks_listed(stacks: QuerySet[GitStack]) -> Listed:
     return Listed(listed, overrides, {row.stack.pk: row.memo for row in rows})
 
 
+def _written() -> Cast:
+    """Every column of a stack's row as one JSON array (a text in both backends)."""
+    return Cast(JSONArray(*_COLUMNS), output_field=TextField())
+
+
 def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
-    compiler = stacks.query.get_compiler(using=stacks.db)
-    raw = [row for chunk in compiler.execute_sql(MULTI) for row in chunk]
-    if [col.target.attname for col, _, _ in compiler.select] != _COLUMNS:
-        # Not the plain row (.only(), an annotation): nothing to compare it with.
-        return [_Row((), stack, {}) for stack in stacks]
-    found = {r[_PK]: _ROWS.get((stacks.db, r[_PK])) for r in raw}
-    changed = [r for r in raw if (row := found[r[_PK]]) is None or row.raw != r]
-    # Django's converters and constructor, as a queryset runs them.
-    for r, values in zip(changed, compiler.results_iter(results=[changed]), strict=True):
-        found[r[_PK]] = _ROWS[(stacks.db, r[_PK])] = _Row(r, GitStack.from_db(stacks.db, _COLUMNS, values), {})
-    _forget_deleted(stacks, raw)
-    return [row for r in raw if (row := found[r[_PK]]) is not None]
+    texts = list(stacks.annotate(**{_TEXT: _written()}).values_list("pk", _TEXT))
+    found = {pk: row for pk, text in texts if (row := _ROWS.get((stacks.db, pk))) is not None and row.text == text}
+    missing = [pk for pk, _ in texts if pk not in found]
+    if missing:
+        # A few by id; many (the first list) by the list's own query, not an id each.
+        again = GitStack.objects.using(stacks.db).filter(pk__in=missing) if len(missing) <= _BY_ID else stacks
+        for stack in again.annotate(**{_TEXT: _written()}):
+            found[stack.pk] = _ROWS[(stacks.db, stack.pk)] = _Row.built(stack)
+    _forget_deleted(stacks, [pk for pk, _ in texts])
+    # A stack deleted between the two reads is not listed.
+    return [found[pk] for pk, _ in texts if pk in found]
 
 
-def _copy(stack: GitStack) -> GitStack:
+def _copy(row: _Row) -> GitStack:
     """A new instance with the same field values, for the caller to use as it likes.
     Model.__init__ (what from_db runs) costs ~17 µs; this is a dict copy, with the
-    JSON values (lists, dicts) copied too."""
+    JSON values copied too (flat ones, the usual, by the C copy)."""
     new = GitStack.__new__(GitStack)
-    new.__dict__ = values = stack.__dict__.copy()
+    new.__dict__ = values = row.stack.__dict__.copy()
     for name in _JSON:
-        values[name] = _detached(values[name])
+        value = values[name]
+        if name in row.nested:
+            values[name] = _detached(value)
+        elif isinstance(value, (list, dict)):
+            values[name] = value.copy()
     state = values["_state"] = ModelState()
-    state.adding, state.db = False, stack._state.db
+    state.adding, state.db = False, row.stack._state.db
     return new
 
 
+def _has_containers(value: Any) -> bool:
+    inside = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return any(isinstance(v, (list, dict)) for v in inside)
+
+
 def _detached(value: Any) -> Any:
-    """The caller's own copy of a JSON value, all the way down (mostly short lists of
-    strings: those are copied without a call per item)."""
-    if type(value) is list:
-        return [v if type(v) in _ATOMS else _detached(v) for v in value]
-    if type(value) is dict:
-        return {k: v if type(v) in _ATOMS else _detached(v) for k, v in value.items()}
+    """The caller's own copy of a JSON value, all the way down."""
+    if isinstance(value, list):
+        return [_detached(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items()}
     return value
 
 
-_ATOMS = frozenset({str, int, float, bool, type(None)})
-
-
-def _forget_deleted(stacks: QuerySet[GitStack], raw: list[tuple[Any, ...]]) -> None:
+def _forget_deleted(stacks: QuerySet[GitStack], pks: list[int]) -> None:
     """A list of every stack (no filter, no page) holds all the stacks there are: the
     entries of any other were deleted. Lists that never show every stack (a user's
     environments, a page) cannot tell; past _MOST entries they keep only their own."""
     query = stacks.query
     whole = not query.where and query.low_mark == 0 and query.high_mark is None
-    if len(_ROWS) <= (len(raw) if whole else _MOST):
+    if len(_ROWS) <= (len(pks) if whole else _MOST):
         return
-    seen = {(stacks.db, r[_PK]) for r in raw}
+    seen = {(stacks.db, pk) for pk in pks}
     for key in list(_ROWS):  # a copy: other threads add entries meanwhile
         if key not in seen and (key[0] == stacks.db or not whole):
             _ROWS.pop(key, None)

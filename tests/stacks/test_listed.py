@@ -51,7 +51,7 @@ def test_an_unchanged_row_keeps_its_memo_and_any_change_to_it_starts_a_new_one()
 def test_listed_stacks_are_what_the_orm_loads_and_changing_one_changes_nothing_kept() -> None:
     stack = _stack("two")
     GitStack.objects.filter(pk=stack.pk).update(
-        watch_paths=["app"], deployed_config_hashes={"app": "h1"}, last_sync=timezone.now()
+        watch_paths=["app"], deployed_config_hashes={"app": "h1", "nested": {"in": ["x"]}}, last_sync=timezone.now()
     )
     StackEnvVar.objects.create(stack=stack, key="K", value="v")
     stacks_listed(GitStack.objects.all())  # fills the entry
@@ -66,10 +66,23 @@ def test_listed_stacks_are_what_the_orm_loads_and_changing_one_changes_nothing_k
     got.name = "renamed in memory"
     got.watch_paths.append("mutated")  # a copy's lists and dicts are its own to change
     got.deployed_config_hashes["app"] = "mutated"
+    got.deployed_config_hashes["nested"]["in"].append("mutated")  # all the way down
     fresh = stacks_listed(GitStack.objects.all()).stacks[0]
-    assert (fresh.name, fresh.watch_paths, fresh.deployed_config_hashes) == ("two", ["app"], {"app": "h1"})
+    assert (fresh.name, fresh.watch_paths) == ("two", ["app"])
+    assert fresh.deployed_config_hashes == {"app": "h1", "nested": {"in": ["x"]}}
     StackEnvVar.objects.create(stack=stack, key="L", value="w")  # another table: read each time
     assert [v.key for v in stacks_listed(GitStack.objects.all()).env_vars[stack.pk]] == ["K", "L"]
+
+
+def test_many_changed_rows_are_read_again_by_the_lists_own_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listed_module, "_BY_ID", 0)
+    stacks = [_stack(f"page{i}") for i in range(4)]
+    page = stacks_listed(GitStack.objects.order_by("pk")[1:3])
+    assert [s.name for s in page.stacks] == ["page1", "page2"]
+    GitStack.objects.update(sync_error="changed")
+    again = stacks_listed(GitStack.objects.order_by("pk")[1:3])
+    assert [(s.name, s.sync_error) for s in again.stacks] == [("page1", "changed"), ("page2", "changed")]
+    assert all(again.memos[s.pk] is not page.memos[s.pk] for s in stacks[1:3])
 
 
 def test_deleted_stacks_are_forgotten_by_the_next_list_of_every_stack(monkeypatch: pytest.MonkeyPatch) -> None:
