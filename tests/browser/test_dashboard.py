@@ -119,7 +119,8 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     _wait(driver).until(ec.url_matches(r"/deployments/\d+/$"))
     output = driver.find_element(By.ID, "output")
     _wait(driver, 30).until(lambda d: "migrate" in output.text and "Deploying" in output.text)
-    live_status = driver.find_element(By.CSS_SELECTOR, "#status [data-status]").get_attribute("data-status")
+    # Found and read in one script: the live status may be replaced between two calls.
+    live_status = driver.execute_script("return document.querySelector('#status [data-status]').dataset.status")
     assert live_status in ("queued", "running"), "lines must arrive before the deploy ends"
     _wait(driver, 60).until(
         lambda d: (
