@@ -239,7 +239,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         what the generic walk says (tests/stacks/test_list_scale.py)."""
         pk = instance.pk
         shown = dict(self._from_row(instance, pk))  # a copy: the memo's dict is shared
-        state = self._states.get(pk)
+        state = self._state(instance)
         shown["webhookSecret"] = instance.webhook_secret if self._owned(instance) else None
         shown["envVars"] = [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)]
         shown["syncState"] = state.sync_state if state else "Unknown"
@@ -252,7 +252,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         (the keys set per request are placeholders here). A list keeps it in the row's
         memo (stacks/services/listed.py) while the row is unchanged."""
         memo = self._memos.get(pk)
-        key = ("api", self._zone)
+        key = self._memo_key
         if memo is not None and key in memo:
             return memo[key]  # type: ignore[no-any-return]
         written = {
@@ -307,8 +307,6 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         """The webhook secret is shown to its owners only (owners, environment admins):
         with it, a viewer could sign a push and deploy. Without a request (the server
         filling its own edit form) it is shown."""
-        if self._admin_of is None:
-            return True
         return is_admin_of(self._admin_of, obj.environment_id)
 
     # Read once per response (a list shares one child serializer), not once per stack:
@@ -326,6 +324,10 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     @cached_property
     def _memos(self) -> dict[int, dict[Any, Any]]:
         return self.context.get("memos") or {}  # stacks_listed's, by stack id
+
+    @cached_property
+    def _memo_key(self) -> tuple[str, tzinfo]:
+        return ("api", self._zone)  # the body depends on the time zone as well as the row
 
     @cached_property
     def _listed_env_vars(self) -> dict[int, list[StackEnvVar]] | None:
