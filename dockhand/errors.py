@@ -1,6 +1,8 @@
-"""Domain exceptions shared by both apps."""
+"""Domain exceptions shared by the apps; the API's exception handler answers each."""
 
 from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
 
 
 class InUse(Exception):
@@ -9,3 +11,18 @@ class InUse(Exception):
 
 class Conflict(Exception):
     """The object's state does not allow this now (answered 409)."""
+
+
+class Busy(Conflict):
+    """Another operation holds the object; try again when it has finished (answered
+    409 with `"success": false`, like a sync that did not happen)."""
+
+
+class Forbidden(PermissionDenied):
+    """Visible, but the caller's role does not allow this (answered 403)."""
+
+
+def require_superuser(user: object) -> None:
+    """Credentials, repositories and environments are managed by administrators."""
+    if user is None or not getattr(user, "is_superuser", False):
+        raise Forbidden("Only administrators manage credentials, repositories and environments")

@@ -14,9 +14,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from rest_framework.serializers import ModelSerializer
 
-from dockhand.errors import InUse
+from dockhand.errors import InUse, require_superuser
 from dockhand.forms import initial_values, validate
-from stacks.services.access import require_superuser
 
 
 @dataclass(frozen=True)

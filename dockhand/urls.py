@@ -9,20 +9,22 @@ from django.views.generic.base import RedirectView
 
 from dockhand import pages
 from dockhand import views as session_views
-from dockhand.api import AuditList, HealthView, LoginView, LogoutView, TokenDetail, TokenList
+from dockhand.api import AuditList, LoginView, LogoutView
 from gitsync import views as git_pages
-from gitsync import webhook_views
 from gitsync.api import views as git_api
 from stacks import lifecycle_views as lifecycle_pages
+from stacks import metrics, webhook_views
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
 from stacks.api import views as stack_api
+from stacks.api.health import HealthView
+from stacks.api.tokens import TokenDetail, TokenList
 
 api = [
     path("api/health", HealthView.as_view()),
-    path("metrics", session_views.metrics_view),
+    path("metrics", metrics.metrics_view),
     path("api/auth/login", LoginView.as_view()),
     path("api/auth/logout", LogoutView.as_view()),
     path("api/tokens", TokenList.as_view()),

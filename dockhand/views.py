@@ -1,5 +1,5 @@
-"""Session pages: login (with the first-start hint of spec §2), password change; and
-the Prometheus scrape endpoint (a plain view: it answers text, not the API's JSON)."""
+"""Session pages: login (with the first-start hint of spec §2), password change, the
+audit trail."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from dockhand import metrics, ratelimit
+from dockhand import ratelimit
 from dockhand.models import AuditEvent
 
 
@@ -71,10 +70,3 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     """The audit trail, newest first, 50 to a page."""
     page = Paginator(AuditEvent.objects.all(), 50).get_page(request.GET.get("page"))
     return render(request, "audit.html", {"page": page})
-
-
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics: Prometheus text, for a bearer metrics token or an allow-listed address."""
-    if not metrics.may_scrape(request.headers.get("Authorization", ""), ratelimit.client_ip(request)):
-        return HttpResponse("Forbidden: give the metrics token or scrape from an allowed address\n", status=403)
-    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

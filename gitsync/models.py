@@ -1,4 +1,4 @@
-"""Git-side records: credentials and repositories."""
+"""Git-side records: credentials and repositories (nothing here knows of stacks)."""
 
 from __future__ import annotations
 
@@ -63,50 +63,3 @@ class Repository(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class WebhookDelivery(models.Model):
-    """A verified webhook request and what it did for one target.
-
-    `target` is "stack:<id>" for a stack's own webhook, "repository:<id>" for the
-    receipt of a repository webhook and "repository:<id>>stack:<id>" for each stack it
-    fanned out to. A delivery id is accepted once per target (replays are refused).
-    Secrets and signatures are never stored.
-    """
-
-    class Result(models.TextChoices):
-        ACCEPTED = "accepted"
-        COALESCED = "coalesced"  # a sync was running: one follow-up will run after it
-        IGNORED = "ignored"
-
-    target = models.CharField(max_length=100)
-    stack = models.ForeignKey(
-        "stacks.GitStack", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
-    )
-    repository = models.ForeignKey(
-        Repository, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
-    )
-    provider = models.CharField(max_length=20)
-    event = models.CharField(max_length=100)
-    delivery_id = models.CharField(max_length=200, blank=True)
-    ref = models.CharField(max_length=300, blank=True)
-    result = models.CharField(max_length=10, choices=Result.choices)
-    reason = models.CharField(max_length=300, blank=True)
-    deployment = models.ForeignKey(
-        "stacks.Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    received_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-received_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["target", "delivery_id"],
-                condition=~models.Q(delivery_id=""),
-                name="webhook_delivery_once_per_target",
-            )
-        ]
-        verbose_name_plural = "webhook deliveries"
-
-    def __str__(self) -> str:
-        return f"{self.target} {self.provider} {self.event} {self.result}"

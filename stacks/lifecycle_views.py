@@ -8,17 +8,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from dockhand.errors import Conflict
+from dockhand.errors import Conflict, require_superuser
 from dockhand.forms import checkbox
 from gitsync import git
-from gitsync.services.diff import stack_diff
-from gitsync.services.lifecycle import deployment_cancel, stack_operate, stack_resume, stack_rollback
-from gitsync.services.sync import StackBusy
 from stacks import compose
 from stacks.models import Environment, GitStack, Membership
-from stacks.services.access import require, require_superuser
+from stacks.services.access import require
+from stacks.services.deployments import deployment_cancel
+from stacks.services.diff import stack_diff
 from stacks.services.environments import environment_engine_check
 from stacks.services.notifications import notify_test
+from stacks.services.operations import stack_operate
+from stacks.services.rollback import stack_resume, stack_rollback
 from stacks.views import visible_deployment, visible_stacks
 
 
@@ -35,7 +36,7 @@ def stack_rollback_view(request: HttpRequest, pk: int) -> HttpResponse:
         deployment = stack_rollback(
             stack=stack, by=request.user, deployment_id=int(chosen) if chosen.isdigit() else None
         )
-    except (StackBusy, Conflict) as exc:
+    except Conflict as exc:
         return _refused(request, stack, "Not rolled back", exc)
     return redirect("deployment-detail", pk=deployment.pk)
 
@@ -62,7 +63,7 @@ def stack_operation_view(request: HttpRequest, pk: int, operation: str) -> HttpR
             volumes=checkbox(request.POST, "volumes"),
             images=checkbox(request.POST, "images"),
         )
-    except (StackBusy, compose.ComposeError) as exc:
+    except (Conflict, compose.ComposeError) as exc:
         return _refused(request, stack, f"Could not {operation} the stack", exc)
     return redirect("stack-detail", pk=stack.pk)
 

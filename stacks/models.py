@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -129,8 +128,8 @@ class GitStack(models.Model):
     last_commit = models.CharField(max_length=64, blank=True)
     # The last sync found the branch gone upstream; the containers are left running.
     branch_missing = models.BooleanField(default=False)
-    # The per-stack lock: the deployment holding it and until when (a lease, renewed
-    # while the sync runs, so a lock left by a dead worker is taken back).
+    # The per-stack lock: who holds it (a deployment id, or a lock.Holder) and until
+    # when. A lease, renewed while the sync runs; written by stacks/services/lock.py only.
     lock_owner = models.BigIntegerField(null=True, blank=True)
     lock_expires = models.DateTimeField(null=True, blank=True)
     # A webhook or schedule arrived while the lock was held: the holder hands the lock
@@ -176,13 +175,14 @@ class GitStack(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def lock_held_by(self, deployment_id: int) -> models.QuerySet[GitStack]:
-        """This stack's row, only while `deployment_id` holds its lock."""
-        return GitStack.objects.filter(pk=self.pk, lock_owner=deployment_id)
-
-    def renew_lock(self, deployment_id: int, lease: timedelta) -> bool:
-        """Extend the lease; False when the lock was lost (taken back after expiry)."""
-        return self.lock_held_by(deployment_id).update(lock_expires=timezone.now() + lease) == 1
+    def record(self, **fields: object) -> None:
+        """Write what a sync or the user changed of the stack's own state (remote head,
+        paused, stopped, what was deployed): one UPDATE of those columns, this instance
+        kept in step. The lock's columns are written by stacks/services/lock.py only."""
+        assert not {"lock_owner", "lock_expires"} & set(fields), "the lock is stacks/services/lock.py's"
+        GitStack.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
 
 
 class StackEnvVar(models.Model):
@@ -205,9 +205,13 @@ class StackEnvVar(models.Model):
 class Deployment(models.Model):
     """One sync attempt of a stack.
 
-    Legal transitions: queued → running → success | skipped | failed | cancelled;
-    queued → failed | cancelled; queued | running → interrupted (its worker died);
-    pending_approval → queued (approved) | cancelled (rejected).
+    Legal transitions, each a conditional UPDATE in one method below:
+    queued → running (`start`) → success | skipped | failed | cancelled (`finish`);
+    queued → skipped | failed (`finish`: found unchanged, or never queued);
+    queued | running → interrupted (`interrupt`: its worker died);
+    queued | pending_approval → cancelled (`cancel_waiting`); a running one is only
+    asked to stop (`ask_to_cancel`) and its worker ends it;
+    pending_approval → queued (`approve`) | cancelled (`reject`).
     Finished states never change again.
     """
 
@@ -229,6 +233,8 @@ class Deployment(models.Model):
         ROLLBACK = "rollback"
 
     FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
+    WAITING = (Status.QUEUED, Status.PENDING_APPROVAL)
+    WORKER_LOST = "The worker running this sync stopped before it finished."
 
     # Null once the stack is deleted with its history kept; `stack_name` still says whose.
     stack = models.ForeignKey(GitStack, null=True, on_delete=models.SET_NULL, related_name="deployments")
@@ -299,6 +305,56 @@ class Deployment(models.Model):
             self.status, self.started_at, self.worker = self.Status.RUNNING, now, worker
         return started == 1
 
+    def interrupt(self) -> bool:
+        """queued | running → interrupted: the worker running it died."""
+        return self.finish(self.Status.INTERRUPTED, error=self.WORKER_LOST)
+
+    def cancel_waiting(self, *, by: str) -> bool:
+        """queued | pending_approval → cancelled; False when it was no longer waiting."""
+        return self._move(
+            self.WAITING, status=self.Status.CANCELLED, error=f"Cancelled by {by}", cancel_requested_by=by
+        )
+
+    def ask_to_cancel(self, *, by: str) -> bool:
+        """Tell the worker running it to stop (it ends the deployment itself, within
+        half a second); False when it is not running."""
+        return self._move((self.Status.RUNNING,), cancel_requested_by=by, finishes=False)
+
+    def approve(self, *, by: str) -> bool:
+        """pending_approval → queued; False when it no longer waits for approval."""
+        return self._move((self.Status.PENDING_APPROVAL,), status=self.Status.QUEUED, reviewed_by=by, finishes=False)
+
+    def reject(self, *, by: str, reason: str = "") -> bool:
+        """pending_approval → cancelled, saying who rejected it and why."""
+        error = f"Rejected by {by}" + (f": {reason}" if reason else "")
+        return self._move((self.Status.PENDING_APPROVAL,), status=self.Status.CANCELLED, error=error, reviewed_by=by)
+
+    @classmethod
+    def cancel_pending_approvals(cls, stack: GitStack, *, error: str) -> None:
+        """The stack goes away: a deploy still waiting for approval has nothing left to deploy to."""
+        cls.objects.filter(stack=stack, status=cls.Status.PENDING_APPROVAL).update(
+            status=cls.Status.CANCELLED, error=error, finished_at=timezone.now()
+        )
+
+    def _move(self, states: tuple[str, ...], *, finishes: bool = True, **fields: object) -> bool:
+        """Write `fields` only while the deployment is in one of `states` (one
+        conditional UPDATE); keep this instance in step when it happened."""
+        if finishes:
+            fields["finished_at"] = timezone.now()
+        if not Deployment.objects.filter(pk=self.pk, status__in=states).update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def record(self, **fields: object) -> None:
+        """Write what the sync found out along the way (commit, note, what it ran):
+        facts about the attempt, not a change of its status."""
+        assert "status" not in fields, "status changes go through the transitions above"
+        Deployment.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
     def output_text(self) -> str:
         """The whole output so far (uses prefetched lines when the caller has them)."""
         return "".join(f"{line.text}\n" for line in self.lines.all())
@@ -366,3 +422,50 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.environment_id}:{self.role}"
+
+
+class WebhookDelivery(models.Model):
+    """A verified webhook request and what it did for one target.
+
+    `target` is "stack:<id>" for a stack's own webhook, "repository:<id>" for the
+    receipt of a repository webhook and "repository:<id>>stack:<id>" for each stack it
+    fanned out to. A delivery id is accepted once per target (replays are refused).
+    Secrets and signatures are never stored.
+    """
+
+    class Result(models.TextChoices):
+        ACCEPTED = "accepted"
+        COALESCED = "coalesced"  # a sync was running: one follow-up will run after it
+        IGNORED = "ignored"
+
+    target = models.CharField(max_length=100)
+    stack = models.ForeignKey(
+        "GitStack", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    repository = models.ForeignKey(
+        "gitsync.Repository", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    provider = models.CharField(max_length=20)
+    event = models.CharField(max_length=100)
+    delivery_id = models.CharField(max_length=200, blank=True)
+    ref = models.CharField(max_length=300, blank=True)
+    result = models.CharField(max_length=10, choices=Result.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    deployment = models.ForeignKey("Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The table keeps the name it had when the model lived in gitsync.
+        db_table = "gitsync_webhookdelivery"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "delivery_id"],
+                condition=~models.Q(delivery_id=""),
+                name="webhook_delivery_once_per_target",
+            )
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.target} {self.provider} {self.event} {self.result}"

@@ -18,10 +18,7 @@ from dockhand.forms import checkbox, initial_values, lines, optional_id, validat
 from dockhand.pages import Resource
 from gitsync.api.serializers import CredentialSerializer
 from gitsync.models import Credential, Repository
-from gitsync.services.approvals import deployment_approve, deployment_reject
 from gitsync.services.repositories import credential_save
-from gitsync.services.schedules import CRON_PRESETS, next_runs
-from gitsync.services.sync import StackBusy, stack_sync
 from stacks import compose, engine
 from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
 from stacks.models import (
@@ -34,10 +31,13 @@ from stacks.models import (
     default_notify_events,
 )
 from stacks.services.access import admin_environment_ids, is_admin_of, may_review, require, visible_environment_ids
+from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
+from stacks.services.schedules import CRON_PRESETS, next_runs
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
 from stacks.services.status import stack_states, stack_workloads
+from stacks.services.sync import stack_sync
 
 ACTIVE = (GitStack.SyncStatus.QUEUED, GitStack.SyncStatus.SYNCING)
 STACKS_PER_PAGE = 50
@@ -294,7 +294,7 @@ def stack_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
             force=checkbox(request.POST, "force"),
             check_here=True,
         )
-    except StackBusy as exc:
+    except Conflict as exc:  # the stack is busy
         return render(
             request, "message.html", {"title": "Already syncing", "message": str(exc), "back": stack}, status=409
         )
@@ -347,7 +347,7 @@ def deployment_review(request: HttpRequest, pk: int, verdict: str) -> HttpRespon
         else:
             reason = plain_text(request.POST.get("reason", "").strip()[:500])
             deployment_reject(deployment=deployment, by=request.user, reason=reason)
-    except (StackBusy, Conflict) as exc:
+    except Conflict as exc:
         return render(
             request, "message.html", {"title": "Not done", "message": str(exc), "back": deployment.stack}, status=409
         )

@@ -11,8 +11,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from dockhand.models import AuditEvent
-from gitsync.services.schedules import auto_sync_tick
 from stacks.models import GitStack
+from stacks.services.schedules import auto_sync_tick
 from tests.support import webhooks as hooks
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from dockhand.models import AuditEvent
-from gitsync.tasks import scheduled_sync
 from stacks.models import Deployment, GitStack
+from stacks.services.schedules import stack_sync_scheduled
 from tests.conftest import container_name
 from tests.support import docker as dockersupport
 from tests.support import webhooks as hooks
@@ -87,7 +87,7 @@ def test_a_locked_environment_is_deployed_only_by_owners(api: APIClient, shop: d
     assert ignored.status_code == 200
     assert ignored.json() == {"ignored": True, "reason": "Environment local is locked: only an owner deploys to it"}
     GitStack.objects.filter(pk=shop["id"]).update(auto_update=True)
-    assert scheduled_sync(shop["id"]) == "Environment local is locked: only an owner deploys to it"
+    assert stack_sync_scheduled(stack_id=shop["id"]) == "Environment local is locked: only an owner deploys to it"
     assert AuditEvent.objects.filter(actor="schedule", action="stack.sync_refused").count() == 1
     assert Deployment.objects.count() == 0
     assert _sync(api, shop).status_code == 502  # the owner deploys, locked or not

@@ -9,11 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error
+from dockhand.errors import require_superuser
 from dockhand.models import ApiToken
 from stacks.api.members import ENVIRONMENT_NOT_FOUND
 from stacks.api.views import STACK_NOT_FOUND, visible_stacks
 from stacks.models import Environment, GitStack, Membership
-from stacks.services.access import require, require_superuser
+from stacks.services.access import require
 from stacks.services.environments import environment_engine_check
 from stacks.services.notifications import notify_test
 

@@ -12,15 +12,17 @@ from dockhand.api import error, query_bool
 from dockhand.models import ApiToken
 from gitsync import git
 from gitsync.services.auth import git_auth
-from gitsync.services.diff import stack_diff
-from gitsync.services.lifecycle import NothingToRollBack, deployment_cancel, stack_operate, stack_rollback
-from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait
 from stacks import compose, engine
 from stacks.api.serializers import DeploymentSerializer
 from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
+from stacks.services.deployments import deployment_cancel
+from stacks.services.diff import stack_diff
+from stacks.services.operations import stack_operate
+from stacks.services.rollback import NothingToRollBack, stack_rollback
 from stacks.services.status import stack_states, stack_workloads
+from stacks.services.sync import deployment_wait
 
 
 def _stack(request: Request, pk: int) -> GitStack | None:
@@ -48,8 +50,6 @@ class StackRollback(APIView):
             if wanted is not None:
                 return error(f"deploymentId: {exc}", 400, fields={"deploymentId": [str(exc)]})
             raise
-        except StackBusy:
-            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
         if not query_bool(request, "wait", True) or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
@@ -87,8 +87,6 @@ class StackOperation(APIView):
             output = stack_operate(
                 stack=stack, operation=self.operation, by=request.user, volumes=volumes, images=images
             )
-        except StackBusy:
-            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
         except compose.ComposeError as exc:
             return error(str(exc), status.HTTP_500_INTERNAL_SERVER_ERROR, success=False)
         return Response({"success": True, "output": output, "stoppedByUser": stack.stopped_by_user})
@@ -141,7 +139,7 @@ class StackStatus(APIView):
         try:
             auth = git_auth(stack.repository.credential)
             stack.remote_head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=auth)
-            GitStack.objects.filter(pk=stack.pk).update(remote_head=stack.remote_head)
+            stack.record(remote_head=stack.remote_head)
         except git.GitError as exc:
             remote_error = str(exc)
         state = stack_states([stack])[stack.pk]

@@ -15,9 +15,8 @@ from rest_framework import serializers
 
 from dockhand import notifier
 from gitsync.api.serializers import public_url, validate_branch_name
-from gitsync.models import Credential, Repository, WebhookDelivery
+from gitsync.models import Credential, Repository
 from gitsync.services.repositories import repository_for_url
-from gitsync.services.schedules import CRON_PRESETS
 from gitsync.validation import url_problem
 from stacks.models import (
     Deployment,
@@ -27,10 +26,12 @@ from stacks.models import (
     NotifyEvent,
     PullPolicy,
     StackEnvVar,
+    WebhookDelivery,
     default_project_name,
 )
 from stacks.services.access import admin_environment_ids, is_admin_of
 from stacks.services.deploy import relative_path_problem
+from stacks.services.schedules import CRON_PRESETS
 from stacks.services.stacks import EnvVarInput
 from stacks.services.status import StackState
 

@@ -11,13 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import CollectionView, ItemView, error, paged, query_bool, query_int
-from dockhand.errors import InUse
+from dockhand.errors import Forbidden, InUse
 from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
-from gitsync.models import WebhookDelivery
-from gitsync.services.approvals import deployment_approve, deployment_reject
-from gitsync.services.runner import UNCHANGED_NOTE
-from gitsync.services.sync import BUSY_MESSAGE, StackBusy, deployment_wait, stack_sync
 from stacks import compose
 from stacks.api.serializers import (
     DeploymentSerializer,
@@ -25,10 +21,12 @@ from stacks.api.serializers import (
     GitStackSerializer,
     WebhookDeliverySerializer,
 )
-from stacks.models import Deployment, Environment, GitStack, Membership
-from stacks.services.access import Forbidden, require, visible_environment_ids
+from stacks.models import Deployment, Environment, GitStack, Membership, WebhookDelivery
+from stacks.services.access import require, visible_environment_ids
+from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.listed import stacks_listed
+from stacks.services.lock import StackBusy
 from stacks.services.output import plain_text
 from stacks.services.stacks import (
     local_environment,
@@ -38,6 +36,8 @@ from stacks.services.stacks import (
     stack_update,
 )
 from stacks.services.status import stack_states
+from stacks.services.sync import deployment_wait, stack_sync
+from stacks.services.unchanged import UNCHANGED_NOTE
 
 STACK_NOT_FOUND = "Git stack not found"
 DEPLOYMENT_NOT_FOUND = "Deployment not found"
@@ -212,12 +212,9 @@ class StackSync(APIView):
                 "force: must be true or false", status.HTTP_400_BAD_REQUEST, fields={"force": ["must be true or false"]}
             )
         wait = query_bool(request, "wait", True)
-        try:
-            deployment = stack_sync(
-                stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force, check_here=wait
-            )
-        except StackBusy:
-            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        deployment = stack_sync(
+            stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force, check_here=wait
+        )
         if not wait or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
@@ -261,10 +258,7 @@ class DeploymentApprove(APIView):
         deployment = visible_deployment(request, pk)
         if deployment is None:
             return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        try:
-            deployment = deployment_approve(deployment=deployment, by=request.user)
-        except StackBusy:
-            return Response({"success": False, "error": BUSY_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        deployment = deployment_approve(deployment=deployment, by=request.user)
         return Response({"deploymentId": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-
+from dockhand.errors import Forbidden
 from stacks.models import Environment, Membership
 
 _RANK = {Membership.Role.VIEWER: 1, Membership.Role.DEPLOYER: 2, Membership.Role.ADMIN: 3}
-
-
-class Forbidden(PermissionDenied):
-    """Visible, but the caller's role does not allow this (answered 403)."""
 
 
 def visible_environment_ids(user: Any, token_limit: list[int] | None = None) -> list[int] | None:
@@ -44,12 +39,6 @@ def admin_environment_ids(user: Any) -> set[int] | None:
 def is_admin_of(admin_of: set[int] | None, environment_id: int) -> bool:
     """With `admin_of` from admin_environment_ids: may this user administer it?"""
     return admin_of is None or environment_id in admin_of
-
-
-def require_superuser(user: Any) -> None:
-    """Credentials, repositories and environments are managed by administrators."""
-    if user is None or not user.is_superuser:
-        raise Forbidden("Only administrators manage credentials, repositories and environments")
 
 
 def require(user: Any, environment_id: int, role: str) -> None:

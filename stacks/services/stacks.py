@@ -6,19 +6,17 @@ import logging
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
 from dockhand.audit import record
-from dockhand.errors import InUse
-from gitsync.services.schedules import stack_schedule_apply
 from stacks import compose, engine, swarm
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
+from stacks.services.lock import Holder, lock_for_deletion, lock_release
+from stacks.services.schedules import stack_schedule_apply
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +108,7 @@ def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bo
     Its deployments stay, under the stack's name, unless `remove_history` says they go
     too. Refused while a sync holds the stack, so a deploy cannot resurrect what was removed.
     """
-    now = timezone.now()
-    free = Q(lock_owner__isnull=True) | Q(lock_expires__lt=now)
-    # Take the lock for good: the row goes away below, with the lock.
-    if not GitStack.objects.filter(free, pk=stack.pk).update(lock_owner=0, lock_expires=now + timedelta(hours=1)):
-        raise InUse("Stack is syncing; delete it when the sync has finished")
+    lock_for_deletion(stack)  # for good: the row goes away below, with the lock
     lines: list[str] = []
     if remove_containers:
         try:
@@ -123,16 +117,13 @@ def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bo
                 remove = swarm.remove if stack.environment.swarm else compose.down
                 remove(stack.project_name, env=env, on_line=lines.append, timeout=settings.DEPLOY_TIMEOUT)
         except compose.ComposeError:
-            GitStack.objects.filter(pk=stack.pk).update(lock_owner=None, lock_expires=None)
+            lock_release(stack, Holder.DELETION)
             raise
     stack_dir = settings.STACKS_DIR / str(stack.pk)
     with transaction.atomic():
         record("stack.delete", stack, f"removeContainers={remove_containers} removeHistory={remove_history}")
+        Deployment.cancel_pending_approvals(stack, error="The stack was deleted")
         history = Deployment.objects.filter(stack=stack)
-        # A deploy still waiting for approval has nothing left to deploy to.
-        history.filter(status=Deployment.Status.PENDING_APPROVAL).update(
-            status=Deployment.Status.CANCELLED, error="The stack was deleted", finished_at=now
-        )
         if remove_history:
             history.delete()
         else:

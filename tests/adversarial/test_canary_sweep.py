@@ -17,7 +17,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from dockhand.asgi import application
-from gitsync.services import runner as sync_service
+from stacks import compose
 from stacks.models import Deployment
 from tests.conftest import GIT_USER, compose_file, session_headers
 from tests.support import webhooks as hooks
@@ -94,10 +94,10 @@ def test_no_secret_appears_anywhere(
     assert keep(api.post(f"/api/git/stacks/{good_stack['id']}/sync", {}, format="json")).json()["deployed"] is True
     assert keep(api.post(f"/api/git/stacks/{bad_stack['id']}/sync", {}, format="json")).json()["success"] is False
 
-    def crash(**kwargs: Any) -> None:
+    def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"unexpected failure while handling {OVERRIDE}")
 
-    monkeypatch.setattr(sync_service, "stack_deploy", crash)
+    monkeypatch.setattr(compose, "config", crash)
     crashed = keep(api.post(f"/api/git/stacks/{crash_stack['id']}/sync", {}, format="json")).json()
     assert crashed["success"] is False and "Internal error" in crashed["error"]
     monkeypatch.undo()

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from gitsync.services.recovery import recover_after_restart
 from stacks.models import Deployment, Environment, GitStack
+from stacks.services.recovery import recover_after_restart
 from tests.conftest import compose_file, container_name, need, slow_compose_file
 from tests.support import docker as dockersupport
 from tests.support.engineproxy import EngineProxy
@@ -98,7 +98,7 @@ def test_this_nodes_dead_deploy_is_interrupted_at_once_and_its_follow_up_still_r
 def test_a_queued_deploy_whose_task_died_is_handed_over_again_and_runs_once(
     api: Any, app_repo: Any, make_stack: Any, docker_image: str
 ) -> None:
-    from gitsync.tasks import run_deployment
+    from stacks.tasks import run_deployment
 
     stack = make_stack(app_repo)
     queued = Deployment.objects.create(stack_id=stack["id"], trigger="api")

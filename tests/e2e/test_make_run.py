@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from gitsync.services.sync import BUSY_MESSAGE
+from stacks.services.lock import BUSY_MESSAGE
 from tests.conftest import GIT_TOKEN, GIT_USER, SECRET_VALUE, compose_file, need, slow_compose_file, unique_stack_name
 from tests.support import docker as dockersupport
 from tests.support import webhooks as hooks

@@ -14,10 +14,10 @@ from django.conf import settings
 from django.test import Client
 from rest_framework.test import APIClient
 
-from gitsync.services.runner import STOPPED_NOTE
-from gitsync.services.sync import PAUSED_MESSAGE
-from gitsync.tasks import scheduled_sync
 from stacks.models import Deployment, GitStack
+from stacks.services.runner import STOPPED_NOTE
+from stacks.services.schedules import stack_sync_scheduled
+from stacks.services.sync import PAUSED_MESSAGE
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 from tests.support import webhooks as hooks
@@ -75,7 +75,7 @@ def test_a_rollback_redeploys_the_previous_commit_and_pauses_auto_sync(
     ignored = _push_webhook(stack)
     assert ignored.status_code == 200 and ignored.json() == {"ignored": True, "reason": PAUSED_MESSAGE}
     GitStack.objects.filter(pk=stack["id"]).update(auto_update=True)
-    assert scheduled_sync(stack["id"]) == PAUSED_MESSAGE
+    assert stack_sync_scheduled(stack_id=stack["id"]) == PAUSED_MESSAGE
     assert _version(stack) == "1"
 
     resumed = api.put(f"/api/git/stacks/{stack['id']}", {"autoSyncPaused": False}, format="json")

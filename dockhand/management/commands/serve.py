@@ -13,7 +13,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from gitsync.services.recovery import recover_after_restart
+from stacks.services.recovery import recover_after_restart
 
 # How long the web server and the worker get to finish in-flight work on shutdown.
 GRACE_SECONDS = 20

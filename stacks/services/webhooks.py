@@ -9,11 +9,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from gitsync.models import Repository, WebhookDelivery
-from gitsync.services.sync import auto_sync_refusal, stack_sync_coalesced
+from gitsync.models import Repository
 from gitsync.services.webhook_payloads import Delivery, ignore_reason
-from stacks.models import Deployment, GitStack, NotifyEvent
+from stacks.models import Deployment, GitStack, NotifyEvent, WebhookDelivery
 from stacks.services.notifications import stack_notify
+from stacks.services.sync import auto_sync_refusal, stack_sync_coalesced
 
 MAX_BODY = 1024 * 1024
 

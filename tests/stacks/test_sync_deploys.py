@@ -117,21 +117,22 @@ def test_a_new_commit_deploys_and_a_force_push_converges(
 def test_an_unchanged_branch_is_answered_without_the_queue_when_the_caller_waits(
     api: Any, app_repo: Any, make_stack: Any, docker_image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitsync.services import sync as sync_service
-    from gitsync.tasks import scheduled_sync
+    from django_q import tasks as queue
+
     from stacks.models import Deployment, GitStack
+    from stacks.services.schedules import stack_sync_scheduled
 
     stack = make_stack(app_repo)
     assert _sync(api, stack).json()["deployed"] is True
     queued: list[int] = []
-    real_enqueue = sync_service.enqueue
-    monkeypatch.setattr(sync_service, "enqueue", lambda d: (queued.append(d.pk), real_enqueue(d)))
+    real_enqueue = queue.async_task
+    monkeypatch.setattr(queue, "async_task", lambda func, pk, **kw: (queued.append(pk), real_enqueue(func, pk, **kw)))
 
     # A waiting API call and a schedule: one ls-remote where they are, nothing queued.
     body = _sync(api, stack).json()
     assert body["deployed"] is False and queued == []
     GitStack.objects.filter(pk=stack["id"]).update(auto_update=True)
-    assert scheduled_sync(stack["id"]).startswith("deployment ") and queued == []
+    assert stack_sync_scheduled(stack_id=stack["id"]).startswith("deployment ") and queued == []
     latest = Deployment.objects.filter(stack_id=stack["id"]).latest("id")
     assert (latest.status, latest.note, latest.commit_sha) == (
         "skipped",

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from gitsync.services import runner, sync
+from stacks import compose
 from stacks.models import Deployment, GitStack
+from stacks.services import sync
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 
@@ -20,17 +21,17 @@ def test_three_triggers_during_a_deploy_make_one_follow_up_that_deploys_the_newe
     stack_json = make_stack(app_repo)
     stack = GitStack.objects.get(pk=stack_json["id"])
     deploying = app_repo.head()
-    real_deploy = runner.stack_deploy
+    real_up = compose.up
     arrivals: list[Deployment | None] = []
 
-    def deploy_while_pushes_arrive(**kwargs: Any) -> Any:
+    def up_while_pushes_arrive(*args: Any, **kwargs: Any) -> Any:
         if not arrivals:  # three pushes land while the first compose run is under way
             for version in ("2", "3", "4"):
                 app_repo.commit({"compose.yaml": compose_file(version)}, f"version {version}")
                 arrivals.append(sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK))
-        return real_deploy(**kwargs)
+        return real_up(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "stack_deploy", deploy_while_pushes_arrive)
+    monkeypatch.setattr(compose, "up", up_while_pushes_arrive)
     first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=None)
 
     assert arrivals == [None, None, None]  # each joined the one pending follow-up

@@ -23,9 +23,11 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from dockhand.audit import acting_as, record
 from gitsync import git
 from gitsync.services.auth import git_auth
-from stacks.models import GitStack
+from stacks.models import Deployment, GitStack
+from stacks.services.sync import auto_sync_refusal, stack_sync_coalesced
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,7 @@ def stack_schedule_apply(*, stack: GitStack, cron_changed: bool = True) -> None:
         return
     else:
         when = next_runs(stack.auto_update_cron, 1)[0]
-    GitStack.objects.filter(pk=stack.pk).update(next_auto_sync=when)
-    stack.next_auto_sync = when
+    stack.record(next_auto_sync=when)
 
 
 def due_stacks_claim(now: datetime) -> list[int]:
@@ -99,15 +100,13 @@ def _branch_heads(stack_ids: list[int], pool: Executor) -> dict[int, str]:
 
 def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
     """Check every due stack, AUTO_SYNC_CONCURRENCY at a time; what each check did."""
-    from gitsync.tasks import scheduled_sync  # the task module builds on the services
-
     claimed = due_stacks_claim(now or timezone.now())
     if not claimed:
         return {}
 
     def check(pk: int) -> str:
         try:
-            return scheduled_sync(pk, head=heads.get(pk))
+            return stack_sync_scheduled(stack_id=pk, head=heads.get(pk))
         except Exception as exc:  # one stack's trouble must not stop the others' checks
             log.exception("scheduled check of stack %s failed", pk)
             return f"failed: {exc}"
@@ -121,6 +120,22 @@ def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
         if workers == 1:
             return {pk: check(pk) for pk in claimed}
         return dict(zip(claimed, pool.map(check, claimed), strict=True))
+
+
+def stack_sync_scheduled(*, stack_id: int, head: str | None = None) -> str:
+    """A stack's auto-update schedule fired: sync, or join the follow-up of a running
+    one; what was done, in words. `head`: the branch head the clock just read for this
+    stack (None: read it here)."""
+    stack = GitStack.objects.filter(pk=stack_id, auto_update=True).first()
+    if stack is None:
+        return "no such stack with autoUpdate"
+    with acting_as("schedule"):
+        refusal = auto_sync_refusal(stack)
+        if refusal:
+            record("stack.sync_refused", stack, refusal)
+            return refusal
+        deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE, check_here=True, head=head)
+    return f"deployment {deployment.pk}" if deployment else "follow-up pending"
 
 
 def start_clock() -> threading.Event:

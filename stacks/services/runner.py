@@ -12,27 +12,26 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.utils import timezone
 
 from dockhand.masking import mask
 from gitsync import git
 from gitsync.models import Repository
 from gitsync.services.auth import git_auth
-from gitsync.services.sync import LOCK_LEASE, WORKER_LOST, release_lock
 from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.deploy import stack_deploy
 from stacks.services.deploy_errors import DeployError
+from stacks.services.lock import HEARTBEAT, SyncOutcome, lock_release, lock_renew, lock_start_running
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
+from stacks.services.rollback import NothingToRollBack, stack_rollback
+from stacks.services.unchanged import UNCHANGED_NOTE
 
 log = logging.getLogger(__name__)
 
 # The lease is renewed every HEARTBEAT; a cancel request is noticed within CANCEL_POLL.
-HEARTBEAT = 30.0
 CANCEL_POLL = 0.5
 STOPPED_NOTE = "Stack stopped by user, not redeployed"
-UNCHANGED_NOTE = "Already up to date: no new commit since the last deploy"
 
 
 class _Watch:
@@ -65,7 +64,7 @@ class _Watch:
             if who:
                 self.cancelled_by = who
                 self.stop.set()
-        if renew and not stack.renew_lock(deployment_id, LOCK_LEASE):
+        if renew and not lock_renew(stack, deployment_id):
             log.warning("deployment %s lost the lock of stack %s", deployment_id, stack.pk)
 
     def __enter__(self) -> _Watch:
@@ -93,10 +92,8 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         return deployment  # its stack was deleted (history kept): nothing to run
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled while queued, or a duplicate delivery: it runs once
-    if not stack.lock_held_by(deployment.pk).update(
-        sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + LOCK_LEASE
-    ):
-        deployment.finish(Deployment.Status.INTERRUPTED, error=WORKER_LOST)
+    if not lock_start_running(stack, deployment):
+        deployment.interrupt()  # its lock was taken back while it waited
         return deployment
     auth = git_auth(stack.repository.credential)
     secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
@@ -121,66 +118,26 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         message = f"Cancelled by {watch.cancelled_by}"
         output.line(message)
         deployment.finish(Deployment.Status.CANCELLED, error=message)
-        release_lock(stack, deployment.pk, ok=False, error=message)
+        lock_release(stack, deployment.pk, SyncOutcome(ok=False, error=message))
     elif error:
         output.line(f"ERROR: {error}")
         deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
-        release_lock(stack, deployment.pk, ok=False, error=error, branch_missing=branch_missing)
+        lock_release(stack, deployment.pk, SyncOutcome(ok=False, error=error, branch_missing=branch_missing))
         if outcome.compose_ran and stack.auto_rollback and deployment.trigger != Deployment.Trigger.ROLLBACK:
             _roll_back_after(stack, deployment, output)
     elif not outcome.deployed:
         deployment.finish(Deployment.Status.SKIPPED)
-        release_lock(stack, deployment.pk, ok=True)
+        lock_release(stack, deployment.pk, SyncOutcome(ok=True))
     else:
         deployment.finish(Deployment.Status.SUCCESS, deployed=True)
-        release_lock(stack, deployment.pk, ok=True, commit=deployment.commit_sha)
+        lock_release(stack, deployment.pk, SyncOutcome(ok=True, commit=deployment.commit_sha))
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
     wake_viewers(deployment.pk)
     deployment_notify(deployment, branch_missing=branch_missing)
     return deployment
 
 
-def deployment_check_unchanged(*, deployment: Deployment, head: str | None = None) -> bool:
-    """Where the caller is (a request thread, a schedule task), without a trip through
-    the queue: when the branch head is still the deployed commit, end the queued
-    deployment as skipped, exactly as the worker would. False, the deployment left
-    queued for the worker, whenever more is needed (a new commit, a forced sync or a
-    rollback, a git error the worker will retry and record). `head`: the branch head
-    when the caller has just read it (the clock reads it once for stacks that share it)."""
-    stack = deployment.stack
-    if stack is None or deployment.force or deployment.target_commit or stack.stopped_by_user:
-        return False
-    if not stack.last_commit:
-        return False
-    auth = git_auth(stack.repository.credential)
-    if head is None:
-        try:
-            head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=auth)
-        except git.GitError:
-            return False
-    if head != stack.last_commit:
-        GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
-        # The worker need not ask the remote again: it fetches the branch next.
-        Deployment.objects.filter(pk=deployment.pk).update(commit_sha=head)
-        return False
-    DeploymentOutput(deployment, list(auth.secrets if auth else ()), new=True).line(UNCHANGED_NOTE)
-    # Never handed to a worker, so it goes from queued to skipped in one step (unless
-    # it was cancelled in between).
-    worker = f"{settings.NODE_NAME}:{os.getpid()}"
-    if not deployment.finish(
-        Deployment.Status.SKIPPED, commit_sha=head, note=UNCHANGED_NOTE, started_at=timezone.now(), worker=worker
-    ):
-        GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
-        return False
-    release_lock(stack, deployment.pk, ok=True, seen_head=head)
-    wake_viewers(deployment.pk)
-    deployment_notify(deployment)
-    return True
-
-
 def _roll_back_after(stack: GitStack, failed: Deployment, output: DeploymentOutput) -> None:
-    from gitsync.services.lifecycle import NothingToRollBack, stack_rollback
-
     try:
         rollback = stack_rollback(stack=stack, by=None, automatic=True)
     except NothingToRollBack:
@@ -207,7 +164,7 @@ def _sync(
         return
     if not rollback and not deployment.commit_sha:  # (set: already seen to be new)
         head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
-        GitStack.objects.filter(pk=stack.pk).update(remote_head=head)
+        stack.record(remote_head=head)
         if head == stack.last_commit and not deployment.force:
             _record_commit(deployment, sha=head)
             _note(deployment, output, UNCHANGED_NOTE)
@@ -216,7 +173,7 @@ def _sync(
     commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=rollback)
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
     if not rollback:  # what was just fetched is the branch head now
-        GitStack.objects.filter(pk=stack.pk).update(remote_head=commit.sha)
+        stack.record(remote_head=commit.sha)
     subject = commit.message.splitlines()[0] if commit.message else ""
     what = f"Rolling back to {commit.sha[:12]}" if rollback else f"Deploying {commit.sha[:12]} of {stack.branch}"
     output.line(f"{what}: {subject}")
@@ -242,19 +199,16 @@ def _sync(
         return
     # Stored and shown like commit metadata: without terminal control sequences.
     snapshot = {key: plain_text(value) for key, value in deployed.env_snapshot.items()}
-    Deployment.objects.filter(pk=deployment.pk).update(env_snapshot=snapshot, images=deployed.images)
-    GitStack.objects.filter(pk=stack.pk).update(deployed_config_hashes=deployed.config_hashes)
+    deployment.record(env_snapshot=snapshot, images=deployed.images)
+    stack.record(deployed_config_hashes=deployed.config_hashes)
     outcome.deployed = True
 
 
 def _note(deployment: Deployment, output: DeploymentOutput, note: str) -> None:
-    Deployment.objects.filter(pk=deployment.pk).update(note=note)
-    deployment.note = note
+    deployment.record(note=note)
     output.line(note)
 
 
 def _record_commit(deployment: Deployment, *, sha: str, message: str = "", author: str = "") -> None:
     # Commit metadata is repository data: stored without terminal control sequences.
-    message, author = plain_text(message), plain_text(author)
-    Deployment.objects.filter(pk=deployment.pk).update(commit_sha=sha, commit_message=message, commit_author=author)
-    deployment.commit_sha, deployment.commit_message, deployment.commit_author = sha, message, author
+    deployment.record(commit_sha=sha, commit_message=plain_text(message), commit_author=plain_text(author))

@@ -11,14 +11,15 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dockhand import metrics, ratelimit
+from dockhand import ratelimit
 from dockhand.audit import acting_as
 from gitsync.models import Repository
 from gitsync.services import webhook_payloads as payloads
-from gitsync.services.sync import deployment_wait
-from gitsync.services.webhooks import MAX_BODY, WebhookAnswer, webhook_receive_for_repository, webhook_receive_for_stack
+from stacks import metrics
 from stacks.api.views import sync_result
 from stacks.models import GitStack
+from stacks.services.sync import deployment_wait
+from stacks.services.webhooks import MAX_BODY, WebhookAnswer, webhook_receive_for_repository, webhook_receive_for_stack
 
 log = logging.getLogger(__name__)
 

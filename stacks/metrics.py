@@ -15,13 +15,14 @@ from collections.abc import Iterator, Mapping
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Q, Sum
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gitsync.models import WebhookDelivery
-from stacks.models import Deployment, GitStack
+from dockhand import ratelimit
+from stacks.models import Deployment, GitStack, WebhookDelivery
 
 DURATION_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 _REFUSED = "metrics:webhook-refused:{provider}:{reason}"
@@ -135,3 +136,10 @@ def may_scrape(authorization: str, address: str) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in settings.METRICS_ALLOW)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """GET /metrics: Prometheus text, for a bearer metrics token or an allow-listed address."""
+    if not may_scrape(request.headers.get("Authorization", ""), ratelimit.client_ip(request)):
+        return HttpResponse("Forbidden: give the metrics token or scrape from an allowed address\n", status=403)
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-import gitsync.tasks as scheduled_sync_module
-from gitsync.services.schedules import auto_sync_tick, due_stacks_claim, next_runs
 from stacks.models import Deployment, GitStack
+from stacks.services import schedules
+from stacks.services.schedules import auto_sync_tick, due_stacks_claim, next_runs
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 
@@ -77,7 +77,7 @@ def test_due_stacks_are_claimed_once_and_checked_side_by_side_bounded(
     running, most = 0, 0
     lock = threading.Lock()
 
-    def check(pk: int, head: str | None = None) -> str:
+    def check(*, stack_id: int, head: str | None = None) -> str:
         nonlocal running, most
         with lock:
             running += 1
@@ -85,9 +85,11 @@ def test_due_stacks_are_claimed_once_and_checked_side_by_side_bounded(
         time.sleep(0.3)
         with lock:
             running -= 1
-        return f"checked {pk}"
+        return f"checked {stack_id}"
 
-    monkeypatch.setattr(scheduled_sync_module, "scheduled_sync", check)
+    # The clock's unit of work, replaced: the test database (in memory, in one
+    # transaction) takes no writers from the clock's threads.
+    monkeypatch.setattr(schedules, "stack_sync_scheduled", check)
     started = time.monotonic()
     done = auto_sync_tick(now)
     assert done == {pk: f"checked {pk}" for pk in ids} and most == 4

@@ -8,9 +8,10 @@ import shutil
 from django.conf import settings
 from django.utils import timezone
 
-from gitsync.services.sync import OPERATING, deployment_requeue, lock_abandon
 from stacks import compose
 from stacks.models import Deployment, GitStack
+from stacks.services.lock import Holder, lock_abandon
+from stacks.services.sync import deployment_requeue
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def recover_after_restart() -> dict[str, int]:
             continue
         expired = stack.lock_expires is None or stack.lock_expires < now
         ours = deployment is not None and deployment.worker.startswith(f"{settings.NODE_NAME}:")
-        dangling = deployment.is_finished if deployment is not None else owner != OPERATING
+        dangling = deployment.is_finished if deployment is not None else owner != Holder.OPERATION
         if expired or ours or dangling:
             if deployment is not None and not deployment.is_finished:
                 interrupted += 1

@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from gitsync.services.sync import BUSY_MESSAGE
 from stacks.models import Deployment, GitStack
+from stacks.services.lock import BUSY_MESSAGE
 from tests.conftest import GIT_TOKEN, SECRET_VALUE, compose_file, container_name
 from tests.support import docker as dockersupport
 

@@ -1,0 +1,150 @@
+"""The sync pipeline (spec §4): one path for the API, the page, webhooks and schedules.
+
+`stack_sync` takes the stack's lock (stacks/services/lock.py) and queues a deployment;
+the worker runs it (`runner.deployment_run`); `deployment_wait` lets a caller block
+until it has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from dockhand.audit import current_actor, record
+from dockhand.errors import Forbidden
+from stacks.models import Deployment, GitStack
+from stacks.services.access import deploy_needs_approval
+from stacks.services.lock import StackBusy, SyncOutcome, lock_ask_followup, lock_release, lock_take_for, lock_wait_again
+from stacks.services.queue import enqueue
+from stacks.services.unchanged import deployment_check_unchanged
+
+log = logging.getLogger(__name__)
+
+# Seconds between looks at a deployment someone waits for: often at first (most
+# deploys are short, and each step is latency added to the answer), then less.
+WAIT_STEPS = ((3.0, 0.02), (float("inf"), 0.1))
+PAUSED_MESSAGE = "Auto-sync is paused after a rollback: resume it to deploy the branch again"
+
+
+def stack_sync(
+    *,
+    stack: GitStack,
+    trigger: str,
+    by: Any,
+    force: bool = False,
+    target: Deployment | None = None,
+    check_here: bool = False,
+    head: str | None = None,
+) -> Deployment:
+    """Take the stack's lock, record a queued deployment and hand it to the worker.
+
+    `by` is the user asking (None for a webhook or schedule). Raises Forbidden when they
+    may not deploy to the stack's environment and StackBusy when another sync holds the
+    lock. Where an admin must approve first, the answer is a deployment waiting as
+    `pending_approval` (asking again joins the one already waiting).
+
+    With `check_here` (callers that wait for the answer anyway) an unchanged branch is
+    found out right here and the deployment ends at once, without a trip through the
+    queue: the common case of a schedule or a "sync" click costs one `ls-remote`, or
+    none when the caller has just read the branch `head` itself.
+    """
+    rollback = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
+    if deploy_needs_approval(by, stack.environment):
+        return _request_approval(stack, trigger=trigger, force=force, **rollback)
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            stack=stack, trigger=trigger, force=force, requested_by=current_actor(), **rollback
+        )
+        lock_take_for(stack, deployment)  # StackBusy rolls the row back: a refused call is no attempt
+    record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
+    if check_here and deployment_check_unchanged(deployment=deployment, head=head):
+        return deployment
+    return hand_to_worker(stack, deployment)
+
+
+def hand_to_worker(stack: GitStack, deployment: Deployment) -> Deployment:
+    """Queue a deployment that holds the stack's lock; a broker that cannot take it
+    fails the deployment and frees the lock (the stack is never left locked)."""
+    try:
+        enqueue(deployment)
+    except Exception as exc:
+        log.exception("could not queue deployment %s", deployment.pk)
+        error = f"Could not queue the sync: {exc}"
+        lock_release(stack, deployment.pk, SyncOutcome(ok=False, error=error))
+        deployment.finish(Deployment.Status.FAILED, error=error)
+    deployment.refresh_from_db()
+    return deployment
+
+
+def _request_approval(stack: GitStack, *, trigger: str, force: bool, **rollback: Any) -> Deployment:
+    waiting = Deployment.objects.filter(stack=stack, status=Deployment.Status.PENDING_APPROVAL)
+    try:
+        with transaction.atomic():  # the partial unique index makes "one waiting" atomic
+            deployment = Deployment.objects.create(
+                stack=stack,
+                trigger=trigger,
+                force=force,
+                status=Deployment.Status.PENDING_APPROVAL,
+                requested_by=current_actor(),
+                **rollback,
+            )
+    except IntegrityError:
+        joined = waiting.first()
+        if joined is None:  # approved or rejected in between: ask again
+            return _request_approval(stack, trigger=trigger, force=force, **rollback)
+        return joined
+    record("stack.sync_requested", stack, f"deployment={deployment.pk} trigger={trigger}: waiting for approval")
+    return deployment
+
+
+def auto_sync_refusal(stack: GitStack) -> str:
+    """Why a webhook or schedule must not sync this stack now ('' when it may)."""
+    if stack.auto_sync_paused:
+        return PAUSED_MESSAGE
+    try:
+        deploy_needs_approval(None, stack.environment)
+    except Forbidden as exc:
+        return str(exc)
+    return ""
+
+
+def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
+    """Block until the deployment has finished (or `timeout` passes); return it fresh."""
+    if deployment.is_finished:
+        return deployment  # ended where it was asked for (an unchanged branch)
+    started = time.monotonic()
+    while True:
+        deployment.refresh_from_db()
+        waited = time.monotonic() - started
+        if deployment.is_finished or waited >= timeout:
+            return deployment
+        time.sleep(next(step for within, step in WAIT_STEPS if waited < within))
+
+
+def stack_sync_coalesced(
+    *, stack: GitStack, trigger: str, check_here: bool = False, head: str | None = None
+) -> Deployment | None:
+    """Sync now, or, when a sync is running, make sure exactly one follow-up runs after
+    it (webhooks and schedules: a push that arrives mid-sync must not be lost).
+
+    Returns the new deployment, or None when the request joined the pending follow-up.
+    """
+    for _ in range(5):
+        try:
+            return stack_sync(stack=stack, trigger=trigger, by=None, check_here=check_here, head=head)
+        except StackBusy:
+            # Only while the lock is held; if it was released meanwhile, try again.
+            if lock_ask_followup(stack, trigger):
+                record("stack.sync_coalesced", stack, f"trigger={trigger}: one follow-up after the running sync")
+                return None
+    raise StackBusy()
+
+
+def deployment_requeue(deployment: Deployment) -> None:
+    """Hand a queued deployment to the worker again (its task may have died with the
+    last worker). A duplicate delivery is harmless: `start()` lets one run."""
+    lock_wait_again(deployment)
+    enqueue(deployment)
