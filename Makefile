@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(VENV)/bin/lint-imports
 
 # Two workers for the slow real-engine tests; a file's tests stay on one worker
 # because the end-to-end module shares one running product.
