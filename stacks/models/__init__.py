@@ -1,0 +1,25 @@
+"""Stack-side records, a module per family; Django finds them all here.
+
+environments: Environment, Membership, NotifyEvent. gitstack: GitStack, StackEnvVar.
+deployments: Deployment, DeploymentLine, WebhookDelivery.
+"""
+
+from __future__ import annotations
+
+from stacks.models.deployments import Deployment, DeploymentLine, WebhookDelivery
+from stacks.models.environments import Environment, Membership, NotifyEvent, default_notify_events
+from stacks.models.gitstack import GitStack, PullPolicy, StackEnvVar, default_project_name
+
+__all__ = [
+    "Deployment",
+    "DeploymentLine",
+    "Environment",
+    "GitStack",
+    "Membership",
+    "NotifyEvent",
+    "PullPolicy",
+    "StackEnvVar",
+    "WebhookDelivery",
+    "default_notify_events",
+    "default_project_name",
+]

@@ -1,0 +1,257 @@
+"""Deployments: one record per sync attempt, its output lines, and the webhook
+deliveries that asked for syncs."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from dockhand.errors import Conflict
+from stacks.models.gitstack import GitStack
+
+
+class Deployment(models.Model):
+    """One sync attempt of a stack.
+
+    Legal transitions, each a conditional UPDATE in one method below:
+    queued → running (`start`) → success | skipped | failed | cancelled (`finish`);
+    queued → skipped | failed (`finish`: found unchanged, or never queued);
+    queued | running → interrupted (`interrupt`: its worker died);
+    queued | pending_approval → cancelled (`cancel_waiting`); a running one is only
+    asked to stop (`ask_to_cancel`) and its worker ends it;
+    pending_approval → queued (`approve`) | cancelled (`reject`).
+    Finished states never change again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval"
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCESS = "success"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        INTERRUPTED = "interrupted"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        API = "api"
+        WEBHOOK = "webhook"
+        SCHEDULE = "schedule"
+        ROLLBACK = "rollback"
+
+    FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
+    WAITING = (Status.QUEUED, Status.PENDING_APPROVAL)
+    WORKER_LOST = "The worker running this sync stopped before it finished."
+
+    # Null once the stack is deleted with its history kept; `stack_name` still says whose.
+    stack = models.ForeignKey(GitStack, null=True, on_delete=models.SET_NULL, related_name="deployments")
+    stack_name = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    force = models.BooleanField(default=False)
+    deployed = models.BooleanField(default=False)
+    commit_sha = models.CharField(max_length=64, blank=True)
+    commit_message = models.TextField(blank=True)
+    commit_author = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # The remote could not be reached (the API answers 502 rather than 500).
+    remote_unreachable = models.BooleanField(default=False)
+    # Audit actors ("user:ana", "token:3 ci", "webhook", "schedule"): who asked for the
+    # deploy and, in an approval-required environment, who approved or rejected it.
+    requested_by = models.CharField(max_length=200, blank=True)
+    reviewed_by = models.CharField(max_length=200, blank=True)
+    # "<node>:<pid>" of the worker that runs it (see recover_after_restart).
+    worker = models.CharField(max_length=200, blank=True)
+    # A rollback deploys exactly this commit (and names the deployment it returns to).
+    target_commit = models.CharField(max_length=64, blank=True)
+    rollback_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What a successful deploy ran: the variables it passed (secret values only as
+    # keyed hashes) and the image of each service's containers.
+    env_snapshot = models.JSONField(default=dict, blank=True)
+    images = models.JSONField(default=dict, blank=True)
+    # Set by a cancel request (who asked); the worker watching it stops compose.
+    cancel_requested_by = models.CharField(max_length=200, blank=True)
+    # Why a sync did nothing (skipped), in words.
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["stack", "-created_at"])]
+        constraints = [
+            # Asking again while a request waits joins it: one pending approval per stack.
+            models.UniqueConstraint(
+                fields=["stack"], condition=models.Q(status="pending_approval"), name="one_pending_approval_per_stack"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stack_id}#{self.pk} {self.status}"
+
+    def live_stack(self) -> GitStack:
+        """The deployment's stack; Conflict when it was deleted (its history kept)."""
+        if self.stack is None:
+            raise Conflict(f"The stack {self.stack_name!r} of this deployment was deleted")
+        return self.stack
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    def start(self, worker: str = "") -> bool:
+        """queued → running; False if it was no longer queued (cancelled meanwhile, or
+        already taken by a duplicate delivery of its task: it runs once)."""
+        now = timezone.now()
+        started = Deployment.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.RUNNING, started_at=now, worker=worker
+        )
+        if started:
+            self.status, self.started_at, self.worker = self.Status.RUNNING, now, worker
+        return started == 1
+
+    def interrupt(self) -> bool:
+        """queued | running → interrupted: the worker running it died."""
+        return self.finish(self.Status.INTERRUPTED, error=self.WORKER_LOST)
+
+    def cancel_waiting(self, *, by: str) -> bool:
+        """queued | pending_approval → cancelled; False when it was no longer waiting."""
+        return self._move(
+            self.WAITING, status=self.Status.CANCELLED, error=f"Cancelled by {by}", cancel_requested_by=by
+        )
+
+    def ask_to_cancel(self, *, by: str) -> bool:
+        """Tell the worker running it to stop (it ends the deployment itself, within
+        half a second); False when it is not running."""
+        return self._move((self.Status.RUNNING,), cancel_requested_by=by, finishes=False)
+
+    def approve(self, *, by: str) -> bool:
+        """pending_approval → queued; False when it no longer waits for approval."""
+        return self._move((self.Status.PENDING_APPROVAL,), status=self.Status.QUEUED, reviewed_by=by, finishes=False)
+
+    def reject(self, *, by: str, reason: str = "") -> bool:
+        """pending_approval → cancelled, saying who rejected it and why."""
+        error = f"Rejected by {by}" + (f": {reason}" if reason else "")
+        return self._move((self.Status.PENDING_APPROVAL,), status=self.Status.CANCELLED, error=error, reviewed_by=by)
+
+    @classmethod
+    def cancel_pending_approvals(cls, stack: GitStack, *, error: str) -> None:
+        """The stack goes away: a deploy still waiting for approval has nothing left to deploy to."""
+        cls.objects.filter(stack=stack, status=cls.Status.PENDING_APPROVAL).update(
+            status=cls.Status.CANCELLED, error=error, finished_at=timezone.now()
+        )
+
+    def _move(self, states: tuple[str, ...], *, finishes: bool = True, **fields: object) -> bool:
+        """Write `fields` only while the deployment is in one of `states` (one
+        conditional UPDATE); keep this instance in step when it happened."""
+        if finishes:
+            fields["finished_at"] = timezone.now()
+        if not Deployment.objects.filter(pk=self.pk, status__in=states).update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def record(self, **fields: object) -> None:
+        """Write what the sync found out along the way (commit, note, what it ran):
+        facts about the attempt, not a change of its status."""
+        assert "status" not in fields, "status changes go through the transitions above"
+        Deployment.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def output_text(self) -> str:
+        """The whole output so far (uses prefetched lines when the caller has them)."""
+        return "".join(f"{line.text}\n" for line in self.lines.all())
+
+    def finish(
+        self, status: str, *, error: str = "", deployed: bool = False, remote_unreachable: bool = False, **also: object
+    ) -> bool:
+        """Move to a finished state once; later calls are ignored (False). `also`: more
+        fields of the same row (commit_sha, note, …) written in the same UPDATE."""
+        now = timezone.now()
+        begun = self.started_at or self.created_at or now
+        fields: dict[str, object] = {
+            **also,
+            "status": status,
+            "error": error,
+            "deployed": deployed,
+            "remote_unreachable": remote_unreachable,
+            "finished_at": now,
+            "duration_ms": int((now - begun).total_seconds() * 1000),
+        }
+        if not Deployment.objects.filter(pk=self.pk).exclude(status__in=self.FINISHED).update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+
+class DeploymentLine(models.Model):
+    """One masked output line of a deployment, in order.
+
+    Append-only rows rather than one growing text column: an insert per line stays
+    cheap for long build logs, and the web process tails them by `seq` to stream a
+    deploy that runs in the worker process (no shared channel layer needed).
+    """
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="lines")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["deployment", "seq"], name="deployment_line_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id}:{self.seq}"
+
+
+class WebhookDelivery(models.Model):
+    """A verified webhook request and what it did for one target.
+
+    `target` is "stack:<id>" for a stack's own webhook, "repository:<id>" for the
+    receipt of a repository webhook and "repository:<id>>stack:<id>" for each stack it
+    fanned out to. A delivery id is accepted once per target (replays are refused).
+    Secrets and signatures are never stored.
+    """
+
+    class Result(models.TextChoices):
+        ACCEPTED = "accepted"
+        COALESCED = "coalesced"  # a sync was running: one follow-up will run after it
+        IGNORED = "ignored"
+
+    target = models.CharField(max_length=100)
+    stack = models.ForeignKey(
+        "GitStack", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    repository = models.ForeignKey(
+        "gitsync.Repository", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    provider = models.CharField(max_length=20)
+    event = models.CharField(max_length=100)
+    delivery_id = models.CharField(max_length=200, blank=True)
+    ref = models.CharField(max_length=300, blank=True)
+    result = models.CharField(max_length=10, choices=Result.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    deployment = models.ForeignKey("Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The table keeps the name it had when the model lived in gitsync.
+        db_table = "gitsync_webhookdelivery"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "delivery_id"],
+                condition=~models.Q(delivery_id=""),
+                name="webhook_delivery_once_per_target",
+            )
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.target} {self.provider} {self.event} {self.result}"

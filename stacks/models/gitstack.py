@@ -1,0 +1,125 @@
+"""Git stacks: a compose project whose files live in a git branch, and its overrides."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import models
+
+from dockhand.crypto import EncryptedTextField
+from stacks.models.environments import Environment, default_notify_events
+
+
+def default_project_name(stack_name: str) -> str:
+    """Compose project name derived from a stack name (spec §3)."""
+    return re.sub(r"[^a-z0-9_-]", "-", stack_name.lower()).strip("-_") or "stack"
+
+
+class PullPolicy(models.TextChoices):
+    MISSING = "missing"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class GitStack(models.Model):
+    """A compose project whose files live in a git repository branch."""
+
+    class SyncStatus(models.TextChoices):
+        NEVER = "never"
+        QUEUED = "queued"
+        SYNCING = "syncing"
+        SUCCESS = "success"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=100)
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="stacks")
+    repository = models.ForeignKey("gitsync.Repository", on_delete=models.PROTECT, related_name="stacks")
+    branch = models.CharField(max_length=255, default="main")
+    compose_path = models.CharField(max_length=500, default="compose.yaml")
+    env_file_path = models.CharField(max_length=500, blank=True)
+    project_name = models.CharField(max_length=100)
+    auto_update = models.BooleanField(default=False)
+    auto_update_cron = models.CharField(max_length=100, default="0 3 * * *")
+    next_auto_sync = models.DateTimeField(null=True, blank=True, db_index=True)  # when the cron is next due
+    webhook_enabled = models.BooleanField(default=False)
+    webhook_secret = EncryptedTextField(blank=True)
+    watch_paths = models.JSONField(default=list, blank=True)
+
+    sync_status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.NEVER)
+    sync_error = models.TextField(blank=True)
+    last_sync = models.DateTimeField(null=True, blank=True)
+    last_commit = models.CharField(max_length=64, blank=True)
+    # The last sync found the branch gone upstream; the containers are left running.
+    branch_missing = models.BooleanField(default=False)
+    # The per-stack lock: who holds it (a deployment id, or a lock.Holder) and until
+    # when. A lease, renewed while the sync runs; written by stacks/services/lock.py only.
+    lock_owner = models.BigIntegerField(null=True, blank=True)
+    lock_expires = models.DateTimeField(null=True, blank=True)
+    # A webhook or schedule arrived while the lock was held: the holder hands the lock
+    # to exactly one follow-up sync when it finishes (many arrivals, one follow-up).
+    sync_pending = models.BooleanField(default=False)
+    pending_trigger = models.CharField(max_length=10, blank=True)
+
+    # Lifecycle. A rollback pauses automatic syncs (webhooks, schedule) until the user
+    # resumes them; a stack the user stopped or took down is not redeployed by syncs.
+    auto_sync_paused = models.BooleanField(default=False)
+    stopped_by_user = models.BooleanField(default=False)
+    # Compose options (spec §3 "Deploy options").
+    additional_compose_files = models.JSONField(default=list, blank=True)
+    profiles = models.JSONField(default=list, blank=True)
+    build_on_deploy = models.BooleanField(default=False)
+    no_build_cache = models.BooleanField(default=False)
+    pull_policy = models.CharField(max_length=8, choices=PullPolicy.choices, default=PullPolicy.MISSING)
+    force_recreate = models.BooleanField(default=False)
+    compose_timeout = models.PositiveIntegerField(null=True, blank=True)  # None: DOCKHAND_DEPLOY_TIMEOUT
+    health_timeout = models.PositiveIntegerField(default=120)  # 0: do not wait for health
+    auto_rollback = models.BooleanField(default=False)
+    # What the last successful deploy rendered, per service (`config --hash`): running
+    # containers whose com.docker.compose.config-hash label differs were changed by hand.
+    deployed_config_hashes = models.JSONField(default=dict, blank=True)
+    # The branch head as last seen on the remote (by any sync or status check).
+    remote_head = models.CharField(max_length=64, blank=True)
+    # This stack's own Apprise URLs and events, beside its environment's.
+    notify_urls = EncryptedTextField(blank=True, default="")
+    notify_events = models.JSONField(default=default_notify_events, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="stack_name_unique_per_environment"),
+            models.UniqueConstraint(
+                fields=["environment", "project_name"], name="stack_project_unique_per_environment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def record(self, **fields: object) -> None:
+        """Write what a sync or the user changed of the stack's own state (remote head,
+        paused, stopped, what was deployed): one UPDATE of those columns, this instance
+        kept in step. The lock's columns are written by stacks/services/lock.py only."""
+        assert not {"lock_owner", "lock_expires"} & set(fields), "the lock is stacks/services/lock.py's"
+        GitStack.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+class StackEnvVar(models.Model):
+    """One environment override of a stack. Every value is stored encrypted; secret
+    values are additionally never shown and never written to disk."""
+
+    stack = models.ForeignKey(GitStack, on_delete=models.CASCADE, related_name="env_vars")
+    key = models.CharField(max_length=255)
+    value = EncryptedTextField(blank=True)
+    is_secret = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["stack", "key"], name="stack_env_key_unique")]
+
+    def __str__(self) -> str:
+        return self.key
