@@ -253,6 +253,41 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
             raise _error(exc, auth, "Failed to pull from repository", url) from exc
 
 
+_SHORT_SHA = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def commit_on_branch(*, url: str, branch: str, commit: str, auth: GitAuth | None) -> str | None:
+    """The full id of `commit` (full or abbreviated) when it is in the history of the
+    branch on the remote, else None. GitError when the remote cannot be read.
+
+    The branch's whole history is fetched into a throwaway repository: the stack's own
+    working copy is shallow, and a sync may be using it right now."""
+    if not _SHORT_SHA.match(commit):
+        raise GitError(f"{commit!r} is not a commit id")
+    _refuse_private_host(url)
+    with _environment(auth) as env:
+        scratch = Path(tempfile.mkdtemp(prefix="git-reach-", dir=settings.RUN_DIR))
+        runner = git.cmd.Git(scratch)
+        try:
+            runner.execute(["git", "init", "--quiet", "--bare"], env=env)
+            tracking = "refs/remotes/origin/branch"
+            runner.execute(
+                ["git", "fetch", "--no-tags", "--quiet", "--", url, f"+refs/heads/{branch}:{tracking}"],
+                env=env,
+                kill_after_timeout=settings.GIT_TIMEOUT,
+            )
+            try:
+                full = str(runner.execute(["git", "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], env=env))
+                runner.execute(["git", "merge-base", "--is-ancestor", full, tracking], env=env)
+            except git.GitCommandError:
+                return None  # unknown here, or not an ancestor of the branch head
+            return full.strip()
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, "Failed to read the branch", url) from exc
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _fetch(runner: git.cmd.Git, env: dict[str, str], *, url: str, branch: str, commit: str = "") -> str:
     """Fetch the branch head (or a commit not yet here); returns what to check out.
 

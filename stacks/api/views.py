@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from dockhand.api import CollectionView, ItemView, error, paged, query_bool, que
 from dockhand.errors import Forbidden, InUse
 from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
+from gitsync import git
 from stacks import compose
 from stacks.api.serializers import (
     DeploymentSerializer,
@@ -36,7 +38,8 @@ from stacks.services.stacks import (
     stack_update,
 )
 from stacks.services.status import stack_states
-from stacks.services.sync import deployment_wait, stack_sync
+from stacks.services.sync import CommitNotOnBranch, deployment_wait, stack_sync
+COMMIT_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")
 from stacks.services.unchanged import UNCHANGED_NOTE
 
 STACK_NOT_FOUND = "Git stack not found"
@@ -111,7 +114,7 @@ class StackList(APIView):
         listed = stacks_listed(stacks)
         context = {
             "request": request,
-            "states": stack_states(listed.stacks),
+            "states": stack_states(listed.stacks, listed.env_vars),
             "env_vars": listed.env_vars,
             "memos": listed.memos,
         }
@@ -212,9 +215,18 @@ class StackSync(APIView):
                 "force: must be true or false", status.HTTP_400_BAD_REQUEST, fields={"force": ["must be true or false"]}
             )
         wait = query_bool(request, "wait", True)
-        deployment = stack_sync(
-            stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force, check_here=wait
-        )
+        try:
+            deployment = stack_sync(
+                stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force, pin=pin, check_here=wait
+            )
+        except CommitNotOnBranch as exc:
+            return error(f"commit: {exc}", status.HTTP_400_BAD_REQUEST, fields={"commit": [str(exc)]})
+        except git.GitError as exc:
+            return error(str(exc), status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT)
+        pin = request.data.get("commit", "") if isinstance(request.data, dict) else ""
+        if not isinstance(pin, str) or (pin and not COMMIT_ID.match(pin)):
+            message = "must be a commit id (7 to 64 hexadecimal digits)"
+            return error(f"commit: {message}", status.HTTP_400_BAD_REQUEST, fields={"commit": [message]})
         if not wait or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))

@@ -78,6 +78,10 @@ class Deployment(models.Model):
     cancel_requested_by = models.CharField(max_length=200, blank=True)
     # Why a sync did nothing (skipped), in words.
     note = models.CharField(max_length=300, blank=True)
+    # The desired-state revision it deployed (services/revision.py) and what it is made
+    # of besides the commit; set once the commit is known.
+    revision = models.CharField(max_length=64, blank=True)
+    config = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

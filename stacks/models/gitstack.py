@@ -77,6 +77,12 @@ class GitStack(models.Model):
     # What the last successful deploy rendered, per service (`config --hash`): running
     # containers whose com.docker.compose.config-hash label differs were changed by hand.
     deployed_config_hashes = models.JSONField(default=dict, blank=True)
+    # What the last successful deploy applied besides its commit (services/revision.py:
+    # overrides with secrets as fingerprints, compose options, engine); None: never.
+    applied_config = models.JSONField(null=True, blank=True)
+    # The commit a `sync {"commit": …}` deployed instead of the branch head; cleared by
+    # the next deploy of the branch.
+    pinned_commit = models.CharField(max_length=64, blank=True)
     # The branch head as last seen on the remote (by any sync or status check).
     remote_head = models.CharField(max_length=64, blank=True)
     # This stack's own Apprise URLs and events, beside its environment's.

@@ -54,7 +54,11 @@ class SyncOutcome:
 
     ok: bool
     error: str = ""
-    commit: str = ""  # lastCommit moves only on success
+    # What a successful deploy applied: its commit (lastCommit moves only on success),
+    # the rest of its revision, and the commit it was pinned to ('' for the branch head).
+    commit: str = ""
+    config: dict[str, Any] | None = None
+    pinned: str = ""
     branch_missing: bool = False
     seen_head: str = ""  # the branch head this sync saw on the remote
 
@@ -136,7 +140,7 @@ def lock_release(stack: GitStack, owner: int, outcome: SyncOutcome | None = None
             last_sync=timezone.now(),
         )
         if outcome.ok and outcome.commit:
-            fields["last_commit"] = outcome.commit
+            fields.update(last_commit=outcome.commit, applied_config=outcome.config, pinned_commit=outcome.pinned)
         if outcome.ok or outcome.branch_missing:  # other failures say nothing about the branch
             fields["branch_missing"] = outcome.branch_missing
         if outcome.seen_head:

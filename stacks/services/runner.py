@@ -24,6 +24,7 @@ from stacks.services.deploy_errors import DeployError
 from stacks.services.lock import HEARTBEAT, SyncOutcome, lock_release, lock_renew, lock_start_running
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
+from stacks.services.revision import Config, revision, stack_config
 from stacks.services.rollback import NothingToRollBack, stack_rollback
 from stacks.services.unchanged import UNCHANGED_NOTE
 
@@ -80,12 +81,16 @@ class _Watch:
 class _Outcome:
     deployed: bool = False
     compose_ran: bool = False  # a failure after this may have changed the containers
+    config: Config | None = None  # what it applies besides the commit
 
 
 def deployment_run(*, deployment_id: int) -> Deployment:
     """Run one queued deployment to its end; called in the worker."""
-    deployment = Deployment.objects.select_related("stack__repository__credential", "stack__environment").get(
-        pk=deployment_id
+    # The overrides are read once: the revision recorded is exactly what compose gets.
+    deployment = (
+        Deployment.objects.select_related("stack__repository__credential", "stack__environment")
+        .prefetch_related("stack__env_vars")
+        .get(pk=deployment_id)
     )
     stack = deployment.stack
     if stack is None:
@@ -130,7 +135,9 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         lock_release(stack, deployment.pk, SyncOutcome(ok=True))
     else:
         deployment.finish(Deployment.Status.SUCCESS, deployed=True)
-        lock_release(stack, deployment.pk, SyncOutcome(ok=True, commit=deployment.commit_sha))
+        pinned = deployment.target_commit if deployment.rollback_to_id is None else ""
+        applied = SyncOutcome(ok=True, commit=deployment.commit_sha, config=outcome.config, pinned=pinned)
+        lock_release(stack, deployment.pk, applied)
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
     wake_viewers(deployment.pk)
     deployment_notify(deployment, branch_missing=branch_missing)
@@ -156,26 +163,36 @@ def _sync(
     stop: threading.Event,
     outcome: _Outcome,
 ) -> None:
-    """Steps 2–7 of spec §4 (a rollback deploys its target commit instead)."""
+    """Steps 2–7 of spec §4. A rollback or a pinned sync deploys its target commit
+    instead of the branch head."""
     repository = stack.repository
-    rollback = deployment.target_commit
-    if stack.stopped_by_user and not rollback:
+    target = deployment.target_commit
+    if stack.stopped_by_user and not target:
         _note(deployment, output, STOPPED_NOTE)
         return
-    if not rollback and not deployment.commit_sha:  # (set: already seen to be new)
+    config = outcome.config = stack_config(stack)
+    if not target and not deployment.commit_sha:  # (set: already seen to be new)
         head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
         stack.record(remote_head=head)
-        if head == stack.last_commit and not deployment.force:
+        if head == stack.last_commit and config == stack.applied_config and not deployment.force:
+            if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
+                stack.record(pinned_commit="")
             _record_commit(deployment, sha=head)
             _note(deployment, output, UNCHANGED_NOTE)
             return
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
-    commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=rollback)
+    commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target)
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
-    if not rollback:  # what was just fetched is the branch head now
+    deployment.record(revision=revision(commit.sha, config), config=config)
+    if not target:  # what was just fetched is the branch head now
         stack.record(remote_head=commit.sha)
     subject = commit.message.splitlines()[0] if commit.message else ""
-    what = f"Rolling back to {commit.sha[:12]}" if rollback else f"Deploying {commit.sha[:12]} of {stack.branch}"
+    if deployment.rollback_to_id is not None:
+        what = f"Rolling back to {commit.sha[:12]}"
+    elif target:
+        what = f"Deploying pinned commit {commit.sha[:12]} of {stack.branch}"
+    else:
+        what = f"Deploying {commit.sha[:12]} of {stack.branch}"
     output.line(f"{what}: {subject}")
     if stop.is_set():
         return

@@ -6,13 +6,16 @@ A list asks each engine once for every stack on it; nothing here queries the dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from stacks import engine
 from stacks.engine import ContainerInfo
-from stacks.models import GitStack
+from stacks.models import GitStack, StackEnvVar
 from stacks.services.health import stack_health
+from stacks.services.revision import changes, stack_config
+
+Overrides = Mapping[int, Sequence[StackEnvVar]]
 
 
 @dataclass(frozen=True)
@@ -25,14 +28,27 @@ class StackState:
 UNKNOWN = StackState("Unknown", "Unknown", ("the Docker engine could not be asked",))
 
 
-def sync_state(stack: GitStack, containers: Iterable[ContainerInfo]) -> tuple[str, list[str]]:
-    """OutOfSync when the branch moved on since the deployed commit, or when a running
+def revision_reasons(stack: GitStack, overrides: Sequence[StackEnvVar] | None = None) -> list[str]:
+    """Why the desired revision is not the applied one: the branch moved on (or the
+    stack is pinned to a commit), an override, secret or option changed since the last
+    deploy. Empty when a sync would find nothing to do."""
+    reasons = []
+    if stack.pinned_commit:
+        head = stack.remote_head[:12] if stack.remote_head else "unknown"
+        reasons.append(f"pinned to {stack.pinned_commit[:12]}, branch is at {head}")
+    elif stack.remote_head and stack.remote_head != stack.last_commit:
+        reasons.append(f"new commit {stack.remote_head[:7]}")
+    return reasons + changes(stack.applied_config, stack_config(stack, overrides))
+
+
+def sync_state(
+    stack: GitStack, containers: Iterable[ContainerInfo], overrides: Sequence[StackEnvVar] | None = None
+) -> tuple[str, list[str]]:
+    """OutOfSync when the desired revision is not the applied one, or when a running
     container's config hash is not what the last deploy rendered (a hand edit)."""
     if not stack.last_commit or not stack.deployed_config_hashes:
         return "Unknown", ["not deployed by dockhand yet"]
-    reasons = []
-    if stack.remote_head and stack.remote_head != stack.last_commit:
-        reasons.append(f"branch {stack.branch} is at {stack.remote_head[:12]}, deployed {stack.last_commit[:12]}")
+    reasons = revision_reasons(stack, overrides)
     by_service: dict[str, list[ContainerInfo]] = {}
     for c in containers:
         by_service.setdefault(c.service, []).append(c)
@@ -41,7 +57,7 @@ def sync_state(stack: GitStack, containers: Iterable[ContainerInfo]) -> tuple[st
         if not found:
             reasons.append(f"service {service} has no container")
         elif any(c.config_hash != expected for c in found):
-            reasons.append(f"service {service} was changed outside dockhand")
+            reasons.append(f"container {service} changed by hand")
     return ("OutOfSync" if reasons else "Synced"), reasons
 
 
@@ -54,7 +70,9 @@ def stack_workloads(stack: GitStack) -> Sequence[ContainerInfo | engine.ServiceI
     return engine.project_containers(endpoint, stack.project_name)
 
 
-def swarm_state(stack: GitStack, services: Iterable[engine.ServiceInfo]) -> StackState:
+def swarm_state(
+    stack: GitStack, services: Iterable[engine.ServiceInfo], overrides: Sequence[StackEnvVar] | None = None
+) -> StackState:
     """A swarm stack: its services instead of containers. Synced when the branch has not
     moved and every deployed service exists; Healthy when each runs its replicas."""
     found = {s.service: s for s in services}
@@ -62,9 +80,8 @@ def swarm_state(stack: GitStack, services: Iterable[engine.ServiceInfo]) -> Stac
     if not stack.last_commit or not expected:
         state, reasons = "Unknown", ["not deployed by dockhand yet"]
     else:
-        reasons = [f"service {name} is missing" for name in expected if name not in found]
-        if stack.remote_head and stack.remote_head != stack.last_commit:
-            reasons.append(f"branch {stack.branch} is at {stack.remote_head[:12]}, deployed {stack.last_commit[:12]}")
+        reasons = revision_reasons(stack, overrides)
+        reasons += [f"service {name} is missing" for name in expected if name not in found]
         state = "OutOfSync" if reasons else "Synced"
     if not found:
         health = "Missing" if expected else "Unknown"
@@ -73,8 +90,9 @@ def swarm_state(stack: GitStack, services: Iterable[engine.ServiceInfo]) -> Stac
     return StackState(state, health, tuple(reasons))
 
 
-def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
-    """State of each stack, asking each engine once."""
+def stack_states(stacks: Iterable[GitStack], overrides: Overrides | None = None) -> dict[int, StackState]:
+    """State of each stack, asking each engine once. `overrides`: each stack's, by id,
+    when the caller read them already (else the stack's own, prefetched or not)."""
     by_environment: dict[int, list[GitStack]] = {}
     for stack in stacks:
         by_environment.setdefault(stack.environment_id, []).append(stack)
@@ -89,7 +107,8 @@ def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
             if on_swarm:
                 services = engine.services(endpoint, projects)
                 for stack in group:
-                    states[stack.pk] = swarm_state(stack, [s for s in services if s.namespace == stack.project_name])
+                    ours = [s for s in services if s.namespace == stack.project_name]
+                    states[stack.pk] = swarm_state(stack, ours, _of(overrides, stack))
                 continue
             found = engine.containers(endpoint, projects)
         except engine.EngineError:
@@ -100,6 +119,10 @@ def stack_states(stacks: Iterable[GitStack]) -> dict[int, StackState]:
             of_project.setdefault(container.project, []).append(container)
         for stack in group:
             mine = of_project.get(stack.project_name, [])
-            state, reasons = sync_state(stack, mine)
+            state, reasons = sync_state(stack, mine, _of(overrides, stack))
             states[stack.pk] = StackState(state, stack_health(mine, list(stack.deployed_config_hashes)), tuple(reasons))
     return states
+
+
+def _of(overrides: Overrides | None, stack: GitStack) -> Sequence[StackEnvVar] | None:
+    return None if overrides is None else overrides.get(stack.pk, ())

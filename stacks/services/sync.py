@@ -15,6 +15,8 @@ from django.db import IntegrityError, transaction
 
 from dockhand.audit import current_actor, record
 from dockhand.errors import Forbidden
+from gitsync import git
+from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
 from stacks.services.access import deploy_needs_approval
 from stacks.services.lock import StackBusy, SyncOutcome, lock_ask_followup, lock_release, lock_take_for, lock_wait_again
@@ -36,6 +38,7 @@ def stack_sync(
     by: Any,
     force: bool = False,
     target: Deployment | None = None,
+    pin: str = "",
     check_here: bool = False,
     head: str | None = None,
 ) -> Deployment:
@@ -50,19 +53,43 @@ def stack_sync(
     found out right here and the deployment ends at once, without a trip through the
     queue: the common case of a schedule or a "sync" click costs one `ls-remote`, or
     none when the caller has just read the branch `head` itself.
+
+    `target` (a rollback) or `pin` (a commit id, full or abbreviated) deploy that commit
+    instead of the branch head; a pinned commit must be in the branch's history
+    (CommitNotOnBranch otherwise, before anything is recorded).
     """
-    rollback = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
+    if pin:
+        pin = _on_branch(stack, pin)
+    aim: dict[str, Any] = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
+    if pin:
+        aim = {"target_commit": pin}
     if deploy_needs_approval(by, stack.environment):
-        return _request_approval(stack, trigger=trigger, force=force, **rollback)
+        return _request_approval(stack, trigger=trigger, force=force, **aim)
     with transaction.atomic():
         deployment = Deployment.objects.create(
-            stack=stack, trigger=trigger, force=force, requested_by=current_actor(), **rollback
+            stack=stack, trigger=trigger, force=force, requested_by=current_actor(), **aim
         )
         lock_take_for(stack, deployment)  # StackBusy rolls the row back: a refused call is no attempt
     record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
     if check_here and deployment_check_unchanged(deployment=deployment, head=head):
         return deployment
     return hand_to_worker(stack, deployment)
+
+
+class CommitNotOnBranch(Exception):
+    """A pinned commit that is not in the history of the stack's branch (answered 400)."""
+
+
+def _on_branch(stack: GitStack, commit: str) -> str:
+    """The full id of `commit` when the stack's branch holds it; GitError when the
+    remote cannot be read."""
+    repository = stack.repository
+    full = git.commit_on_branch(
+        url=repository.url, branch=stack.branch, commit=commit.lower(), auth=git_auth(repository.credential)
+    )
+    if full is None:
+        raise CommitNotOnBranch(f"{commit} is not a commit of the branch {stack.branch}")
+    return full
 
 
 def hand_to_worker(stack: GitStack, deployment: Deployment) -> Deployment:

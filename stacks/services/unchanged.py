@@ -14,8 +14,9 @@ from stacks.models import Deployment
 from stacks.services.lock import SyncOutcome, lock_release
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, wake_viewers
+from stacks.services.revision import stack_config
 
-UNCHANGED_NOTE = "Already up to date: no new commit since the last deploy"
+UNCHANGED_NOTE = "Already up to date: no new commit and no change since the last deploy"
 
 
 def deployment_check_unchanged(*, deployment: Deployment, head: str | None = None) -> bool:
@@ -27,8 +28,8 @@ def deployment_check_unchanged(*, deployment: Deployment, head: str | None = Non
     stack = deployment.stack
     if stack is None or deployment.force or deployment.target_commit or stack.stopped_by_user:
         return False
-    if not stack.last_commit:
-        return False
+    if not stack.last_commit or stack.pinned_commit or stack_config(stack) != stack.applied_config:
+        return False  # more than the commit to look at: the worker deploys or unpins
     auth = git_auth(stack.repository.credential)
     if head is None:
         try:

@@ -191,7 +191,7 @@ def test_a_hand_edit_or_a_new_commit_is_out_of_sync_until_the_next_sync(
         capture_output=True,
     )
     status = api.get(f"/api/git/stacks/{stack['id']}/status").json()
-    assert status["syncState"] == "OutOfSync" and status["reasons"] == ["service app was changed outside dockhand"]
+    assert status["syncState"] == "OutOfSync" and status["reasons"] == ["container app changed by hand"]
     assert _sync(api, stack, force=True).json()["deployed"] is True
     assert api.get(f"/api/git/stacks/{stack['id']}/status").json()["syncState"] == "Synced"
 

@@ -121,6 +121,7 @@ def test_an_unchanged_branch_is_answered_without_the_queue_when_the_caller_waits
 
     from stacks.models import Deployment, GitStack
     from stacks.services.schedules import stack_sync_scheduled
+    from stacks.services.unchanged import UNCHANGED_NOTE
 
     stack = make_stack(app_repo)
     assert _sync(api, stack).json()["deployed"] is True
@@ -136,7 +137,7 @@ def test_an_unchanged_branch_is_answered_without_the_queue_when_the_caller_waits
     latest = Deployment.objects.filter(stack_id=stack["id"]).latest("id")
     assert (latest.status, latest.note, latest.commit_sha) == (
         "skipped",
-        "Already up to date: no new commit since the last deploy",
+        UNCHANGED_NOTE,
         app_repo.head(),
     )
     assert GitStack.objects.get(pk=stack["id"]).lock_owner is None
