@@ -363,3 +363,72 @@ def test_an_install_of_the_previous_main_upgrades_and_keeps_its_records(tmp_path
     assert after["replay_refused"] is True
     assert after["same_id_other_target_refused"] is False
     assert after["no_id_again_refused"] is False
+
+
+OLD_DEPLOYED_STACK = """
+import json, sys
+
+import django
+
+django.setup()
+from gitsync.models import Credential, Repository
+from stacks.models import Deployment, Environment, GitStack, StackEnvVar
+
+url, user, token, head = sys.argv[1:5]
+credential = Credential.objects.create(name="forge", auth_type="token", username=user, token=token)
+repo = Repository.objects.create(name="app", url=url, credential=credential)
+stack = GitStack.objects.create(
+    name="shop", environment=Environment.objects.get(name="local"), repository=repo, branch="main",
+    project_name="shop", env_file_path=".env", profiles=["web"], sync_status="success", last_commit=head,
+    remote_head=head, deployed_config_hashes={"app": "0" * 64},
+)
+StackEnvVar.objects.create(stack=stack, key="PLAIN", value="plain-override")
+StackEnvVar.objects.create(stack=stack, key="SECRET", value="s3cr3t-Value-9d41", is_secret=True)
+Deployment.objects.create(stack=stack, stack_name="shop", status="success", trigger="api", commit_sha=head, deployed=True)
+print(json.dumps({"stack": stack.pk}))
+"""
+
+NEW_SYNCS = """
+import json, sys
+
+import django
+
+django.setup()
+from stacks.models import Deployment, GitStack
+from stacks.services.status import revision_reasons
+from stacks.services.sync import stack_sync
+
+stack = GitStack.objects.select_related("environment", "repository__credential").get(pk=int(sys.argv[1]))
+reasons = revision_reasons(stack)
+here = stack_sync(stack=stack, trigger="api", by=None, check_here=True)  # a waiting caller
+stack.refresh_from_db()
+worker = stack_sync(stack=stack, trigger="webhook", by=None)  # through the (inline) worker
+worker.refresh_from_db()
+applied = Deployment.objects.filter(stack=stack, status="success").get()
+print(json.dumps({
+    "reasons": reasons,
+    "syncs": [[d.status, d.deployed, d.note] for d in (here, worker)],
+    "applied_revision": bool(applied.revision),
+}))
+"""
+
+
+def test_a_stack_deployed_by_the_previous_main_syncs_nothing_after_the_upgrade(
+    tmp_path: Path, app_repo: Any, projects: list[str]
+) -> None:
+    from tests.conftest import GIT_TOKEN, GIT_USER
+
+    projects.append("shop")  # removed afterwards, should a broken upgrade deploy it
+    data = tmp_path / "data"
+    with _previous_main(tmp_path / "old") as old:
+        _manage(old, data, "migrate", "--no-input")
+        code = f"import sys; sys.argv[1:] = {[app_repo.url, GIT_USER, GIT_TOKEN, app_repo.head()]!r}\n"
+        made = _script(old, data, code + OLD_DEPLOYED_STACK)
+    _manage(ROOT, data, "migrate", "--no-input")
+
+    after = _script(ROOT, data, f"import sys; sys.argv[1:] = [{made['stack']!r}]\n" + NEW_SYNCS)
+
+    # What it runs is what it was configured with: nothing to apply, no compose run.
+    assert after["reasons"] == [] and after["applied_revision"] is True
+    unchanged = "Already up to date: no new commit and no change since the last deploy"
+    assert after["syncs"] == [["skipped", False, unchanged], ["skipped", False, unchanged]]
