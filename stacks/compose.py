@@ -43,6 +43,9 @@ class ComposeProject:
     name: str
     workdir: Path
     files: Sequence[Path]
+    # Lowest first: compose reads each `--env-file` in turn, a later one wins (the
+    # process environment beats them all). Any `--env-file` switches off compose's own
+    # `.env` lookup in the project directory, so a caller that wants it lists it first.
     env_files: Sequence[Path] = ()
     profiles: Sequence[str] = ()
 

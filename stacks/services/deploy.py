@@ -39,7 +39,7 @@ def confined(workdir: Path, relative: str, what: str) -> Path:
     if problem:
         raise DeployError(f"{what} {problem}")
     root = workdir.resolve()
-    target = (root / relative).resolve()
+    target = _resolved(root / relative, what, relative)
     if not target.is_relative_to(root):
         raise DeployError(f"{what} {relative!r} points outside the repository")
     if not target.is_file():
@@ -47,6 +47,30 @@ def confined(workdir: Path, relative: str, what: str) -> Path:
     if target.stat().st_size > MAX_FILE_BYTES:
         raise DeployError(f"{what} {relative!r} is larger than {MAX_FILE_BYTES} bytes")
     return target
+
+
+def _resolved(path: Path, what: str, relative: str) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise DeployError(f"{what} {relative!r} cannot be resolved (a symlink loop?)") from exc
+
+
+def project_dotenv(workdir: Path, project_dir: Path) -> Path | None:
+    """Compose's own `.env` in the project folder, confined and checked like every file
+    of the repository; None when compose would read none (absent, or not a file).
+
+    Compose reads it only when no `--env-file` is given, and dockhand always gives one
+    (the generated file), so it is passed explicitly, first: without it, a monorepo's
+    `apps/web/.env` would silently not be read (a `.env` above the project folder is
+    not read by compose either)."""
+    root = workdir.resolve()
+    candidate = project_dir / ".env"
+    relative = candidate.relative_to(root).as_posix()
+    target = _resolved(candidate, ".env file", relative)
+    if target.is_relative_to(root) and not target.is_file():
+        return None  # none, a folder or a dangling link: compose skips those too
+    return confined(workdir, relative, ".env file")
 
 
 def _dotenv_value(value: str) -> str:
@@ -93,12 +117,16 @@ class Deployed:
 
 def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> compose.ComposeProject:
     """The compose project of a checked-out stack: its files confined to the working
-    copy and checked as untrusted input, in order, with its profiles."""
+    copy and checked as untrusted input, in order, with its profiles; `env_files` go
+    on top of compose's own `.env` in the project folder (the compose file's)."""
     files = [confined(workdir, stack.compose_path, "composePath")]
     for index, extra in enumerate(stack.additional_compose_files):
         files.append(confined(workdir, extra, f"additionalComposeFiles[{index}]"))
     for path in files:
         check_sources(workdir, path)
+    dotenv = project_dotenv(workdir, files[0].parent)
+    if dotenv and dotenv not in env_files:  # (the same file as envFilePath: once is enough)
+        env_files = [dotenv, *env_files]
     return compose.ComposeProject(
         name=stack.project_name, workdir=files[0].parent, files=files, env_files=env_files, profiles=stack.profiles
     )
@@ -117,8 +145,10 @@ class _Inputs:
 def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str], run_id: str) -> Iterator[_Inputs]:
     """The project and environment compose runs with, the generated env file removed after.
 
-    Lowest first: the repository env file, non-secret overrides, git metadata — in a
-    generated file outside the checkout; secret overrides only in the process env.
+    Lowest first (later `--env-file`s win, the process env beats them all): compose's
+    own `.env`, the repository env file (envFilePath), then non-secret overrides and
+    git metadata in a generated file outside the checkout; secret overrides only in
+    the process env.
     """
     env_files = []
     if stack.env_file_path:
@@ -149,10 +179,24 @@ def stack_config_hashes(
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
         as_deployed = project_root / inputs.project.workdir.relative_to(workdir.resolve())
         project = dataclasses.replace(inputs.project, workdir=as_deployed)
-        model = compose.config(project, env=inputs.env)
         # The model's paths now point into the real working copy: checked against it.
-        check_model(project_root, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
+        _checked_model(stack, project, inputs.env, root=project_root)
         return compose.config_hashes(project, env=inputs.env)
+
+
+def stack_model(*, stack: GitStack, workdir: Path, metadata: Mapping[str, str], run_id: str) -> dict[str, object]:
+    """The resolved compose model a deploy of the checkout `workdir` would run, checked
+    as the deploy checks it (it holds secret values: never store or show it)."""
+    with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
+        return _checked_model(stack, inputs.project, inputs.env, root=workdir)
+
+
+def _checked_model(
+    stack: GitStack, project: compose.ComposeProject, env: Mapping[str, str], *, root: Path
+) -> dict[str, object]:
+    model = compose.config(project, env=env)
+    check_model(root, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
+    return model
 
 
 def stack_deploy(
@@ -167,8 +211,7 @@ def stack_deploy(
     """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
     for its services to be healthy (when the stack's healthTimeout is not 0)."""
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
-        model = compose.config(inputs.project, env=inputs.env)
-        check_model(workdir, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
+        model = _checked_model(stack, inputs.project, inputs.env, root=workdir)
         services = sorted(model.get("services") or {})  # type: ignore[call-overload]
         if stack.environment.swarm:
             timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
