@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from stacks.models import Deployment, GitStack
 from stacks.services import schedules
+from stacks.services.revision import stack_config
 from stacks.services.schedules import auto_sync_tick, due_stacks_claim, next_runs
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
@@ -105,9 +106,10 @@ def test_stacks_on_one_branch_share_one_ls_remote_per_minute(
     shared = [make_stack(app_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"] for _ in range(5)]
     other_repo = git_server.create_repo(f"other-{uuid.uuid4().hex[:8]}", {"compose.yaml": compose_file("1")})
     alone = make_stack(other_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"]
-    # Each stack already runs the branch head, as after its first deploy.
-    GitStack.objects.filter(pk__in=shared).update(last_commit=app_repo.head())
-    GitStack.objects.filter(pk=alone).update(last_commit=other_repo.head())
+    # Each stack already runs the branch head with its configuration, as after its first deploy.
+    for stack in GitStack.objects.filter(pk__in=[*shared, alone]).select_related("environment"):
+        head = other_repo.head() if stack.pk == alone else app_repo.head()
+        stack.record(last_commit=head, applied_config=stack_config(stack))
     now = timezone.now() + timedelta(minutes=1)
     before = len(git_server.requests)
 
