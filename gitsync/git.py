@@ -337,6 +337,43 @@ def branch_changes(
     return head, [(status, path) for status, path in changes]
 
 
+def file_diffs(*, workdir: Path, base: str, head: str, paths: list[str], max_lines: int = 400) -> dict[str, str]:
+    """The unified diff of each of `paths` between two commits already in the working
+    copy (`branch_changes` fetched them), each cut to `max_lines`. Nothing is fetched."""
+    if not (_SHA.match(base) and _SHA.match(head)):
+        raise GitError("Both sides of a diff must be commit ids")
+    runner = git.cmd.Git(workdir)
+    diffs: dict[str, str] = {}
+    with _environment(None) as env:
+        for path in paths:
+            try:
+                out = str(
+                    runner.execute(
+                        [
+                            "git",
+                            "--literal-pathspecs",
+                            "diff",
+                            "--no-color",
+                            "--no-renames",
+                            "--no-ext-diff",
+                            base,
+                            head,
+                            "--",
+                            path,
+                        ],
+                        env=env,
+                        strip_newline_in_stdout=False,
+                    )
+                )
+            except git.GitCommandError as exc:
+                raise GitError(f"Could not compare {path}: {exc.stderr.strip()}") from exc
+            lines = out.splitlines()
+            if len(lines) > max_lines:
+                lines = [*lines[:max_lines], f"… {len(lines) - max_lines} more lines"]
+            diffs[path] = "\n".join(lines)
+    return diffs
+
+
 @contextmanager
 def tree_of(workdir: Path, sha: str) -> Iterator[Path]:
     """A temporary checkout of `sha` beside the working copy (a git worktree), removed after."""

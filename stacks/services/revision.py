@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -76,27 +77,53 @@ def revision(commit: str, config: Config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def changes(applied: Config | None, desired: Config) -> list[str]:
-    """What differs between the config last applied and the desired one, in words:
-    `override GREETING changed`, `secret TOKEN changed`, `option profiles changed`…
-    Values are never named: a plain override's value is the user's, but a reason is
-    shown to everyone who may see the stack."""
+@dataclass(frozen=True)
+class ConfigDiff:
+    """Between an applied and a desired config: override keys (secrets named, never
+    shown), and options and engine as (name, before, after)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)  # which of those keys are secrets
+    options: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+
+def config_diff(applied: Config | None, desired: Config) -> ConfigDiff:
+    """What differs between the config last applied and the desired one (nothing when
+    none was applied yet: then everything is new, and the commit says so)."""
+    diff = ConfigDiff()
     if not applied:
-        return []
-    reasons = []
+        return diff
     before, after = applied.get("overrides", {}), desired["overrides"]
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
-        kind = "secret" if (new or old or {}).get("secret") else "override"
+        if (new or old or {}).get("secret"):
+            diff.secrets.add(key)
         if old is None:
-            reasons.append(f"{kind} {key} added")
+            diff.added.append(key)
         elif new is None:
-            reasons.append(f"{kind} {key} removed")
+            diff.removed.append(key)
         elif old != new:
-            reasons.append(f"{kind} {key} changed")
+            diff.changed.append(key)
     for name in OPTIONS:
-        if applied.get("options", {}).get(name) != desired["options"][name]:
-            reasons.append(f"option {name} changed")
+        was, now = applied.get("options", {}).get(name), desired["options"][name]
+        if was != now:
+            diff.options.append((name, was, now))
     if applied.get("engine") != desired["engine"]:
-        reasons.append("the environment's engine changed")
-    return reasons
+        diff.options.append(("engine", (applied.get("engine") or {}).get("host"), desired["engine"]["host"]))
+    return diff
+
+
+def changes(applied: Config | None, desired: Config) -> list[str]:
+    """The config diff in words: `override GREETING changed`, `secret TOKEN changed`,
+    `option profiles changed`… Values are never named: a reason is shown to everyone
+    who may see the stack."""
+    diff = config_diff(applied, desired)
+    reasons = []
+    for verb, keys in (("added", diff.added), ("changed", diff.changed), ("removed", diff.removed)):
+        reasons += [(key, f"{'secret' if key in diff.secrets else 'override'} {key} {verb}") for key in keys]
+    words = [reason for _, reason in sorted(reasons)]
+    for name, _, _ in diff.options:
+        words.append("the environment's engine changed" if name == "engine" else f"option {name} changed")
+    return words

@@ -165,3 +165,41 @@ def stack_suffix() -> str:
     import uuid
 
     return uuid.uuid4().hex[:8]
+
+
+def test_the_diff_shows_line_diffs_overrides_options_and_services(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    from tests.conftest import REPO_ENV
+
+    stack = make_stack(app_repo)
+    assert _sync(api, stack).json()["deployed"] is True
+    app_repo.commit(
+        {".env": REPO_ENV + f"COPIED={ROTATED}\n", "compose.yaml": compose_file("2"), "README.md": "v2\n"}, "v2"
+    )
+    _put(
+        api,
+        stack,
+        envVars=[*_overrides(plain="new-plain", secret=ROTATED), {"key": "EXTRA", "value": "1", "isSecret": False}],
+        profiles=["extra"],
+    )
+
+    response = api.get(f"/api/git/stacks/{stack['id']}/diff")
+    assert response.status_code == 200, response.content
+    diff = response.json()
+    files = {f["path"]: f for f in diff["files"]}
+    assert (
+        '-      VERSION: "1"' in files["compose.yaml"]["diff"]
+        and '+      VERSION: "2"' in files["compose.yaml"]["diff"]
+    )
+    assert "+COPIED=********" in files[".env"]["diff"]  # the secret's value, masked
+    assert files["README.md"]["diff"] is None  # listed, but it decides nothing that runs
+    assert diff["overrides"] == {
+        "added": ["EXTRA"],
+        "changed": ["PLAIN", "SECRET"],
+        "removed": [],
+        "secrets": ["SECRET"],
+    }
+    assert diff["options"] == [{"name": "profiles", "from": [], "to": ["extra"]}]
+    assert diff["services"] == ["app"]
+    assert ROTATED not in response.content.decode() and "new-plain" not in response.content.decode()

@@ -370,7 +370,11 @@ def test_the_diff_shows_the_files_and_services_a_sync_would_change(
     head = app_repo.commit({"README.md": None, "notes.txt": "new\n"}, "docs only")
     docs = api.get(f"/api/git/stacks/{stack['id']}/diff").json()
     assert docs["to"] == head and docs["commitMessage"] == "docs only"
-    assert docs["files"] == [{"status": "D", "path": "README.md"}, {"status": "A", "path": "notes.txt"}]
+    # Listed; no line diff: neither is a compose or env file.
+    assert docs["files"] == [
+        {"status": "D", "path": "README.md", "diff": None},
+        {"status": "A", "path": "notes.txt", "diff": None},
+    ]
     # GIT_COMMIT_SHA reaches the app service's environment: a new commit changes it.
     assert docs["services"] == ["app"] and docs["servicesError"] is None
     assert _version(stack) == "1"  # nothing was deployed or checked out by looking
