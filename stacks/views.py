@@ -20,7 +20,8 @@ from gitsync.api.serializers import CredentialSerializer
 from gitsync.models import Credential, Repository
 from gitsync.services.repositories import credential_save
 from stacks import compose, engine
-from stacks.api.serializers import EnvironmentSerializer, GitStackSerializer, validate_cron
+from stacks.api.environment_serializers import EnvironmentSerializer
+from stacks.api.serializers import GitStackSerializer, validate_cron
 from stacks.models import (
     Deployment,
     Environment,
@@ -251,9 +252,9 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
             serializer.is_valid(raise_exception=True)
         if stack is None:
-            stack = stack_create(fields=serializer.model_fields(), env_vars=None)
+            stack = stack_create(fields=serializer.model_fields(), repository_url=serializer.repository_url())
         else:
-            stack_update(stack=stack, fields=serializer.model_fields())
+            stack_update(stack=stack, fields=serializer.model_fields(), repository_url=serializer.repository_url())
     return redirect("stack-detail", pk=stack.pk)
 
 

@@ -13,7 +13,7 @@ from dockhand.models import ApiToken
 from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks import compose, engine
-from stacks.api.serializers import DeploymentSerializer
+from stacks.api.deployment_serializers import DeploymentSerializer
 from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from dockhand.api import error
 from dockhand.tokens import token_environment_ids
-from stacks.api.serializers import MembershipSerializer
+from stacks.api.environment_serializers import MembershipSerializer
 from stacks.models import Environment, Membership
 from stacks.services.access import require, visible_environment_ids
 from stacks.services.environments import membership_delete, membership_save

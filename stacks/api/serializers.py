@@ -1,131 +1,39 @@
-"""JSON shapes of environments, git stacks and deployments (camelCase, spec §3)."""
+"""The JSON shape of git stacks (camelCase, spec §3).
+
+Each field is declared once. The body is written by a walk worked out once from those
+declarations, not by DRF's field-by-field walk (~0.3 ms a stack): the list answers
+every stack (benchmark #5). A test holds the two to the same body.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from functools import cached_property
+from functools import cache, cached_property
+from operator import attrgetter
 from typing import Any
 
 from croniter import croniter
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.utils.model_meta import FieldInfo
 
-from dockhand import notifier
 from gitsync.api.serializers import public_url, validate_branch_name
 from gitsync.models import Credential, Repository
-from gitsync.services.repositories import repository_for_url
 from gitsync.validation import url_problem
-from stacks.models import (
-    Deployment,
-    Environment,
-    GitStack,
-    Membership,
-    NotifyEvent,
-    PullPolicy,
-    StackEnvVar,
-    WebhookDelivery,
-    default_project_name,
-)
+from stacks.api.environment_serializers import NotifySettings, notify_events, notify_urls
+from stacks.models import Environment, GitStack, PullPolicy, StackEnvVar, default_project_name
 from stacks.services.access import admin_environment_ids, is_admin_of
 from stacks.services.deploy import relative_path_problem
 from stacks.services.schedules import CRON_PRESETS
-from stacks.services.stacks import EnvVarInput
+from stacks.services.stacks import EnvVarInput, RepositoryUrl
 from stacks.services.status import StackState
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PROFILE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_DOCKER_HOST = re.compile(r"^(unix|tcp|ssh|npipe)://\S+$")
-
-
-_APPRISE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
-
-
-class NotifySettings(serializers.Serializer):  # type: ignore[type-arg]
-    """Apprise URLs (write-only: they carry tokens; read back as `notifyTargets`, scheme
-    and host only) and the events they are told of. Shared by stacks and environments."""
-
-    notifyUrls = serializers.ListField(
-        source="notify_urls",
-        child=serializers.CharField(max_length=1000),
-        write_only=True,
-        required=False,
-        max_length=20,
-    )
-    notifyEvents = serializers.ListField(
-        source="notify_events", child=serializers.ChoiceField(choices=NotifyEvent.choices), required=False
-    )
-    notifyTargets = serializers.SerializerMethodField()
-
-    def validate_notifyUrls(self, value: list[str]) -> str:
-        for url in value:
-            if not _APPRISE_URL.match(url.strip()):
-                raise serializers.ValidationError(f"{notifier.shown(url)} is not an Apprise URL (scheme://…)")
-        return "\n".join(url.strip() for url in value)
-
-    def get_notifyTargets(self, obj: Environment | GitStack) -> list[str]:
-        return [notifier.shown(url) for url in obj.notify_urls.splitlines() if url.strip()]
-
-
-def _pem(kind: str) -> serializers.CharField:
-    return serializers.CharField(
-        source=f"tls_{kind}", write_only=True, required=False, allow_blank=True, max_length=20000, trim_whitespace=False
-    )
-
-
-class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environment]):
-    dockerHost = serializers.CharField(source="docker_host", required=False, allow_blank=True, max_length=500)
-    # Mutual TLS for tcp:// (PEM), write-only; `tls` says whether it is set.
-    tlsCa = _pem("ca")
-    tlsCert = _pem("cert")
-    tlsKey = _pem("key")
-    tls = serializers.SerializerMethodField()
-    swarm = serializers.BooleanField(required=False)
-    sshCredentialId = serializers.PrimaryKeyRelatedField(
-        source="ssh_credential",
-        queryset=Credential.objects.filter(auth_type=Credential.AuthType.SSH),
-        required=False,
-        allow_null=True,
-    )
-
-    policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
-    protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
-    approvalRequired = serializers.BooleanField(source="approval_required", required=False)
-
-    class Meta:
-        model = Environment
-        fields = [
-            "id", "name", "dockerHost", "tlsCa", "tlsCert", "tlsKey", "tls", "sshCredentialId", "swarm", "policy", "protection",
-            "approvalRequired", "notifyUrls", "notifyEvents", "notifyTargets",
-        ]  # fmt: skip
-
-    def get_tls(self, obj: Environment) -> bool:
-        return bool(obj.tls_cert)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        current: Environment | None = self.instance
-        host = attrs.get("docker_host", current.docker_host if current else "")
-        ssh = attrs.get("ssh_credential", current.ssh_credential if current else None)
-        if host.startswith("ssh://") and ssh is None:
-            raise serializers.ValidationError({"sshCredentialId": ["an ssh:// engine needs an SSH key credential"]})
-        given = {kind: attrs.get(f"tls_{kind}", getattr(current, f"tls_{kind}", "")) for kind in ("ca", "cert", "key")}
-        if any(given.values()):
-            markers = {"ca": "BEGIN CERTIFICATE", "cert": "BEGIN CERTIFICATE", "key": "PRIVATE KEY"}
-            for kind, marker in markers.items():
-                if marker not in given[kind]:
-                    field = f"tls{kind.capitalize()}"
-                    raise serializers.ValidationError({field: [f"give a PEM ({marker}) with the other two"]})
-            if not host.startswith("tcp://"):
-                raise serializers.ValidationError({"dockerHost": ["TLS certificates need a tcp:// engine address"]})
-        return attrs
-
-    def validate_dockerHost(self, value: str) -> str:
-        if value and not _DOCKER_HOST.match(value):
-            raise serializers.ValidationError("must be a unix://, tcp:// or ssh:// address")
-        return value
 
 
 def validate_cron(value: str) -> None:
@@ -164,6 +72,9 @@ def _when(value: datetime | None, zone: tzinfo) -> str | None:
 
 
 class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
+    """A stack as the API shows and takes it: its `id`, then the declared fields in the
+    body's order."""
+
     stackName = serializers.CharField(source="name", max_length=100)
     environmentId = serializers.PrimaryKeyRelatedField(
         source="environment", queryset=Environment.objects.all(), required=False
@@ -182,8 +93,6 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     autoUpdateCron = serializers.CharField(
         source="auto_update_cron", max_length=100, required=False, validators=[validate_cron]
     )
-    autoUpdateSchedule = serializers.ChoiceField(choices=sorted(CRON_PRESETS), write_only=True, required=False)
-    nextSync = serializers.SerializerMethodField()
     webhookEnabled = serializers.BooleanField(source="webhook_enabled", required=False)
     webhookSecret = serializers.CharField(source="webhook_secret", max_length=200, required=False, allow_blank=True)
     watchPaths = serializers.ListField(
@@ -191,6 +100,8 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     )
     envVars = EnvVarSerializer(source="env_vars", many=True, required=False)
     deployNow = serializers.BooleanField(write_only=True, required=False, default=False)
+    autoUpdateSchedule = serializers.ChoiceField(choices=sorted(CRON_PRESETS), write_only=True, required=False)
+    nextSync = serializers.SerializerMethodField()
     projectName = serializers.CharField(source="project_name", max_length=100, required=False)
     lastSync = serializers.DateTimeField(source="last_sync", read_only=True)
     lastCommit = serializers.CharField(source="last_commit", read_only=True)
@@ -217,85 +128,52 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     webhookUrl = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+    notifyUrls = notify_urls()
+    notifyEvents = notify_events()
+    notifyTargets = serializers.SerializerMethodField()
 
     class Meta:
         model = GitStack
-        fields = [
-            "id", "stackName", "environmentId", "repositoryId", "url", "credentialId", "branch", "composePath",
-            "envFilePath", "autoUpdate", "autoUpdateCron", "webhookEnabled", "webhookSecret", "watchPaths",
-            "envVars", "deployNow", "autoUpdateSchedule", "nextSync", "projectName", "lastSync", "lastCommit", "syncStatus", "syncError", "branchMissing",
-            "additionalComposeFiles", "profiles", "buildOnDeploy", "noBuildCache", "pullPolicy", "forceRecreate",
-            "composeTimeout", "healthTimeout", "autoRollback", "autoSyncPaused", "stoppedByUser", "syncState", "health",
-            "webhookUrl", "createdAt", "updatedAt", "notifyUrls", "notifyEvents", "notifyTargets",
-        ]  # fmt: skip
         # Uniqueness per environment is checked in validate(), with messages naming the field.
         validators: list[Any] = []
 
-    def get_syncError(self, obj: GitStack) -> str | None:
-        return obj.sync_error or None
+    def get_field_names(
+        self, declared_fields: Mapping[str, serializers.Field[Any, Any, Any, Any]], info: FieldInfo
+    ) -> list[str]:
+        return ["id", *declared_fields]
 
     def to_representation(self, instance: GitStack) -> dict[str, Any]:
-        """The declared read fields, written out: the list answers every stack, and DRF's
-        field-by-field walk cost ~0.3 ms a stack (benchmark #5). A test holds this to
-        what the generic walk says (tests/stacks/test_list_scale.py)."""
-        pk = instance.pk
-        shown = dict(self._from_row(instance, pk))  # a copy: the memo's dict is shared
-        state = self._state(instance)
-        shown["webhookSecret"] = instance.webhook_secret if self._owned(instance) else None
-        shown["envVars"] = [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)]
-        shown["syncState"] = state.sync_state if state else "Unknown"
-        shown["health"] = state.health if state else "Unknown"
-        shown["webhookUrl"] = f"{self._hooks_at}{pk}/webhook"
+        """What the row decides (in a list, once per version of the row), then what the
+        request decides over it. tests/stacks/test_list_scale.py holds the body to what
+        DRF's walk over the declared fields says."""
+        pk = instance.pk  # a property: read once
+        given = self._from_request(instance, pk)
+        shown = dict(self._from_row(instance, pk, given))  # a copy: the memo's dict is shared
+        shown.update(given)
         return shown
 
-    def _from_row(self, instance: GitStack, pk: int) -> dict[str, Any]:
-        """What the stack's row alone decides (and the time zone), in the body's order
-        (the keys set per request are placeholders here). A list keeps it in the row's
-        memo (stacks/services/listed.py) while the row is unchanged."""
+    def _from_request(self, instance: GitStack, pk: int) -> dict[str, Any]:
+        """The secret (its owners only), the overrides (another table's rows), the state
+        (the engine's) and the webhook URL (the request's host). The method fields'
+        reads are written out: this runs for every stack of every list."""
+        state = self._states.get(pk)
+        return {
+            "webhookSecret": instance.webhook_secret if self._owned(instance) else None,
+            "envVars": [_ENV_VAR.to_representation(v) for v in self._env_vars(instance)],
+            "syncState": state.sync_state if state else "Unknown",
+            "health": state.health if state else "Unknown",
+            "webhookUrl": f"{self._hooks_at}{pk}/webhook",
+        }
+
+    def _from_row(self, instance: GitStack, pk: int, given: dict[str, Any]) -> dict[str, Any]:
+        """The body as the row alone decides it (and the time zone), None where the
+        request gives the value. A list keeps it in the row's memo
+        (stacks/services/listed.py) while the row is unchanged."""
         memo = self._memos.get(pk)
         key = self._memo_key
         if memo is not None and key in memo:
             return memo[key]  # type: ignore[no-any-return]
-        written = {
-            "id": pk,
-            "stackName": instance.name,
-            "environmentId": instance.environment_id,
-            "repositoryId": instance.repository_id,
-            "branch": instance.branch,
-            "composePath": instance.compose_path,
-            "envFilePath": instance.env_file_path,
-            "autoUpdate": instance.auto_update,
-            "autoUpdateCron": instance.auto_update_cron,
-            "webhookEnabled": instance.webhook_enabled,
-            "webhookSecret": None,
-            "watchPaths": list(instance.watch_paths),
-            "envVars": None,
-            "nextSync": self.get_nextSync(instance),
-            "projectName": instance.project_name,
-            "lastSync": self._when(instance.last_sync),
-            "lastCommit": instance.last_commit,
-            "syncStatus": instance.sync_status,
-            "syncError": instance.sync_error or None,
-            "branchMissing": instance.branch_missing,
-            "additionalComposeFiles": list(instance.additional_compose_files),
-            "profiles": list(instance.profiles),
-            "buildOnDeploy": instance.build_on_deploy,
-            "noBuildCache": instance.no_build_cache,
-            "pullPolicy": instance.pull_policy,
-            "forceRecreate": instance.force_recreate,
-            "composeTimeout": instance.compose_timeout,
-            "healthTimeout": instance.health_timeout,
-            "autoRollback": instance.auto_rollback,
-            "autoSyncPaused": instance.auto_sync_paused,
-            "stoppedByUser": instance.stopped_by_user,
-            "syncState": None,
-            "health": None,
-            "webhookUrl": None,
-            "createdAt": self._when(instance.created_at),
-            "updatedAt": self._when(instance.updated_at),
-            "notifyEvents": list(instance.notify_events),
-            "notifyTargets": self.get_notifyTargets(instance),
-        }
+        written = _row_walk(type(self), frozenset(given)).written(self, instance)
         if memo is not None:
             memo[key] = written
         return written
@@ -353,6 +231,18 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         state = self._state(obj)
         return state.health if state else "Unknown"
 
+    def get_syncError(self, obj: GitStack) -> str | None:
+        return obj.sync_error or None
+
+    def get_nextSync(self, obj: GitStack) -> str | None:
+        return self._when(obj.next_auto_sync if obj.auto_update else None)
+
+    def _when(self, value: datetime | None) -> str | None:
+        return _when(value, self._zone)
+
+    def get_webhookUrl(self, obj: GitStack) -> str:
+        return f"{self._hooks_at}{obj.pk}/webhook"
+
     def validate_additionalComposeFiles(self, value: list[str]) -> list[str]:
         for path in value:
             problem = relative_path_problem(path) or (None if path else "must not be empty")
@@ -365,15 +255,6 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             if not _PROFILE.match(profile):
                 raise serializers.ValidationError(f"{profile!r} is not a valid profile name")
         return value
-
-    def get_nextSync(self, obj: GitStack) -> str | None:
-        return self._when(obj.next_auto_sync if obj.auto_update else None)
-
-    def _when(self, value: datetime | None) -> str | None:
-        return _when(value, self._zone)
-
-    def get_webhookUrl(self, obj: GitStack) -> str:
-        return f"{self._hooks_at}{obj.pk}/webhook"
 
     def validate_stackName(self, value: str) -> str:
         if not value.strip() or any(ord(ch) < 32 or ch in "/\\" for ch in value):
@@ -453,18 +334,17 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return attrs
 
     def model_fields(self) -> dict[str, Any]:
-        """Model fields from the validated payload; an inline url becomes a repository."""
+        """Model fields from the validated payload; an inline url is repository_url()'s."""
         fields = dict(self.validated_data)
-        for transient in ("env_vars", "deployNow", "credentialId"):
+        for transient in ("env_vars", "deployNow", "url", "credentialId"):
             fields.pop(transient, None)
-        url = fields.pop("url", None)
-        if url:
-            fields["repository"] = repository_for_url(
-                url=url, branch=fields.get("branch", "main"), credential=self.validated_data.get("credentialId")
-            )
-        if "repository" in fields and "branch" not in fields and self.instance is None:
-            fields["branch"] = fields["repository"].branch
         return fields
+
+    def repository_url(self) -> RepositoryUrl | None:
+        """The repository given by url (and credential) instead of by id. The service
+        finds or creates it with the stack: validating saves nothing."""
+        url = self.validated_data.get("url")
+        return RepositoryUrl(url=url, credential=self.validated_data.get("credentialId")) if url else None
 
     def env_var_inputs(self) -> list[EnvVarInput] | None:
         """The submitted overrides, or None when the request did not mention them."""
@@ -474,59 +354,73 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return [EnvVarInput(key=i["key"], value=i.get("value"), is_secret=i.get("is_secret", False)) for i in items]
 
 
-class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
-    stackId = serializers.IntegerField(source="stack_id", read_only=True)
-    commitSha = serializers.CharField(source="commit_sha", read_only=True)
-    commitMessage = serializers.CharField(source="commit_message", read_only=True)
-    commitAuthor = serializers.CharField(source="commit_author", read_only=True)
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-    startedAt = serializers.DateTimeField(source="started_at", read_only=True)
-    finishedAt = serializers.DateTimeField(source="finished_at", read_only=True)
-    durationMs = serializers.IntegerField(source="duration_ms", read_only=True)
-    output = serializers.CharField(source="output_text", read_only=True)
-    requestedBy = serializers.CharField(source="requested_by", read_only=True)
-    reviewedBy = serializers.CharField(source="reviewed_by", read_only=True)
-    targetCommit = serializers.CharField(source="target_commit", read_only=True)
-    rollbackTo = serializers.IntegerField(source="rollback_to_id", read_only=True, allow_null=True)
-    envSnapshot = serializers.JSONField(source="env_snapshot", read_only=True)
-
-    class Meta:
-        model = Deployment
-        fields = [
-            "id", "stackId", "status", "trigger", "force", "deployed", "commitSha", "commitMessage", "commitAuthor",
-            "createdAt", "startedAt", "finishedAt", "durationMs", "output", "error", "requestedBy", "reviewedBy",
-            "note", "targetCommit", "rollbackTo", "envSnapshot", "images",
-        ]  # fmt: skip
-        read_only_fields = fields
+_Read = Callable[[GitStackSerializer, GitStack], Any]
+# Fields whose stored value is already what DRF writes (a str, bool, int or id).
+_AS_STORED = (
+    serializers.BooleanField,
+    serializers.CharField,
+    serializers.ChoiceField,
+    serializers.IntegerField,
+    serializers.PrimaryKeyRelatedField,
+)
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
-    at = serializers.DateTimeField(source="received_at", read_only=True)
-    deliveryId = serializers.CharField(source="delivery_id", read_only=True)
-    deploymentId = serializers.IntegerField(source="deployment_id", read_only=True, allow_null=True)
-    via = serializers.SerializerMethodField()
+@dataclass(frozen=True)
+class _RowWalk:
+    """DRF's walk over a serializer's readable declared fields, worked out once for the
+    class: the fields written as stored are read in one call, the others each by a
+    converter; the fields the request gives stay None."""
 
-    class Meta:
-        model = WebhookDelivery
-        fields = ["id", "at", "via", "provider", "event", "deliveryId", "ref", "result", "reason", "deploymentId"]
-        read_only_fields = fields
+    body: dict[str, None]  # every readable field, in the body's order
+    stored: tuple[str, ...]
+    read_stored: Callable[[GitStack], tuple[Any, ...]]
+    converted: tuple[tuple[str, _Read], ...]  # times, lists, method fields
 
-    def get_via(self, obj: WebhookDelivery) -> str:
-        return "repository" if obj.target.startswith("repository:") else "stack"
+    def written(self, serializer: GitStackSerializer, stack: GitStack) -> dict[str, Any]:
+        written = self.body.copy()
+        written.update(zip(self.stored, self.read_stored(stack), strict=True))
+        for name, read in self.converted:
+            written[name] = read(serializer, stack)
+        return written
 
 
-class MembershipSerializer(serializers.ModelSerializer[Membership]):
-    userId = serializers.IntegerField(source="user_id", read_only=True)
-    username = serializers.CharField(source="user.username", max_length=150)
-    role = serializers.ChoiceField(choices=Membership.Role.choices)
-    allowlisted = serializers.BooleanField(default=False)
+@cache
+def _row_walk(cls: type[GitStackSerializer], given: frozenset[str]) -> _RowWalk:
+    """For each readable declared field: the attribute its `source` names, converted as
+    the field would (a time as `_when` writes it, a list as a copy, a method field by its
+    method, a relation as its id, any other value as stored)."""
+    body: dict[str, None] = {}
+    stored: list[str] = []
+    sources: list[str] = []
+    converted: list[tuple[str, _Read]] = []
+    for name, field in cls().fields.items():
+        if field.write_only:
+            continue
+        body[name] = None
+        if name in given:
+            continue
+        if isinstance(field, serializers.SerializerMethodField):
+            converted.append((name, getattr(cls, field.method_name)))
+            continue
+        source = ".".join(field.source_attrs)
+        if isinstance(field, serializers.PrimaryKeyRelatedField):
+            source = f"{source}_id"  # the id as DRF reads it (Django's attname): no query
+        if isinstance(field, serializers.DateTimeField):
+            converted.append((name, _time(attrgetter(source))))
+        elif isinstance(field, serializers.ListField):
+            converted.append((name, _copy(attrgetter(source))))
+        elif isinstance(field, _AS_STORED):
+            stored.append(name)
+            sources.append(source)
+        else:
+            raise TypeError(f"{cls.__name__}.{name}: no plain read for a {type(field).__name__}")
+    assert len(sources) > 1, "attrgetter returns a tuple for two attributes or more"
+    return _RowWalk(body, tuple(stored), attrgetter(*sources), tuple(converted))
 
-    class Meta:
-        model = Membership
-        fields = ["userId", "username", "role", "allowlisted"]
 
-    def validate_username(self, value: str) -> Any:
-        user = get_user_model().objects.filter(username=value).first()
-        if user is None:
-            raise serializers.ValidationError(f"no user named {value!r}")
-        return user
+def _time(get: Callable[[GitStack], datetime | None]) -> _Read:
+    return lambda serializer, stack: _when(get(stack), serializer._zone)
+
+
+def _copy(get: Callable[[GitStack], list[Any]]) -> _Read:
+    return lambda serializer, stack: list(get(stack))  # the memo outlives the instance

@@ -17,12 +17,9 @@ from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
 from gitsync import git
 from stacks import compose
-from stacks.api.serializers import (
-    DeploymentSerializer,
-    EnvironmentSerializer,
-    GitStackSerializer,
-    WebhookDeliverySerializer,
-)
+from stacks.api.deployment_serializers import DeploymentSerializer, WebhookDeliverySerializer
+from stacks.api.environment_serializers import EnvironmentSerializer
+from stacks.api.serializers import GitStackSerializer
 from stacks.models import Deployment, Environment, GitStack, Membership, WebhookDelivery
 from stacks.services.access import require, visible_environment_ids
 from stacks.services.deployments import deployment_approve, deployment_reject
@@ -128,7 +125,9 @@ class StackList(APIView):
         data.is_valid(raise_exception=True)
         environment = data.validated_data.get("environment")
         require(request.user, environment.pk if environment else local_environment().pk, Membership.Role.ADMIN)
-        stack = stack_create(fields=data.model_fields(), env_vars=data.env_var_inputs())
+        stack = stack_create(
+            fields=data.model_fields(), repository_url=data.repository_url(), env_vars=data.env_var_inputs()
+        )
         body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
             _queue(request, stack, body)
@@ -152,7 +151,12 @@ class StackDetail(APIView):
         data.is_valid(raise_exception=True)
         if "environment" in data.validated_data:
             require(request.user, data.validated_data["environment"].pk, Membership.Role.ADMIN)
-        stack_update(stack=stack, fields=data.model_fields(), env_vars=data.env_var_inputs())
+        stack_update(
+            stack=stack,
+            fields=data.model_fields(),
+            repository_url=data.repository_url(),
+            env_vars=data.env_var_inputs(),
+        )
         body = dict(GitStackSerializer(stack_queryset().get(pk=stack.pk), context={"request": request}).data)
         if data.validated_data.get("deployNow"):
             _queue(request, stack, body)

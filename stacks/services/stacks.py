@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from dockhand.audit import record
+from gitsync.models import Credential, Repository
+from gitsync.services.repositories import repository_for_url
 from stacks import compose, engine, swarm
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 from stacks.services.lock import Holder, lock_for_deletion, lock_release
@@ -28,6 +30,15 @@ class EnvVarInput:
     key: str
     value: str | None
     is_secret: bool
+
+
+@dataclass(frozen=True)
+class RepositoryUrl:
+    """A repository given by URL (and credential) instead of by id: the one there is,
+    or a new one, made in the transaction that saves the stack."""
+
+    url: str
+    credential: Credential | None
 
 
 def stack_queryset() -> QuerySet[GitStack]:
@@ -64,16 +75,31 @@ def _replace_env_vars(stack: GitStack, env_vars: list[EnvVarInput]) -> None:
     stack.env_vars.exclude(key__in=keep).delete()
 
 
-def stack_create(*, fields: dict[str, Any], env_vars: list[EnvVarInput] | None = None) -> GitStack:
-    """Create a stack; the compose project name and webhook secret get defaults."""
-    stack = GitStack(**fields)
-    if not stack.environment_id:
-        stack.environment = local_environment()
-    if not stack.project_name:
-        stack.project_name = default_project_name(stack.name)
-    if not stack.webhook_secret:
-        stack.webhook_secret = new_webhook_secret()
+def _repository(given: RepositoryUrl, *, branch: str) -> Repository:
+    return repository_for_url(url=given.url, branch=branch, credential=given.credential)
+
+
+def stack_create(
+    *,
+    fields: dict[str, Any],
+    repository_url: RepositoryUrl | None = None,
+    env_vars: list[EnvVarInput] | None = None,
+) -> GitStack:
+    """Create a stack; the compose project name and webhook secret get defaults, and a
+    stack given no branch follows its repository's. A repository given by URL is made
+    with the stack: a create that fails leaves none behind."""
     with transaction.atomic():
+        stack = GitStack(**fields)
+        if repository_url is not None:
+            stack.repository = _repository(repository_url, branch=fields.get("branch", "main"))
+        if "branch" not in fields:
+            stack.branch = stack.repository.branch
+        if not stack.environment_id:
+            stack.environment = local_environment()
+        if not stack.project_name:
+            stack.project_name = default_project_name(stack.name)
+        if not stack.webhook_secret:
+            stack.webhook_secret = new_webhook_secret()
         stack.save()
         if env_vars:
             _replace_env_vars(stack, env_vars)
@@ -86,13 +112,22 @@ def stack_create(*, fields: dict[str, Any], env_vars: list[EnvVarInput] | None =
     return stack
 
 
-def stack_update(*, stack: GitStack, fields: dict[str, Any], env_vars: list[EnvVarInput] | None = None) -> GitStack:
-    """Change a stack's settings; `env_vars`, when given, replaces the whole set."""
-    for name, value in fields.items():
-        setattr(stack, name, value)
-    if "webhook_secret" in fields and not stack.webhook_secret:
-        stack.webhook_secret = new_webhook_secret()
+def stack_update(
+    *,
+    stack: GitStack,
+    fields: dict[str, Any],
+    repository_url: RepositoryUrl | None = None,
+    env_vars: list[EnvVarInput] | None = None,
+) -> GitStack:
+    """Change a stack's settings; `env_vars`, when given, replaces the whole set. A
+    repository given by URL is made with the change, in its transaction."""
     with transaction.atomic():
+        if repository_url is not None:
+            fields = {**fields, "repository": _repository(repository_url, branch=fields.get("branch", "main"))}
+        for name, value in fields.items():
+            setattr(stack, name, value)
+        if "webhook_secret" in fields and not stack.webhook_secret:
+            stack.webhook_secret = new_webhook_secret()
         stack.save()
         if env_vars is not None:
             _replace_env_vars(stack, env_vars)

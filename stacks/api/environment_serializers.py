@@ -1,0 +1,142 @@
+"""JSON shapes of environments and their members (camelCase, spec §3), and the
+notification settings that environments and stacks share."""
+
+# The API speaks camelCase (spec §3): fields, and their validate_/get_ methods, are
+# named as they appear in JSON.
+# ruff: noqa: N802, N815
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+from rest_framework.utils.model_meta import FieldInfo
+
+from dockhand import notifier
+from gitsync.models import Credential
+from stacks.models import Environment, GitStack, Membership, NotifyEvent
+
+_DOCKER_HOST = re.compile(r"^(unix|tcp|ssh|npipe)://\S+$")
+_APPRISE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+
+
+def notify_urls() -> serializers.ListField:
+    """Apprise URLs, write-only: they carry tokens (read back as `notifyTargets`)."""
+    return serializers.ListField(
+        source="notify_urls",
+        child=serializers.CharField(max_length=1000),
+        write_only=True,
+        required=False,
+        max_length=20,
+    )
+
+
+def notify_events() -> serializers.ListField:
+    """The events the notification URLs are told of."""
+    return serializers.ListField(
+        source="notify_events", child=serializers.ChoiceField(choices=NotifyEvent.choices), required=False
+    )
+
+
+class NotifySettings:
+    """What stacks and environments do with their notification fields, which each
+    declares last: `notifyUrls = notify_urls()`, `notifyEvents = notify_events()` and
+    `notifyTargets = serializers.SerializerMethodField()` (the URLs' scheme and host only).
+    Declared there, not here, because DRF puts a base class's fields first in the body."""
+
+    def validate_notifyUrls(self, value: list[str]) -> str:
+        for url in value:
+            if not _APPRISE_URL.match(url.strip()):
+                raise serializers.ValidationError(f"{notifier.shown(url)} is not an Apprise URL (scheme://…)")
+        return "\n".join(url.strip() for url in value)
+
+    def get_notifyTargets(self, obj: Environment | GitStack) -> list[str]:
+        return [notifier.shown(url) for url in obj.notify_urls.splitlines() if url.strip()]
+
+
+def _pem(kind: str) -> serializers.CharField:
+    return serializers.CharField(
+        source=f"tls_{kind}", write_only=True, required=False, allow_blank=True, max_length=20000, trim_whitespace=False
+    )
+
+
+class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environment]):
+    dockerHost = serializers.CharField(source="docker_host", required=False, allow_blank=True, max_length=500)
+    # Mutual TLS for tcp:// (PEM), write-only; `tls` says whether it is set.
+    tlsCa = _pem("ca")
+    tlsCert = _pem("cert")
+    tlsKey = _pem("key")
+    tls = serializers.SerializerMethodField()
+    sshCredentialId = serializers.PrimaryKeyRelatedField(
+        source="ssh_credential",
+        queryset=Credential.objects.filter(auth_type=Credential.AuthType.SSH),
+        required=False,
+        allow_null=True,
+    )
+    swarm = serializers.BooleanField(required=False)
+    policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
+    protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
+    approvalRequired = serializers.BooleanField(source="approval_required", required=False)
+    notifyUrls = notify_urls()
+    notifyEvents = notify_events()
+    notifyTargets = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Environment
+
+    def get_field_names(
+        self, declared_fields: Mapping[str, serializers.Field[Any, Any, Any, Any]], info: FieldInfo
+    ) -> list[str]:
+        """The model's `id` and `name` as the model makes them (a unique name, with the
+        model's message), then the declared fields in their order."""
+        return ["id", "name", *declared_fields]
+
+    def get_tls(self, obj: Environment) -> bool:
+        return bool(obj.tls_cert)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current: Environment | None = self.instance
+        host = attrs.get("docker_host", current.docker_host if current else "")
+        ssh = attrs.get("ssh_credential", current.ssh_credential if current else None)
+        if host.startswith("ssh://") and ssh is None:
+            raise serializers.ValidationError({"sshCredentialId": ["an ssh:// engine needs an SSH key credential"]})
+        given = {kind: attrs.get(f"tls_{kind}", getattr(current, f"tls_{kind}", "")) for kind in ("ca", "cert", "key")}
+        if any(given.values()):
+            markers = {"ca": "BEGIN CERTIFICATE", "cert": "BEGIN CERTIFICATE", "key": "PRIVATE KEY"}
+            for kind, marker in markers.items():
+                if marker not in given[kind]:
+                    field = f"tls{kind.capitalize()}"
+                    raise serializers.ValidationError({field: [f"give a PEM ({marker}) with the other two"]})
+            if not host.startswith("tcp://"):
+                raise serializers.ValidationError({"dockerHost": ["TLS certificates need a tcp:// engine address"]})
+        return attrs
+
+    def validate_dockerHost(self, value: str) -> str:
+        if value and not _DOCKER_HOST.match(value):
+            raise serializers.ValidationError("must be a unix://, tcp:// or ssh:// address")
+        return value
+
+
+class MembershipSerializer(serializers.ModelSerializer[Membership]):
+    userId = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", max_length=150)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    allowlisted = serializers.BooleanField(default=False)
+
+    class Meta:
+        model = Membership
+
+    def get_field_names(
+        self, declared_fields: Mapping[str, serializers.Field[Any, Any, Any, Any]], info: FieldInfo
+    ) -> list[str]:
+        """Every field is declared above."""
+        return list(declared_fields)
+
+    def validate_username(self, value: str) -> Any:
+        user = get_user_model().objects.filter(username=value).first()
+        if user is None:
+            raise serializers.ValidationError(f"no user named {value!r}")
+        return user
