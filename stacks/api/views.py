@@ -36,10 +36,10 @@ from stacks.services.stacks import (
 )
 from stacks.services.status import stack_states
 from stacks.services.sync import CommitNotOnBranch, deployment_wait, stack_sync
-COMMIT_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")
 from stacks.services.unchanged import UNCHANGED_NOTE
 
 STACK_NOT_FOUND = "Git stack not found"
+COMMIT_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")
 DEPLOYMENT_NOT_FOUND = "Deployment not found"
 AWAITING_APPROVAL = "Waiting for an admin of this environment to approve the deploy"
 
@@ -218,6 +218,10 @@ class StackSync(APIView):
             return error(
                 "force: must be true or false", status.HTTP_400_BAD_REQUEST, fields={"force": ["must be true or false"]}
             )
+        pin = request.data.get("commit", "") if isinstance(request.data, dict) else ""
+        if not isinstance(pin, str) or (pin and not COMMIT_ID.match(pin)):
+            message = "must be a commit id (7 to 64 hexadecimal digits)"
+            return error(f"commit: {message}", status.HTTP_400_BAD_REQUEST, fields={"commit": [message]})
         wait = query_bool(request, "wait", True)
         try:
             deployment = stack_sync(
@@ -227,10 +231,6 @@ class StackSync(APIView):
             return error(f"commit: {exc}", status.HTTP_400_BAD_REQUEST, fields={"commit": [str(exc)]})
         except git.GitError as exc:
             return error(str(exc), status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT)
-        pin = request.data.get("commit", "") if isinstance(request.data, dict) else ""
-        if not isinstance(pin, str) or (pin and not COMMIT_ID.match(pin)):
-            message = "must be a commit id (7 to 64 hexadecimal digits)"
-            return error(f"commit: {message}", status.HTTP_400_BAD_REQUEST, fields={"commit": [message]})
         if not wait or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
