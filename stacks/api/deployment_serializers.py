@@ -1,9 +1,6 @@
 """JSON shapes of deployments and webhook deliveries (camelCase, spec §3): records
 the API only reads, each field declared once in the body's order."""
 
-# The API speaks camelCase (spec §3): fields are named as they appear in JSON.
-# ruff: noqa: N815
-
 from __future__ import annotations
 
 from rest_framework import serializers

@@ -1,10 +1,6 @@
 """JSON shapes of environments and their members (camelCase, spec §3), and the
 notification settings that environments and stacks share."""
 
-# The API speaks camelCase (spec §3): fields, and their validate_/get_ methods, are
-# named as they appear in JSON.
-# ruff: noqa: N802, N815
-
 from __future__ import annotations
 
 import re
