@@ -122,8 +122,8 @@ def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> comp
     files = [confined(workdir, stack.compose_path, "composePath")]
     for index, extra in enumerate(stack.additional_compose_files):
         files.append(confined(workdir, extra, f"additionalComposeFiles[{index}]"))
-    for path in files:
-        check_sources(workdir, path)
+    # Compose resolves every -f file's relative paths against the project folder.
+    check_sources(workdir, files, project_dir=files[0].parent)
     dotenv = project_dotenv(workdir, files[0].parent)
     if dotenv and dotenv not in env_files:  # (the same file as envFilePath: once is enough)
         env_files = [dotenv, *env_files]
@@ -179,7 +179,10 @@ def stack_config_hashes(
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
         as_deployed = project_root / inputs.project.workdir.relative_to(workdir.resolve())
         project = dataclasses.replace(inputs.project, workdir=as_deployed)
-        # The model's paths now point into the real working copy: checked against it.
+        # Compose now reads what the -f files include or name from the real working
+        # copy (which a failed sync may have left hostile), and the model's paths point
+        # into it: both checked against it.
+        check_sources(project_root, project.files, project_dir=as_deployed)
         _checked_model(stack, project, inputs.env, root=project_root)
         return compose.config_hashes(project, env=inputs.env)
 
