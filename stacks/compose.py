@@ -270,15 +270,14 @@ def kill_orphans() -> list[int]:
     return killed
 
 
-def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, object]:
-    """Validate the project and return its resolved model.
-
-    The resolved model holds interpolated (secret) values, so it is parsed here and
-    never stored; only the error text of a failure leaves this function.
-    """
+def _config(project: ComposeProject, env: Mapping[str, str], *args: str) -> str:
+    """`config …` of the project, run in its folder as `up` is: compose resolves some
+    paths (a nested include's) against its working directory, which must never be
+    dockhand's own."""
     try:
         done = subprocess.run(
-            [*compose_command(), *project.args(), "config", "--format", "json"],
+            [*compose_command(), *project.args(), "config", *args],
+            cwd=project.workdir,
             env=dict(env),
             capture_output=True,
             text=True,
@@ -289,8 +288,17 @@ def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, obje
         raise ComposeError("docker compose config did not finish within 120 s") from exc
     if done.returncode != 0:
         raise ComposeError(f"Invalid compose project: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, object]:
+    """Validate the project and return its resolved model.
+
+    The resolved model holds interpolated (secret) values: whoever keeps or shows it
+    masks them first; only the error text of a failure leaves this function as is.
+    """
     try:
-        model: dict[str, object] = json.loads(done.stdout)
+        model: dict[str, object] = json.loads(_config(project, env, "--format", "json"))
     except json.JSONDecodeError as exc:
         raise ComposeError("docker compose config printed something that is not JSON") from exc
     return model
@@ -299,20 +307,7 @@ def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, obje
 def config_hashes(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, str]:
     """`config --hash '*'`: per service, the hash compose puts on its containers'
     com.docker.compose.config-hash label (how hand edits are told apart)."""
-    try:
-        done = subprocess.run(
-            [*compose_command(), *project.args(), "config", "--hash", "*"],
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ComposeError("docker compose config did not finish within 120 s") from exc
-    if done.returncode != 0:
-        raise ComposeError(f"Invalid compose project: {done.stderr.strip() or done.stdout.strip()}")
-    pairs = (line.split() for line in done.stdout.splitlines())
+    pairs = (line.split() for line in _config(project, env, "--hash", "*").splitlines())
     return {p[0]: p[1] for p in pairs if len(p) == 2}
 
 
