@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
+from django.db import DatabaseError
 from django.db.models import Model
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
@@ -37,8 +41,42 @@ def _field_errors(detail: Any) -> dict[str, Any]:
     return {key: value for key, value in detail.items() if key != "non_field_errors"}
 
 
+log = logging.getLogger(__name__)
+UNAVAILABLE = "The database cannot be written right now; nothing was changed. Try again shortly."
+RETRY_AFTER = "30"
+
+
+def unexpected_error(exc: Exception, path: str) -> tuple[int, dict[str, str], dict[str, str]]:
+    """Status, body and headers for an error no view answered: 503 while the database
+    cannot be used (a client or a webhook sender should retry), 500 otherwise. The
+    exception is logged, never shown: its text may quote anything."""
+    if isinstance(exc, DatabaseError):
+        log.error("database error answering %s: %s", path, exc)
+        return 503, {"error": UNAVAILABLE}, {"Retry-After": RETRY_AFTER}
+    log.error("unexpected error answering %s", path, exc_info=exc)
+    return 500, {"error": "Internal server error: the server's log has the details"}, {}
+
+
+class ApiErrorsMiddleware:
+    """An exception that escapes a view under /api/ (a plain view such as a webhook, or
+    one DRF's handler passed on) is answered in the API's JSON envelope, not HTML."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None  # pages: Django's handler500 renders the styled error page
+        code, body, headers = unexpected_error(exc, request.path)
+        return JsonResponse(body, status=code, headers=headers)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Every DRF error as `{"error": "<message>"}`, with `fields` for validation errors."""
+    """Every DRF error as `{"error": "<message>"}`, with `fields` for validation errors;
+    an unexpected one as a JSON 500 (503 while the database cannot be used)."""
     if isinstance(exc, Busy):
         return Response({"success": False, "error": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, Forbidden):
@@ -47,7 +85,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        request = context.get("request")
+        code, answer, headers = unexpected_error(exc, request.path if request is not None else "?")
+        return Response(answer, status=code, headers=headers)
     if isinstance(exc, exceptions.ValidationError):
         fields = _field_errors(exc.detail)
         message = _first_message(exc.detail)

@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "dockhand.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a view's exception first: errors under /api/ are JSON.
+    "dockhand.api.ApiErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "dockhand.urls"

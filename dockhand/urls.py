@@ -111,3 +111,7 @@ dashboard = [
 ]
 
 urlpatterns = [*api, *dashboard, path("admin/", admin.site.urls)]
+
+handler403 = "dockhand.views.permission_denied"
+handler404 = "dockhand.views.page_not_found"
+handler500 = "dockhand.views.server_error"

@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 
 from dockhand import ratelimit
 from dockhand.models import AuditEvent
@@ -70,3 +71,35 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     """The audit trail, newest first, 50 to a page."""
     page = Paginator(AuditEvent.objects.all(), 50).get_page(request.GET.get("page"))
     return render(request, "audit.html", {"page": page})
+
+
+# Error pages. Under /api/ the answer is the API's JSON envelope; a page gets a styled
+# page. The 500 page is rendered without the request: whatever failed (the database,
+# say) must not be needed again to say so.
+
+
+def _error(request: HttpRequest, code: int, title: str, message: str, *, with_request: bool = True) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": message}, status=code)
+    context = {"title": title, "message": message, "code": code}
+    html = loader.get_template("error.html").render(context, request if with_request else None)
+    return HttpResponse(html, status=code)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 404, "Not found", "There is nothing at this address.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = str(exception) if exception and str(exception) else "You may not see or do this."
+    return _error(request, 403, "Not allowed", message)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _error(
+        request,
+        500,
+        "Something went wrong",
+        "The server could not answer; its log has the details.",
+        with_request=False,
+    )

@@ -156,6 +156,40 @@ def test_webhooks_during_a_slow_deploy_make_exactly_one_follow_up(
         dockersupport.remove_project(stack["projectName"])
 
 
+def test_a_push_the_database_cannot_record_is_answered_503_and_its_retry_deploys(
+    client: ApiClient, product: Product, git_server: Any, stack: dict[str, Any]
+) -> None:
+    del stack  # made the "e2e" credential this test's repository needs
+    repo = git_server.create_repo(f"locked-{unique_stack_name()}", {"compose.yaml": compose_file("1")})
+    cred_id = next(c["id"] for c in client.get("/api/git/credentials").json() if c["name"] == "e2e")
+    created = client.post(
+        "/api/git/stacks",
+        {"stackName": unique_stack_name(), "url": repo.url, "credentialId": cred_id, "webhookEnabled": True},
+    )
+    assert created.status_code == 201, created.text
+    locked = created.json()
+    hook = hooks.github_push(repo, locked["webhookSecret"], before="0" * 40, shas=[repo.head()])
+    # Another program holds the database's write lock past dockhand's busy timeout (20 s).
+    holder = sqlite3.connect(product.data_dir / "dockhand.sqlite3", timeout=5, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        refused = _webhook(client, locked, hook)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "30"
+        assert refused.json()["error"].startswith("The database cannot be written right now")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    try:
+        # The provider sends the same delivery again: it was never recorded, so it deploys.
+        retried = _webhook(client, locked, hook)
+        assert retried.status_code == 202, retried.text
+        done = _wait_for(client, retried.json()["deploymentId"], lambda d: d["status"] in ("success", "failed"))
+        assert done["status"] == "success", done
+    finally:
+        dockersupport.remove_project(locked["projectName"])
+
+
 def test_cancel_stops_a_hanging_deploy_within_the_grace_period(
     client: ApiClient, product: Product, stack: dict[str, Any], git_server: Any
 ) -> None:
