@@ -60,7 +60,8 @@ STACKS_DIR = DATA_DIR / "stacks"
 RUN_DIR = DATA_DIR / "run"
 # The longest a compose run may take before it is killed and the sync fails.
 DEPLOY_TIMEOUT = env_int("DOCKHAND_DEPLOY_TIMEOUT", 1800, minimum=10)
-GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 300, minimum=5)
+# How long one git command may take; a remote that does not answer fails after it.
+GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 60, minimum=5)
 # A cancelled compose run gets SIGTERM, then SIGKILL after this many seconds.
 CANCEL_GRACE = env_int("DOCKHAND_CANCEL_GRACE", 10, minimum=1)
 # How many due stacks the auto-sync clock checks at once (each is mostly an ls-remote).

@@ -163,6 +163,9 @@ def _error(exc: git.GitCommandError, auth: GitAuth | None, action: str, url: str
     detail = detail.removeprefix("stderr:").strip().strip("'").strip()
     lowered = detail.lower()
     secrets = auth.secrets if auth else ()
+    if lowered.startswith("timeout: the command"):  # GitPython's words when it killed git
+        # A remote that accepts and never answers is as unreachable as one that refuses.
+        return GitError(f"{action}: the remote did not answer in {settings.GIT_TIMEOUT} s", unreachable=True)
     if "host key verification failed" in lowered:
         return GitError(mask(f"{action}: Host key verification failed for {url}", secrets))
     if any(s in lowered for s in _AUTH_FAILED):
