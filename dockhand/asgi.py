@@ -47,7 +47,7 @@ from stacks.consumers import DeploymentOutputConsumer  # noqa: E402
 websocket_routes = [path("ws/deployments/<int:pk>/", DeploymentOutputConsumer.as_asgi())]
 
 if os.environ.get("DOCKHAND_RUN_CLOCK") == "1":  # set by `serve` for its web process
-    from stacks.services.schedules import start_clock
+    from stacks.services.clock import start_clock
 
     start_clock()
 

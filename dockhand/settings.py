@@ -60,6 +60,9 @@ STACKS_DIR = DATA_DIR / "stacks"
 RUN_DIR = DATA_DIR / "run"
 # The longest a compose run may take before it is killed and the sync fails.
 DEPLOY_TIMEOUT = env_int("DOCKHAND_DEPLOY_TIMEOUT", 1800, minimum=10)
+# How long a sync's stack lock lasts unless its worker renews it (every quarter of it):
+# a worker that died holds a stack no longer than this plus one tick of the clock.
+LOCK_LEASE = env_int("DOCKHAND_LOCK_LEASE", 120, minimum=8)
 # How long one git command may take; a remote that does not answer fails after it.
 GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 60, minimum=5)
 # A cancelled compose run gets SIGTERM, then SIGKILL after this many seconds.

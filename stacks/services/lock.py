@@ -27,10 +27,6 @@ from dockhand.errors import Busy, InUse
 from stacks.models import Deployment, GitStack
 from stacks.services.queue import enqueue
 
-# While a sync runs its lock is renewed every HEARTBEAT (the runner's watch); a worker
-# that dies stops renewing and the lock can be taken back once LOCK_LEASE has passed.
-LOCK_LEASE = timedelta(seconds=120)
-HEARTBEAT = 30.0
 BUSY_MESSAGE = "Stack is already syncing. Please wait for the current operation to complete."
 
 
@@ -63,11 +59,23 @@ class SyncOutcome:
     seen_head: str = ""  # the branch head this sync saw on the remote
 
 
+def lock_lease() -> timedelta:
+    """How long a running sync's lock lasts unless renewed (DOCKHAND_LOCK_LEASE). A worker
+    that dies stops renewing, and the clock's reaper takes the lock back after it."""
+    return timedelta(seconds=settings.LOCK_LEASE)
+
+
+def heartbeat() -> float:
+    """Seconds between renewals of a running sync's lease: four chances per lease, so
+    a busy database that drops a renewal or two never costs a live deploy its lock."""
+    return settings.LOCK_LEASE / 4
+
+
 def queue_lease() -> timedelta:
     """How long a queued deployment holds the lock before a worker renews it."""
     # A queued task may wait behind others, and the broker re-delivers a task whose
     # worker died only after `retry` seconds: hold the lock at least that long.
-    return timedelta(seconds=int(settings.Q_CLUSTER["retry"])) + LOCK_LEASE  # type: ignore[call-overload]
+    return timedelta(seconds=int(settings.Q_CLUSTER["retry"])) + lock_lease()  # type: ignore[call-overload]
 
 
 def lock_held_by(stack: GitStack, owner: int) -> QuerySet[GitStack]:
@@ -101,15 +109,16 @@ def lock_start_running(stack: GitStack, deployment: Deployment) -> bool:
     from now. False when its lock was taken back meanwhile."""
     return (
         lock_held_by(stack, deployment.pk).update(
-            sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + LOCK_LEASE
+            sync_status=GitStack.SyncStatus.SYNCING, lock_expires=timezone.now() + lock_lease()
         )
         == 1
     )
 
 
-def lock_renew(stack: GitStack, owner: int, lease: timedelta = LOCK_LEASE) -> bool:
-    """Extend the lease; False when the lock was lost (taken back after expiry)."""
-    return lock_held_by(stack, owner).update(lock_expires=timezone.now() + lease) == 1
+def lock_renew(stack: GitStack, owner: int, lease: timedelta | None = None) -> bool:
+    """Extend the lease (by `lock_lease()` unless given); False when the lock was lost
+    (taken back after it expired)."""
+    return lock_held_by(stack, owner).update(lock_expires=timezone.now() + (lease or lock_lease())) == 1
 
 
 def lock_wait_again(deployment: Deployment) -> None:
@@ -180,7 +189,7 @@ def lock_abandon(stack: GitStack, owner: int) -> None:
 def operation_lock(stack: GitStack, timeout: float) -> Iterator[None]:
     """Hold the stack's lock while a start/stop/restart/down runs: never beside a sync.
     A webhook arriving meanwhile still gets its follow-up afterwards."""
-    lock_take(stack, Holder.OPERATION, timedelta(seconds=timeout) + LOCK_LEASE)
+    lock_take(stack, Holder.OPERATION, timedelta(seconds=timeout) + lock_lease())
     try:
         yield
     finally:

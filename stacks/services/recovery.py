@@ -6,8 +6,10 @@ import logging
 import shutil
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from dockhand.audit import record
 from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.lock import Holder, lock_abandon
@@ -38,23 +40,44 @@ def recover_after_restart() -> dict[str, int]:
             elif leftover.suffix in (".env", ".partial"):
                 leftover.unlink(missing_ok=True)
                 removed += 1
+    interrupted, requeued = _take_back(GitStack.objects.filter(lock_owner__isnull=False), this_node=True)
+    summary = {"killed": len(killed), "removed": removed, "interrupted": interrupted, "requeued": requeued}
+    if any(summary.values()):
+        log.warning("recovered after restart: %s", summary)
+    return summary
+
+
+def locks_reap() -> dict[str, int]:
+    """Take back every stack lock whose lease ran out, on every node, on every tick of
+    the clock: a queued deployment is handed to the worker again (its lease starts
+    over), a running one whose worker stopped renewing ends `interrupted`, and the
+    stack's pending follow-up (a push that arrived meanwhile) runs. Nobody has to act."""
+    expired = GitStack.objects.filter(lock_owner__isnull=False, lock_expires__lt=timezone.now())
+    interrupted, requeued = _take_back(expired, this_node=False)
+    if interrupted or requeued:
+        log.warning("reaped expired stack locks: %d interrupted, %d queued again", interrupted, requeued)
+    return {"interrupted": interrupted, "requeued": requeued}
+
+
+def _take_back(held: QuerySet[GitStack], *, this_node: bool) -> tuple[int, int]:
+    """Look at each held lock: queued work is handed over again; a lock whose lease ran
+    out, whose deployment ended, or (`this_node`, at start-up) whose deployment ran in
+    this node's previous worker is freed. How many were interrupted and queued again."""
     now = timezone.now()
     interrupted = requeued = 0
-    for stack in GitStack.objects.filter(lock_owner__isnull=False):
+    for stack in held:
         owner = stack.lock_owner or 0
-        deployment = Deployment.objects.select_related("stack").filter(pk=owner).first()
+        deployment = Deployment.objects.select_related("stack").filter(pk=owner).first() if owner > 0 else None
         if deployment is not None and deployment.status == Deployment.Status.QUEUED:
             deployment_requeue(deployment)
             requeued += 1
             continue
         expired = stack.lock_expires is None or stack.lock_expires < now
-        ours = deployment is not None and deployment.worker.startswith(f"{settings.NODE_NAME}:")
+        ours = this_node and deployment is not None and deployment.worker.startswith(f"{settings.NODE_NAME}:")
         dangling = deployment.is_finished if deployment is not None else owner != Holder.OPERATION
         if expired or ours or dangling:
             if deployment is not None and not deployment.is_finished:
                 interrupted += 1
             lock_abandon(stack, owner)
-    summary = {"killed": len(killed), "removed": removed, "interrupted": interrupted, "requeued": requeued}
-    if any(summary.values()):
-        log.warning("recovered after restart: %s", summary)
-    return summary
+            record("stack.lock_taken_back", stack, f"holder={owner} expired={expired}")
+    return interrupted, requeued

@@ -21,7 +21,7 @@ from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.deploy import stack_deploy
 from stacks.services.deploy_errors import DeployError
-from stacks.services.lock import HEARTBEAT, SyncOutcome, lock_release, lock_renew, lock_start_running
+from stacks.services.lock import SyncOutcome, heartbeat, lock_release, lock_renew, lock_start_running
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 from stacks.services.revision import Config, revision, stack_config
@@ -30,7 +30,7 @@ from stacks.services.unchanged import UNCHANGED_NOTE
 
 log = logging.getLogger(__name__)
 
-# The lease is renewed every HEARTBEAT; a cancel request is noticed within CANCEL_POLL.
+# The lease is renewed every heartbeat(); a cancel request is noticed within CANCEL_POLL.
 CANCEL_POLL = 0.5
 STOPPED_NOTE = "Stack stopped by user, not redeployed"
 
@@ -46,7 +46,7 @@ class _Watch:
         self._thread = threading.Thread(target=self._watch, args=(stack, deployment_id), daemon=True)
 
     def _watch(self, stack: GitStack, deployment_id: int) -> None:
-        renew_at = time.monotonic() + HEARTBEAT
+        renew_at = time.monotonic() + heartbeat()
         try:
             while not self._done.wait(CANCEL_POLL):
                 try:
@@ -55,7 +55,7 @@ class _Watch:
                     log.debug("deployment %s watch: %s", deployment_id, exc)
                     continue
                 if time.monotonic() >= renew_at:
-                    renew_at = time.monotonic() + HEARTBEAT
+                    renew_at = time.monotonic() + heartbeat()
         finally:
             connection.close()  # this thread's own connection
 

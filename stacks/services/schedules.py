@@ -12,8 +12,6 @@ stacks is common) share one `ls-remote`: the server is asked once per branch a m
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -136,24 +134,3 @@ def stack_sync_scheduled(*, stack_id: int, head: str | None = None) -> str:
             return refusal
         deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE, check_here=True, head=head)
     return f"deployment {deployment.pk}" if deployment else "follow-up pending"
-
-
-def start_clock() -> threading.Event:
-    """Run the clock in a daemon thread of this process; set the event to stop it."""
-    stop = threading.Event()
-    threading.Thread(target=run_clock, args=(stop,), name="auto-sync-clock", daemon=True).start()
-    return stop
-
-
-def run_clock(stop: threading.Event) -> None:
-    """Tick at the start of every minute until `stop` is set (a thread of the web
-    process that `serve` starts; several web processes may each run one)."""
-    while not stop.wait(60 - time.time() % 60 + 0.05):
-        try:
-            done = auto_sync_tick()
-            if done:
-                log.info("auto-sync checked %d stack(s)", len(done))
-        except Exception:
-            log.exception("auto-sync tick failed")
-        finally:
-            connection.close()
