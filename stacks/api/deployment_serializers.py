@@ -31,6 +31,7 @@ class DeploymentSerializer(serializers.Serializer[Deployment]):
     rollbackTo = serializers.IntegerField(source="rollback_to_id", read_only=True, allow_null=True)
     envSnapshot = serializers.JSONField(source="env_snapshot", read_only=True)
     images = serializers.JSONField(read_only=True)
+    revision = serializers.CharField(read_only=True)
 
 
 class WebhookDeliverySerializer(serializers.Serializer[WebhookDelivery]):

@@ -82,6 +82,9 @@ class Deployment(models.Model):
     # of besides the commit; set once the commit is known.
     revision = models.CharField(max_length=64, blank=True)
     config = models.JSONField(null=True, blank=True)
+    # What `compose config` resolved for a successful deploy, as YAML with every secret
+    # value masked: what ran, shown beside the repository's files.
+    resolved = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

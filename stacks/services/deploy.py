@@ -108,11 +108,13 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
 class Deployed:
     """What a deploy ran: the variables passed (secrets only as fingerprints), the
     compose config hash of each service and the image id it runs (read from the
-    containers compose left, as compose labelled them)."""
+    containers compose left, as compose labelled them), and the model `compose config`
+    resolved (with secret values in it: masked before it is stored or shown)."""
 
     env_snapshot: dict[str, str]
     config_hashes: dict[str, str]
     images: dict[str, str] = dataclasses.field(default_factory=dict)
+    model: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> compose.ComposeProject:
@@ -227,7 +229,7 @@ def stack_deploy(
                 timeout=timeout,
                 stop=stop,
             )
-            return _after_swarm_deploy(stack, inputs, services, on_line, stop)
+            return _after_swarm_deploy(stack, inputs, services, on_line, stop, model=model)
         options = compose.UpOptions(
             # Like `docker compose up -d`: an image that is missing is built anyway;
             # buildOnDeploy rebuilds every deploy so a changed Dockerfile takes effect.
@@ -239,7 +241,7 @@ def stack_deploy(
         )
         compose.up(inputs.project, env=inputs.env, on_line=on_line, options=options, stop=stop)
     if stop and stop.is_set():
-        return Deployed(env_snapshot=_snapshot(inputs), config_hashes={})
+        return Deployed(env_snapshot=_snapshot(inputs), config_hashes={}, model=model)
     running = None
     if stack.health_timeout:
         running = wait_until_healthy(
@@ -260,6 +262,7 @@ def stack_deploy(
         env_snapshot=_snapshot(inputs),
         config_hashes={c.service: c.config_hash for c in running if c.config_hash},
         images={c.service: c.image_id for c in running},
+        model=model,
     )
 
 
@@ -273,6 +276,8 @@ def _after_swarm_deploy(
     services: list[str],
     on_line: Callable[[str], None],
     stop: threading.Event | None,
+    *,
+    model: dict[str, object],
 ) -> Deployed:
     """A swarm stack is healthy when every service runs its desired replicas."""
     if stack.health_timeout and not (stop and stop.is_set()):
@@ -285,4 +290,4 @@ def _after_swarm_deploy(
             stop=stop,
         )
     # A swarm stack's services are what its status is checked against.
-    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=dict.fromkeys(services, "swarm"))
+    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=dict.fromkeys(services, "swarm"), model=model)

@@ -8,8 +8,11 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import yaml
 from django.conf import settings
 from django.db import DatabaseError, connection
 
@@ -216,9 +219,32 @@ def _sync(
         return
     # Stored and shown like commit metadata: without terminal control sequences.
     snapshot = {key: plain_text(value) for key, value in deployed.env_snapshot.items()}
-    deployment.record(env_snapshot=snapshot, images=deployed.images)
+    resolved = _resolved_text(deployed.model, output.secrets)
+    deployment.record(env_snapshot=snapshot, images=deployed.images, resolved=resolved)
     stack.record(deployed_config_hashes=deployed.config_hashes)
     outcome.deployed = True
+
+
+def _resolved_text(model: dict[str, object], secrets: Iterable[str]) -> str:
+    """The resolved compose model as YAML, every secret value masked: in each string
+    before dumping (YAML may quote, escape or fold a value, and a mask of the text would
+    then miss it), and in the text after. Empty when there is no model."""
+    secrets = tuple(secrets)
+
+    def masked(node: Any) -> Any:
+        if isinstance(node, str):
+            return mask(node, secrets)
+        if isinstance(node, dict):
+            return {masked(key): masked(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [masked(item) for item in node]
+        return node
+
+    if not model:
+        return ""
+    # No folding of long lines: a value reads as compose printed it.
+    text = yaml.safe_dump(masked(model), sort_keys=False, allow_unicode=True, width=2**31)
+    return mask(text, secrets)
 
 
 def _note(deployment: Deployment, output: DeploymentOutput, note: str) -> None:
