@@ -45,3 +45,45 @@ def duration(ms: int | None) -> str:
         return "—"
     seconds = ms / 1000
     return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+@register.filter
+def diff_lines(text: str | None) -> list[tuple[str, str]]:
+    """A unified diff as (kind, line) for colouring: `add`, `del`, `hunk`, `meta` or
+    `same`. The lines stay text: the template escapes them like any other value."""
+    lines = []
+    header = True  # git's header lines (`--- a/…`) come before the first hunk only
+    for line in (text or "").splitlines():
+        if line.startswith("@@"):
+            kind, header = "hunk", False
+        elif header or line.startswith(("\\", "…")):  # "\ No newline…", a cut diff
+            kind = "meta"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "same"
+        lines.append((kind, line or " "))  # an empty line still takes a line's height
+    return lines
+
+
+_FILE_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "type changed"}
+
+
+@register.filter
+def file_status(letter: str) -> str:
+    """git's status letter in words."""
+    return _FILE_STATUS.get(letter, letter)
+
+
+@register.filter
+def option_value(value: Any) -> str:
+    """A compose option's value as a person reads it: lists joined, switches on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    if value is None or value == "":
+        return "none"
+    return str(value)
