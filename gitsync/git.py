@@ -256,6 +256,16 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
             raise _error(exc, auth, "Failed to pull from repository", url) from exc
 
 
+def checked_out(workdir: Path) -> str | None:
+    """The commit the working copy has checked out, or None when there is none. Read
+    without running git: `checkout` always detaches, so HEAD holds the commit id."""
+    try:
+        head = (workdir / ".git" / "HEAD").read_text(errors="replace").strip()
+    except OSError:
+        return None
+    return head if _SHA.match(head) else None
+
+
 _SHORT_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 

@@ -32,9 +32,11 @@ from stacks.models import (
     default_notify_events,
 )
 from stacks.services.access import admin_environment_ids, is_admin_of, may_review, require, visible_environment_ids
+from stacks.services.applied import stack_applied
 from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
+from stacks.services.revision import changes, stack_config
 from stacks.services.schedules import CRON_PRESETS, next_runs
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
 from stacks.services.status import stack_states, stack_workloads
@@ -107,24 +109,32 @@ def stack_rows(request: HttpRequest) -> HttpResponse:
 @login_required
 def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     stack = get_object_or_404(visible_stacks(request), pk=pk)
-    history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(request.GET.get("page"))
-    webhook_url = request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook")
-    return render(
-        request,
-        "stacks/detail.html",
-        {
-            "stack": stack,
-            "history": history,
-            "webhook_url": webhook_url,
-            # Shown to the stack's owners only: with it, a viewer could sign a push.
-            "stack_admin": is_admin_of(admin_environment_ids(request.user), stack.environment_id),
-            "notify_targets": GitStackSerializer().get_notifyTargets(stack),
-            "env_vars": stack.env_vars.all(),
-            "errors": {},
-            "state": stack_states([stack])[stack.pk],
-            "containers": _containers(stack),
-        },
-    )
+    return render(request, "stacks/detail.html", _detail_context(request, stack, page=request.GET.get("page")))
+
+
+def _detail_context(
+    request: HttpRequest, stack: GitStack, *, page: str | None = None, errors: dict[str, str] | None = None
+) -> dict[str, Any]:
+    state = stack_states([stack])[stack.pk]
+    # Saved but not deployed: the overrides, secrets and options changed since the last
+    # deploy (nothing before the first one). The banner names them; the other reasons
+    # (a new commit, a hand edit) stay in the out-of-sync line.
+    pending = changes(stack.applied_config, stack_config(stack))
+    return {
+        "stack": stack,
+        "history": Paginator(Deployment.objects.filter(stack=stack), 10).get_page(page),
+        "webhook_url": request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook"),
+        # Shown to the stack's owners only: with it, a viewer could sign a push.
+        "stack_admin": is_admin_of(admin_environment_ids(request.user), stack.environment_id),
+        "notify_targets": GitStackSerializer().get_notifyTargets(stack),
+        "env_vars": stack.env_vars.all(),
+        "errors": errors or {},
+        "state": state,
+        "pending": pending,
+        "other_reasons": [reason for reason in state.reasons if reason not in pending],
+        "applied": stack_applied(stack=stack),
+        "containers": _containers(stack),
+    }
 
 
 def _containers(stack: GitStack) -> Sequence[Any] | None:
@@ -275,10 +285,7 @@ def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
     serializer = GitStackSerializer(stack, data={"envVars": rows}, partial=True, context={"request": request})
     errors = validate(serializer)
     if errors:
-        history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(1)
-        context = {"stack": stack, "history": history, "env_vars": stack.env_vars.all(), "errors": errors}
-        context["webhook_url"] = request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook")
-        return render(request, "stacks/detail.html", context, status=400)
+        return render(request, "stacks/detail.html", _detail_context(request, stack, errors=errors), status=400)
     stack_update(stack=stack, fields={}, env_vars=serializer.env_var_inputs())
     return redirect("stack-detail", pk=stack.pk)
 

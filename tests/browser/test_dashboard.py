@@ -17,7 +17,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import GIT_TOKEN, GIT_USER, need, slow_compose_file, unique_stack_name
+from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, need, slow_compose_file, unique_stack_name
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
 from tests.support.product import ApiClient, Product, running_product
@@ -148,6 +148,52 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
         assert badges[:3] == ["Synced", "Healthy", "success"], badges
     finally:
         dockersupport.remove_project(project)
+
+
+def test_a_saved_override_shows_the_banner_until_sync_applies_it(
+    product: Product, driver: WebDriver, git_server: Any, docker_image: str
+) -> None:
+    """Saved in the overrides editor, a change is named in a banner with a Sync button;
+    pressing it deploys the change, and the stack is Synced without the banner."""
+    api = ApiClient(product.url, "admin", ADMIN_PASSWORD)
+    repo = git_server.create_repo(f"banner-{unique_stack_name()}", {"compose.yaml": compose_file("1")})
+    credential = api.post(
+        "/api/git/credentials",
+        {"name": f"banner-{unique_stack_name()}", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN},
+    ).json()
+    created = api.post(
+        "/api/git/stacks", {"stackName": unique_stack_name(), "url": repo.url, "credentialId": credential["id"]}
+    )
+    assert created.status_code == 201, created.text
+    stack = created.json()
+    stack_url = f"{product.url}/stacks/{stack['id']}/"
+    try:
+        assert api.post(f"/api/git/stacks/{stack['id']}/sync").json()["deployed"] is True
+        _ensure_logged_in(driver, product.url)
+        driver.get(stack_url)
+        assert not driver.find_elements(By.ID, "pending-changes")
+
+        driver.find_element(By.ID, "add-env-row").click()
+        row = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")[-1]
+        row.find_element(By.NAME, "key").send_keys("PLAIN")
+        row.find_element(By.NAME, "value").send_keys("from-the-banner-test")
+        driver.find_element(By.ID, "save-env").click()
+        banner = _wait(driver).until(ec.visibility_of_element_located((By.ID, "pending-changes")))
+        assert "Saved changes are not applied yet" in banner.text and "override PLAIN added" in banner.text
+
+        driver.find_element(By.ID, "apply-sync").click()
+        _wait(driver).until(ec.url_matches(r"/deployments/\d+/$"))
+        _wait(driver, 60).until(lambda d: d.find_element(By.ID, "live-note").text == "Finished.")
+        status = driver.execute_script("return document.querySelector('#status [data-status]').dataset.status")
+        assert status == "success", driver.find_element(By.ID, "output").text
+
+        driver.get(stack_url)
+        assert not driver.find_elements(By.ID, "pending-changes")
+        state = driver.find_element(By.CSS_SELECTOR, "#sync-state [data-status]").get_attribute("data-status")
+        assert state == "Synced"
+        assert dockersupport.container_env(f"{stack['projectName']}-app-1")["PLAIN"] == "from-the-banner-test"
+    finally:
+        dockersupport.remove_project(stack["projectName"])
 
 
 def test_the_list_updates_itself_while_a_sync_runs(product: Product, driver: WebDriver) -> None:
