@@ -275,7 +275,7 @@ def commit_on_branch(*, url: str, branch: str, commit: str, auth: GitAuth | None
 
     The branch's whole history is fetched into a throwaway repository: the stack's own
     working copy is shallow, and a sync may be using it right now."""
-    if not _SHORT_SHA.match(commit):
+    if not _SHORT_SHA.fullmatch(commit):
         raise GitError(f"{commit!r} is not a commit id")
     _refuse_private_host(url)
     with _environment(auth) as env:

@@ -264,7 +264,11 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if stack is None:
             stack = stack_create(fields=serializer.model_fields(), repository_url=serializer.repository_url())
         else:
-            stack_update(stack=stack, fields=serializer.model_fields(), repository_url=serializer.repository_url())
+            try:
+                stack_update(stack=stack, fields=serializer.model_fields(), repository_url=serializer.repository_url())
+            except Conflict as exc:  # a move that would strand its containers
+                context = _form_context(stack, post.dict(), {"environmentId": str(exc)}, post.getlist("notifyEvents"))
+                return render(request, "stacks/form.html", context, status=409)
     return redirect("stack-detail", pk=stack.pk)
 
 

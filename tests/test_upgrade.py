@@ -371,21 +371,31 @@ import json, sys
 import django
 
 django.setup()
+from dockhand.crypto import fingerprint
 from gitsync.models import Credential, Repository
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar
 
 url, user, token, head = sys.argv[1:5]
 credential = Credential.objects.create(name="forge", auth_type="token", username=user, token=token)
 repo = Repository.objects.create(name="app", url=url, credential=credential)
-stack = GitStack.objects.create(
-    name="shop", environment=Environment.objects.get(name="local"), repository=repo, branch="main",
-    project_name="shop", env_file_path=".env", profiles=["web"], sync_status="success", last_commit=head,
-    remote_head=head, deployed_config_hashes={"app": "0" * 64},
-)
-StackEnvVar.objects.create(stack=stack, key="PLAIN", value="plain-override")
-StackEnvVar.objects.create(stack=stack, key="SECRET", value="s3cr3t-Value-9d41", is_secret=True)
-Deployment.objects.create(stack=stack, stack_name="shop", status="success", trigger="api", commit_sha=head, deployed=True)
-print(json.dumps({"stack": stack.pk}))
+# What the last deploy ran, as that version recorded it (secrets as fingerprints).
+ran = {"PLAIN": "plain-override", "SECRET": fingerprint("s3cr3t-Value-9d41"), "GIT_COMMIT_SHA": head}
+made = {}
+# shop: saved as it ran. cart: PLAIN saved after that deploy, never applied (Sync said
+# "Already up to date" in that version).
+for name, plain in (("shop", "plain-override"), ("cart", "saved-not-applied")):
+    stack = GitStack.objects.create(
+        name=name, environment=Environment.objects.get(name="local"), repository=repo, branch="main",
+        project_name=name, env_file_path=".env", profiles=["web"], sync_status="success", last_commit=head,
+        remote_head=head, deployed_config_hashes={"app": "0" * 64},
+    )
+    StackEnvVar.objects.create(stack=stack, key="PLAIN", value=plain)
+    StackEnvVar.objects.create(stack=stack, key="SECRET", value="s3cr3t-Value-9d41", is_secret=True)
+    Deployment.objects.create(
+        stack=stack, stack_name=name, status="success", trigger="api", commit_sha=head, deployed=True, env_snapshot=ran
+    )
+    made[name] = stack.pk
+print(json.dumps(made))
 """
 
 NEW_SYNCS = """
@@ -398,8 +408,10 @@ from stacks.models import Deployment, GitStack
 from stacks.services.status import revision_reasons
 from stacks.services.sync import stack_sync
 
-stack = GitStack.objects.select_related("environment", "repository__credential").get(pk=int(sys.argv[1]))
+stacks = GitStack.objects.select_related("environment", "repository__credential")
+stack = stacks.get(pk=int(sys.argv[1]))
 reasons = revision_reasons(stack)
+never_applied = revision_reasons(stacks.get(pk=int(sys.argv[2])))
 here = stack_sync(stack=stack, trigger="api", by=None, check_here=True)  # a waiting caller
 stack.refresh_from_db()
 worker = stack_sync(stack=stack, trigger="webhook", by=None)  # through the (inline) worker
@@ -407,6 +419,7 @@ worker.refresh_from_db()
 applied = Deployment.objects.filter(stack=stack, status="success").get()
 print(json.dumps({
     "reasons": reasons,
+    "never_applied": never_applied,
     "syncs": [[d.status, d.deployed, d.note] for d in (here, worker)],
     "applied_revision": bool(applied.revision),
 }))
@@ -418,7 +431,7 @@ def test_a_stack_deployed_by_the_previous_main_syncs_nothing_after_the_upgrade(
 ) -> None:
     from tests.conftest import GIT_TOKEN, GIT_USER
 
-    projects.append("shop")  # removed afterwards, should a broken upgrade deploy it
+    projects += ["shop", "cart"]  # removed afterwards, should a broken upgrade deploy them
     data = tmp_path / "data"
     with _previous_main(tmp_path / "old") as old:
         _manage(old, data, "migrate", "--no-input")
@@ -426,9 +439,11 @@ def test_a_stack_deployed_by_the_previous_main_syncs_nothing_after_the_upgrade(
         made = _script(old, data, code + OLD_DEPLOYED_STACK)
     _manage(ROOT, data, "migrate", "--no-input")
 
-    after = _script(ROOT, data, f"import sys; sys.argv[1:] = [{made['stack']!r}]\n" + NEW_SYNCS)
+    after = _script(ROOT, data, f"import sys; sys.argv[1:] = [{made['shop']!r}, {made['cart']!r}]\n" + NEW_SYNCS)
 
     # What it runs is what it was configured with: nothing to apply, no compose run.
     assert after["reasons"] == [] and after["applied_revision"] is True
+    # What was saved after the last deploy but never applied is still a reason to sync.
+    assert after["never_applied"] == ["override PLAIN changed"]
     unchanged = "Already up to date: no new commit and no change since the last deploy"
     assert after["syncs"] == [["skipped", False, unchanged], ["skipped", False, unchanged]]

@@ -219,7 +219,7 @@ class StackSync(APIView):
                 "force: must be true or false", status.HTTP_400_BAD_REQUEST, fields={"force": ["must be true or false"]}
             )
         pin = request.data.get("commit", "") if isinstance(request.data, dict) else ""
-        if not isinstance(pin, str) or (pin and not COMMIT_ID.match(pin)):
+        if not isinstance(pin, str) or (pin and not COMMIT_ID.fullmatch(pin)):
             message = "must be a commit id (7 to 64 hexadecimal digits)"
             return error(f"commit: {message}", status.HTTP_400_BAD_REQUEST, fields={"commit": [message]})
         wait = query_bool(request, "wait", True)

@@ -32,26 +32,87 @@ class Migration(migrations.Migration):
     ]
 
 
-def _revisions_in_place(apps, schema_editor):  # type: ignore[no-untyped-def]
-    """Deployed stacks take what they are configured with now as what they applied:
-    before revisions nothing else was known, and an upgrade must not redeploy every
-    stack. Their last successful deployment gets the matching revision."""
-    from stacks.services.revision import revision, stack_config
 
+# A frozen copy of stacks/services/revision.py as it was when this migration was
+# written: an old install upgrading later must compute what this version computed.
+_OPTIONS = {
+    "composePath": "compose_path",
+    "envFilePath": "env_file_path",
+    "additionalComposeFiles": "additional_compose_files",
+    "profiles": "profiles",
+    "projectName": "project_name",
+    "pullPolicy": "pull_policy",
+    "buildOnDeploy": "build_on_deploy",
+    "noBuildCache": "no_build_cache",
+    "forceRecreate": "force_recreate",
+    "branch": "branch",
+    "repositoryId": "repository_id",
+}
+_METADATA = {"GIT_REPO", "GIT_BRANCH", "GIT_COMMIT_SHA", "GIT_COMMIT_MESSAGE", "GIT_COMMIT_AUTHOR"}
+_FINGERPRINT = "hmac-sha256:"
+
+
+def _applied_config(stack, last):  # type: ignore[no-untyped-def]
+    """What the stack's last successful deploy applied besides its commit. Its overrides
+    come from the deployment's env snapshot (plain values, secrets as the same keyed
+    fingerprints), not from what is saved now: an override saved after that deploy
+    was never applied, and must stay a reason to sync. Options and engine had no record:
+    taken as they are now."""
+    from django.conf import settings
+
+    from dockhand.crypto import fingerprint
+
+    snapshot = (last.env_snapshot if last is not None else None) or {}
+    if snapshot:
+        overrides = {
+            key: {"secret": True, "fingerprint": value}
+            if str(value).startswith(_FINGERPRINT)
+            else {"secret": False, "value": value}
+            for key, value in sorted(snapshot.items())
+            if key not in _METADATA
+        }
+    else:  # deployed before snapshots were kept: what is saved is all there is
+        overrides = {
+            v.key: {"secret": True, "fingerprint": fingerprint(v.value or "")}
+            if v.is_secret
+            else {"secret": False, "value": v.value or ""}
+            for v in sorted(stack.env_vars.all(), key=lambda v: v.key)
+        }
+    options = {}
+    for name, field in _OPTIONS.items():
+        value = getattr(stack, field)
+        options[name] = list(value) if isinstance(value, list | tuple) else value
+    environment = stack.environment
+    return {
+        "overrides": overrides,
+        "options": options,
+        "engine": {"host": environment.docker_host or settings.DEFAULT_DOCKER_HOST, "swarm": environment.swarm},
+    }
+
+
+def _revision(commit, config):  # type: ignore[no-untyped-def]
+    import hashlib
+    import json
+
+    text = json.dumps({"commit": commit, "config": config}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _revisions_in_place(apps, schema_editor):  # type: ignore[no-untyped-def]
+    """Deployed stacks get what they applied, so an upgrade redeploys nothing that is
+    in step, and their last successful deployment the matching revision."""
     GitStack = apps.get_model("stacks", "GitStack")
     Deployment = apps.get_model("stacks", "Deployment")
     for stack in GitStack.objects.exclude(last_commit="").select_related("environment"):
-        config = stack_config(stack)
-        stack.applied_config = config
-        stack.save(update_fields=["applied_config"])
         last = (
             Deployment.objects.filter(stack=stack, status="success", deployed=True, commit_sha=stack.last_commit)
             .order_by("-finished_at", "-id")
             .first()
         )
+        config = _applied_config(stack, last)
+        GitStack.objects.filter(pk=stack.pk).update(applied_config=config)
         if last is not None:
-            last.revision, last.config = revision(stack.last_commit, config), config
-            last.save(update_fields=["revision", "config"])
+            Deployment.objects.filter(pk=last.pk).update(revision=_revision(stack.last_commit, config), config=config)
 
 
 Migration.operations.append(migrations.RunPython(_revisions_in_place, migrations.RunPython.noop))

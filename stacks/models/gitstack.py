@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.db import models
 
@@ -103,6 +104,14 @@ class GitStack(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A stack row is written whole once, when created; after that column by column
+        (`update_fields`, `record`): a whole save would write back the lock and what a
+        sync applied as they were when this copy was read."""
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            raise ValueError("An existing GitStack is saved with update_fields (or GitStack.record)")
+        super().save(*args, **kwargs)
 
     def record(self, **fields: object) -> None:
         """Write what a sync or the user changed of the stack's own state (remote head,

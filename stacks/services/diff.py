@@ -48,6 +48,8 @@ def stack_diff(*, stack: GitStack) -> dict[str, Any]:
     )
     config = config_diff(stack.applied_config, stack_config(stack))
     services, problem = _services(stack, workdir, head)
+    if problem:  # compose quotes interpolated values in its errors: a secret among them
+        problem = mask(problem, secrets)
     return {
         "from": stack.last_commit or None,
         "to": head.sha,

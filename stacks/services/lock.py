@@ -83,6 +83,13 @@ def lock_held_by(stack: GitStack, owner: int) -> QuerySet[GitStack]:
     return GitStack.objects.filter(pk=stack.pk, lock_owner=owner)
 
 
+def lock_is_held(stack: GitStack) -> bool:
+    """Whether someone holds the stack's lock now (a look, not a claim: for refusing
+    early what `lock_take` would refuse anyway)."""
+    held = GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False, lock_expires__gte=timezone.now())
+    return held.exists()
+
+
 def lock_take(stack: GitStack, owner: int, lease: timedelta, **fields: Any) -> None:
     """Give the lock to `owner` (and write `fields` with it), taking it back from a
     holder whose lease ran out; StackBusy when it is held."""

@@ -30,6 +30,9 @@ OPTIONS = {
     "buildOnDeploy": "build_on_deploy",
     "noBuildCache": "no_build_cache",
     "forceRecreate": "force_recreate",
+    # Compose gets GIT_BRANCH and GIT_REPO too: another branch at the same commit runs differently.
+    "branch": "branch",
+    "repositoryId": "repository_id",
 }
 
 Config = dict[str, Any]

@@ -174,6 +174,12 @@ def _sync(
         _note(deployment, output, STOPPED_NOTE)
         return
     config = outcome.config = stack_config(stack)
+    pinned = target and deployment.rollback_to_id is None
+    if pinned and target == stack.last_commit and config == stack.applied_config and not deployment.force:
+        stack.record(pinned_commit=target)  # it runs that commit already: pinned, nothing to do
+        _record_commit(deployment, sha=target)
+        _note(deployment, output, UNCHANGED_NOTE)
+        return
     if not target and not deployment.commit_sha:  # (set: already seen to be new)
         head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
         stack.record(remote_head=head)
@@ -220,6 +226,8 @@ def _sync(
     # Stored and shown like commit metadata: without terminal control sequences.
     snapshot = {key: plain_text(value) for key, value in deployed.env_snapshot.items()}
     resolved = _resolved_text(deployed.model, output.secrets)
+    if target and stack.stopped_by_user:  # a pinned or rolled-back commit runs again
+        stack.record(stopped_by_user=False)
     deployment.record(env_snapshot=snapshot, images=deployed.images, resolved=resolved)
     stack.record(deployed_config_hashes=deployed.config_hashes)
     outcome.deployed = True

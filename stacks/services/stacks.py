@@ -13,12 +13,14 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from dockhand.audit import record
+from dockhand.errors import Conflict
 from gitsync.models import Credential, Repository
 from gitsync.services.repositories import repository_for_url
 from stacks import compose, engine, swarm
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 from stacks.services.lock import Holder, lock_for_deletion, lock_release
 from stacks.services.schedules import stack_schedule_apply
+from stacks.services.status import stack_workloads
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,14 @@ def stack_update(
     env_vars: list[EnvVarInput] | None = None,
 ) -> GitStack:
     """Change a stack's settings; `env_vars`, when given, replaces the whole set. A
-    repository given by URL is made with the change, in its transaction."""
+    repository given by URL is made with the change, in its transaction. Conflict when
+    it would move to another environment while it still runs on its engine."""
+    moving = "environment" in fields and fields["environment"].pk != stack.environment_id
+    if moving and _still_runs(stack):
+        raise Conflict(
+            f"The stack still runs in {stack.environment.name}: take it down there first, then move it"
+            " (moving it would leave its containers running on that engine)"
+        )
     with transaction.atomic():
         if repository_url is not None:
             fields = {**fields, "repository": _repository(repository_url, branch=fields.get("branch", "main"))}
@@ -128,13 +137,22 @@ def stack_update(
             setattr(stack, name, value)
         if "webhook_secret" in fields and not stack.webhook_secret:
             stack.webhook_secret = new_webhook_secret()
-        stack.save()
+        # Only what was changed: the row also holds the lock and what a sync applied,
+        # which a sync may have moved since this copy was read.
+        stack.save(update_fields=[*fields, "updated_at"])
         if env_vars is not None:
             _replace_env_vars(stack, env_vars)
         stack_schedule_apply(stack=stack, cron_changed="auto_update_cron" in fields)
         changed = sorted(fields) + ([f"envVars({', '.join(v.key for v in env_vars)})"] if env_vars is not None else [])
         record("stack.update", stack, "changed: " + (", ".join(changed) or "nothing"))
     return stack
+
+
+def _still_runs(stack: GitStack) -> bool:
+    try:
+        return bool(stack_workloads(stack))
+    except engine.EngineError:
+        return False  # an engine that cannot be asked runs nothing dockhand can reach
 
 
 def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bool = False) -> str:

@@ -33,7 +33,7 @@ def revision_reasons(stack: GitStack, overrides: Sequence[StackEnvVar] | None = 
     stack is pinned to a commit), an override, secret or option changed since the last
     deploy. Empty when a sync would find nothing to do."""
     reasons = []
-    if stack.pinned_commit:
+    if stack.pinned_commit and stack.pinned_commit != stack.remote_head:
         head = stack.remote_head[:12] if stack.remote_head else "unknown"
         reasons.append(f"pinned to {stack.pinned_commit[:12]}, branch is at {head}")
     elif stack.remote_head and stack.remote_head != stack.last_commit:

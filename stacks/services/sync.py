@@ -19,7 +19,15 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
 from stacks.services.access import deploy_needs_approval
-from stacks.services.lock import StackBusy, SyncOutcome, lock_ask_followup, lock_release, lock_take_for, lock_wait_again
+from stacks.services.lock import (
+    StackBusy,
+    SyncOutcome,
+    lock_ask_followup,
+    lock_is_held,
+    lock_release,
+    lock_take_for,
+    lock_wait_again,
+)
 from stacks.services.queue import enqueue
 from stacks.services.unchanged import deployment_check_unchanged
 
@@ -28,7 +36,7 @@ log = logging.getLogger(__name__)
 # Seconds between looks at a deployment someone waits for: often at first (most
 # deploys are short, and each step is latency added to the answer), then less.
 WAIT_STEPS = ((3.0, 0.02), (float("inf"), 0.1))
-PAUSED_MESSAGE = "Auto-sync is paused after a rollback: resume it to deploy the branch again"
+PAUSED_MESSAGE = "Auto-sync is paused after a rollback or a pinned deploy: resume it to deploy the branch again"
 
 
 def stack_sync(
@@ -56,21 +64,28 @@ def stack_sync(
 
     `target` (a rollback) or `pin` (a commit id, full or abbreviated) deploy that commit
     instead of the branch head; a pinned commit must be in the branch's history
-    (CommitNotOnBranch otherwise, before anything is recorded).
+    (CommitNotOnBranch otherwise, before anything is recorded). Like a rollback, a pin
+    pauses automatic syncs: no push or schedule undoes it behind the user's back.
     """
+    needs_approval = deploy_needs_approval(by, stack.environment)  # who may, before anything costly
     if pin:
+        if lock_is_held(stack):
+            raise StackBusy()  # before fetching the branch's history for nothing
         pin = _on_branch(stack, pin)
     aim: dict[str, Any] = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
     if pin:
         aim = {"target_commit": pin}
-    if deploy_needs_approval(by, stack.environment):
+    if needs_approval:
         return _request_approval(stack, trigger=trigger, force=force, **aim)
     with transaction.atomic():
         deployment = Deployment.objects.create(
             stack=stack, trigger=trigger, force=force, requested_by=current_actor(), **aim
         )
         lock_take_for(stack, deployment)  # StackBusy rolls the row back: a refused call is no attempt
-    record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}")
+    pinned = f" commit={pin}" if pin else ""
+    record("stack.sync", stack, f"deployment={deployment.pk} trigger={trigger} force={force}{pinned}")
+    if pin:
+        stack.record(auto_sync_paused=True)
     if check_here and deployment_check_unchanged(deployment=deployment, head=head):
         return deployment
     return hand_to_worker(stack, deployment)

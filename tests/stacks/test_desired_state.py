@@ -203,3 +203,112 @@ def test_the_diff_shows_line_diffs_overrides_options_and_services(
     assert diff["options"] == [{"name": "profiles", "from": [], "to": ["extra"]}]
     assert diff["services"] == ["app"]
     assert ROTATED not in response.content.decode() and "new-plain" not in response.content.decode()
+
+
+def test_saving_a_stack_leaves_its_lock_and_what_was_applied_alone(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    from stacks.models import Deployment, GitStack
+    from stacks.services.lock import lock_take_for
+    from stacks.services.stacks import stack_update
+
+    stack = make_stack(app_repo)
+    stale = GitStack.objects.get(pk=stack["id"])  # what a PUT read before the sync below
+    assert _sync(api, stack).json()["deployed"] is True  # meanwhile: applied and recorded
+    holder = Deployment.objects.create(stack_id=stack["id"], trigger="api")
+    lock_take_for(GitStack.objects.get(pk=stack["id"]), holder)  # and the next sync holds the lock
+
+    stack_update(stack=stale, fields={"auto_update_cron": "0 4 * * *"})
+
+    row = GitStack.objects.get(pk=stack["id"])
+    assert row.auto_update_cron == "0 4 * * *"
+    assert row.lock_owner == holder.pk and row.sync_status == "queued"
+    assert row.last_commit == app_repo.head() and row.applied_config is not None and row.deployed_config_hashes
+    with pytest.raises(ValueError, match="update_fields"):
+        stale.save()  # a whole save of an existing row is refused outright
+
+
+def test_a_compose_error_in_the_diff_shows_no_secret(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, viewer: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    stack = make_stack(app_repo)
+    assert _sync(api, stack).json()["deployed"] is True
+    broken = compose_file("2").replace(
+        "    stop_grace_period: 1s\n", '    stop_grace_period: 1s\n    ports: ["${SECRET}"]\n'
+    )
+    app_repo.commit({"compose.yaml": broken}, "a port from the secret")
+    looker = APIClient()
+    looker.force_authenticate(viewer)
+    for client in (api, looker):
+        response = client.get(f"/api/git/stacks/{stack['id']}/diff")
+        assert response.status_code == 200, response.content
+        assert "********" in response.json()["servicesError"]
+        assert SECRET_VALUE not in response.content.decode()
+
+
+def test_a_pin_holds_against_automatic_syncs_and_pinning_what_runs_deploys_nothing(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, viewer: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    from stacks.models import GitStack
+    from stacks.services.schedules import stack_sync_scheduled
+    from stacks.services.sync import PAUSED_MESSAGE
+
+    stack = make_stack(app_repo, autoUpdate=True)
+    head = app_repo.head()
+    assert _sync(api, stack).json()["deployed"] is True
+
+    # A viewer may not pin: refused before the branch is fetched, whatever the commit.
+    looker = APIClient()
+    looker.force_authenticate(viewer)
+    for commit in (head, "0" * 40):
+        assert looker.post(f"/api/git/stacks/{stack['id']}/sync", {"commit": commit}, format="json").status_code == 403
+
+    body = _sync(api, stack, commit=head).json()  # what already runs
+    assert body["deployed"] is False and body["success"] is True, body
+    status = _status(api, stack)
+    assert status["syncState"] == "Synced" and status["reasons"] == []
+
+    app_repo.commit({"compose.yaml": compose_file("2")}, "v2")
+    # The schedule does not undo a pin.
+    assert stack_sync_scheduled(stack_id=stack["id"]) == PAUSED_MESSAGE
+    assert dockersupport.container_env(container_name(stack))["VERSION"] == "1"
+    assert GitStack.objects.get(pk=stack["id"]).auto_sync_paused is True
+
+
+def test_a_pinned_sync_starts_a_stopped_stack_and_says_so(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = make_stack(app_repo)
+    first = app_repo.head()
+    assert _sync(api, stack).json()["deployed"] is True
+    app_repo.commit({"compose.yaml": compose_file("2")}, "v2")
+    assert _sync(api, stack).json()["deployed"] is True
+    assert api.post(f"/api/git/stacks/{stack['id']}/stop").json()["stoppedByUser"] is True
+
+    assert _sync(api, stack, commit=first).json()["deployed"] is True
+    assert api.get(f"/api/git/stacks/{stack['id']}").json()["stoppedByUser"] is False
+    assert dockersupport.inspect(container_name(stack))["State"]["Running"] is True  # type: ignore[index]
+
+
+def test_a_stack_that_runs_is_not_moved_to_another_environment(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    far = api.post(
+        "/api/environments", {"name": f"far-{stack_suffix()}", "dockerHost": "tcp://127.0.0.1:9"}, format="json"
+    )
+    assert far.status_code == 201, far.content
+    stack = make_stack(app_repo)
+    assert _sync(api, stack).json()["deployed"] is True
+
+    moved = api.put(f"/api/git/stacks/{stack['id']}", {"environmentId": far.json()["id"]}, format="json")
+    assert moved.status_code == 409
+    assert moved.json()["error"].startswith("The stack still runs in local: take it down there first")
+    assert api.get(f"/api/git/stacks/{stack['id']}").json()["environmentId"] != far.json()["id"]
+
+    assert api.post(f"/api/git/stacks/{stack['id']}/down").status_code == 200
+    moved = api.put(f"/api/git/stacks/{stack['id']}", {"environmentId": far.json()["id"]}, format="json")
+    assert moved.status_code == 200 and moved.json()["environmentId"] == far.json()["id"]
