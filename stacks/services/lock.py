@@ -72,7 +72,10 @@ def heartbeat() -> float:
 
 
 def queue_lease() -> timedelta:
-    """How long a queued deployment holds the lock before a worker renews it."""
+    """How long a queued deployment holds the lock once it was handed to the worker
+    again: a queue busy with long deploys may keep it waiting that long, legitimately.
+    (The first time, it holds an ordinary lease: a task lost with a dead node is
+    handed over again by the reaper within minutes, not after the broker's retry.)"""
     # A queued task may wait behind others, and the broker re-delivers a task whose
     # worker died only after `retry` seconds: hold the lock at least that long.
     return timedelta(seconds=int(settings.Q_CLUSTER["retry"])) + lock_lease()  # type: ignore[call-overload]
@@ -107,7 +110,7 @@ def lock_take(stack: GitStack, owner: int, lease: timedelta, **fields: Any) -> N
 def lock_take_for(stack: GitStack, deployment: Deployment) -> None:
     """Give the lock to a queued deployment (inside the caller's transaction, so a
     refusal rolls its row back); StackBusy when it is held."""
-    lock_take(stack, deployment.pk, queue_lease(), sync_status=GitStack.SyncStatus.QUEUED)
+    lock_take(stack, deployment.pk, lock_lease(), sync_status=GitStack.SyncStatus.QUEUED)
     stack.sync_status = GitStack.SyncStatus.QUEUED
 
 
@@ -171,7 +174,7 @@ def lock_release(stack: GitStack, owner: int, outcome: SyncOutcome | None = None
             followup = Deployment.objects.create(stack=stack, trigger=pending[1] or Deployment.Trigger.WEBHOOK)
             fields.update(
                 lock_owner=followup.pk,
-                lock_expires=timezone.now() + queue_lease(),
+                lock_expires=timezone.now() + lock_lease(),
                 sync_status=GitStack.SyncStatus.QUEUED,
                 sync_pending=False,
                 pending_trigger="",

@@ -16,6 +16,7 @@ import yaml
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from dockhand.durable import durably
 from dockhand.masking import mask
 from gitsync import git
 from gitsync.models import Repository
@@ -124,27 +125,46 @@ def deployment_run(*, deployment_id: int) -> Deployment:
             error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
     if watch.stop.is_set():
         message = f"Cancelled by {watch.cancelled_by}"
-        output.line(message)
-        deployment.finish(Deployment.Status.CANCELLED, error=message)
-        lock_release(stack, deployment.pk, SyncOutcome(ok=False, error=message))
+        _say(output, message)
+        _end(stack, deployment, SyncOutcome(ok=False, error=message), Deployment.Status.CANCELLED, error=message)
     elif error:
-        output.line(f"ERROR: {error}")
-        deployment.finish(Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
-        lock_release(stack, deployment.pk, SyncOutcome(ok=False, error=error, branch_missing=branch_missing))
+        _say(output, f"ERROR: {error}")
+        failed = SyncOutcome(ok=False, error=error, branch_missing=branch_missing)
+        _end(stack, deployment, failed, Deployment.Status.FAILED, error=error, remote_unreachable=unreachable)
         if outcome.compose_ran and stack.auto_rollback and deployment.trigger != Deployment.Trigger.ROLLBACK:
             _roll_back_after(stack, deployment, output)
     elif not outcome.deployed:
-        deployment.finish(Deployment.Status.SKIPPED)
-        lock_release(stack, deployment.pk, SyncOutcome(ok=True))
+        _end(stack, deployment, SyncOutcome(ok=True), Deployment.Status.SKIPPED)
     else:
-        deployment.finish(Deployment.Status.SUCCESS, deployed=True)
         pinned = deployment.target_commit if deployment.rollback_to_id is None else ""
         applied = SyncOutcome(ok=True, commit=deployment.commit_sha, config=outcome.config, pinned=pinned)
-        lock_release(stack, deployment.pk, applied)
+        _end(stack, deployment, applied, Deployment.Status.SUCCESS, deployed=True)
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
     wake_viewers(deployment.pk)
     deployment_notify(deployment, branch_missing=branch_missing)
     return deployment
+
+
+def _say(output: DeploymentOutput, line: str) -> None:
+    """A last output line, if the database takes it: the deployment's end is written
+    whether or not it does (its error says the same)."""
+    try:
+        output.line(line)
+    except DatabaseError as exc:
+        log.warning("deployment %s: could not store its last line: %s", output.deployment.pk, exc)
+
+
+def _end(stack: GitStack, deployment: Deployment, outcome: SyncOutcome, status: str, **fields: Any) -> None:
+    """Finish the deployment and give its stack's lock back (to a pending follow-up, if
+    any), through transient database errors: for as long as the lock would last, after
+    which the reaper takes it back anyway."""
+    within = settings.LOCK_LEASE
+    durably(lambda: deployment.finish(status, **fields), what=f"finishing deployment {deployment.pk}", within=within)
+    durably(
+        lambda: lock_release(stack, deployment.pk, outcome),
+        what=f"releasing stack {stack.pk} after deployment {deployment.pk}",
+        within=within,
+    )
 
 
 def _roll_back_after(stack: GitStack, failed: Deployment, output: DeploymentOutput) -> None:
