@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from dockhand import ratelimit
+from dockhand.models import AuditEvent
 from stacks.models import Deployment, GitStack, WebhookDelivery
 
 DURATION_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -67,6 +68,13 @@ def _deployments() -> Iterator[Metric]:
     histogram = HistogramMetricFamily("dockhand_deployment_duration_seconds", "How long finished deployments took")
     histogram.add_metric([], buckets, sum_value=(seen["total_ms"] or 0) / 1000)
     yield histogram
+
+    taken = CounterMetricFamily(
+        "dockhand_locks_taken_back",
+        "Stack locks taken back from work whose worker died (the reaper, and recovery at start-up)",
+    )
+    taken.add_metric([], AuditEvent.objects.filter(action="stack.lock_taken_back").count())
+    yield taken
 
     queued = GaugeMetricFamily("dockhand_queue_depth", "Deployments queued for a worker")
     queued.add_metric([], Deployment.objects.filter(status=Deployment.Status.QUEUED).count())

@@ -71,3 +71,26 @@ def test_expired_queued_work_is_handed_over_again_and_runs_once(
     assert run_deployment(queued.pk) == "success"  # the original task, delivered late: runs nothing
     assert queued.output_text().count("Deploying ") == 1
     assert locks_reap() == {"interrupted": 0, "requeued": 0}
+
+
+def test_health_reports_work_held_past_its_lease_and_metrics_count_what_was_taken_back(
+    api: Any, app_repo: Any, make_stack: Any, settings: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    settings.METRICS_TOKEN = "metrics-token-for-tests"
+    stack = make_stack(app_repo)
+    stuck = Deployment.objects.create(stack_id=stack["id"], trigger="api")
+    stuck.start(worker="gone:1")
+    _hold(stack, stuck, expires_in=-600, sync_status="syncing")  # no clock reaped it (none runs here)
+
+    body = APIClient().get("/api/health").json()
+    assert body["details"] == "unhealthy"
+    assert body["work"] == f"held past their lease, not taken back: {stack['stackName']}"
+    assert body["database"] == "ok" and body["disk"] == "ok"
+
+    assert locks_reap()["interrupted"] == 1
+    assert APIClient().get("/api/health").json()["work"] == "ok"
+    scraped = APIClient().get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token-for-tests").content.decode()
+    assert "dockhand_locks_taken_back_total 1.0" in scraped
+    assert 'dockhand_deployments_total{status="interrupted",trigger="api"} 1.0' in scraped
