@@ -1,0 +1,78 @@
+"""The database stops taking writes in the middle of a deploy (another program holds
+SQLite's write lock past dockhand's busy timeout): once it takes writes again the
+deployment has ended and the stack is free, without waiting for a lease (Step 10)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, slow_compose_file, unique_stack_name
+from tests.support import docker as dockersupport
+from tests.support.product import ApiClient, running_product
+
+ADMIN_PASSWORD = "dbfault-Admin-pass-7713"
+
+
+def _until(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_a_deploy_through_a_locked_database_ends_and_frees_its_stack_when_it_returns(
+    tmp_path: Path, git_server: Any, docker_image: str
+) -> None:
+    data = tmp_path / "data"
+    with running_product(data, ADMIN_PASSWORD) as product:  # the default lease: 120 s
+        product.wait_healthy(60)
+        client = ApiClient(product.url, "admin", ADMIN_PASSWORD)
+        credential = client.post(
+            "/api/git/credentials", {"name": "c", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+        ).json()["id"]
+        repo = git_server.create_repo(f"dblock-{unique_stack_name()}", {"compose.yaml": slow_compose_file(seconds=3)})
+        stack = client.post(
+            "/api/git/stacks", {"stackName": unique_stack_name(), "url": repo.url, "credentialId": credential}
+        ).json()
+        try:
+            deployment = client.post(f"/api/git/stacks/{stack['id']}/sync?wait=false").json()["deploymentId"]
+            _until(
+                "the deploy runs compose",
+                lambda: "Deploying" in client.get(f"/api/deployments/{deployment}").json()["output"],
+                60,
+            )
+            holder = sqlite3.connect(data / "dockhand.sqlite3", timeout=5, isolation_level=None)
+            try:
+                holder.execute("BEGIN IMMEDIATE")
+                # Longer than two busy timeouts (20 s each): a line written during the deploy
+                # fails, and so does the first write of the deployment's end.
+                time.sleep(45)
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            released = time.monotonic()
+
+            ended = _until(
+                "the deployment ends",
+                lambda: (
+                    (d := client.get(f"/api/deployments/{deployment}").json())["status"] not in ("queued", "running")
+                    and d
+                ),
+                45,
+            )
+            assert ended["status"] in ("success", "failed"), ended
+            assert time.monotonic() - released < 45  # not the 120 s lease
+            row = client.get(f"/api/git/stacks/{stack['id']}").json()
+            assert row["syncStatus"] in ("success", "failed")
+            # The stack is free: the next sync runs.
+            repo.commit({"compose.yaml": compose_file("2")}, "v2")
+            again = client.post(f"/api/git/stacks/{stack['id']}/sync", timeout=120)
+            assert again.status_code == 200 and again.json()["deployed"] is True, again.text
+        finally:
+            dockersupport.remove_project(stack["projectName"])
