@@ -69,6 +69,9 @@ GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 60, minimum=5)
 CANCEL_GRACE = env_int("DOCKHAND_CANCEL_GRACE", 10, minimum=1)
 # How many due stacks the auto-sync clock checks at once (each is mostly an ls-remote).
 AUTO_SYNC_CONCURRENCY = env_int("DOCKHAND_AUTO_SYNC_CONCURRENCY", 16, minimum=1)
+# Output lines a deployment keeps: the first half and the last half, with one line
+# saying how many were left out between them (stacks/services/output.py).
+OUTPUT_MAX_LINES = env_int("DOCKHAND_OUTPUT_MAX_LINES", 5000, minimum=10)
 # How long the API's default (waiting) /sync holds the request open.
 SYNC_WAIT_TIMEOUT = env_int("DOCKHAND_SYNC_WAIT_TIMEOUT", DEPLOY_TIMEOUT + GIT_TIMEOUT, minimum=1)
 COMPOSE_COMMAND = env_str("DOCKHAND_COMPOSE_COMMAND", "") or ""

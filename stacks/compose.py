@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 
@@ -200,8 +202,9 @@ def run(
     timed_out, done = threading.Event(), threading.Event()
 
     def _kill() -> None:
-        timed_out.set()
-        _signal(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # not when only its printed lines are still being handled
+            timed_out.set()
+            _signal(proc.pid, signal.SIGKILL)
 
     def _cancel_when_asked() -> None:
         assert stop is not None
@@ -219,12 +222,26 @@ def run(
     # the next start reads these files and ends such orphans (see recover_after_restart).
     pidfile = _pid_dir() / f"{proc.pid}.pid"
     pidfile.write_text(str(proc.pid))
+    # Compose never waits for `on_line`: a thread reads its output as it comes. A build
+    # step that prints fast while the pipe is full fails in BuildKit ("failed to receive
+    # status: … context canceled"); the lines wait here instead, in memory, for at most
+    # the run's timeout.
+    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+    def _read(stdout: IO[str]) -> None:
+        try:
+            for line in stdout:
+                lines.put(line)
+        finally:
+            lines.put(None)
+
+    assert proc.stdout is not None
+    threading.Thread(target=_read, args=(proc.stdout,), daemon=True).start()
     timer = threading.Timer(timeout, _kill)
     timer.start()
     tail: deque[str] = deque(maxlen=3)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        while (line := lines.get()) is not None:
             line = line.rstrip("\n")
             on_line(line)
             if line.strip():

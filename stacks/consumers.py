@@ -7,8 +7,13 @@ server are separate processes with no shared channel layer (the in-memory layer 
 process), and the database is already shared, so tailing it works everywhere, replays
 for late joiners for free, and loses nothing when a socket reconnects (`?after=<seq>`).
 With DOCKHAND_REDIS_URL the channel layer is channels-redis and the worker nudges the
-deployment's group after each line, so the tail reads at once instead of at its next
+deployment's group after new lines, so the tail reads at once instead of at its next
 poll (which then only guards against a lost nudge).
+
+The rows are bounded (services/output.py): the head, one marker line, a rolling tail.
+The marker takes the highest `seq` it stands for, so a viewer that fell behind the
+tail's cut finds it in place of the lines it missed, and a replay is at most
+OUTPUT_MAX_LINES lines whatever the deploy printed.
 """
 
 from __future__ import annotations

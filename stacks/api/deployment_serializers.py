@@ -34,6 +34,17 @@ class DeploymentSerializer(serializers.Serializer[Deployment]):
     revision = serializers.CharField(read_only=True)
 
 
+class DeploymentListSerializer(DeploymentSerializer):
+    """A deployment in a list: its output only by reference (spec §5), so a page of
+    deployments costs the same whatever they printed."""
+
+    output = None  # type: ignore[assignment]  # DRF: a field set to None is left out
+    outputUrl = serializers.SerializerMethodField()
+
+    def get_outputUrl(self, obj: Deployment) -> str:
+        return f"/api/deployments/{obj.pk}"
+
+
 class WebhookDeliverySerializer(serializers.Serializer[WebhookDelivery]):
     id = serializers.IntegerField(read_only=True)
     at = serializers.DateTimeField(source="received_at", read_only=True)

@@ -17,7 +17,11 @@ from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
 from gitsync import git
 from stacks import compose
-from stacks.api.deployment_serializers import DeploymentSerializer, WebhookDeliverySerializer
+from stacks.api.deployment_serializers import (
+    DeploymentListSerializer,
+    DeploymentSerializer,
+    WebhookDeliverySerializer,
+)
 from stacks.api.environment_serializers import EnvironmentSerializer
 from stacks.api.serializers import GitStackSerializer
 from stacks.models import Deployment, Environment, GitStack, Membership, WebhookDelivery
@@ -240,13 +244,13 @@ class StackDeployments(APIView):
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        deployments = Deployment.objects.filter(stack_id=pk).prefetch_related("lines")
+        deployments = Deployment.objects.filter(stack_id=pk)
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in Deployment.Status.values:
                 return error(f"status: must be one of {', '.join(Deployment.Status.values)}", 400)
             deployments = deployments.filter(status=wanted)
-        return paged(request, deployments, DeploymentSerializer)
+        return paged(request, deployments, DeploymentListSerializer)
 
 
 def visible_deployment(request: Request, pk: int) -> Deployment | None:

@@ -1,12 +1,47 @@
 // Deployment page: follow the output live over the WebSocket, from the last line the
 // server rendered (data-after), then show the final status. Text goes in as text
-// nodes, never as HTML: compose and git output is data.
+// nodes, never as HTML: compose and git output is data. A deploy may print 100,000
+// lines: they go in once per frame, and of those received live the page keeps the
+// newest LIVE_LINES, as the server keeps a deployment's head and tail.
 document.addEventListener("DOMContentLoaded", () => {
   const output = document.getElementById("output");
   if (output.dataset.finished === "1") return;
   const colors = { success: "success", skipped: "secondary", failed: "danger", cancelled: "warning", interrupted: "warning" };
   let after = Number(output.dataset.after);
   let done = false;
+  const LIVE_LINES = 5000;
+  let pending = [];
+  const chunks = []; // [text node, its line count], oldest first
+  let live = 0;
+  let leftOut = 0;
+  let marker = null;
+
+  const flush = () => {
+    if (!pending.length) return;
+    const stick = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
+    // A tab in the background gathers lines without drawing them: keep the newest.
+    const extra = pending.length - LIVE_LINES;
+    if (extra > 0) {
+      pending = pending.slice(extra);
+      leftOut += extra;
+    }
+    const node = document.createTextNode(pending.join(""));
+    output.appendChild(node);
+    chunks.push([node, pending.length]);
+    live += pending.length;
+    pending = [];
+    while (live - chunks[0][1] >= LIVE_LINES) {
+      const [oldest, count] = chunks.shift();
+      oldest.remove();
+      live -= count;
+      leftOut += count;
+    }
+    if (leftOut) {
+      marker = marker || output.insertBefore(document.createTextNode(""), chunks[0][0]);
+      marker.nodeValue = `… ${leftOut.toLocaleString()} lines left out here (reload for the stored output) …\n`;
+    }
+    if (stick) output.scrollTop = output.scrollHeight;
+  };
 
   const connect = () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -14,12 +49,12 @@ document.addEventListener("DOMContentLoaded", () => {
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "line") {
-        const stick = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
-        output.appendChild(document.createTextNode(message.text + "\n"));
+        if (!pending.length) requestAnimationFrame(flush);
+        pending.push(message.text + "\n");
         after = message.seq;
-        if (stick) output.scrollTop = output.scrollHeight;
       } else if (message.type === "status") {
         done = true;
+        flush();
         const badge = document.createElement("span");
         badge.className = `badge text-bg-${colors[message.status] || "secondary"}`;
         badge.dataset.status = message.status;
