@@ -244,7 +244,8 @@ class StackDeployments(APIView):
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        deployments = Deployment.objects.filter(stack_id=pk)
+        # Neither shown in a list: the resolved model (a page's worth of YAML) and the config.
+        deployments = Deployment.objects.filter(stack_id=pk).defer("resolved", "config")
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in Deployment.Status.values:
