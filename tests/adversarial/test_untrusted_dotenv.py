@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import compose_file
-from tests.support import docker as dockersupport
+from tests.support.refusals import sync_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +24,6 @@ def canary_file(tmp_path: Path) -> Path:
     path = tmp_path / "server-secrets.env"
     path.write_text(f"FROM_REPO={CANARY}\n")
     return path
-
-
-def _sync_fails(api: Any, stack: dict[str, Any], says: str) -> None:
-    response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
-    body = response.json()
-    assert response.status_code == 500, body
-    assert body["success"] is False
-    assert says in body["error"], body["error"]
-    assert CANARY not in response.content.decode()
-    assert dockersupport.containers(stack["projectName"]) == []
 
 
 def _monorepo(git_server: Any, name: str, dotenv: str | None = None) -> Any:
@@ -50,7 +40,7 @@ def test_a_dotenv_symlinked_out_of_the_checkout_is_refused(
     os.symlink(canary_file, repo.work / "apps/web/.env")
     repo.commit({}, ".env is a link to a server file")
     stack = make_stack(repo, composePath="apps/web/compose.yaml", envFilePath="")
-    _sync_fails(api, stack, ".env file 'apps/web/.env' points outside the repository")
+    sync_refused(CANARY, api, stack, ".env file 'apps/web/.env' points outside the repository")
 
 
 def test_a_dotenv_symlink_loop_is_refused(api: Any, git_server: Any, make_stack: Any) -> None:
@@ -58,10 +48,10 @@ def test_a_dotenv_symlink_loop_is_refused(api: Any, git_server: Any, make_stack:
     os.symlink(".env", repo.work / "apps/web/.env")
     repo.commit({}, ".env links to itself")
     stack = make_stack(repo, composePath="apps/web/compose.yaml", envFilePath="")
-    _sync_fails(api, stack, ".env file 'apps/web/.env' cannot be resolved (a symlink loop?)")
+    sync_refused(CANARY, api, stack, ".env file 'apps/web/.env' cannot be resolved (a symlink loop?)")
 
 
 def test_an_oversized_dotenv_is_refused(api: Any, git_server: Any, make_stack: Any) -> None:
     repo = _monorepo(git_server, "dotenv-big", "A=" + "x" * (1024 * 1024) + "\n")
     stack = make_stack(repo, composePath="apps/web/compose.yaml", envFilePath="")
-    _sync_fails(api, stack, ".env file 'apps/web/.env' is larger than 1048576 bytes")
+    sync_refused(CANARY, api, stack, ".env file 'apps/web/.env' is larger than 1048576 bytes")

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from stacks import compose
-from stacks.models import Deployment
 from tests.support import docker as dockersupport
+from tests.support.refusals import sync_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +28,6 @@ def server_folder(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "x.env").write_text(f"FROM_REPO={CANARY}\n")
     return folder
-
-
-def _sync_fails(api: Any, stack: dict[str, Any], says: str) -> None:
-    response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
-    body = response.json()
-    assert response.status_code == 500, body
-    assert body["success"] is False
-    assert says in body["error"], body["error"]
-    assert CANARY not in response.content.decode()
-    for deployment in Deployment.objects.filter(stack_id=stack["id"]):
-        assert CANARY not in deployment.output_text() + deployment.error
-    assert dockersupport.containers(stack["projectName"]) == []
 
 
 def _stack(git_server: Any, make_stack: Any, name: str, files: dict[str, str]) -> dict[str, Any]:
@@ -60,7 +48,7 @@ def test_a_label_file_outside_the_checkout_is_refused(
     stack = _stack(
         git_server, make_stack, "label-file", {"compose.yaml": _service(f"    label_file: {server_folder}/x.env\n")}
     )
-    _sync_fails(api, stack, f"service app label_file '{server_folder}/x.env' points outside the repository")
+    sync_refused(CANARY, api, stack, f"service app label_file '{server_folder}/x.env' points outside the repository")
 
 
 def test_a_path_in_the_servers_home_folder_is_refused(
@@ -75,7 +63,7 @@ def test_a_path_in_the_servers_home_folder_is_refused(
     monkeypatch.setenv("DOCKER_CONFIG", str(Path.home() / ".docker"))
     monkeypatch.setenv("HOME", str(server_folder))
     stack = _stack(git_server, make_stack, "home-file", {"compose.yaml": _service("    env_file: ~/x.env\n")})
-    _sync_fails(api, stack, "service app env_file '~/x.env' uses the home folder")
+    sync_refused(CANARY, api, stack, "service app env_file '~/x.env' uses the home folder")
 
 
 BUILD_CASES = {
@@ -95,4 +83,4 @@ def test_build_inputs_outside_the_checkout_are_refused(
     dockerfile = f"FROM {dockersupport.IMAGE}\nRUN --mount=from=outside,target=/o cat /o/x.env && false\n"
     service = f"services:\n  app:\n    pull_policy: build\n    command: ['sleep', '3600']\n{extra}"
     stack = _stack(git_server, make_stack, f"build-{case}", {"compose.yaml": service, "Dockerfile": dockerfile})
-    _sync_fails(api, stack, f"service app build {says} points outside the repository")
+    sync_refused(CANARY, api, stack, f"service app build {says} points outside the repository")

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from stacks.models import Deployment
 from tests.support import docker as dockersupport
+from tests.support.refusals import sync_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -44,18 +44,6 @@ def _repo(git_server: Any, name: str, files: dict[str, str]) -> Any:
     return git_server.create_repo(f"{name}-{uuid.uuid4().hex[:8]}", files)
 
 
-def _sync_fails(api: Any, stack: dict[str, Any], says: str) -> None:
-    response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
-    body = response.json()
-    assert response.status_code == 500, body
-    assert body["success"] is False
-    assert says in body["error"], body["error"]
-    assert CANARY not in response.content.decode()
-    for deployment in Deployment.objects.filter(stack_id=stack["id"]):
-        assert CANARY not in deployment.output_text() + deployment.error
-    assert dockersupport.containers(stack["projectName"]) == []
-
-
 # (a) compose reads an included project's own `.env`, like the main project's.
 def test_an_included_projects_dotenv_linked_out_of_the_checkout_is_refused(
     api: Any, git_server: Any, make_stack: Any, docker_image: str, server_folder: Path
@@ -70,7 +58,7 @@ def test_an_included_projects_dotenv_linked_out_of_the_checkout_is_refused(
     )
     os.symlink(server_folder / "x.env", repo.work / "more/.env")
     repo.commit({}, "the included project's .env is a link to a server file")
-    _sync_fails(api, make_stack(repo, envFilePath=""), ".env file 'more/.env' points outside the repository")
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), ".env file 'more/.env' points outside the repository")
 
 
 # (b) an include's project_directory is where its relative paths and its `.env` are read.
@@ -87,7 +75,8 @@ def test_an_include_with_a_project_directory_outside_the_checkout_is_refused(
             "more/x.env": "FROM_REPO=harmless\n",
         },
     )
-    _sync_fails(
+    sync_refused(
+        CANARY,
         api,
         make_stack(repo, envFilePath=""),
         f"include project_directory '{server_folder}' points outside the repository",
@@ -110,7 +99,7 @@ def test_an_include_env_file_inside_an_included_file_is_refused(
             ".env": "FROM_REPO=harmless\n",
         },
     )
-    _sync_fails(api, make_stack(repo, envFilePath=""), "include env_file '.env' in inner.yaml")
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), "include env_file '.env' in inner.yaml")
 
 
 # (c) compose resolves a second -f file's relative paths against the project folder.
@@ -129,7 +118,7 @@ def test_a_second_compose_file_is_checked_against_the_project_folder(
         },
     )
     stack = make_stack(repo, envFilePath="", additionalComposeFiles=["a/b/more.yaml"])
-    _sync_fails(api, stack, "service app env_file '../../x.env' points outside the repository")
+    sync_refused(CANARY, api, stack, "service app env_file '../../x.env' points outside the repository")
 
 
 # Compose takes an included file's folder as spelled (`link/`), not where the link leads.
@@ -151,7 +140,7 @@ def test_an_include_through_a_linked_folder_is_checked_where_compose_reads(
     checkout = settings.STACKS_DIR / str(stack["id"]) / "repo"
     checkout.parent.mkdir(parents=True, exist_ok=True)
     (checkout.parent / "x.env").write_text(f"FROM_REPO={CANARY}\n")  # where link/../../x.env leads
-    _sync_fails(api, stack, "service side env_file '../../x.env' points outside the repository")
+    sync_refused(CANARY, api, stack, "service side env_file '../../x.env' points outside the repository")
 
 
 # The diff preview renders the branch head from a temporary tree, but compose then reads
@@ -171,7 +160,7 @@ def test_the_diff_preview_checks_the_working_copy_compose_reads(
     os.symlink(server_folder / "x.env", repo.work / "more/.env")
     repo.commit({}, "the included project's .env is a link to a server file")
     stack = make_stack(repo, envFilePath="")
-    _sync_fails(api, stack, ".env file 'more/.env' points outside the repository")
+    sync_refused(CANARY, api, stack, ".env file 'more/.env' points outside the repository")
     repo.commit({"more/.env": None}, "nothing to see here")
 
     response = api.get(f"/api/git/stacks/{stack['id']}/diff")

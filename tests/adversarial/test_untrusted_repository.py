@@ -12,6 +12,7 @@ import pytest
 from stacks.models import Environment
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
+from tests.support.refusals import sync_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -28,17 +29,6 @@ def _canary_file() -> Any:
     os.unlink(CANARY_FILE)
 
 
-def _sync_fails(api: Any, stack: dict[str, Any], says: str) -> dict[str, Any]:
-    response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
-    body = response.json()
-    assert response.status_code == 500, body
-    assert body["success"] is False
-    assert says in body["error"], body["error"]
-    assert CANARY not in response.content.decode()
-    assert dockersupport.containers(stack["projectName"]) == []
-    return dict(body)
-
-
 def _service(extra: str, image: str = dockersupport.IMAGE) -> str:
     return f"services:\n  app:\n    image: {image}\n    pull_policy: never\n    command: ['sleep', '3600']\n{extra}"
 
@@ -48,14 +38,15 @@ def test_a_compose_file_symlinked_to_a_server_file_is_refused(api: Any, git_serv
     repo = git_server.create_repo("symlink-compose", {"README.md": "x\n"})
     os.symlink(CANARY_FILE, repo.work / "compose.yaml")
     repo.commit({}, "compose file is a symlink to a key")
-    _sync_fails(api, make_stack(repo, envFilePath=""), "points outside the repository")
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), "points outside the repository")
 
 
 def test_a_compose_file_behind_a_symlinked_folder_is_refused(api: Any, git_server: Any, make_stack: Any) -> None:
     repo = git_server.create_repo("symlink-dir", {"README.md": "x\n"})
     os.symlink("/tmp", repo.work / "deploy")
     repo.commit({}, "folder symlink")
-    _sync_fails(
+    sync_refused(
+        CANARY,
         api,
         make_stack(repo, envFilePath="", composePath=f"deploy/{os.path.basename(CANARY_FILE)}"),
         "points outside the repository",
@@ -66,7 +57,7 @@ def test_an_env_file_symlinked_out_is_refused(api: Any, git_server: Any, make_st
     repo = git_server.create_repo("symlink-env", {"compose.yaml": compose_file()})
     os.symlink(CANARY_FILE, repo.work / ".env")
     repo.commit({}, "env symlink")
-    _sync_fails(api, make_stack(repo, envFilePath=".env"), "envFilePath '.env' points outside the repository")
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=".env"), "envFilePath '.env' points outside the repository")
 
 
 @pytest.mark.parametrize(
@@ -88,7 +79,9 @@ def test_service_file_references_leaving_the_repository_are_refused(
     api: Any, git_server: Any, make_stack: Any, extra: str, says: str | None
 ) -> None:
     repo = git_server.create_repo(f"ref-{abs(hash(extra)) % 10**8}", {"compose.yaml": _service(extra)})
-    _sync_fails(api, make_stack(repo, envFilePath=""), says or "build context '/etc' points outside the repository")
+    sync_refused(
+        CANARY, api, make_stack(repo, envFilePath=""), says or "build context '/etc' points outside the repository"
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,7 +98,7 @@ def test_top_level_references_leaving_the_repository_are_refused(
     api: Any, git_server: Any, make_stack: Any, document: str, says: str
 ) -> None:
     repo = git_server.create_repo(f"top-{abs(hash(document)) % 10**8}", {"compose.yaml": _service("") + document})
-    _sync_fails(api, make_stack(repo, envFilePath=""), says)
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), says)
 
 
 def test_an_included_file_that_reaches_out_is_refused_too(api: Any, git_server: Any, make_stack: Any) -> None:
@@ -113,7 +106,7 @@ def test_an_included_file_that_reaches_out_is_refused_too(api: Any, git_server: 
     repo = git_server.create_repo(
         "nested", {"compose.yaml": _service("") + "include:\n  - more/side.yaml\n", "more/side.yaml": nested}
     )
-    _sync_fails(api, make_stack(repo, envFilePath=""), "service side env_file")
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), "service side env_file")
 
 
 def test_dockhands_own_environment_is_invisible_to_interpolation(
@@ -137,13 +130,13 @@ def test_a_yaml_bomb_is_refused_quickly(api: Any, git_server: Any, make_stack: A
     import time
 
     started = time.monotonic()
-    _sync_fails(api, make_stack(repo, envFilePath=""), "(a YAML bomb?)")
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), "(a YAML bomb?)")
     assert time.monotonic() - started < 10
 
 
 def test_an_oversized_compose_file_is_refused(api: Any, git_server: Any, make_stack: Any) -> None:
     repo = git_server.create_repo("huge", {"compose.yaml": _service("") + "# " + "x" * (1024 * 1024 + 10) + "\n"})
-    _sync_fails(api, make_stack(repo, envFilePath=""), "is larger than 1048576 bytes")
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), "is larger than 1048576 bytes")
 
 
 RESTRICTED_CASES = [
@@ -179,7 +172,7 @@ def test_a_restricted_environment_refuses_host_level_powers(
 ) -> None:
     Environment.objects.filter(name="local").update(policy=Environment.Policy.RESTRICTED)
     repo = git_server.create_repo(f"policy-{abs(hash(extra)) % 10**8}", {"compose.yaml": _service(extra)})
-    _sync_fails(api, make_stack(repo, envFilePath=""), says)
+    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), says)
 
 
 def test_the_same_project_deploys_where_the_policy_allows_it(

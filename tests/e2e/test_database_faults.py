@@ -11,19 +11,9 @@ from typing import Any
 
 from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, slow_compose_file, unique_stack_name
 from tests.support import docker as dockersupport
-from tests.support.product import ApiClient, running_product
+from tests.support.product import ApiClient, running_product, wait_until
 
 ADMIN_PASSWORD = "dbfault-Admin-pass-7713"
-
-
-def _until(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def test_a_deploy_through_a_locked_database_ends_and_frees_its_stack_when_it_returns(
@@ -42,7 +32,7 @@ def test_a_deploy_through_a_locked_database_ends_and_frees_its_stack_when_it_ret
         ).json()
         try:
             deployment = client.post(f"/api/git/stacks/{stack['id']}/sync?wait=false").json()["deploymentId"]
-            _until(
+            wait_until(
                 "the deploy runs compose",
                 lambda: "Deploying" in client.get(f"/api/deployments/{deployment}").json()["output"],
                 60,
@@ -58,7 +48,7 @@ def test_a_deploy_through_a_locked_database_ends_and_frees_its_stack_when_it_ret
                 holder.close()
             released = time.monotonic()
 
-            ended = _until(
+            ended = wait_until(
                 "the deployment ends",
                 lambda: (
                     (d := client.get(f"/api/deployments/{deployment}").json())["status"] not in ("queued", "running")

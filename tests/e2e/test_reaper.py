@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import requests
 from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, slow_compose_file, unique_stack_name
 from tests.support import docker as dockersupport
 from tests.support import webhooks as hooks
-from tests.support.product import ApiClient, running_product
+from tests.support.product import ApiClient, running_product, wait_until
 
 ADMIN_PASSWORD = "reaper-Admin-pass-3391"
 # A short lease (renewed every 2.5 s) so the test waits seconds, not minutes.
@@ -25,16 +24,6 @@ SETTINGS = {"DOCKHAND_LOCK_LEASE": "10", "DOCKHAND_WORKERS": "1"}
 
 def _deployments(client: ApiClient, stack_id: int) -> list[dict[str, Any]]:
     return list(client.get(f"/api/git/stacks/{stack_id}/deployments").json()["data"])
-
-
-def _until(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def test_a_worker_killed_mid_deploy_is_reaped_and_the_push_sent_meanwhile_deploys(
@@ -54,10 +43,11 @@ def test_a_worker_killed_mid_deploy_is_reaped_and_the_push_sent_meanwhile_deploy
         ).json()
         try:
             first = client.post(f"/api/git/stacks/{stack['id']}/sync?wait=false").json()["deploymentId"]
-            _until(
+            wait_until(
                 "the first deploy runs compose",
-                lambda: any(
-                    d["status"] == "running" and "Deploying" in d["output"] for d in _deployments(client, stack["id"])
+                lambda: (
+                    (d := client.get(f"/api/deployments/{first}").json())["status"] == "running"
+                    and "Deploying" in d["output"]
                 ),
                 60,
             )
@@ -73,7 +63,7 @@ def test_a_worker_killed_mid_deploy_is_reaped_and_the_push_sent_meanwhile_deploy
             assert answer.status_code == 202 and answer.json()["coalesced"] is True, answer.text
 
             # Nobody acts from here on.
-            deployed = _until(
+            deployed = wait_until(
                 "the push is deployed",
                 lambda: next(
                     (

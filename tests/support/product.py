@@ -132,6 +132,18 @@ def running_product(data_dir: Path, admin_password: str, extra_env: dict[str, st
         product.kill()
 
 
+def wait_until(what: str, check: Any, timeout: float) -> Any:
+    """`check()`'s first truthy answer, asked twice a second; AssertionError naming
+    `what` when none came within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
 class ApiClient:
     """A logged-in cookie session that sends the CSRF token like the dashboard does."""
 
