@@ -30,7 +30,10 @@ def main(argv: list[str]) -> None:
                     app.remove_projects()
         if not only or 3 in only:
             with w.product("cron") as app:
-                cron.run(w, app, report)
+                try:
+                    cron.run(w, app, report)
+                finally:
+                    app.remove_projects()  # the clock may deploy a stack before set-up marks it deployed
         if not only or 4 in only:
             with w.product("webhooks") as app:
                 try:
