@@ -16,7 +16,7 @@ from django.conf import settings
 from dockhand.masking import mask
 from gitsync import git
 from stacks.models import Deployment, GitStack
-from stacks.services.deploy import confined
+from stacks.services.deploy import confined, stack_secrets
 from stacks.services.deploy_errors import DeployError
 from stacks.services.output import plain_text
 
@@ -62,9 +62,7 @@ def stack_applied(*, stack: GitStack) -> Applied:
             note=f"The working copy is at {at[:12]} now, not at the applied {stack.last_commit[:12]} "
             "(a later sync did not finish): its files are not shown.",
         )
-    secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
-    credential = stack.repository.credential
-    secrets += credential.secret_values() if credential else []
+    secrets = stack_secrets(stack)
     paths = [("composePath", stack.compose_path)]
     paths += [(f"additionalComposeFiles[{i}]", p) for i, p in enumerate(stack.additional_compose_files)]
     return Applied(deployment, [_shown(workdir, path, what, secrets) for what, path in paths])

@@ -13,11 +13,31 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 
 from dockhand.crypto import fingerprint
+from gitsync import git
 from stacks import compose, engine, swarm
 from stacks.models import Environment, GitStack
 from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_sources
 from stacks.services.deploy_errors import DeployError
 from stacks.services.health import wait_until_converged, wait_until_healthy
+
+
+def stack_secrets(stack: GitStack) -> list[str]:
+    """Every secret value a stack's output or pages must mask: its secret overrides and
+    its repository credential's secrets."""
+    credential = stack.repository.credential
+    overrides = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
+    return overrides + (credential.secret_values() if credential else [])
+
+
+def git_metadata(stack: GitStack, commit: git.Commit) -> dict[str, str]:
+    """The GIT_* variables compose gets for a commit of the stack's branch (spec §4)."""
+    return {
+        "GIT_REPO": stack.repository.url,
+        "GIT_BRANCH": stack.branch,
+        "GIT_COMMIT_SHA": commit.sha,
+        "GIT_COMMIT_MESSAGE": commit.message,
+        "GIT_COMMIT_AUTHOR": commit.author,
+    }
 
 
 def relative_path_problem(value: str) -> str | None:

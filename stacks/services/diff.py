@@ -16,7 +16,7 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import GitStack
-from stacks.services.deploy import stack_config_hashes
+from stacks.services.deploy import git_metadata, stack_config_hashes, stack_secrets
 from stacks.services.deploy_errors import DeployError
 from stacks.services.revision import config_diff, stack_config
 
@@ -39,7 +39,7 @@ def stack_diff(*, stack: GitStack) -> dict[str, Any]:
     head, files = git.branch_changes(
         workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, base=stack.last_commit
     )
-    secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value] + list(auth.secrets if auth else ())
+    secrets = stack_secrets(stack)
     shown = [path for status, path in files if _is_compose_or_env(stack, path)][:MAX_FILE_DIFFS]
     diffs = (
         git.file_diffs(workdir=workdir, base=stack.last_commit, head=head.sha, paths=shown)
@@ -73,14 +73,7 @@ def stack_diff(*, stack: GitStack) -> dict[str, Any]:
 def _services(stack: GitStack, workdir: Any, head: git.Commit) -> tuple[list[str] | None, str | None]:
     """The services a sync would recreate: those whose rendered config (the branch head
     with today's overrides and options) differs from what the last deploy rendered."""
-    repository = stack.repository
-    metadata = {
-        "GIT_REPO": repository.url,
-        "GIT_BRANCH": stack.branch,
-        "GIT_COMMIT_SHA": head.sha,
-        "GIT_COMMIT_MESSAGE": head.message,
-        "GIT_COMMIT_AUTHOR": head.author,
-    }
+    metadata = git_metadata(stack, head)
     try:
         with git.tree_of(workdir, head.sha) as tree:
             rendered = stack_config_hashes(

@@ -23,7 +23,7 @@ from gitsync.models import Repository
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import Deployment, GitStack
-from stacks.services.deploy import stack_deploy
+from stacks.services.deploy import git_metadata, stack_deploy, stack_secrets
 from stacks.services.deploy_errors import DeployError
 from stacks.services.lock import SyncOutcome, heartbeat, lock_release, lock_renew, lock_start_running
 from stacks.services.notifications import deployment_notify
@@ -105,8 +105,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         deployment.interrupt()  # its lock was taken back while it waited
         return deployment
     auth = git_auth(stack.repository.credential)
-    secrets = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
-    secrets += list(auth.secrets if auth else ())
+    secrets = stack_secrets(stack)
     output = DeploymentOutput(deployment, secrets)
     outcome = _Outcome()
     error, unreachable, branch_missing = "", False, False
@@ -194,20 +193,18 @@ def _sync(
         _note(deployment, output, STOPPED_NOTE)
         return
     config = outcome.config = stack_config(stack)
-    pinned = target and deployment.rollback_to_id is None
-    if pinned and target == stack.last_commit and config == stack.applied_config and not deployment.force:
-        stack.record(pinned_commit=target)  # it runs that commit already: pinned, nothing to do
-        _record_commit(deployment, sha=target)
-        _note(deployment, output, UNCHANGED_NOTE)
+    applied = config == stack.applied_config and not deployment.force  # (then the commit decides)
+    if target and deployment.rollback_to_id is None and applied and target == stack.last_commit:
+        stack.record(pinned_commit=target)  # pinned to the commit that runs: nothing to do
+        _unchanged(deployment, output, target)
         return
     if not target and not deployment.commit_sha:  # (set: already seen to be new)
         head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
         stack.record(remote_head=head)
-        if head == stack.last_commit and config == stack.applied_config and not deployment.force:
+        if applied and head == stack.last_commit:
             if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
                 stack.record(pinned_commit="")
-            _record_commit(deployment, sha=head)
-            _note(deployment, output, UNCHANGED_NOTE)
+            _unchanged(deployment, output, head)
             return
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
     commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target)
@@ -225,18 +222,11 @@ def _sync(
     output.line(f"{what}: {subject}")
     if stop.is_set():
         return
-    metadata = {
-        "GIT_REPO": repository.url,
-        "GIT_BRANCH": stack.branch,
-        "GIT_COMMIT_SHA": commit.sha,
-        "GIT_COMMIT_MESSAGE": commit.message,
-        "GIT_COMMIT_AUTHOR": commit.author,
-    }
     outcome.compose_ran = True
     deployed = stack_deploy(
         stack=stack,
         workdir=workdir,
-        metadata=metadata,
+        metadata=git_metadata(stack, commit),
         run_id=f"deployment-{deployment.pk}",
         on_line=output.line,
         stop=stop,
@@ -273,6 +263,11 @@ def _resolved_text(model: dict[str, object], secrets: Iterable[str]) -> str:
     # No folding of long lines: a value reads as compose printed it.
     text = yaml.safe_dump(masked(model), sort_keys=False, allow_unicode=True, width=2**31)
     return mask(text, secrets)
+
+
+def _unchanged(deployment: Deployment, output: DeploymentOutput, sha: str) -> None:
+    _record_commit(deployment, sha=sha)
+    _note(deployment, output, UNCHANGED_NOTE)
 
 
 def _note(deployment: Deployment, output: DeploymentOutput, note: str) -> None:
