@@ -67,6 +67,9 @@ LOCK_LEASE = env_int("DOCKHAND_LOCK_LEASE", 120, minimum=8)
 GIT_TIMEOUT = env_int("DOCKHAND_GIT_TIMEOUT", 60, minimum=5)
 # A cancelled compose run gets SIGTERM, then SIGKILL after this many seconds.
 CANCEL_GRACE = env_int("DOCKHAND_CANCEL_GRACE", 10, minimum=1)
+# On Ctrl-C or SIGTERM a running deploy may finish within this many seconds; then its
+# compose is stopped (CANCEL_GRACE) and the deploy runs again on the next start.
+STOP_GRACE = env_int("DOCKHAND_STOP_GRACE", 30, minimum=0)
 # How many due stacks the auto-sync clock checks at once (each is mostly an ls-remote).
 AUTO_SYNC_CONCURRENCY = env_int("DOCKHAND_AUTO_SYNC_CONCURRENCY", 16, minimum=1)
 # Output lines a deployment keeps: the first half and the last half, with one line
@@ -91,10 +94,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Before django_q: its `qcluster` command is stacks' own (recovery, the clock, a
+    # graceful stop), and Django runs the command of the first app that has it.
+    "stacks",
     "django_q",
     "channels",
     "dockhand.apps.DockhandConfig",
-    "stacks",
     "gitsync",
 ]
 

@@ -28,7 +28,10 @@ def supervise(grace: float, commands: dict[str, list[str]]) -> int:
     # Each child leads its own process group, so a terminal's Ctrl-C reaches only this
     # supervisor, which then stops each group as a whole (qcluster's worker processes
     # included) instead of racing the children's own signal handling.
-    procs = {name: subprocess.Popen(argv, start_new_session=True) for name, argv in commands.items()}
+    # The node lock (dockhand.node) is an open file each child inherits: held while any lives.
+    inherited = os.environ.get("DOCKHAND_NODE_LOCK_FD")
+    keep = (int(inherited),) if inherited else ()
+    procs = {name: subprocess.Popen(argv, start_new_session=True, pass_fds=keep) for name, argv in commands.items()}
     stopping = False
 
     def _stop(signum: int, frame: object) -> None:

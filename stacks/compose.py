@@ -25,6 +25,8 @@ from typing import IO
 
 from django.conf import settings
 
+from dockhand.node import start_time
+
 # Variables taken from the server's environment: how to reach an engine and where the
 # docker CLI keeps its config and plugins. Nothing else.
 _PASSTHROUGH = ("PATH", "HOME", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT")
@@ -220,8 +222,9 @@ def run(
 
     # A pid file per run: if this worker is killed, compose runs on in its own session;
     # the next start reads these files and ends such orphans (see recover_after_restart).
+    # Its start time proves, later, that the pid is still this compose and not reused.
     pidfile = _pid_dir() / f"{proc.pid}.pid"
-    pidfile.write_text(str(proc.pid))
+    pidfile.write_text(f"{proc.pid} {start_time(proc.pid)}")
     # Compose never waits for `on_line`: a thread reads its output as it comes. A build
     # step that prints fast while the pipe is full fails in BuildKit ("failed to receive
     # status: … context canceled"); the lines wait here instead, in memory, for at most
@@ -274,15 +277,19 @@ def _pid_dir() -> Path:
 
 
 def kill_orphans() -> list[int]:
-    """End the process groups of compose runs whose worker died; returns their pids."""
+    """End the process groups of compose runs whose worker died; returns their pids.
+
+    Only for a node that holds its node lock (no worker of it is alive to own them),
+    and only a process proven to be that compose: same pid and same start time."""
     killed = []
     for pidfile in _pid_dir().glob("*.pid"):
         try:
-            pid = int(pidfile.read_text())
-            os.killpg(pid, signal.SIGKILL)
-            killed.append(pid)
+            pid, started = pidfile.read_text().split()
+            if started != "None" and start_time(int(pid)) == int(started):
+                os.killpg(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
         except (ValueError, ProcessLookupError, PermissionError):
-            pass
+            pass  # an old or torn file, or the process is gone: nothing to end
         pidfile.unlink(missing_ok=True)
     return killed
 

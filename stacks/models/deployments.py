@@ -39,10 +39,12 @@ class Deployment(models.Model):
         WEBHOOK = "webhook"
         SCHEDULE = "schedule"
         ROLLBACK = "rollback"
+        RECOVERY = "recovery"  # runs again a deployment that a stop or a crash interrupted
 
     FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
     WAITING = (Status.QUEUED, Status.PENDING_APPROVAL)
     WORKER_LOST = "The worker running this sync stopped before it finished."
+    STOPPED = "dockhand was stopped before this deploy finished; it runs again on start."
 
     # Null once the stack is deleted with its history kept; `stack_name` still says whose.
     stack = models.ForeignKey(GitStack, null=True, on_delete=models.SET_NULL, related_name="deployments")
@@ -70,6 +72,8 @@ class Deployment(models.Model):
     # A rollback deploys exactly this commit (and names the deployment it returns to).
     target_commit = models.CharField(max_length=64, blank=True)
     rollback_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A `recovery` deployment runs again the one a stop or a crash interrupted (at most once).
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     # What a successful deploy ran: the variables it passed (secret values only as
     # keyed hashes) and the image of each service's containers.
     env_snapshot = models.JSONField(default=dict, blank=True)
@@ -120,9 +124,10 @@ class Deployment(models.Model):
             self.status, self.started_at, self.worker = self.Status.RUNNING, now, worker
         return started == 1
 
-    def interrupt(self) -> bool:
-        """queued | running → interrupted: the worker running it died."""
-        return self.finish(self.Status.INTERRUPTED, error=self.WORKER_LOST)
+    def interrupt(self, error: str = WORKER_LOST) -> bool:
+        """queued | running → interrupted: the worker running it died (or the node was
+        stopped before it finished: `STOPPED`)."""
+        return self.finish(self.Status.INTERRUPTED, error=error)
 
     def cancel_waiting(self, *, by: str) -> bool:
         """queued | pending_approval → cancelled; False when it was no longer waiting."""

@@ -143,11 +143,12 @@ def lock_ask_followup(stack: GitStack, trigger: str) -> bool:
     return held.update(sync_pending=True, pending_trigger=trigger) == 1
 
 
-def lock_release(stack: GitStack, owner: int, outcome: SyncOutcome | None = None) -> None:
+def lock_release(stack: GitStack, owner: int, outcome: SyncOutcome | None = None) -> Deployment | None:
     """Give the lock back, only if `owner` still holds it, recording the sync's
     `outcome` on the stack (None: the holder was no sync, e.g. a stack operation).
 
-    When a follow-up is pending the lock goes straight to a new queued deployment. The
+    When a follow-up is pending the lock goes straight to a new queued deployment (which
+    is returned). The
     row lock makes "is one pending?" and "release" one step: a webhook that asks for a
     follow-up waits for it, then finds the lock either handed over or free.
     """
@@ -169,7 +170,7 @@ def lock_release(stack: GitStack, owner: int, outcome: SyncOutcome | None = None
         held = lock_held_by(stack, owner).select_for_update()
         pending = held.values_list("sync_pending", "pending_trigger").first()
         if pending is None:
-            return  # the lock was taken back after its lease ran out
+            return None  # the lock was taken back after its lease ran out
         if pending[0]:
             followup = Deployment.objects.create(stack=stack, trigger=pending[1] or Deployment.Trigger.WEBHOOK)
             fields.update(
@@ -184,15 +185,16 @@ def lock_release(stack: GitStack, owner: int, outcome: SyncOutcome | None = None
         held.update(**fields)
     if followup is not None:
         enqueue(followup)
+    return followup
 
 
-def lock_abandon(stack: GitStack, owner: int) -> None:
+def lock_abandon(stack: GitStack, owner: int) -> Deployment | None:
     """Free a lock whose worker died: its deployment ends `interrupted`, and a follow-up
-    that was pending still runs (a push that arrived meanwhile is not lost)."""
+    that was pending still runs (a push that arrived meanwhile is not lost; returned)."""
     deployment = Deployment.objects.filter(pk=owner).first() if owner > 0 else None
     if deployment is not None:
         deployment.interrupt()
-    lock_release(stack, owner, SyncOutcome(ok=False, error=Deployment.WORKER_LOST))
+    return lock_release(stack, owner, SyncOutcome(ok=False, error=Deployment.WORKER_LOST))
 
 
 @contextmanager

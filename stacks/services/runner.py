@@ -18,6 +18,7 @@ from django.db import DatabaseError, connection
 
 from dockhand.durable import durably
 from dockhand.masking import mask
+from dockhand.node import stop_deadline
 from gitsync import git
 from gitsync.models import Repository
 from gitsync.services.auth import git_auth
@@ -30,6 +31,7 @@ from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 from stacks.services.revision import Config, revision, stack_config
 from stacks.services.rollback import NothingToRollBack, stack_rollback
+from stacks.services.sync import deployment_rerun
 from stacks.services.unchanged import UNCHANGED_NOTE
 
 log = logging.getLogger(__name__)
@@ -41,11 +43,13 @@ STOPPED_NOTE = "Stack stopped by user, not redeployed"
 
 class _Watch:
     """While a deployment runs: renews its stack lock's lease, and sets `stop` when
-    someone asks to cancel it (the compose run and the health wait watch `stop`)."""
+    someone asks to cancel it or when the node's stop grace runs out (the compose run
+    and the health wait watch `stop`)."""
 
     def __init__(self, stack: GitStack, deployment_id: int) -> None:
         self.stop = threading.Event()
         self.cancelled_by = ""
+        self.node_stopping = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(stack, deployment_id), daemon=True)
 
@@ -64,6 +68,10 @@ class _Watch:
             connection.close()  # this thread's own connection
 
     def _check(self, stack: GitStack, deployment_id: int, *, renew: bool) -> None:
+        deadline = stop_deadline()
+        if not self.stop.is_set() and deadline is not None and time.time() >= deadline:
+            self.node_stopping = True
+            self.stop.set()
         if not self.stop.is_set():
             who = Deployment.objects.filter(pk=deployment_id).values_list("cancel_requested_by", flat=True).first()
             if who:
@@ -99,6 +107,8 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     stack = deployment.stack
     if stack is None:
         return deployment  # its stack was deleted (history kept): nothing to run
+    if stop_deadline() is not None:
+        return deployment  # the node is stopping: it stays queued, for the next start
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled while queued, or a duplicate delivery: it runs once
     if not lock_start_running(stack, deployment):
@@ -122,7 +132,16 @@ def deployment_run(*, deployment_id: int) -> Deployment:
             trace = mask("".join(traceback.format_exception(exc)), secrets)
             log.error("deployment %s failed unexpectedly\n%s", deployment.pk, trace)
             error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
-    if watch.stop.is_set():
+    if watch.node_stopping:
+        _say(output, f"Interrupted: {Deployment.STOPPED}")
+        interrupted = SyncOutcome(ok=False, error=Deployment.STOPPED)
+        followup = _end(stack, deployment, interrupted, Deployment.Status.INTERRUPTED, error=Deployment.STOPPED)
+        try:  # queued now, to run on the next start or on another node
+            if followup is None:  # (a follow-up deploys the newest state anyway)
+                deployment_rerun(deployment)
+        except DatabaseError as exc:  # then the next start queues it (recovery)
+            log.warning("deployment %s: its re-run could not be queued yet: %s", deployment.pk, exc)
+    elif watch.stop.is_set():
         message = f"Cancelled by {watch.cancelled_by}"
         _say(output, message)
         _end(stack, deployment, SyncOutcome(ok=False, error=message), Deployment.Status.CANCELLED, error=message)
@@ -153,13 +172,15 @@ def _say(output: DeploymentOutput, line: str) -> None:
         log.warning("deployment %s: could not store its last line: %s", output.deployment.pk, exc)
 
 
-def _end(stack: GitStack, deployment: Deployment, outcome: SyncOutcome, status: str, **fields: Any) -> None:
+def _end(
+    stack: GitStack, deployment: Deployment, outcome: SyncOutcome, status: str, **fields: Any
+) -> Deployment | None:
     """Finish the deployment and give its stack's lock back (to a pending follow-up, if
-    any), through transient database errors: for as long as the lock would last, after
-    which the reaper takes it back anyway."""
+    any: returned), through transient database errors: for as long as the lock would
+    last, after which the reaper takes it back anyway."""
     within = settings.LOCK_LEASE
     durably(lambda: deployment.finish(status, **fields), what=f"finishing deployment {deployment.pk}", within=within)
-    durably(
+    return durably(
         lambda: lock_release(stack, deployment.pk, outcome),
         what=f"releasing stack {stack.pk} after deployment {deployment.pk}",
         within=within,

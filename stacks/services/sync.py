@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from dockhand.audit import current_actor, record
+from dockhand.audit import acting_as, current_actor, record
 from dockhand.errors import Forbidden
 from gitsync import git
 from gitsync.services.auth import git_auth
@@ -47,6 +47,7 @@ def stack_sync(
     force: bool = False,
     target: Deployment | None = None,
     pin: str = "",
+    again: Deployment | None = None,
     check_here: bool = False,
     head: str | None = None,
 ) -> Deployment:
@@ -66,6 +67,7 @@ def stack_sync(
     instead of the branch head; a pinned commit must be in the branch's history
     (CommitNotOnBranch otherwise, before anything is recorded). Like a rollback, a pin
     pauses automatic syncs: no push or schedule undoes it behind the user's back.
+    `again` (recovery) runs an interrupted deployment again with the same aim.
     """
     needs_approval = deploy_needs_approval(by, stack.environment)  # who may, before anything costly
     if pin:
@@ -75,6 +77,8 @@ def stack_sync(
     aim: dict[str, Any] = {"target_commit": target.commit_sha, "rollback_to": target} if target else {}
     if pin:
         aim = {"target_commit": pin}
+    if again is not None:
+        aim = {"target_commit": again.target_commit, "rollback_to": again.rollback_to, "retry_of": again}
     if needs_approval:
         return _request_approval(stack, trigger=trigger, force=force, **aim)
     with transaction.atomic():
@@ -89,6 +93,30 @@ def stack_sync(
     if check_here and deployment_check_unchanged(deployment=deployment, head=head):
         return deployment
     return hand_to_worker(stack, deployment)
+
+
+def deployment_rerun(interrupted: Deployment) -> Deployment | None:
+    """Run again, once, a deployment that a stop or a crash interrupted (trigger
+    `recovery`), so that its stack ends running what it was deploying, not half of it.
+    Its aim is kept: a rollback rolls back again, a pinned commit stays pinned, a plain
+    sync deploys the branch head. Where the environment asks for approval, it waits for
+    one like any automatic deploy.
+
+    None when nothing runs: the stack is gone or locked against automatic deploys, the
+    deployment was run again already, or the lock is held (a push that arrived
+    meanwhile took it as its follow-up, and that deploys the newest state anyway)."""
+    if interrupted.stack_id is None or Deployment.objects.filter(retry_of=interrupted).exists():
+        return None
+    stack = GitStack.objects.select_related("environment").filter(pk=interrupted.stack_id).first()
+    if stack is None:
+        return None
+    try:
+        with acting_as("recovery"):
+            return stack_sync(
+                stack=stack, trigger=Deployment.Trigger.RECOVERY, by=None, force=interrupted.force, again=interrupted
+            )
+    except (StackBusy, Forbidden):
+        return None
 
 
 class CommitNotOnBranch(Exception):

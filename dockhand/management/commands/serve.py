@@ -11,18 +11,28 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from dockhand.node import LOCK_FD_VARIABLE, AlreadyRunning, node_lock_take
 from stacks.services.recovery import recover_after_restart
 
-# How long the web server and the worker get to finish in-flight work on shutdown.
-GRACE_SECONDS = 20
+# Beyond the stop grace of a running deploy (settings.STOP_GRACE): the time to stop its
+# compose (CANCEL_GRACE) and write its end, before the supervisor kills what is left.
+ENDING_SECONDS = 10
 
 
 class Command(BaseCommand):
     help = "Migrate, create the first admin, then run the web server and the worker together."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # First: a dockhand still running on this data directory (its supervisor gone,
+        # its web or worker alive) must not get a second worker cluster beside it, nor
+        # its compose runs ended by a recovery that takes them for orphans.
+        try:
+            lock_fd = node_lock_take()
+        except AlreadyRunning as exc:
+            raise CommandError(str(exc)) from exc
+        os.environ[LOCK_FD_VARIABLE] = str(lock_fd)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("ensure_admin")
         recover_after_restart()
@@ -36,5 +46,6 @@ class Command(BaseCommand):
         # and scheduled checks then start on the minute whatever the workers are doing.
         os.environ["DOCKHAND_RUN_CLOCK"] = "1"
         # Become the small supervisor: the memory used to get here is given back.
-        supervisor = [sys.executable, "-m", "dockhand.supervise", str(GRACE_SECONDS)]
+        grace = settings.STOP_GRACE + settings.CANCEL_GRACE + ENDING_SECONDS
+        supervisor = [sys.executable, "-m", "dockhand.supervise", str(grace)]
         os.execv(sys.executable, [*supervisor, *web, "dockhand.asgi:application", "--", *worker])  # noqa: S606 (no shell: argv as given)
