@@ -1,4 +1,4 @@
-"""The clock: a thread of the web process (and of every node in scale-out) that, on
+"""The clock: a thread of the web process (and of a `qcluster` run alone) that, on
 each tick, takes back stack locks whose lease ran out (`recovery.locks_reap`) and, once
 a minute, checks the stacks whose auto-update schedule is due (`schedules`).
 

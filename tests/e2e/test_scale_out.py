@@ -1,15 +1,10 @@
-"""Scale-out mode for real: PostgreSQL for state, Redis for the broker, the cache and the
-channel layer, and two worker nodes (the product's own qcluster plus a second
-`manage.py qcluster` with its own data dir, as on another host). Fifty triggers
+"""Scale-out mode for real (tests/support/nodes.py: PostgreSQL, Redis, `make run` and a
+second `manage.py qcluster` with its own data dir, as on another host). Fifty triggers
 (API syncs and signed webhooks, each after a new commit) hit ten stacks at once:
 every stack ends on its newest commit, no deployment runs twice, none is lost."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,14 +16,12 @@ import psycopg
 import pytest
 import requests
 
-from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, need, unique_stack_name
+from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, unique_stack_name
 from tests.support import docker as dockersupport
-from tests.support import postgres
 from tests.support import webhooks as hooks
 from tests.support.gitserver import TestRepo
-from tests.support.product import ROOT, ApiClient, Product
-from tests.support.redisserver import RedisServer
-from tests.support.redisserver import available as redis_available
+from tests.support.nodes import two_nodes
+from tests.support.product import ApiClient, Product
 
 ADMIN_PASSWORD = "scale-Admin-pass-7733"
 STACKS, ROUNDS = 10, 5
@@ -37,38 +30,8 @@ UNSETTLED = {"queued", "running", "pending_approval"}
 
 @pytest.fixture
 def scale_out(tmp_path: Path, docker_image: str) -> Iterator[tuple[Product, dict[str, str]]]:
-    need("postgres", postgres.available())
-    need("redis-server", redis_available())
-    need("make", shutil.which("make") is not None)
-    database, redis = postgres.PostgresServer(), RedisServer(tmp_path)
-    shared = {
-        "DATABASE_URL": database.create_database(),
-        "DOCKHAND_REDIS_URL": redis.url,
-        # Shared by every node: it is the root of the secrets encrypted at rest.
-        "DOCKHAND_SECRET_KEY": "scale-out-test-key-" + "x" * 40,
-    }
-    product = Product(tmp_path / "node-a", ADMIN_PASSWORD, {**shared, "DOCKHAND_NODE_NAME": "node-a"})
-    second: subprocess.Popen[bytes] | None = None
-    try:
-        product.wait_healthy(90)  # migrated the shared database first
-        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DOCKHAND_TASKS_INLINE")}
-        env.update(shared, DOCKHAND_NODE_NAME="node-b", DOCKHAND_DATA_DIR=str(tmp_path / "node-b"))
-        with open(tmp_path / "node-b.log", "wb") as log:
-            second = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        yield product, shared
-    finally:
-        if second is not None:
-            second.terminate()
-            try:
-                second.wait(30)
-            except subprocess.TimeoutExpired:
-                second.kill()
-        product.interrupt()
-        product.kill()
-        redis.stop()
-        database.stop()
+    with two_nodes(tmp_path, ADMIN_PASSWORD) as nodes:
+        yield nodes.product, nodes.shared
 
 
 def _settled(client: ApiClient, stack_id: int) -> list[dict[str, Any]] | None:

@@ -94,3 +94,5 @@ def test_health_reports_work_held_past_its_lease_and_metrics_count_what_was_take
     scraped = APIClient().get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token-for-tests").content.decode()
     assert "dockhand_locks_taken_back_total 1.0" in scraped
     assert 'dockhand_deployments_total{status="interrupted",trigger="api"} 1.0' in scraped
+    # And the deploy it interrupted ran again: recovered.
+    assert 'dockhand_deployments_total{status="success",trigger="recovery"} 1.0' in scraped

@@ -36,9 +36,13 @@ class PostgresServer:
             shutil.chown(self.dir, "postgres", "postgres")
         data = self.dir / "data"
         self._run(str(_bin("initdb")), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off -c max_connections=200"
-        self._run(str(_bin("pg_ctl")), "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         self.data = data
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after `pause`) and wait until it answers."""
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off -c max_connections=200"
+        self._run(str(_bin("pg_ctl")), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         deadline = time.monotonic() + 30
         while self._psql("SELECT 1").returncode != 0:
             if time.monotonic() > deadline:
@@ -67,6 +71,10 @@ class PostgresServer:
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
         return self.url(name)
+
+    def pause(self) -> None:
+        """Stop the server as a crash would (every connection dropped), keeping its data."""
+        self._run(str(_bin("pg_ctl")), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
         self._run(str(_bin("pg_ctl")), "-D", str(self.data), "-m", "immediate", "-w", "stop")
