@@ -29,6 +29,8 @@ class DeploymentSerializer(serializers.Serializer[Deployment]):
     note = serializers.CharField(read_only=True)
     targetCommit = serializers.CharField(source="target_commit", read_only=True)
     rollbackTo = serializers.IntegerField(source="rollback_to_id", read_only=True, allow_null=True)
+    # A `recovery` deployment: the one a stop or a crash interrupted, which it runs again.
+    retryOf = serializers.IntegerField(source="retry_of_id", read_only=True, allow_null=True)
     envSnapshot = serializers.JSONField(source="env_snapshot", read_only=True)
     images = serializers.JSONField(read_only=True)
     revision = serializers.CharField(read_only=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from dockhand.node import AlreadyRunning, node_lock_take, start_time, stop_announce, stop_clear, stop_deadline
@@ -38,7 +39,7 @@ def _dead(stack: dict[str, Any], **fields: Any) -> Deployment:
 
 
 def test_a_reaped_deploy_with_no_push_behind_it_runs_again_once(
-    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+    api: Any, admin: Any, app_repo: Any, make_stack: Any, docker_image: str
 ) -> None:
     stack = make_stack(app_repo)
     dead = _dead(stack)
@@ -47,6 +48,11 @@ def test_a_reaped_deploy_with_no_push_behind_it_runs_again_once(
 
     rerun = Deployment.objects.get(retry_of=dead)
     assert (rerun.trigger, rerun.status, rerun.commit_sha) == ("recovery", "success", app_repo.head())
+    assert api.get(f"/api/deployments/{rerun.pk}").json()["retryOf"] == dead.pk
+    page = Client()
+    page.force_login(admin)
+    shown = page.get(f"/deployments/{rerun.pk}/").content.decode()
+    assert f'runs again deployment <a href="/deployments/{dead.pk}/">{dead.pk}</a>' in shown
     assert dockersupport.container_env(container_name(stack))["VERSION"] == "1"
     assert Deployment.objects.get(pk=dead.pk).status == "interrupted"
     # Once: the reaper finds nothing more, and a re-run that dies in turn is not re-run.
