@@ -46,13 +46,13 @@ def recover_after_restart() -> dict[str, int]:
                 leftover.unlink(missing_ok=True)
                 removed += 1
     stop_clear()  # a stop announced to the previous workers is over
-    interrupted, requeued = _take_back(GitStack.objects.filter(lock_owner__isnull=False), this_node=True)
+    interrupted, requeued, rerun = _take_back(GitStack.objects.filter(lock_owner__isnull=False), this_node=True)
     summary = {
         "killed": len(killed),
         "removed": removed,
         "interrupted": interrupted,
         "requeued": requeued,
-        "rerun": _rerun_stopped(),
+        "rerun": rerun + _rerun_stopped(),
     }
     if any(summary.values()):
         log.warning("recovered after restart: %s", summary)
@@ -66,18 +66,19 @@ def locks_reap() -> dict[str, int]:
     stack's pending follow-up (a push that arrived meanwhile) runs, or the deployment
     runs again once. Nobody has to act, on whichever node is alive."""
     expired = GitStack.objects.filter(lock_owner__isnull=False, lock_expires__lt=timezone.now())
-    interrupted, requeued = _take_back(expired, this_node=False)
+    interrupted, requeued, _ = _take_back(expired, this_node=False)
     if interrupted or requeued:
         log.warning("reaped expired stack locks: %d interrupted, %d queued again", interrupted, requeued)
     return {"interrupted": interrupted, "requeued": requeued}
 
 
-def _take_back(held: QuerySet[GitStack], *, this_node: bool) -> tuple[int, int]:
+def _take_back(held: QuerySet[GitStack], *, this_node: bool) -> tuple[int, int, int]:
     """Look at each held lock: queued work is handed over again; a lock whose lease ran
     out, whose deployment ended, or (`this_node`, at start-up) whose deployment ran in
-    this node's previous worker is freed. How many were interrupted and queued again."""
+    this node's previous worker is freed, and its deployment runs again. How many were
+    interrupted, queued again and run again."""
     now = timezone.now()
-    interrupted = requeued = 0
+    interrupted = requeued = rerun = 0
     for stack in held:
         owner = stack.lock_owner or 0
         deployment = Deployment.objects.select_related("stack").filter(pk=owner).first() if owner > 0 else None
@@ -97,8 +98,8 @@ def _take_back(held: QuerySet[GitStack], *, this_node: bool) -> tuple[int, int]:
                 # A follow-up deploys the newest state anyway. And once only: a deploy
                 # that itself kills its worker must not loop.
                 if followup is None and deployment.trigger != Deployment.Trigger.RECOVERY:
-                    deployment_rerun(deployment)
-    return interrupted, requeued
+                    rerun += deployment_rerun(deployment) is not None
+    return interrupted, requeued, rerun
 
 
 def _rerun_stopped() -> int:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from dockhand.node import start_time
 from stacks.models import Deployment, Environment, GitStack
 from stacks.services.recovery import recover_after_restart
 from tests.conftest import compose_file, container_name, need, slow_compose_file
@@ -43,7 +44,7 @@ def test_a_killed_worker_is_recovered_on_start(api: Any, app_repo: Any, make_sta
     orphan = subprocess.Popen(["sleep", "300"], start_new_session=True)
     pids = Path(settings.RUN_DIR) / "compose-pids"
     pids.mkdir(parents=True, exist_ok=True)
-    (pids / f"{orphan.pid}.pid").write_text(str(orphan.pid))
+    (pids / f"{orphan.pid}.pid").write_text(f"{orphan.pid} {start_time(orphan.pid)}")
     keydir = Path(settings.RUN_DIR) / "git-leftover"
     keydir.mkdir()
     (keydir / "id").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nleft behind\n")
@@ -51,14 +52,16 @@ def test_a_killed_worker_is_recovered_on_start(api: Any, app_repo: Any, make_sta
 
     summary = recover_after_restart()
 
-    assert summary == {"killed": 1, "removed": 2, "interrupted": 1, "requeued": 0}
+    assert summary == {"killed": 1, "removed": 2, "interrupted": 1, "requeued": 0, "rerun": 1}
     assert orphan.wait(timeout=5) != 0  # killed
     assert not keydir.exists() and not list(Path(settings.RUN_DIR).glob("*.env"))
     deployment.refresh_from_db()
     assert deployment.status == "interrupted" and "worker" in deployment.error
+    # It ran again (trigger recovery): the stack runs what it was deploying.
+    rerun = Deployment.objects.get(retry_of=deployment)
+    assert (rerun.trigger, rerun.status) == ("recovery", "success")
     row = GitStack.objects.get(pk=stack["id"])
-    assert row.lock_owner is None and row.sync_status == "failed"
-    assert _sync(api, stack).json()["deployed"] is True  # and the next sync works
+    assert row.lock_owner is None and row.sync_status == "success"
 
 
 def _hold(stack: dict[str, Any], deployment: Deployment, **fields: Any) -> None:
