@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from django.conf import settings
 from django.db import models
 
@@ -66,6 +68,26 @@ class Environment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def engine_key(self) -> str:
+        """This environment's engine, spelled one way (scheme and host case, default
+        socket and port): environments with the same key share one engine, and so one
+        namespace of compose project names."""
+        host = (self.docker_host or settings.DEFAULT_DOCKER_HOST or "unix:///var/run/docker.sock").strip()
+        scheme, _, rest = host.partition("://")
+        scheme = scheme.lower()
+        if scheme == "unix":
+            path = posixpath.normpath("/" + rest.strip("/"))
+            return f"unix://{'/var/run/docker.sock' if path == '/run/docker.sock' else path}"
+        authority = rest.rstrip("/").lower()
+        if scheme == "tcp" and ":" not in authority.rpartition("@")[2]:
+            authority += ":2376" if self.tls_cert else ":2375"
+        return f"{scheme}://{authority}"
+
+    def sharing_engine(self) -> list[Environment]:
+        """The other environments on this one's engine (a handful of rows: compared here)."""
+        return [e for e in Environment.objects.exclude(pk=self.pk) if e.engine_key == self.engine_key]
 
     def engine_endpoint(self) -> Endpoint:
         """How to reach this environment's Docker engine."""
