@@ -3,6 +3,7 @@ notification settings that environments and stacks share."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -73,7 +74,10 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
         allow_null=True,
     )
     swarm = serializers.BooleanField(required=False)
-    policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
+    policy = serializers.CharField(required=False)
+    hostPaths = serializers.ListField(
+        source="host_paths", child=serializers.CharField(max_length=500), required=False, max_length=50
+    )
     protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
     approvalRequired = serializers.BooleanField(source="approval_required", required=False)
     notifyUrls = notify_urls()
@@ -117,6 +121,26 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
         if current is not None:
             _refuse_shared_projects(current, Environment(docker_host=host, tls_cert=given["cert"]))
         return attrs
+
+    def validate_policy(self, value: str) -> str:
+        if value == "none":  # its name before the levels were named like Kubernetes'
+            return Environment.Policy.PRIVILEGED
+        if value not in Environment.Policy.values:
+            raise serializers.ValidationError(f"must be one of {', '.join(Environment.Policy.values)}")
+        return value
+
+    def validate_hostPaths(self, value: list[str]) -> list[str]:
+        """Absolute folders, spelled one way; `/` would allow every host path: that is
+        what `privileged` is for."""
+        paths = []
+        for path in value:
+            normal = posixpath.normpath(path.strip())
+            if not normal.startswith("/"):
+                raise serializers.ValidationError(f"{path!r} is not an absolute path")
+            if normal in ("/", "//"):
+                raise serializers.ValidationError("/ would allow every host path: use the privileged policy")
+            paths.append(normal)
+        return sorted(set(paths))
 
     def validate_dockerHost(self, value: str) -> str:
         if value and not _DOCKER_HOST.match(value):

@@ -28,10 +28,11 @@ class Environment(models.Model):
     """A Docker engine that stacks deploy to; `local` is the engine next to dockhand."""
 
     class Policy(models.TextChoices):
-        NONE = "none"
-        # Refuse services that amount to root on the host (privileged, host namespaces,
-        # the docker socket or / bind-mounted, SYS_ADMIN, devices).
-        RESTRICTED = "restricted"
+        """What a stack may ask of the engine (stacks/services/policy.py says exactly)."""
+
+        PRIVILEGED = "privileged"  # anything (it was called `none`)
+        BASELINE = "baseline"  # nothing that amounts to root on the engine's host
+        RESTRICTED = "restricted"  # baseline, and no host paths at all
 
     class Protection(models.TextChoices):
         NONE = "none"  # deployers (and admins) of the environment deploy
@@ -39,7 +40,10 @@ class Environment(models.Model):
         LOCKED = "locked"  # only owners (superusers) deploy; webhooks and schedules are ignored
 
     name = models.CharField(max_length=100, unique=True)
-    policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.NONE)
+    policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.PRIVILEGED)
+    # Host folders that stacks may bind-mount under the `baseline` policy (normalised
+    # absolute paths; set by owners).
+    host_paths = models.JSONField(default=list, blank=True)
     protection = models.CharField(max_length=12, choices=Protection.choices, default=Protection.NONE)
     # A deploy by anyone but an admin of the environment (or an owner) waits as
     # `pending_approval` until an admin approves or rejects it.
