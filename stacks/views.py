@@ -381,7 +381,8 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
     return {
         "name": post.get("name", "").strip(),
         "dockerHost": post.get("dockerHost", "").strip(),
-        "policy": post.get("policy", "none"),
+        "policy": post.get("policy", "privileged"),
+        "hostPaths": [line.strip() for line in post.get("hostPaths", "").splitlines() if line.strip()],
         "protection": post.get("protection", "none"),
         "approvalRequired": checkbox(post, "approvalRequired"),
         "swarm": checkbox(post, "swarm"),

@@ -134,8 +134,9 @@ def test_a_deployers_deploy_waits_for_an_admins_approval(
 
 
 def test_a_rejected_deploy_ends_cancelled_naming_who_rejected_it(
-    api: APIClient, admin: Any, shop: dict[str, Any], deployer: Any
+    api: APIClient, admin: Any, app_repo: Any, make_stack: Any, deployer: Any
 ) -> None:
+    shop = make_stack(app_repo)
     _protect(api, approvalRequired=True)
     pending = _sync(_as(deployer), shop).json()["deploymentId"]
     assert _page(deployer).post(f"/deployments/{pending}/reject/", {"reason": "no"}).status_code == 403
@@ -151,8 +152,9 @@ def test_a_rejected_deploy_ends_cancelled_naming_who_rejected_it(
 
 
 def test_approving_while_another_sync_holds_the_lock_keeps_the_request_waiting(
-    api: APIClient, shop: dict[str, Any], deployer: Any
+    api: APIClient, app_repo: Any, make_stack: Any, deployer: Any
 ) -> None:
+    shop = make_stack(app_repo)
     _protect(api, approvalRequired=True)
     pending = _sync(_as(deployer), shop).json()["deploymentId"]
     GitStack.objects.filter(pk=shop["id"]).update(lock_owner=999_999, lock_expires="2999-01-01T00:00:00Z")
@@ -161,7 +163,8 @@ def test_approving_while_another_sync_holds_the_lock_keeps_the_request_waiting(
     assert Deployment.objects.get(pk=pending).status == "pending_approval"
 
 
-def test_a_webhook_push_into_an_approval_environment_waits_too(api: APIClient, shop: dict[str, Any]) -> None:
+def test_a_webhook_push_into_an_approval_environment_waits_too(api: APIClient, app_repo: Any, make_stack: Any) -> None:
+    shop = make_stack(app_repo, webhookEnabled=True)
     _protect(api, approvalRequired=True)
     hook = hooks.Hook(b"{}", {"X-Webhook-Secret": shop["webhookSecret"], "X-Webhook-Delivery": str(uuid.uuid4())})
     response = APIClient().post(
@@ -174,6 +177,16 @@ def test_a_webhook_push_into_an_approval_environment_waits_too(api: APIClient, s
     assert response.json()["status"] == "pending_approval"
     deployment = Deployment.objects.get(pk=response.json()["deploymentId"])
     assert deployment.trigger == "webhook" and deployment.requested_by == "webhook:generic"
+    assert deployment.commit_sha == app_repo.head()  # what the approver is asked about
+
+
+def test_nobody_is_asked_to_approve_a_commit_the_remote_would_not_name(
+    api: APIClient, shop: dict[str, Any], deployer: Any
+) -> None:
+    _protect(api, approvalRequired=True)
+    asked = _sync(_as(deployer), shop)
+    assert asked.status_code == 502, asked.content
+    assert Deployment.objects.count() == 0
 
 
 def test_members_are_managed_by_the_environments_admins_only(

@@ -45,6 +45,7 @@ repo = Repository.objects.create(
 )
 local = Environment.objects.get(name="local")
 staging = Environment.objects.create(name="staging", docker_host="tcp://staging.example:2376")
+Environment.objects.create(name="locked-down", docker_host="tcp://ld.example:2375", policy="restricted")
 web = GitStack.objects.create(
     name="web", environment=local, repository=repo, branch="main", project_name="web",
     webhook_enabled=True, webhook_secret="stack-hook-secret", sync_status="failed", last_commit="a" * 40,
@@ -173,6 +174,7 @@ print(json.dumps({
         for d in Deployment.objects.select_related("stack").prefetch_related("lines").order_by("id")
     ],
     "deliveries": deliveries,
+    "policies": {e.name: e.policy for e in stacks.models.Environment.objects.all()},
     "web_deliveries": sorted(d.provider for d in web.webhook_deliveries.all()),
     "repository_deliveries": repo.webhook_deliveries.count(),
     "replay_refused": refused(target=f"stack:{web.pk}", stack=web, delivery_id="gh-1001"),
@@ -287,6 +289,8 @@ def test_an_install_of_the_previous_main_upgrades_and_keeps_its_records(tmp_path
         },
     }
     assert not any("s3cr3t" in value for value in after["at_rest"])
+    # Policies keep their meaning: `none` is named `privileged`, `restricted` stays.
+    assert after["policies"] == {"local": "privileged", "staging": "privileged", "locked-down": "restricted"}
 
     assert after["deployments"] == [
         {

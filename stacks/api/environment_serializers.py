@@ -3,6 +3,7 @@ notification settings that environments and stacks share."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -73,12 +74,18 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
         allow_null=True,
     )
     swarm = serializers.BooleanField(required=False)
-    policy = serializers.ChoiceField(choices=Environment.Policy.choices, required=False)
+    policy = serializers.CharField(required=False)
+    hostPaths = serializers.ListField(
+        source="host_paths", child=serializers.CharField(max_length=500), required=False, max_length=50
+    )
     protection = serializers.ChoiceField(choices=Environment.Protection.choices, required=False)
     approvalRequired = serializers.BooleanField(source="approval_required", required=False)
     notifyUrls = notify_urls()
     notifyEvents = notify_events()
     notifyTargets = serializers.SerializerMethodField()
+    # Other environments on the same engine: allowed, but they share its compose
+    # project names (and its containers); said wherever the environment is shown.
+    sharedEngineWith = serializers.SerializerMethodField()
 
     class Meta:
         model = Environment
@@ -92,6 +99,9 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
 
     def get_tls(self, obj: Environment) -> bool:
         return bool(obj.tls_cert)
+
+    def get_sharedEngineWith(self, obj: Environment) -> list[str]:
+        return [e.name for e in obj.sharing_engine()]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current: Environment | None = self.instance
@@ -108,12 +118,49 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
                     raise serializers.ValidationError({field: [f"give a PEM ({marker}) with the other two"]})
             if not host.startswith("tcp://"):
                 raise serializers.ValidationError({"dockerHost": ["TLS certificates need a tcp:// engine address"]})
+        if current is not None:
+            _refuse_shared_projects(current, Environment(docker_host=host, tls_cert=given["cert"]))
         return attrs
+
+    def validate_policy(self, value: str) -> str:
+        if value == "none":  # its name before the levels were named like Kubernetes'
+            return Environment.Policy.PRIVILEGED
+        if value not in Environment.Policy.values:
+            raise serializers.ValidationError(f"must be one of {', '.join(Environment.Policy.values)}")
+        return value
+
+    def validate_hostPaths(self, value: list[str]) -> list[str]:
+        """Absolute folders, spelled one way; `/` would allow every host path: that is
+        what `privileged` is for."""
+        paths = []
+        for path in value:
+            normal = posixpath.normpath(path.strip())
+            if not normal.startswith("/"):
+                raise serializers.ValidationError(f"{path!r} is not an absolute path")
+            if normal in ("/", "//"):
+                raise serializers.ValidationError("/ would allow every host path: use the privileged policy")
+            paths.append(normal)
+        return sorted(set(paths))
 
     def validate_dockerHost(self, value: str) -> str:
         if value and not _DOCKER_HOST.match(value):
             raise serializers.ValidationError("must be a unix://, tcp:// or ssh:// address")
         return value
+
+
+def _refuse_shared_projects(current: Environment, moved: Environment) -> None:
+    """Moving an environment onto an engine where another environment's stacks already
+    use its stacks' compose project names would hand those projects over: refused."""
+    moved.pk = current.pk
+    mine = set(current.stacks.values_list("project_name", flat=True))
+    taken = sorted(
+        mine
+        & set(GitStack.objects.filter(environment__in=moved.sharing_engine()).values_list("project_name", flat=True))
+    )
+    if taken:
+        raise serializers.ValidationError(
+            {"dockerHost": [f"another environment on that engine already uses the compose projects {', '.join(taken)}"]}
+        )
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):

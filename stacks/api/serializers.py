@@ -331,6 +331,18 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             raise serializers.ValidationError(
                 {"projectName": [f"compose project {project!r} is already used by another stack in this environment"]}
             )
+        # Compose project names are the engine's, not the environment's: a stack of
+        # another environment on the same engine must never be taken over (or downed).
+        engine = environment or Environment.objects.get(name="local")
+        sharing = GitStack.objects.filter(environment__in=engine.sharing_engine(), project_name=project)
+        if sharing.exists():
+            raise serializers.ValidationError(
+                {
+                    "projectName": [
+                        f"compose project {project!r} is already used on this engine by another environment's stack"
+                    ]
+                }
+            )
         return attrs
 
     def model_fields(self) -> dict[str, Any]:

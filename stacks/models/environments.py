@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from django.conf import settings
 from django.db import models
 
@@ -26,10 +28,11 @@ class Environment(models.Model):
     """A Docker engine that stacks deploy to; `local` is the engine next to dockhand."""
 
     class Policy(models.TextChoices):
-        NONE = "none"
-        # Refuse services that amount to root on the host (privileged, host namespaces,
-        # the docker socket or / bind-mounted, SYS_ADMIN, devices).
-        RESTRICTED = "restricted"
+        """What a stack may ask of the engine (stacks/services/policy.py says exactly)."""
+
+        PRIVILEGED = "privileged"  # anything (it was called `none`)
+        BASELINE = "baseline"  # nothing that amounts to root on the engine's host
+        RESTRICTED = "restricted"  # baseline, and no host paths at all
 
     class Protection(models.TextChoices):
         NONE = "none"  # deployers (and admins) of the environment deploy
@@ -37,7 +40,10 @@ class Environment(models.Model):
         LOCKED = "locked"  # only owners (superusers) deploy; webhooks and schedules are ignored
 
     name = models.CharField(max_length=100, unique=True)
-    policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.NONE)
+    policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.PRIVILEGED)
+    # Host folders that stacks may bind-mount under the `baseline` policy (normalised
+    # absolute paths; set by owners).
+    host_paths = models.JSONField(default=list, blank=True)
     protection = models.CharField(max_length=12, choices=Protection.choices, default=Protection.NONE)
     # A deploy by anyone but an admin of the environment (or an owner) waits as
     # `pending_approval` until an admin approves or rejects it.
@@ -66,6 +72,26 @@ class Environment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def engine_key(self) -> str:
+        """This environment's engine, spelled one way (scheme and host case, default
+        socket and port): environments with the same key share one engine, and so one
+        namespace of compose project names."""
+        host = (self.docker_host or settings.DEFAULT_DOCKER_HOST or "unix:///var/run/docker.sock").strip()
+        scheme, _, rest = host.partition("://")
+        scheme = scheme.lower()
+        if scheme == "unix":
+            path = posixpath.normpath("/" + rest.strip("/"))
+            return f"unix://{'/var/run/docker.sock' if path == '/run/docker.sock' else path}"
+        authority = rest.rstrip("/").lower()
+        if scheme == "tcp" and ":" not in authority.rpartition("@")[2]:
+            authority += ":2376" if self.tls_cert else ":2375"
+        return f"{scheme}://{authority}"
+
+    def sharing_engine(self) -> list[Environment]:
+        """The other environments on this one's engine (a handful of rows: compared here)."""
+        return [e for e in Environment.objects.exclude(pk=self.pk) if e.engine_key == self.engine_key]
 
     def engine_endpoint(self) -> Endpoint:
         """How to reach this environment's Docker engine."""

@@ -7,7 +7,8 @@ against the folder compose itself uses, so that compose never opens a file outsi
 the working copy, e.g. `/root/.ssh/id_rsa` quoted back in a parse error or a server
 dotenv folded into a container's environment. After `compose config`, the resolved
 (interpolated) model is checked again (build contexts, dockerfiles, additional
-contexts: what the builder reads), and against the environment's policy.
+contexts: what the builder reads); `policy.py` then checks it against the environment's
+policy.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ MAX_EXPANDED_NODES = 200_000
 # a symlink to `.` lets a file include itself under ever longer names.
 MAX_COMPOSE_FILES = 100
 _REMOTE_BUILD = ("http://", "https://", "git://", "git@", "ssh://")
-_DOCKER_SOCKETS = {"/var/run/docker.sock", "/run/docker.sock"}
-_DANGEROUS_CAPS = {"ALL", "SYS_ADMIN", "CAP_SYS_ADMIN"}
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
@@ -232,9 +231,9 @@ def check_sources(root: Path, files: Sequence[Path], *, project_dir: Path) -> No
         pending.extend(_check_document(root, document, context))
 
 
-def check_model(root: Path, model: Mapping[str, Any], *, restricted: bool) -> None:
-    """The resolved model: local files and build inputs stay inside the working copy;
-    under a restricted policy, no service gets host-level powers."""
+def check_model(root: Path, model: Mapping[str, Any]) -> None:
+    """The resolved model: local files and build inputs stay inside the working copy,
+    under every policy (what a service may ask of the engine is `policy.py`'s)."""
     root = root.resolve()
     for name, service in (model.get("services") or {}).items():
         for item in _as_list(service.get("env_file")):
@@ -246,8 +245,6 @@ def check_model(root: Path, model: Mapping[str, Any], *, restricted: bool) -> No
             build = {"context": build}
         if isinstance(build, dict):
             _check_build(root, name, build)
-        if restricted:
-            _check_policy(name, service)
     for section in ("secrets", "configs"):
         for name, spec in (model.get(section) or {}).items():
             path = spec.get("file") if isinstance(spec, dict) else None
@@ -297,26 +294,8 @@ def _check_build(root: Path, name: str, build: Mapping[str, Any]) -> None:
     for key, path in _pairs(build.get("ssh")):
         if path:
             _model_path(root, path, f"service {name} build ssh {key}")
-
-
-def _check_policy(name: str, service: Mapping[str, Any]) -> None:
-    """The `restricted` policy: nothing that amounts to root on the host."""
-    if service.get("privileged"):
-        raise DeployError(f"service {name}: privileged is not allowed by this environment's policy")
-    for key in ("network_mode", "pid", "ipc", "userns_mode", "uts"):
-        if str(service.get(key) or "") == "host":
-            raise DeployError(f"service {name}: {key}: host is not allowed by this environment's policy")
-    caps = {str(c).upper() for c in _as_list(service.get("cap_add"))}
-    if caps & _DANGEROUS_CAPS:
-        raise DeployError(
-            f"service {name}: cap_add {', '.join(sorted(caps & _DANGEROUS_CAPS))} is not allowed by this environment's policy"
-        )
-    if service.get("devices"):
-        raise DeployError(f"service {name}: devices are not allowed by this environment's policy")
-    for volume in _as_list(service.get("volumes")):
-        source = str(volume.get("source") or "") if isinstance(volume, dict) else str(volume).split(":", 1)[0]
-        kind = volume.get("type") if isinstance(volume, dict) else "bind"
-        if kind == "bind" and (source.rstrip("/") == "" or source in _DOCKER_SOCKETS):
-            raise DeployError(
-                f"service {name}: volumes binding {source or '/'} are not allowed by this environment's policy"
-            )
+    for key in ("cache_from", "cache_to"):
+        for entry in _as_list(build.get(key)):
+            kind = dict(part.partition("=")[::2] for part in str(entry).split(",")).get("type")
+            if kind == "local":  # the builder reads (or writes) that folder of this machine
+                raise DeployError(f"service {name} build {key} {entry!r}: local build caches are not supported")

@@ -15,10 +15,11 @@ from django.conf import settings
 from dockhand.crypto import fingerprint
 from gitsync import git
 from stacks import compose, engine, swarm
-from stacks.models import Environment, GitStack
+from stacks.models import GitStack
 from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_sources
 from stacks.services.deploy_errors import DeployError
 from stacks.services.health import wait_until_converged, wait_until_healthy
+from stacks.services.policy import check_policy
 
 
 def stack_secrets(stack: GitStack) -> list[str]:
@@ -220,7 +221,9 @@ def _checked_model(
     stack: GitStack, project: compose.ComposeProject, env: Mapping[str, str], *, root: Path
 ) -> dict[str, object]:
     model = compose.config(project, env=env)
-    check_model(root, model, restricted=stack.environment.policy == Environment.Policy.RESTRICTED)
+    check_model(root, model)
+    environment = stack.environment
+    check_policy(environment.policy, model, root=root, host_paths=environment.host_paths)
     return model
 
 

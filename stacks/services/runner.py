@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # The lease is renewed every heartbeat(); a cancel request is noticed within CANCEL_POLL.
 CANCEL_POLL = 0.5
 STOPPED_NOTE = "Stack stopped by user, not redeployed"
+CHANGED_SINCE_APPROVAL = (
+    "The stack's settings changed after this deploy was requested, so what was approved no longer"
+    " applies; nothing was deployed. Sync again to ask for approval of the new settings."
+)
 
 
 class _Watch:
@@ -210,10 +214,14 @@ def _sync(
     instead of the branch head."""
     repository = stack.repository
     target = deployment.target_commit
+    # An approved deploy runs exactly the commit and settings its approver was shown.
+    approved = deployment.commit_sha if deployment.reviewed_by else ""
     if stack.stopped_by_user and not target:
         _note(deployment, output, STOPPED_NOTE)
         return
     config = outcome.config = stack_config(stack)
+    if approved and deployment.revision and revision(approved, config) != deployment.revision:
+        raise DeployError(CHANGED_SINCE_APPROVAL)
     applied = config == stack.applied_config and not deployment.force  # (then the commit decides)
     if target and deployment.rollback_to_id is None and applied and target == stack.last_commit:
         stack.record(pinned_commit=target)  # pinned to the commit that runs: nothing to do
@@ -228,7 +236,9 @@ def _sync(
             _unchanged(deployment, output, head)
             return
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
-    commit = git.checkout(workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target)
+    commit = git.checkout(
+        workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target or approved
+    )
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
     deployment.record(revision=revision(commit.sha, config), config=config)
     if not target:  # what was just fetched is the branch head now
@@ -238,6 +248,8 @@ def _sync(
         what = f"Rolling back to {commit.sha[:12]}"
     elif target:
         what = f"Deploying pinned commit {commit.sha[:12]} of {stack.branch}"
+    elif approved:
+        what = f"Deploying {commit.sha[:12]} of {stack.branch}, as approved by {deployment.reviewed_by}"
     else:
         what = f"Deploying {commit.sha[:12]} of {stack.branch}"
     output.line(f"{what}: {subject}")

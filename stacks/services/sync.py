@@ -29,6 +29,7 @@ from stacks.services.lock import (
     lock_wait_again,
 )
 from stacks.services.queue import enqueue
+from stacks.services.revision import revision, stack_config
 from stacks.services.unchanged import deployment_check_unchanged
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,18 @@ def hand_to_worker(stack: GitStack, deployment: Deployment) -> Deployment:
 
 
 def _request_approval(stack: GitStack, *, trigger: str, force: bool, **rollback: Any) -> Deployment:
+    """A deploy that waits for an admin, recording exactly what it asks to deploy: the
+    commit (its target, or the branch head now) and the desired-state revision. The
+    approver sees that commit, and approval deploys that and nothing newer (GitError
+    when the remote cannot be read: nobody approves an unknown commit)."""
     waiting = Deployment.objects.filter(stack=stack, status=Deployment.Status.PENDING_APPROVAL)
+    joined = waiting.first()
+    if joined is not None:
+        return joined  # asking again joins the request already waiting
+    commit = rollback.get("target_commit") or git.remote_head(
+        url=stack.repository.url, branch=stack.branch, auth=git_auth(stack.repository.credential)
+    )
+    config = stack_config(stack)
     try:
         with transaction.atomic():  # the partial unique index makes "one waiting" atomic
             deployment = Deployment.objects.create(
@@ -159,6 +171,9 @@ def _request_approval(stack: GitStack, *, trigger: str, force: bool, **rollback:
                 force=force,
                 status=Deployment.Status.PENDING_APPROVAL,
                 requested_by=current_actor(),
+                commit_sha=commit,
+                revision=revision(commit, config),
+                config=config,
                 **rollback,
             )
     except IntegrityError:

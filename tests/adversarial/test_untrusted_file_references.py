@@ -67,6 +67,14 @@ def test_a_path_in_the_servers_home_folder_is_refused(
 
 
 BUILD_CASES = {
+    "cache-to-a-server-folder": (
+        "    build:\n      context: .\n      cache_to: ['type=local,dest={server}/cache']\n",
+        "cache_to 'type=local,dest={server}/cache': local build caches are not supported",
+    ),
+    "cache-from-a-server-folder": (
+        "    build:\n      context: .\n      cache_from: ['type=local,src={server}']\n",
+        "cache_from 'type=local,src={server}': local build caches are not supported",
+    ),
     "dockerfile": ("    build:\n      context: .\n      dockerfile: {server}/x.env\n", "dockerfile '{server}/x.env'"),
     "additional-context": (
         "    build:\n      context: .\n      additional_contexts:\n        outside: {server}\n",
@@ -83,4 +91,6 @@ def test_build_inputs_outside_the_checkout_are_refused(
     dockerfile = f"FROM {dockersupport.IMAGE}\nRUN --mount=from=outside,target=/o cat /o/x.env && false\n"
     service = f"services:\n  app:\n    pull_policy: build\n    command: ['sleep', '3600']\n{extra}"
     stack = _stack(git_server, make_stack, f"build-{case}", {"compose.yaml": service, "Dockerfile": dockerfile})
-    sync_refused(CANARY, api, stack, f"service app build {says} points outside the repository")
+    said = f"service app build {says}" + ("" if "caches" in says else " points outside the repository")
+    sync_refused(CANARY, api, stack, said)
+    assert not (server_folder / "cache").exists()  # nothing written to the server either

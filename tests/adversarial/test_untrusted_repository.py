@@ -1,6 +1,7 @@
 """Repository contents are untrusted: a compose project cannot read the server's files,
-see dockhand's environment, blow up the parser, or (under a restricted policy) take
-the host. Every case: a failed sync naming the problem, and no container started."""
+see dockhand's environment or blow up the parser (what it may ask of the engine under
+each policy: test_policy_levels.py). Every case: a failed sync naming the problem, and no
+container started."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from stacks.models import Environment
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 from tests.support.refusals import sync_refused
@@ -137,48 +137,3 @@ def test_a_yaml_bomb_is_refused_quickly(api: Any, git_server: Any, make_stack: A
 def test_an_oversized_compose_file_is_refused(api: Any, git_server: Any, make_stack: Any) -> None:
     repo = git_server.create_repo("huge", {"compose.yaml": _service("") + "# " + "x" * (1024 * 1024 + 10) + "\n"})
     sync_refused(CANARY, api, make_stack(repo, envFilePath=""), "is larger than 1048576 bytes")
-
-
-RESTRICTED_CASES = [
-    ("    privileged: true\n", "service app: privileged is not allowed"),
-    ("    network_mode: host\n", "service app: network_mode: host is not allowed"),
-    ("    pid: host\n", "service app: pid: host is not allowed"),
-    ("    ipc: host\n", "service app: ipc: host is not allowed"),
-    ("    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n", "volumes binding /var/run/docker.sock"),
-    ("    volumes:\n      - /:/host\n", "volumes binding /"),
-    ("    cap_add: [SYS_ADMIN]\n", "cap_add SYS_ADMIN is not allowed"),
-    ("    cap_add: [ALL]\n", "cap_add ALL is not allowed"),
-    ("    devices:\n      - /dev/sda:/dev/sda\n", "devices are not allowed"),
-]
-
-
-@pytest.mark.parametrize(
-    ("extra", "says"),
-    RESTRICTED_CASES,
-    ids=[
-        "privileged",
-        "network-host",
-        "pid-host",
-        "ipc-host",
-        "docker-socket",
-        "root-bind",
-        "sys-admin",
-        "cap-all",
-        "devices",
-    ],
-)
-def test_a_restricted_environment_refuses_host_level_powers(
-    api: Any, git_server: Any, make_stack: Any, extra: str, says: str, docker_image: str
-) -> None:
-    Environment.objects.filter(name="local").update(policy=Environment.Policy.RESTRICTED)
-    repo = git_server.create_repo(f"policy-{abs(hash(extra)) % 10**8}", {"compose.yaml": _service(extra)})
-    sync_refused(CANARY, api, make_stack(repo, envFilePath=""), says)
-
-
-def test_the_same_project_deploys_where_the_policy_allows_it(
-    api: Any, git_server: Any, make_stack: Any, docker_image: str
-) -> None:
-    repo = git_server.create_repo("policy-ok", {"compose.yaml": _service("    cap_add: [NET_ADMIN]\n")})
-    Environment.objects.filter(name="local").update(policy=Environment.Policy.RESTRICTED)
-    stack = make_stack(repo, envFilePath="")
-    assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()["deployed"] is True
