@@ -67,6 +67,11 @@ class Environment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def audit_environment_id(self) -> int:
+        """Whose members read its audit events (dockhand.audit.record)."""
+        return self.pk
+
     def engine_endpoint(self) -> Endpoint:
         """How to reach this environment's Docker engine."""
         ssh = self.ssh_credential if self.docker_host.startswith("ssh://") else None

@@ -52,7 +52,9 @@ def environment_save(*, environment: Environment | None, fields: dict[str, Any])
     for name, value in fields.items():
         setattr(environment, name, value)
     environment.save()
-    record("environment.save", environment, ", ".join(f"{k}={v}" for k, v in sorted(fields.items())))
+    # Field names only: the TLS key and the notification URLs are among the values, and
+    # an environment's members read its events.
+    record("environment.save", environment, "changed: " + ", ".join(sorted(fields)))
     return environment
 
 
