@@ -106,7 +106,11 @@ def test_each_role_reads_the_audit_of_its_own_environments_and_its_own_actions(
     # Who holds which role is for the environment's admins, as its member list is.
     assert _audit(_api(env_admin)) == [created_here, member_added, changed_here]
     assert _audit(_api(deployer)) == [created_here, changed_here]
-    assert _audit(_api(viewer)) == [created_here, changed_here, ("user:viewer", "auth.login", f"user:{viewer.pk} viewer")]
+    assert _audit(_api(viewer)) == [
+        created_here,
+        changed_here,
+        ("user:viewer", "auth.login", f"user:{viewer.pk} viewer"),
+    ]
     assert _audit(_api(outsider)) == [("user:outsider", "auth.login", f"user:{outsider.pk} outsider")]
 
     # The page shows the same rows, and none of another environment, user or setting.
@@ -143,7 +147,7 @@ def test_a_token_limited_to_an_environment_reads_that_environment_and_its_owners
         ("user:envadmin", "stack.update", f"gitstack:{here['id']} here"),
         ("user:admin", "token.create", seen[-1][2]),
     ]
-    assert not any("prod" in obj or "gitstack:" in obj and "here" not in obj for _, _, obj in seen)
+    assert not any("prod" in obj or ("gitstack:" in obj and "here" not in obj) for _, _, obj in seen)
 
 
 def test_health_tells_nobody_words_a_member_their_environments_and_an_owner_everything(
