@@ -47,7 +47,7 @@ def scope_old_events(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stacks", "0021_deployment_recovery"),
+        ("stacks", "0022_policy_levels"),
         ("dockhand", "0003_audit_scope"),
     ]
 
