@@ -1,4 +1,4 @@
-"""API plumbing shared by the apps: the `{"error": …}` envelope, login, the audit trail."""
+"""API plumbing shared by the apps: the `{"error": …}` envelope, login, list and item views."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from dockhand import audit, ratelimit
 from dockhand.errors import Busy, Conflict, Forbidden, InUse, require_superuser
-from dockhand.models import ApiToken, AuditEvent
 
 
 def _first_message(detail: Any) -> str:
@@ -182,7 +181,7 @@ class LoginView(APIView):
             body = {"error": "Invalid username or password"}
             return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=state.headers())
         login(request._request, user)
-        with audit.acting_as(f"user:{user.get_username()}"):
+        with audit.acting_as(f"user:{user.get_username()}", user=user):
             audit.record("auth.login", user)
         return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
 
@@ -255,18 +254,3 @@ class ItemView(APIView):
         except InUse as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class AuditEventSerializer(serializers.ModelSerializer[Any]):
-    class Meta:
-        model = AuditEvent
-        fields = ["at", "actor", "action", "object", "detail"]
-
-
-class AuditList(APIView):
-    """GET /api/audit?limit=&offset=: newest first."""
-
-    read_scope = ApiToken.Scope.ADMIN
-
-    def get(self, request: Request) -> Response:
-        return paged(request, AuditEvent.objects.all(), AuditEventSerializer)

@@ -61,10 +61,21 @@ class ApiToken(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who or what did what to which object. Details name fields, never their values."""
+    """Who or what did what to which object. Details name fields, never their values.
+
+    Who may read an event follows from the environment it is about and the person who
+    acted (dockhand.audit.events_seen_by): both are kept as columns, not parsed back
+    out of the words."""
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=200)  # "user:alice", "token:ci", "webhook:github", "schedule"
+    # The person behind the actor (a token's owner); None for webhooks, schedules, the system.
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The environment the object belongs to; None for what belongs to none (credentials,
+    # repositories, tokens, logins). A plain id: this app knows no environments.
+    environment_id = models.IntegerField(null=True, blank=True, db_index=True)
     action = models.CharField(max_length=100)  # "stack.sync", "credential.update", …
     object = models.CharField(max_length=300)  # "stack:5 web"
     detail = models.TextField(blank=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import socket
@@ -258,12 +257,11 @@ LOGOUT_REDIRECT_URL = "/login/"
 TRUSTED_PROXIES = env_networks("DOCKHAND_TRUSTED_PROXIES")
 
 # GET /metrics answers a bearer DOCKHAND_METRICS_TOKEN, or a client address inside
-# DOCKHAND_METRICS_ALLOW (addresses or CIDRs; default: this machine only).
+# DOCKHAND_METRICS_ALLOW (addresses or CIDRs), which is empty unless set: behind a
+# proxy on the same host every visitor comes from loopback, so no address is trusted
+# by default.
 METRICS_TOKEN = env_str("DOCKHAND_METRICS_TOKEN", "") or ""
-METRICS_ALLOW = env_networks("DOCKHAND_METRICS_ALLOW") or [
-    ipaddress.ip_network("127.0.0.1/32"),
-    ipaddress.ip_network("::1/128"),
-]
+METRICS_ALLOW = env_networks("DOCKHAND_METRICS_ALLOW")
 
 # (events, seconds) per window: failed logins and bad bearer tokens per client address,
 # failed webhook signatures per stack/repository and address, API calls per token.

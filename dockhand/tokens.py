@@ -36,7 +36,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         if token is None or token.expired or not token.user.is_active:
             ratelimit.hit("bad_tokens", ip)
             raise exceptions.AuthenticationFailed("Invalid or expired API token")
-        audit.set_actor(f"token:{token.name}")
+        audit.set_actor(f"token:{token.name}", user=token.user)
         calls = ratelimit.hit("token_calls", str(token.pk))
         request._request.dockhand_ratelimit = calls  # type: ignore[attr-defined]
         if calls.used > calls.limit:

@@ -9,7 +9,7 @@ from django.views.generic.base import RedirectView
 
 from dockhand import pages
 from dockhand import views as session_views
-from dockhand.api import AuditList, LoginView, LogoutView
+from dockhand.api import LoginView, LogoutView
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
 from stacks import lifecycle_views as lifecycle_pages
@@ -19,6 +19,7 @@ from stacks.api import checks as checks_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
 from stacks.api import views as stack_api
+from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
 from stacks.api.tokens import TokenDetail, TokenList
 
@@ -69,7 +70,7 @@ dashboard = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", session_views.PasswordChangeView.as_view(), name="password-change"),
     path("password/done/", session_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
-    path("audit/", session_views.audit_log, name="audit"),
+    path("audit/", stack_pages.audit_log, name="audit"),
     path("stacks/", stack_pages.stack_list, name="stack-list"),
     path("stacks/rows/", stack_pages.stack_rows, name="stack-rows"),
     path("stacks/new/", stack_pages.stack_form, name="stack-new"),

@@ -1,5 +1,4 @@
-"""Session pages: login (with the first-start hint of spec §2), password change, the
-audit trail."""
+"""Session pages: login (with the first-start hint of spec §2), password change, errors."""
 
 from __future__ import annotations
 
@@ -8,14 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
 
 from dockhand import ratelimit
-from dockhand.models import AuditEvent
 
 
 class LoginView(auth_views.LoginView):
@@ -64,13 +60,6 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("stack-list")
-
-
-@login_required
-def audit_log(request: HttpRequest) -> HttpResponse:
-    """The audit trail, newest first, 50 to a page."""
-    page = Paginator(AuditEvent.objects.all(), 50).get_page(request.GET.get("page"))
-    return render(request, "audit.html", {"page": page})
 
 
 # Error pages. Under /api/ the answer is the API's JSON envelope; a page gets a styled

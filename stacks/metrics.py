@@ -136,7 +136,9 @@ def exposition() -> bytes:
 
 
 def may_scrape(authorization: str, address: str) -> bool:
-    """A bearer DOCKHAND_METRICS_TOKEN, or a client address DOCKHAND_METRICS_ALLOW lists."""
+    """A bearer DOCKHAND_METRICS_TOKEN, or a client address DOCKHAND_METRICS_ALLOW lists
+    (none unless the operator lists some: loopback is where a same-host proxy's
+    visitors come from)."""
     if settings.METRICS_TOKEN and authorization.startswith("Bearer "):
         return hmac.compare_digest(authorization[7:].encode(), settings.METRICS_TOKEN.encode())
     try:
@@ -146,8 +148,11 @@ def may_scrape(authorization: str, address: str) -> bool:
     return any(ip in network for network in settings.METRICS_ALLOW)
 
 
+REFUSED = "Forbidden: give the metrics token (DOCKHAND_METRICS_TOKEN) as a bearer token\n"
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics: Prometheus text, for a bearer metrics token or an allow-listed address."""
     if not may_scrape(request.headers.get("Authorization", ""), ratelimit.client_ip(request)):
-        return HttpResponse("Forbidden: give the metrics token or scrape from an allowed address\n", status=403)
+        return HttpResponse(REFUSED, status=403, content_type="text/plain")
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

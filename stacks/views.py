@@ -31,7 +31,14 @@ from stacks.models import (
     PullPolicy,
     default_notify_events,
 )
-from stacks.services.access import admin_environment_ids, is_admin_of, may_review, require, visible_environment_ids
+from stacks.services.access import (
+    admin_environment_ids,
+    is_admin_of,
+    may_review,
+    require,
+    visible_audit_events,
+    visible_environment_ids,
+)
 from stacks.services.applied import stack_applied
 from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
@@ -364,6 +371,13 @@ def deployment_review(request: HttpRequest, pk: int, verdict: str) -> HttpRespon
             request, "message.html", {"title": "Not done", "message": str(exc), "back": deployment.stack}, status=409
         )
     return redirect("deployment-detail", pk=deployment.pk)
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit trail as far as the reader may read it, newest first, 50 to a page."""
+    page = Paginator(visible_audit_events(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "audit.html", {"page": page})
 
 
 @login_required

@@ -1,9 +1,10 @@
 """GET /metrics: Prometheus text that its reference parser reads, whose counters move
 with the deployments and webhooks the test makes; scraped only with the metrics token
-or from an allowed address."""
+or from an address the operator allowed (none by default, loopback included)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -15,9 +16,16 @@ from tests.support import webhooks as hooks
 
 pytestmark = pytest.mark.django_db
 
+METRICS_TOKEN = "metrics-token-123"
 
-def _scrape(**extra: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = Client().get("/metrics", **extra)
+
+@pytest.fixture(autouse=True)
+def _metrics_token(settings: Any) -> None:
+    settings.METRICS_TOKEN = METRICS_TOKEN
+
+
+def _scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain")
     samples = {}
@@ -73,13 +81,20 @@ def test_metrics_move_with_deployments_and_webhooks(api: Any, app_repo: Any, mak
         after, "dockhand_stack_last_successful_sync_age_seconds", stack=stack["stackName"], environment="local"
     )
     assert 0 <= age < 120
-    assert stack["webhookSecret"] not in Client().get("/metrics").content.decode()
+    scraped = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}").content.decode()
+    assert stack["webhookSecret"] not in scraped
 
 
-def test_metrics_need_the_token_or_an_allowed_address(settings: Any) -> None:
+def test_metrics_need_the_token_or_an_address_the_operator_allowed(settings: Any) -> None:
     far = {"REMOTE_ADDR": "10.1.2.3"}
-    assert Client().get("/metrics", **far).status_code == 403
-    settings.METRICS_TOKEN = "metrics-token-123"
-    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token-123", **far).status_code == 200
+    refused = Client().get("/metrics", **far)
+    assert (refused.status_code, refused.content.decode()) == (
+        403,
+        "Forbidden: give the metrics token (DOCKHAND_METRICS_TOKEN) as a bearer token\n",
+    )
+    assert Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}", **far).status_code == 200
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong", **far).status_code == 403
-    assert Client().get("/metrics").status_code == 200  # this machine, allowed by default
+    assert Client().get("/metrics").status_code == 403  # this machine too: a same-host proxy's visitors
+    settings.METRICS_ALLOW = [ipaddress.ip_network("10.1.0.0/16")]  # DOCKHAND_METRICS_ALLOW, set explicitly
+    assert Client().get("/metrics", **far).status_code == 200
+    assert Client().get("/metrics").status_code == 403

@@ -52,9 +52,9 @@ def test_the_first_admin_takes_the_configured_password(settings: Any) -> None:
     )
 
 
-def test_health_is_unhealthy_without_a_worker_and_reports_each_engine(docker_image: str) -> None:
+def test_health_is_unhealthy_without_a_worker_and_reports_each_engine(docker_image: str, api: APIClient) -> None:
     Environment.objects.create(name="far", docker_host="tcp://127.0.0.1:9")  # nothing listens there
-    response = APIClient().get("/api/health")
+    response = api.get("/api/health")  # an owner is told about every engine
     assert response.status_code == 503
     body = response.json()
     assert body["details"] == "unhealthy"
@@ -66,7 +66,7 @@ def test_health_is_unhealthy_without_a_worker_and_reports_each_engine(docker_ima
 
 
 def test_health_asks_the_local_engine_every_time_and_other_engines_once_a_while(
-    docker_image: str, monkeypatch: pytest.MonkeyPatch
+    docker_image: str, monkeypatch: pytest.MonkeyPatch, api: APIClient
 ) -> None:
     """A monitor polling /api/health must not open an ssh login (or a TLS handshake) to
     every remote engine each time; the node's own engine is always asked."""
@@ -83,11 +83,11 @@ def test_health_asks_the_local_engine_every_time_and_other_engines_once_a_while(
 
     monkeypatch.setattr(engine, "ping", counting_ping)
     for _ in range(3):
-        assert APIClient().get("/api/health").json()["engines"]["far"].startswith("unreachable: ")
+        assert api.get("/api/health").json()["engines"]["far"].startswith("unreachable: ")
     assert asked.count("tcp://127.0.0.1:9") == 1 and len(asked) == 4  # local: 3 times
     far.docker_host = "tcp://127.0.0.1:10"  # a changed address is asked at once
     far.save()
-    APIClient().get("/api/health")
+    api.get("/api/health")
     assert asked[-2:].count("tcp://127.0.0.1:10") == 1
     assert environments.OTHER_ENGINES_SECONDS <= 30
 

@@ -98,6 +98,20 @@ WebhookDelivery.objects.create(
     reason="not a branch push",
 )
 
+# Audit events as the old code recorded them: words only, no environment or person.
+from django.contrib.auth.models import User
+from dockhand.models import AuditEvent
+
+User.objects.create_user(username="alice", password="alice-pass-123")
+for actor, action, label in (
+    ("user:alice", "stack.sync", f"gitstack:{web.pk} web"),
+    ("webhook:gitea", "deployment.cancel", f"deployment:{running.pk} {worker.pk}#{running.pk} running"),
+    ("schedule", "environment.save", f"environment:{staging.pk} staging"),
+    ("user:alice", "credential.update", f"credential:{credential.pk} forge"),
+    ("user:gone", "stack.delete", "gitstack:999 removed long ago"),
+):
+    AuditEvent.objects.create(actor=actor, action=action, object=label)
+
 with connection.cursor() as cursor:
     cursor.execute("SELECT app, name FROM django_migrations")
     applied = sorted(cursor.fetchall())
@@ -123,8 +137,9 @@ from django.db import IntegrityError, connection, transaction
 
 import gitsync.models
 import stacks.models
+from dockhand.models import AuditEvent
 from gitsync.models import Repository
-from stacks.models import Deployment, GitStack, WebhookDelivery
+from stacks.models import Deployment, Environment, GitStack, WebhookDelivery
 
 
 def refused(**fields):
@@ -175,6 +190,10 @@ print(json.dumps({
     ],
     "deliveries": deliveries,
     "policies": {e.name: e.policy for e in stacks.models.Environment.objects.all()},
+    "audit": [
+        [e.action, e.environment_id and Environment.objects.get(pk=e.environment_id).name, e.actor_user and e.actor_user.username]
+        for e in AuditEvent.objects.select_related("actor_user").order_by("id")
+    ],
     "web_deliveries": sorted(d.provider for d in web.webhook_deliveries.all()),
     "repository_deliveries": repo.webhook_deliveries.count(),
     "replay_refused": refused(target=f"stack:{web.pk}", stack=web, delivery_id="gh-1001"),
@@ -308,6 +327,16 @@ def test_an_install_of_the_previous_main_upgrades_and_keeps_its_records(tmp_path
             "output": "Container web-app-1  Error\nexit status 1\n",
         },
         {"id": ids["running"], "stack": "worker", "status": "running", "error": "", "output": "Pulling mail\n"},
+    ]
+
+    # Old audit events learn whose environment they are about and who acted, so the
+    # members of an environment (and the person) read them after the upgrade.
+    assert after["audit"] == [
+        ["stack.sync", "local", "alice"],
+        ["deployment.cancel", "staging", None],
+        ["environment.save", "staging", None],
+        ["credential.update", None, "alice"],
+        ["stack.delete", None, None],
     ]
 
     assert after["deliveries"] == [

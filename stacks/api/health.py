@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.status import Stat
 from rest_framework import status
@@ -16,11 +18,29 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from stacks.models import GitStack
+from dockhand.tokens import token_environment_ids
+from stacks.models import Environment, GitStack
+from stacks.services.access import visible_environment_ids
 from stacks.services.environments import engines_check
 
 # Below this much free space in the data directory the next deploy's files may not fit.
 LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+# What an anonymous caller (a load balancer, an uptime monitor) is told of each check.
+OK, FAILING = "ok", "failing"
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Who asks: `None` environments for an owner, else the ids they may see (none for
+    an anonymous caller, who is told words only)."""
+
+    anonymous: bool
+    environment_ids: list[int] | None
+
+    def sees(self, environment_id: int) -> bool:
+        return self.environment_ids is None or environment_id in self.environment_ids
 
 
 class HealthView(APIView):
@@ -32,57 +52,75 @@ class HealthView(APIView):
     lease and a tick of the reaper, or the `local` environment's engine unreachable.
     Another environment's engine being down is reported under `engines` without
     failing the node.
+
+    Anyone may ask; an anonymous caller is told `ok` or `failing` per check and nothing
+    more (no environment, engine version or stack). A signed-in caller (or a token) is
+    told why, about the environments they may see; an owner about all of them.
     """
 
     permission_classes = [AllowAny]
-    authentication_classes: list[type] = []
 
     def get(self, request: Request) -> Response:
-        problems: list[str] = []
+        problems: dict[str, str] = {}
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
         except Exception as exc:
-            problems.append(f"database: {exc}")
-        database_ok = not problems
-        if database_ok:
+            problems["database"] = str(exc)
+        user = request.user
+        # Memberships live in the database too: without one, a reader sees no environment.
+        reader = _Reader(anonymous=not user.is_authenticated, environment_ids=[])
+        engines: dict[str, str] = {}
+        if "database" not in problems:  # what follows lives in the database
+            reader = _Reader(reader.anonymous, visible_environment_ids(user, token_environment_ids(request)))
             unwritable = _unwritable()
             if unwritable:
-                problems.append(f"database: cannot be written: {unwritable}")
-            stuck = _stuck()
+                problems["database"] = f"cannot be written: {unwritable}"
+            stuck = _stuck(reader)
             if stuck:
-                problems.append(f"work: {stuck}")
+                problems["work"] = stuck
+            engines = _engines(reader, problems)
         free = _free_bytes(settings.DATA_DIR)
         if free < LOW_DISK_BYTES:
-            problems.append(f"disk: {free // (1024 * 1024)} MiB free in the data directory")
+            problems["disk"] = f"{free // (1024 * 1024)} MiB free in the data directory"
         try:
             if not any(stat.status != "Stopped" for stat in Stat.get_all()):
-                problems.append("worker: no django-q2 cluster is running")
+                problems["worker"] = "no django-q2 cluster is running"
         except Exception as exc:
-            problems.append(f"worker: {exc}")
-        engines: dict[str, str] = {}
-        if database_ok:  # environments live in the database
-            for name, (ok, detail) in engines_check().items():
-                engines[name] = detail if ok else f"unreachable: {detail}"
-                if not ok and name == "local":
-                    problems.append(f"docker: {detail}")
-        checks = {
-            "database": _part(problems, "database"),
-            "disk": _part(problems, "disk"),
-            "worker": _part(problems, "worker"),
-            "work": _part(problems, "work"),
-            "engines": engines,
-        }
+            problems["worker"] = str(exc)
+        if reader.anonymous:
+            checks: dict[str, object] = {part: FAILING if part in problems else OK for part in PARTS}
+            error = f"{FAILING}: {', '.join(p for p in PARTS if p in problems)}"
+        else:
+            checks = {**{part: problems.get(part, OK) for part in PARTS}, "engines": engines}
+            error = "; ".join(f"{part}: {problems[part]}" for part in PARTS if part in problems)
         if problems:
-            return Response(
-                {"details": "unhealthy", "error": "; ".join(problems), **checks},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
+            body = {"details": "unhealthy", "error": error, **checks}
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response({"details": "healthy", **checks})
 
 
-def _part(problems: list[str], part: str) -> str:
-    return next((p.partition(": ")[2] for p in problems if p.startswith(f"{part}: ")), "ok")
+# The checks, in the order an answer names them; `docker` is the `local` engine's.
+PARTS = ("database", "disk", "worker", "work", "docker")
+
+
+def _engines(reader: _Reader, problems: dict[str, str]) -> dict[str, str]:
+    """What each engine the reader sees runs (or why it cannot be asked); the `local`
+    one is always asked, its failure fails the node (and says why to those who see it)."""
+    if reader.anonymous:
+        asked = Environment.objects.filter(name="local")
+    elif reader.environment_ids is None:
+        asked = Environment.objects.all()
+    else:
+        asked = Environment.objects.filter(Q(name="local") | Q(pk__in=reader.environment_ids))
+    engines: dict[str, str] = {}
+    for environment, (ok, detail) in engines_check(asked).items():
+        shown = reader.sees(environment.pk)
+        if shown:
+            engines[environment.name] = detail if ok else f"unreachable: {detail}"
+        if not ok and environment.name == "local":
+            problems["docker"] = detail if shown else "unreachable"
+    return engines
 
 
 def _unwritable() -> str:
@@ -106,15 +144,19 @@ def _unwritable() -> str:
     return ""
 
 
-def _stuck() -> str:
-    """Stacks whose lock lease ran out longer ago than the reaper needs to take it back."""
+def _stuck(reader: _Reader) -> str:
+    """Stacks whose lock lease ran out longer ago than the reaper needs to take it back
+    (those the reader may not see only counted)."""
     overdue = timezone.now() - timedelta(seconds=60 + settings.LOCK_LEASE / 2)
-    names = list(
-        GitStack.objects.filter(lock_owner__isnull=False, lock_expires__lt=overdue).values_list("name", flat=True)[:5]
-    )
-    if not names:
+    held = GitStack.objects.filter(lock_owner__isnull=False, lock_expires__lt=overdue).order_by("name")
+    found = list(held.values_list("name", "environment_id")[:5])
+    if not found:
         return ""
-    return f"held past their lease, not taken back: {', '.join(names)}"
+    named = [name for name, environment_id in found if reader.sees(environment_id)]
+    others = len(found) - len(named)
+    return "held past their lease, not taken back: " + ", ".join(
+        named + ([f"{others} stack(s) you cannot see"] if others else [])
+    )
 
 
 def _free_bytes(directory: Path) -> int:

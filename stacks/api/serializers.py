@@ -71,6 +71,16 @@ def _when(value: datetime | None, zone: tzinfo) -> str | None:
     return shown[:-6] + "Z" if shown.endswith("+00:00") else shown
 
 
+class _ForItsAdmins(serializers.CharField):
+    """A value shown only to who may configure the stack (`GitStackSerializer._owned`),
+    None to anyone else: with the webhook secret, a viewer could sign a push and deploy."""
+
+    def get_attribute(self, instance: GitStack) -> Any:
+        parent = self.parent
+        assert isinstance(parent, GitStackSerializer)
+        return super().get_attribute(instance) if parent._owned(instance) else None
+
+
 class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     """A stack as the API shows and takes it: its `id`, then the declared fields in the
     body's order."""
@@ -94,7 +104,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         source="auto_update_cron", max_length=100, required=False, validators=[validate_cron]
     )
     webhookEnabled = serializers.BooleanField(source="webhook_enabled", required=False)
-    webhookSecret = serializers.CharField(source="webhook_secret", max_length=200, required=False, allow_blank=True)
+    webhookSecret = _ForItsAdmins(source="webhook_secret", max_length=200, required=False, allow_blank=True)
     watchPaths = serializers.ListField(
         source="watch_paths", child=serializers.CharField(max_length=500), required=False
     )
@@ -183,9 +193,9 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return listed[obj.pk] if listed is not None else obj.env_vars.all()
 
     def _owned(self, obj: GitStack) -> bool:
-        """The webhook secret is shown to its owners only (owners, environment admins):
-        with it, a viewer could sign a push and deploy. Without a request (the server
-        filling its own edit form) it is shown."""
+        """Whether the caller may configure the stack (an owner or an admin of its
+        environment), who alone is shown its webhook secret. Without a request (the
+        server filling its own edit form) it is shown."""
         return is_admin_of(self._admin_of, obj.environment_id)
 
     # Read once per response (a list shares one child serializer), not once per stack:

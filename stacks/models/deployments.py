@@ -103,6 +103,12 @@ class Deployment(models.Model):
     def __str__(self) -> str:
         return f"{self.stack_id}#{self.pk} {self.status}"
 
+    @property
+    def audit_environment_id(self) -> int | None:
+        """Whose members read its audit events (dockhand.audit.record); None once its
+        stack is gone."""
+        return self.stack.environment_id if self.stack is not None else None
+
     def live_stack(self) -> GitStack:
         """The deployment's stack; Conflict when it was deleted (its history kept)."""
         if self.stack is None:

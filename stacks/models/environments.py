@@ -93,6 +93,11 @@ class Environment(models.Model):
         """The other environments on this one's engine (a handful of rows: compared here)."""
         return [e for e in Environment.objects.exclude(pk=self.pk) if e.engine_key == self.engine_key]
 
+    @property
+    def audit_environment_id(self) -> int:
+        """Whose members read its audit events (dockhand.audit.record)."""
+        return self.pk
+
     def engine_endpoint(self) -> Endpoint:
         """How to reach this environment's Docker engine."""
         ssh = self.ssh_credential if self.docker_host.startswith("ssh://") else None

@@ -113,6 +113,11 @@ class GitStack(models.Model):
             raise ValueError("An existing GitStack is saved with update_fields (or GitStack.record)")
         super().save(*args, **kwargs)
 
+    @property
+    def audit_environment_id(self) -> int:
+        """Whose members read its audit events (dockhand.audit.record)."""
+        return self.environment_id
+
     def record(self, **fields: object) -> None:
         """Write what a sync or the user changed of the stack's own state (remote head,
         paused, stopped, what was deployed): one UPDATE of those columns, this instance

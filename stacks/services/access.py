@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+
+from dockhand.audit import events_seen_by
 from dockhand.errors import Forbidden
+from dockhand.models import AuditEvent
 from stacks.models import Environment, Membership
 
 _RANK = {Membership.Role.VIEWER: 1, Membership.Role.DEPLOYER: 2, Membership.Role.ADMIN: 3}
@@ -39,6 +43,17 @@ def admin_environment_ids(user: Any) -> set[int] | None:
 def is_admin_of(admin_of: set[int] | None, environment_id: int) -> bool:
     """With `admin_of` from admin_environment_ids: may this user administer it?"""
     return admin_of is None or environment_id in admin_of
+
+
+def visible_audit_events(user: Any, token_limit: list[int] | None = None) -> QuerySet[AuditEvent]:
+    """The audit events the caller may read: an owner all of them; anyone else those about
+    the environments they see (who holds which role: their admins only) and their own
+    actions, nothing about other environments or the global settings."""
+    return events_seen_by(
+        user_id=user.pk,
+        environment_ids=visible_environment_ids(user, token_limit),
+        admin_of=admin_environment_ids(user),
+    )
 
 
 def require(user: Any, environment_id: int, role: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -36,15 +37,15 @@ def _checked(environment: Environment) -> tuple[bool, str]:
     return cast(tuple[bool, str], checked)
 
 
-def engines_check() -> dict[str, tuple[bool, str]]:
-    """Every environment's engine (see OTHER_ENGINES_SECONDS), side by side (an
+def engines_check(environments: Iterable[Environment]) -> dict[Environment, tuple[bool, str]]:
+    """The engines of `environments` (see OTHER_ENGINES_SECONDS), side by side (an
     unreachable remote engine costs its timeout once, not once per environment)."""
-    environments = list(Environment.objects.order_by("name"))
+    environments = sorted(environments, key=lambda env: env.name)
     if len(environments) <= 1:  # no threads for the common case of one engine
-        return {env.name: _checked(env) for env in environments}
+        return {env: _checked(env) for env in environments}
     with ThreadPoolExecutor(min(8, len(environments))) as pool:
         found = pool.map(_checked, environments)
-        return {env.name: result for env, result in zip(environments, found, strict=True)}
+        return dict(zip(environments, found, strict=True))
 
 
 def environment_save(*, environment: Environment | None, fields: dict[str, Any]) -> Environment:
@@ -52,7 +53,9 @@ def environment_save(*, environment: Environment | None, fields: dict[str, Any])
     for name, value in fields.items():
         setattr(environment, name, value)
     environment.save()
-    record("environment.save", environment, ", ".join(f"{k}={v}" for k, v in sorted(fields.items())))
+    # Field names only: the TLS key and the notification URLs are among the values, and
+    # an environment's members read its events.
+    record("environment.save", environment, "changed: " + ", ".join(sorted(fields)))
     return environment
 
 

@@ -13,6 +13,7 @@ from stacks import compose, engine, swarm
 from stacks.models import Deployment, GitStack
 from stacks.services.access import deploy_needs_approval
 from stacks.services.lock import operation_lock
+from stacks.services.masked import SecretMask
 from stacks.services.status import stack_workloads
 from stacks.services.sync import stack_sync
 
@@ -39,7 +40,8 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
         raise Conflict(
             f"A swarm stack is not {operation}ed: the swarm keeps its replicas running; take it down instead"
         )
-    lines: list[str] = []
+    lines: list[str] = []  # compose names the containers: masked before they are shown
+    masked = SecretMask.of(stack)
     if operation == "start" and not _has_containers(stack):
         stack.record(stopped_by_user=False)
         record("stack.start", stack, "no containers: redeploying")
@@ -52,7 +54,7 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
         command = (
             ["down", "--remove-orphans"] + (["--volumes"] if volumes else []) + (["--rmi", "all"] if images else [])
         )
-    with operation_lock(stack, timeout), engine.cli_env(endpoint) as engine_env:
+    with masked.errors(), operation_lock(stack, timeout), engine.cli_env(endpoint) as engine_env:
         env = compose.process_env(engine_env=engine_env)
         if on_swarm:  # down: `docker stack rm` (volumes stay on the nodes that hold them)
             swarm.remove(stack.project_name, env=env, on_line=lines.append, timeout=timeout)
@@ -60,7 +62,7 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
             compose.operate(stack.project_name, command, env=env, on_line=lines.append, timeout=timeout)
         stack.record(stopped_by_user=operation in ("stop", "down"))
     record(f"stack.{operation}", stack, f"volumes={volumes} images={images}" if operation == "down" else "")
-    return "\n".join(lines)
+    return masked.text("\n".join(lines))
 
 
 def _has_containers(stack: GitStack) -> bool:

@@ -19,6 +19,7 @@ from gitsync.services.repositories import repository_for_url
 from stacks import compose, engine, swarm
 from stacks.models import Deployment, Environment, GitStack, StackEnvVar, default_project_name
 from stacks.services.lock import Holder, lock_for_deletion, lock_release
+from stacks.services.masked import SecretMask
 from stacks.services.schedules import stack_schedule_apply
 from stacks.services.status import stack_workloads
 
@@ -162,10 +163,11 @@ def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bo
     too. Refused while a sync holds the stack, so a deploy cannot resurrect what was removed.
     """
     lock_for_deletion(stack)  # for good: the row goes away below, with the lock
-    lines: list[str] = []
+    lines: list[str] = []  # compose names the containers: masked before they are shown
+    masked = SecretMask.of(stack)
     if remove_containers:
         try:
-            with engine.cli_env(stack.environment.engine_endpoint()) as engine_env:
+            with masked.errors(), engine.cli_env(stack.environment.engine_endpoint()) as engine_env:
                 env = compose.process_env(engine_env=engine_env)
                 remove = swarm.remove if stack.environment.swarm else compose.down
                 remove(stack.project_name, env=env, on_line=lines.append, timeout=settings.DEPLOY_TIMEOUT)
@@ -183,4 +185,4 @@ def stack_delete(*, stack: GitStack, remove_containers: bool, remove_history: bo
             history.update(stack_name=stack.name)
         stack.delete()
     shutil.rmtree(stack_dir, ignore_errors=True)
-    return "\n".join(lines)
+    return masked.text("\n".join(lines))

@@ -13,6 +13,7 @@ from stacks import engine
 from stacks.engine import ContainerInfo
 from stacks.models import GitStack, StackEnvVar
 from stacks.services.health import stack_health
+from stacks.services.masked import SecretMask
 from stacks.services.revision import changes, stack_config
 
 Overrides = Mapping[int, Sequence[StackEnvVar]]
@@ -62,12 +63,15 @@ def sync_state(
 
 
 def stack_workloads(stack: GitStack) -> Sequence[ContainerInfo | engine.ServiceInfo]:
-    """What runs for the stack now: its containers, or a swarm stack's services (with
-    their replicas). EngineError when its engine cannot be asked."""
+    """What runs for the stack now, as its pages and API show it: its containers, or a
+    swarm stack's services (with their replicas), the stack's secrets masked in them.
+    EngineError (masked too) when its engine cannot be asked."""
     endpoint = stack.environment.engine_endpoint()
-    if stack.environment.swarm:
-        return engine.services(endpoint, [stack.project_name])
-    return engine.project_containers(endpoint, stack.project_name)
+    masked = SecretMask.of(stack)
+    with masked.errors():
+        if stack.environment.swarm:
+            return [masked.answer(s) for s in engine.services(endpoint, [stack.project_name])]
+        return [masked.answer(c) for c in engine.project_containers(endpoint, stack.project_name)]
 
 
 def swarm_state(

@@ -1,13 +1,15 @@
 """The canary sweep: unique values for a token, an SSH key, a secret override and a
-webhook secret; then successful, failing and crashing syncs, webhooks good and bad;
-then every API response, stored output, socket frame, log line and page is searched.
-Zero hits. (The webhook secret is shown to its owner by design — spec §3 — so that one
+webhook secret; then successful, failing and crashing syncs, webhooks good and bad, a
+container named and labelled after the secret override, a restart; then every API
+response (containers, status, audit, health too), stored output, socket frame, log line
+and page is searched. Zero hits. (The webhook secret is shown to its owner by design — spec §3 — so that one
 field, and the page input that copies it, are the only places it may appear.)"""
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 import pytest
@@ -29,6 +31,19 @@ SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nCANARY-sshkey-41f0aa\n-----END O
 OVERRIDE = "CANARY-override-2b8e55"
 WEBHOOK = "CANARY-webhook-secret-93ad11f0c4"
 CANARIES = (TOKEN, "CANARY-sshkey-41f0aa", OVERRIDE, WEBHOOK)
+
+
+RUN = uuid.uuid4().hex[:8]  # container names are the engine's: unique to this run
+
+
+def _named(compose: str) -> str:
+    """The compose file with its container named and labelled after the secret override."""
+    return compose.replace(
+        "    pull_policy: never\n",
+        "    pull_policy: never\n"
+        f"    container_name: c-${{SECRET}}-{RUN}\n"
+        '    labels:\n      canary.label: "l-${SECRET}"\n',
+    )
 
 
 async def _frames(deployment_id: int, user: Any) -> list[str]:
@@ -70,7 +85,7 @@ def test_no_secret_appears_anywhere(
         )
     ).json()
     leaky = compose_file().replace("image: dockhand-test/busybox:1", "image: dockhand-test/busybox:${SECRET}")
-    good = git_server.create_repo("canary-good", {"compose.yaml": compose_file()})
+    good = git_server.create_repo("canary-good", {"compose.yaml": _named(compose_file())})
     bad = git_server.create_repo("canary-bad", {"compose.yaml": leaky})
     stacks = []
     for name, repo in (("good", good), ("bad", bad), ("crash", good)):
@@ -102,7 +117,7 @@ def test_no_secret_appears_anywhere(
     assert crashed["success"] is False and "Internal error" in crashed["error"]
     monkeypatch.undo()
 
-    new = good.commit({"compose.yaml": compose_file("2")}, "v2")
+    new = good.commit({"compose.yaml": _named(compose_file("2"))}, "v2")
     hook = hooks.github_push(good, WEBHOOK, before=good_stack["lastCommit"] or new, shas=[new])
     keep(
         APIClient().post(
@@ -149,10 +164,17 @@ def test_no_secret_appears_anywhere(
         seen.append(json.dumps(listing))
         keep(api.get(f"/api/git/stacks/{stack['id']}/deployments"))
         keep(api.get(f"/api/git/stacks/{stack['id']}/webhooks"))
+        keep(api.get(f"/api/git/stacks/{stack['id']}/containers"))
+        keep(api.get(f"/api/git/stacks/{stack['id']}/status"))
+    running = keep(api.get(f"/api/git/stacks/{good_stack['id']}/containers")).json()
+    assert [c["name"] for c in running] == [f"c-********-{RUN}"]  # named after the canary, masked
+    assert keep(api.post(f"/api/git/stacks/{good_stack['id']}/restart")).json()["success"] is True
+    keep(api.get("/api/audit?limit=200"))
+    keep(APIClient().get("/api/health"))
 
     browser = Client()
     browser.force_login(admin)
-    pages = ["/stacks/", "/credentials/", "/repositories/", "/credentials/1/edit/", "/nonexistent-page/"]
+    pages = ["/stacks/", "/credentials/", "/repositories/", "/credentials/1/edit/", "/nonexistent-page/", "/audit/"]
     for stack in stacks:
         pages += [f"/stacks/{stack['id']}/", f"/stacks/{stack['id']}/edit/"]
     for deployment in Deployment.objects.all():

@@ -84,13 +84,13 @@ def test_health_reports_work_held_past_its_lease_and_metrics_count_what_was_take
     stuck.start(worker="gone:1")
     _hold(stack, stuck, expires_in=-600, sync_status="syncing")  # no clock reaped it (none runs here)
 
-    body = APIClient().get("/api/health").json()
+    body = api.get("/api/health").json()  # an owner is told which stack
     assert body["details"] == "unhealthy"
     assert body["work"] == f"held past their lease, not taken back: {stack['stackName']}"
     assert body["database"] == "ok" and body["disk"] == "ok"
 
     assert locks_reap()["interrupted"] == 1
-    assert APIClient().get("/api/health").json()["work"] == "ok"
+    assert api.get("/api/health").json()["work"] == "ok"
     scraped = APIClient().get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token-for-tests").content.decode()
     assert "dockhand_locks_taken_back_total 1.0" in scraped
     assert 'dockhand_deployments_total{status="interrupted",trigger="api"} 1.0' in scraped
