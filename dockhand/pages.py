@@ -59,7 +59,9 @@ def urls(resource: Resource) -> list[Any]:
         serializer = resource.serializer(instance, data=resource.data(request.POST), partial=instance is not None)
         errors = validate(serializer)
         if errors:
-            context.update(values=request.POST.dict(), errors=errors)
+            # Several values of one name (checkboxes) one a line, as initial_values has lists.
+            values = {name: "\n".join(items) for name, items in request.POST.lists()}
+            context.update(values=values, errors=errors)
             return render(request, resource.template("form"), context, status=400)
         resource.save(instance, dict(serializer.validated_data))
         return redirect(f"{resource.name}-list")

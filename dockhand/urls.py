@@ -21,6 +21,7 @@ from stacks.api import members as members_api
 from stacks.api import views as stack_api
 from stacks.api.health import HealthView
 from stacks.api.tokens import TokenDetail, TokenList
+from stacks.services.git_reach import environment_choices
 
 api = [
     path("api/health", HealthView.as_view()),
@@ -105,7 +106,7 @@ dashboard = [
         "deployments/<int:pk>/reject/", stack_pages.deployment_review, {"verdict": "reject"}, name="deployment-reject"
     ),
     path("repositories/<int:pk>/test/", git_pages.repository_test_view, name="repository-test"),
-    *pages.urls(git_pages.CREDENTIALS),
+    *pages.urls(git_pages.credential_pages(environments=environment_choices)),
     *pages.urls(git_pages.REPOSITORIES),
     *pages.urls(stack_pages.ENVIRONMENTS),
 ]
