@@ -21,6 +21,7 @@ from gitsync.services.repositories import (
     repository_save,
     repository_test,
 )
+from gitsync.services.visibility import ReachOf, repositories_visible
 
 _SECRET_INPUTS = ("password", "token", "sshPrivateKey", "sshPassphrase")
 # Environment (id, name) pairs, listed by stacks and handed in by the wiring.
@@ -62,23 +63,27 @@ def credential_pages(*, environments: EnvironmentChoices) -> Resource:
     )
 
 
-REPOSITORIES = Resource(
-    name="repository",
-    plural="repositories",
-    app="gitsync",
-    model=Repository,
-    serializer=RepositorySerializer,
-    data=_repository_data,
-    save=lambda instance, fields: repository_save(repository=instance, fields=fields),
-    delete=lambda instance: repository_delete(repository=instance),
-    extra=lambda: {"credentials": Credential.objects.all()},
-    defaults={"branch": "main"},
-)
+def repository_pages(*, reach_of: ReachOf) -> Resource:
+    """The repository pages, showing what `reach_of` says the caller may see."""
+    return Resource(
+        name="repository",
+        plural="repositories",
+        app="gitsync",
+        model=Repository,
+        serializer=RepositorySerializer,
+        data=_repository_data,
+        save=lambda instance, fields: repository_save(repository=instance, fields=fields),
+        delete=lambda instance: repository_delete(repository=instance),
+        extra=lambda: {"credentials": Credential.objects.all()},
+        defaults={"branch": "main"},
+        visible=lambda request: repositories_visible(reach_of(request)),
+    )
 
 
 @login_required
 @require_POST
-def repository_test_view(request: HttpRequest, pk: int) -> HttpResponse:
+def repository_test_view(request: HttpRequest, pk: int, reach_of: ReachOf) -> HttpResponse:
     """HTMX: try the branch with the repository's credential; say what happened."""
-    ok, message = repository_test(repository=get_object_or_404(Repository, pk=pk))
+    repository = get_object_or_404(repositories_visible(reach_of(request)), pk=pk)
+    ok, message = repository_test(repository=repository)
     return render(request, "gitsync/_test_result.html", {"ok": ok, "message": message})

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from gitsync.models import Credential, Repository
 from gitsync.remotes import RemoteError, is_loopback, normal_prefix, parse
 from gitsync.services.scope import credential_refusal, credential_stranded
+from gitsync.services.visibility import Reach, webhook_secret_shown
 from gitsync.validation import branch_problem, url_problem
 
 _PREFIX_KIND = {"ssh": ("ssh://", "an SSH key"), "password": ("http", "a password"), "token": ("http", "a token")}
@@ -146,6 +147,13 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
 
     def get_webhookUrl(self, obj: Repository) -> str:
         return public_url(self.context.get("request"), f"/api/git/repositories/{obj.pk}/webhook")
+
+    def to_representation(self, instance: Repository) -> dict[str, Any]:
+        shown = dict(super().to_representation(instance))
+        reach = self.context.get("reach")
+        if not (isinstance(reach, Reach) and webhook_secret_shown(instance, reach)):
+            shown["webhookSecret"] = None  # signs pushes to its stacks: their admins only
+        return shown
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current: Repository | None = self.instance

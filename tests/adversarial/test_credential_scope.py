@@ -1,7 +1,8 @@
 """A credential goes only where whoever made it said: its URL prefixes, its environments,
 and plain http only when allowed. Refused when a stack or repository is saved with it
 (a 400 naming the field, nothing contacted, nothing deployed) and again right before git
-runs (a URL changed behind the API's back gets no secret)."""
+runs (a URL changed behind the API's back gets no secret). A repository's webhook
+secret is shown only to those who administer every stack it deploys."""
 
 from __future__ import annotations
 
@@ -453,6 +454,79 @@ def test_a_credential_made_with_a_stack_is_scoped_to_it(admin: Any) -> None:
         ["https://forge.example/team/web.git/"],
         [local_environment().pk],
     )
+
+
+# -- a repository's webhook secret -------------------------------------------------------
+
+
+@pytest.fixture
+def repositories(api: APIClient) -> dict[str, dict[str, Any]]:
+    """`local` (a stack in local), `shared` (stacks in local and edge), `idle` (none)."""
+    edge = Environment.objects.create(name="edge")
+    for name, url, environment in (
+        ("a", "https://git.example.test/local.git", None),
+        ("b", "https://git.example.test/shared.git", None),
+        ("c", "https://git.example.test/shared.git", edge.pk),
+    ):
+        body = {"stackName": name, "url": url, **({"environmentId": environment} if environment else {})}
+        assert api.post("/api/git/stacks", body, format="json").status_code == 201
+    assert (
+        api.post("/api/git/repositories", {"url": "https://git.example.test/idle.git"}, format="json").status_code
+        == 201
+    )
+    listed = api.get("/api/git/repositories").json()
+    return {r["url"].rsplit("/", 1)[1].removesuffix(".git"): r for r in listed}
+
+
+def _seen(client: APIClient) -> dict[str, str | None]:
+    listed = client.get("/api/git/repositories")
+    assert listed.status_code == 200
+    return {r["url"].rsplit("/", 1)[1].removesuffix(".git"): r["webhookSecret"] for r in listed.json()}
+
+
+def test_a_repository_webhook_secret_is_shown_only_to_who_administers_all_its_stacks(
+    api: APIClient, repositories: dict[str, dict[str, Any]], env_admin: Any, deployer: Any, viewer: Any, outsider: Any
+) -> None:
+    secret = {name: r["webhookSecret"] for name, r in repositories.items()}
+    assert all(secret.values())  # the owner sees every one
+    both = _admin_of(local_environment(), Environment.objects.get(name="edge"), name="bothadmin")
+
+    assert _seen(_client(both)) == {"local": secret["local"], "shared": secret["shared"], "idle": None}
+    assert _seen(_client(env_admin)) == {"local": secret["local"], "shared": None, "idle": None}
+    assert _seen(_client(deployer)) == {"local": None, "shared": None}
+    assert _seen(_client(viewer)) == {"local": None, "shared": None}
+    assert _seen(_client(outsider)) == {}
+    # One by one, too: what is not listed does not exist for them.
+    one = _client(deployer).get(f"/api/git/repositories/{repositories['shared']['id']}")
+    assert one.status_code == 200 and one.json()["webhookSecret"] is None
+    hidden = _client(outsider).get(f"/api/git/repositories/{repositories['local']['id']}")
+    assert hidden.status_code == 404 and hidden.json() == {"error": "Repository not found"}
+
+
+def test_a_token_limited_to_one_environment_reaches_no_further(
+    api: APIClient, repositories: dict[str, dict[str, Any]]
+) -> None:
+    edge = Environment.objects.get(name="edge")
+    issued = api.post(
+        "/api/tokens", {"name": "edge", "scopes": ["deploy:read"], "environmentIds": [edge.pk]}, format="json"
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.json()['token']}")
+    # The owner's token, limited to edge: `shared` has a stack in local as well.
+    assert _seen(client) == {"shared": None, "idle": None}
+
+
+def test_the_repository_pages_list_only_what_the_reader_may_see(
+    repositories: dict[str, dict[str, Any]], deployer: Any, outsider: Any
+) -> None:
+    for user, listed in ((deployer, {"local", "shared"}), (outsider, set())):
+        page = Client()
+        page.force_login(user)
+        html = page.get("/repositories/").content.decode()
+        assert {name for name in repositories if f"git.example.test/{name}.git" in html} == listed
+        assert not any(r["webhookSecret"] in html for r in repositories.values())
+    assert page.get(f"/repositories/{repositories['local']['id']}/edit/").status_code == 404
+    assert page.post(f"/repositories/{repositories['local']['id']}/test/").status_code == 404
 
 
 def test_the_git_server_token_still_reaches_the_git_server(
