@@ -80,7 +80,9 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     driver.find_element(By.ID, "new-credential").click()
     _fill(driver, name="test-server", username=GIT_USER, token=GIT_TOKEN, urlPrefixes=git_server.prefix)
     Select(driver.find_element(By.NAME, "authType")).select_by_value("token")
-    driver.find_element(By.ID, "save-credential").click()
+    save = driver.find_element(By.ID, "save-credential")  # below the fold since the scope fields
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save)
+    save.click()
     _wait(driver).until(ec.url_to_be(f"{base}/credentials/"))
     assert "test-server" in driver.page_source and GIT_TOKEN not in driver.page_source
 
