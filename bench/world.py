@@ -48,7 +48,7 @@ class World:
         product = Product(self.tmp / name, PASSWORD, extra_env)
         try:
             product.wait_healthy(120)
-            yield Running(product)
+            yield Running(product, self.git)
         finally:
             product.interrupt()
             product.kill()
@@ -57,10 +57,10 @@ class World:
 class Running:
     """A started product with a logged-in client and a credential for the git server."""
 
-    def __init__(self, product: Product) -> None:
+    def __init__(self, product: Product, git: GitServer) -> None:
         self.product = product
         self.client = ApiClient(product.url, "admin", PASSWORD)
-        body = {"name": "bench", "authType": "token", "username": USER, "token": TOKEN}
+        body = {"name": "bench", "authType": "token", "username": USER, "token": TOKEN, "urlPrefixes": [git.prefix]}
         self.credential = self.client.post("/api/git/credentials", body).json()["id"]
         self.projects: list[str] = []
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.db import DatabaseError
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
@@ -203,14 +203,23 @@ class CollectionView(APIView):
     def save(self, instance: Any, fields: dict[str, Any]) -> Any:
         raise NotImplementedError
 
+    def visible(self, request: Request) -> QuerySet[Any]:
+        """What this caller may read (every row unless a view narrows it)."""
+        return self.model._default_manager.all()
+
+    def context(self, request: Request) -> dict[str, Any]:
+        """Serializer context for what is shown back (a view may add who is asking)."""
+        return {}
+
     def get(self, request: Request) -> Response:
-        return Response(self.serializer(self.model._default_manager.all(), many=True).data)
+        return Response(self.serializer(self.visible(request), many=True, context=self.context(request)).data)
 
     def post(self, request: Request) -> Response:
         require_superuser(request.user)
         data = self.serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(self.serializer(self.save(None, data.validated_data)).data, status=status.HTTP_201_CREATED)
+        saved = self.save(None, data.validated_data)
+        return Response(self.serializer(saved, context=self.context(request)).data, status=status.HTTP_201_CREATED)
 
 
 class ItemView(APIView):
@@ -226,27 +235,35 @@ class ItemView(APIView):
     def remove(self, instance: Any) -> None:
         raise NotImplementedError
 
-    def _get(self, pk: int) -> Any:
-        return self.model._default_manager.filter(pk=pk).first()
+    def visible(self, request: Request) -> QuerySet[Any]:
+        """What this caller may read; the rest answers 404, as if it did not exist."""
+        return self.model._default_manager.all()
+
+    def context(self, request: Request) -> dict[str, Any]:
+        return {}
+
+    def _get(self, request: Request, pk: int) -> Any:
+        return self.visible(request).filter(pk=pk).first()
 
     def get(self, request: Request, pk: int) -> Response:
-        instance = self._get(pk)
+        instance = self._get(request, pk)
         if instance is None:
             return error(self.not_found, status.HTTP_404_NOT_FOUND)
-        return Response(self.serializer(instance).data)
+        return Response(self.serializer(instance, context=self.context(request)).data)
 
     def put(self, request: Request, pk: int) -> Response:
         require_superuser(request.user)
-        instance = self._get(pk)
+        instance = self._get(request, pk)
         if instance is None:
             return error(self.not_found, status.HTTP_404_NOT_FOUND)
         data = self.serializer(instance, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return Response(self.serializer(self.save(instance, data.validated_data)).data)
+        saved = self.save(instance, data.validated_data)
+        return Response(self.serializer(saved, context=self.context(request)).data)
 
     def delete(self, request: Request, pk: int) -> Response:
         require_superuser(request.user)
-        instance = self._get(pk)
+        instance = self._get(request, pk)
         if instance is None:
             return error(self.not_found, status.HTTP_404_NOT_FOUND)
         try:

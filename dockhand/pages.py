@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -32,9 +32,14 @@ class Resource:
     delete: Callable[[Any], None]
     extra: Callable[[], dict[str, Any]] = dict
     defaults: dict[str, str] = field(default_factory=dict)  # a new object's form values
+    # What the caller may see (None: every row); the rest answers 404.
+    visible: Callable[[HttpRequest], QuerySet[Any]] | None = None
 
     def template(self, page: str) -> str:
         return f"{self.app}/{self.name}_{page}.html"
+
+    def objects(self, request: HttpRequest) -> QuerySet[Any]:
+        return self.visible(request) if self.visible is not None else self.model._default_manager.all()
 
 
 def urls(resource: Resource) -> list[Any]:
@@ -42,14 +47,14 @@ def urls(resource: Resource) -> list[Any]:
 
     @login_required
     def listing(request: HttpRequest) -> HttpResponse:
-        objects = resource.model._default_manager.all()
+        objects = resource.objects(request)
         return render(
             request, resource.template("list"), {"objects": objects, "resource": resource, **resource.extra()}
         )
 
     @login_required
     def form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-        instance = get_object_or_404(resource.model, pk=pk) if pk else None
+        instance = get_object_or_404(resource.objects(request), pk=pk) if pk else None
         shown = resource.serializer(instance) if instance else None
         values = initial_values(shown, **resource.defaults)
         context = {"object": instance, "resource": resource, "values": values, "errors": {}, **resource.extra()}
@@ -59,14 +64,16 @@ def urls(resource: Resource) -> list[Any]:
         serializer = resource.serializer(instance, data=resource.data(request.POST), partial=instance is not None)
         errors = validate(serializer)
         if errors:
-            context.update(values=request.POST.dict(), errors=errors)
+            # Several values of one name (checkboxes) one a line, as initial_values has lists.
+            values = {name: "\n".join(items) for name, items in request.POST.lists()}
+            context.update(values=values, errors=errors)
             return render(request, resource.template("form"), context, status=400)
         resource.save(instance, dict(serializer.validated_data))
         return redirect(f"{resource.name}-list")
 
     @login_required
     def delete(request: HttpRequest, pk: int) -> HttpResponse:
-        instance = get_object_or_404(resource.model, pk=pk)
+        instance = get_object_or_404(resource.objects(request), pk=pk)
         if request.method != "POST":
             return render(request, "confirm_delete.html", {"object": instance, "kind": resource.name})
         require_superuser(request.user)

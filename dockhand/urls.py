@@ -22,6 +22,7 @@ from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
 from stacks.api.tokens import TokenDetail, TokenList
+from stacks.services.git_reach import environment_choices, git_reach
 
 api = [
     path("api/health", HealthView.as_view()),
@@ -33,8 +34,8 @@ api = [
     path("api/audit", AuditList.as_view()),
     path("api/git/credentials", git_api.CredentialList.as_view()),
     path("api/git/credentials/<int:pk>", git_api.CredentialDetail.as_view()),
-    path("api/git/repositories", git_api.RepositoryList.as_view()),
-    path("api/git/repositories/<int:pk>", git_api.RepositoryDetail.as_view()),
+    path("api/git/repositories", git_api.RepositoryList.as_view(reach_of=git_reach)),
+    path("api/git/repositories/<int:pk>", git_api.RepositoryDetail.as_view(reach_of=git_reach)),
     path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
@@ -105,9 +106,11 @@ dashboard = [
     path(
         "deployments/<int:pk>/reject/", stack_pages.deployment_review, {"verdict": "reject"}, name="deployment-reject"
     ),
-    path("repositories/<int:pk>/test/", git_pages.repository_test_view, name="repository-test"),
-    *pages.urls(git_pages.CREDENTIALS),
-    *pages.urls(git_pages.REPOSITORIES),
+    path(
+        "repositories/<int:pk>/test/", git_pages.repository_test_view, {"reach_of": git_reach}, name="repository-test"
+    ),
+    *pages.urls(git_pages.credential_pages(environments=environment_choices)),
+    *pages.urls(git_pages.repository_pages(reach_of=git_reach)),
     *pages.urls(stack_pages.ENVIRONMENTS),
 ]
 

@@ -2,7 +2,8 @@
 
 Credentials never reach a URL, `.git/config` or an argument list: HTTPS secrets are
 handed over by an askpass helper reading this process's child environment, SSH keys are
-written 0600 to a per-run directory that is removed afterwards.
+written 0600 to a per-run directory that is removed afterwards. Before each connection
+the credential's scope (`remotes.Scope`) must allow the URL, or nothing is sent.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.conf import settings
 
 from dockhand.masking import mask
 from dockhand.sshopts import ssh_options, write_askpass
+from gitsync.remotes import SCP_LIKE, Scope
 
 # Messages git prints that mean "the remote could not be reached" (answered 502).
 _UNREACHABLE = (
@@ -40,9 +42,6 @@ _UNREACHABLE = (
 )
 _AUTH_FAILED = ("authentication failed", "permission denied", "403", "401", "terminal prompts disabled")
 
-
-HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
-SCP_LIKE = re.compile(rf"^(?P<user>[A-Za-z0-9._~][A-Za-z0-9._~-]*)@(?P<host>{HOST}):(?P<path>[^/\s:-][^\s]*)$")
 # Configuration forced on every git run: a repository must not run code here.
 _HARDENING = {
     "core.hooksPath": os.devnull,
@@ -77,6 +76,8 @@ class GitAuth:
     # Where host keys learned on first use are kept when no known_hosts was given.
     learned_hosts_file: Path | None = None
     secrets: tuple[str, ...] = field(default=())
+    # Where the credential may be sent; checked before every connection (None: unscoped).
+    scope: Scope | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,15 @@ def url_host(url: str) -> str | None:
     return urlsplit(url).hostname
 
 
+def _refuse(url: str, auth: GitAuth | None) -> None:
+    """Checks made before any connection: the credential's scope, then the host."""
+    refusal = auth.scope.refusal(url) if auth is not None and auth.scope is not None else None
+    if refusal is not None:
+        # Before git runs: not one byte of the secret leaves, not even a connection.
+        raise GitError(f"The credential was not sent: {refusal.message}")
+    _refuse_private_host(url)
+
+
 def _refuse_private_host(url: str) -> None:
     """With DOCKHAND_BLOCK_PRIVATE_GIT_HOSTS, refuse remotes that resolve inward.
 
@@ -213,7 +223,7 @@ def is_valid_branch_name(name: str) -> bool:
 
 def remote_head(*, url: str, branch: str, auth: GitAuth | None) -> str:
     """The sha the branch points at on the remote, without fetching any objects."""
-    _refuse_private_host(url)
+    _refuse(url, auth)
     with _environment(auth) as env:
         try:
             out = git.cmd.Git().execute(
@@ -241,7 +251,7 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
     """
     if commit and not _SHA.match(commit):
         raise GitError(f"{commit!r} is not a commit id")
-    _refuse_private_host(url)
+    _refuse(url, auth)
     workdir.mkdir(parents=True, exist_ok=True)
     # One runner, one environment: every command (init and log included) runs hardened.
     runner = git.cmd.Git(workdir)
@@ -277,7 +287,7 @@ def commit_on_branch(*, url: str, branch: str, commit: str, auth: GitAuth | None
     working copy is shallow, and a sync may be using it right now."""
     if not _SHORT_SHA.fullmatch(commit):
         raise GitError(f"{commit!r} is not a commit id")
-    _refuse_private_host(url)
+    _refuse(url, auth)
     with _environment(auth) as env:
         scratch = Path(tempfile.mkdtemp(prefix="git-reach-", dir=settings.RUN_DIR))
         runner = git.cmd.Git(scratch)
@@ -333,7 +343,7 @@ def branch_changes(
     out) and list the files that differ: (A|M|D|T, path)."""
     if not (workdir / ".git").is_dir():
         raise GitError("This stack has no working copy yet: sync it first")
-    _refuse_private_host(url)
+    _refuse(url, auth)
     runner = git.cmd.Git(workdir)
     with _environment(auth) as env:
         try:

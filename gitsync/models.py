@@ -25,6 +25,15 @@ class Credential(models.Model):
     ssh_passphrase = EncryptedTextField(blank=True)
     # Public data: the host keys an SSH remote must present (OpenSSH known_hosts lines).
     ssh_known_hosts = models.TextField(blank=True)
+    # Where it may be sent: normal-form URL prefixes (gitsync/remotes.py), matched on
+    # whole path segments. Empty (an upgraded credential no repository used): nowhere.
+    url_prefixes = models.JSONField(default=list, blank=True)
+    # Environments whose stacks may use it; empty: every environment. Ids of stacks'
+    # Environment, kept as numbers: gitsync knows nothing of stacks.
+    environment_ids = models.JSONField(default=list, blank=True)
+    # A password or token over plain http:// to a host other than loopback: only when
+    # whoever manages the credential says so.
+    allow_plain_http = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -36,6 +45,9 @@ class Credential(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.password or self.token or self.ssh_private_key)
+
+    def allows_environment(self, environment_id: int) -> bool:
+        return not self.environment_ids or environment_id in self.environment_ids
 
     def secret_values(self) -> list[str]:
         """Every secret this credential holds, for masking output."""

@@ -12,7 +12,7 @@ import re
 from urllib.parse import urlsplit
 
 from gitsync import git
-from gitsync.git import HOST, SCP_LIKE
+from gitsync.remotes import HOST, SCP_LIKE
 
 _FORBIDDEN = set("$`'\"\\;|&<>(){}")
 

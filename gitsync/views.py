@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -9,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
-from dockhand.forms import optional_id
+from dockhand.forms import checkbox, lines, optional_id
 from dockhand.pages import Resource
 from gitsync.api.serializers import CredentialSerializer, RepositorySerializer
 from gitsync.models import Credential, Repository
@@ -20,14 +21,23 @@ from gitsync.services.repositories import (
     repository_save,
     repository_test,
 )
+from gitsync.services.visibility import ReachOf, repositories_visible
 
 _SECRET_INPUTS = ("password", "token", "sshPrivateKey", "sshPassphrase")
+# Environment (id, name) pairs, listed by stacks and handed in by the wiring.
+EnvironmentChoices = Callable[[], list[tuple[int, str]]]
 
 
 def _credential_data(post: QueryDict) -> dict[str, Any]:
     data: dict[str, Any] = {k: post.get(k, "") for k in ("name", "authType", "username", "sshKnownHosts")}
     # Secret inputs are never pre-filled; an empty one means "keep what is stored".
     data.update({k: post[k] for k in _SECRET_INPUTS if post.get(k)})
+    prefixes = lines(post, "urlPrefixes")
+    if prefixes:  # left empty on an edit: keep them (a credential always has some)
+        data["urlPrefixes"] = prefixes
+    # Ticked boxes; none ticked means every environment.
+    data["environmentIds"] = [int(v) if v.isdigit() else v for v in post.getlist("environmentIds")]
+    data["allowPlainHttp"] = checkbox(post, "allowPlainHttp")
     return data
 
 
@@ -37,36 +47,43 @@ def _repository_data(post: QueryDict) -> dict[str, Any]:
     return data
 
 
-CREDENTIALS = Resource(
-    name="credential",
-    plural="credentials",
-    app="gitsync",
-    model=Credential,
-    serializer=CredentialSerializer,
-    data=_credential_data,
-    save=lambda instance, fields: credential_save(credential=instance, fields=fields),
-    delete=lambda instance: credential_delete(credential=instance),
-    extra=lambda: {"auth_types": Credential.AuthType.values},
-    defaults={"authType": "token"},
-)
+def credential_pages(*, environments: EnvironmentChoices) -> Resource:
+    """The credential pages; `environments` lists the choices for `environmentIds`."""
+    return Resource(
+        name="credential",
+        plural="credentials",
+        app="gitsync",
+        model=Credential,
+        serializer=CredentialSerializer,
+        data=_credential_data,
+        save=lambda instance, fields: credential_save(credential=instance, fields=fields),
+        delete=lambda instance: credential_delete(credential=instance),
+        extra=lambda: {"auth_types": Credential.AuthType.values, "environments": environments()},
+        defaults={"authType": "token"},
+    )
 
-REPOSITORIES = Resource(
-    name="repository",
-    plural="repositories",
-    app="gitsync",
-    model=Repository,
-    serializer=RepositorySerializer,
-    data=_repository_data,
-    save=lambda instance, fields: repository_save(repository=instance, fields=fields),
-    delete=lambda instance: repository_delete(repository=instance),
-    extra=lambda: {"credentials": Credential.objects.all()},
-    defaults={"branch": "main"},
-)
+
+def repository_pages(*, reach_of: ReachOf) -> Resource:
+    """The repository pages, showing what `reach_of` says the caller may see."""
+    return Resource(
+        name="repository",
+        plural="repositories",
+        app="gitsync",
+        model=Repository,
+        serializer=RepositorySerializer,
+        data=_repository_data,
+        save=lambda instance, fields: repository_save(repository=instance, fields=fields),
+        delete=lambda instance: repository_delete(repository=instance),
+        extra=lambda: {"credentials": Credential.objects.all()},
+        defaults={"branch": "main"},
+        visible=lambda request: repositories_visible(reach_of(request)),
+    )
 
 
 @login_required
 @require_POST
-def repository_test_view(request: HttpRequest, pk: int) -> HttpResponse:
+def repository_test_view(request: HttpRequest, pk: int, reach_of: ReachOf) -> HttpResponse:
     """HTMX: try the branch with the repository's credential; say what happened."""
-    ok, message = repository_test(repository=get_object_or_404(Repository, pk=pk))
+    repository = get_object_or_404(repositories_visible(reach_of(request)), pk=pk)
+    ok, message = repository_test(repository=repository)
     return render(request, "gitsync/_test_result.html", {"ok": ok, "message": message})

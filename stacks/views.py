@@ -198,6 +198,12 @@ def _stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
     return data
 
 
+def _inline_field(name: str) -> str:
+    """Where the page shows an error of the inline credential: its scope comes from the
+    stack's URL, so a scope error is the URL's."""
+    return "url" if name in ("urlPrefixes", "allowPlainHttp") else f"newCredential.{name}"
+
+
 def _new_credential(post: QueryDict) -> CredentialSerializer | None:
     if post.get("repositoryId") not in ("", "new") or post.get("credentialId") != "new":
         return None
@@ -207,6 +213,9 @@ def _new_credential(post: QueryDict) -> CredentialSerializer | None:
         "name": post.get("newCredentialName", ""),
         "authType": auth_type,
         "username": post.get("newCredentialUsername", ""),
+        # Made for this stack: sent only to its repository, used only in its environment.
+        "urlPrefixes": [post.get("url", "").strip()],
+        "environmentIds": [optional_id(post, "environmentId") or local_environment().pk],
     }
     if secret_field:
         data[secret_field] = post.get("newCredentialSecret", "")
@@ -254,7 +263,7 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     post = request.POST
     data = _stack_data(post, creating=stack is None)
     new_credential = _new_credential(post)
-    errors = {f"newCredential.{k}": v for k, v in validate(new_credential).items()} if new_credential else {}
+    errors = {_inline_field(k): v for k, v in validate(new_credential).items()} if new_credential else {}
     serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
     errors.update(validate(serializer))
     if errors:

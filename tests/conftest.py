@@ -158,10 +158,16 @@ def api(admin: Any) -> APIClient:
 
 
 @pytest.fixture
-def token_credential(api: APIClient) -> dict[str, Any]:
+def token_credential(api: APIClient, git_server: GitServer) -> dict[str, Any]:
     response = api.post(
         "/api/git/credentials",
-        {"name": "ci-token", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN},
+        {
+            "name": "ci-token",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
         format="json",
     )
     assert response.status_code == 201, response.content

@@ -14,6 +14,7 @@ from dockhand.models import ApiToken
 from stacks.models import Environment
 
 pytestmark = pytest.mark.django_db
+SCOPED = {"urlPrefixes": ["https://git.example.test/"]}  # every credential says where it may go
 
 
 def _issue(api: Any, **fields: Any) -> str:
@@ -53,7 +54,9 @@ def test_scopes_nest_read_write_admin(api: Any, scopes: list[str], read: int, sy
     assert client.get("/api/git/stacks").status_code == read
     # 404: allowed to sync, but there is no stack 999 (the scope check passed).
     assert client.post("/api/git/stacks/999/sync", {}, format="json").status_code == sync
-    assert client.post("/api/git/credentials", {"name": f"c-{scopes[0]}"}, format="json").status_code == manage
+    assert (
+        client.post("/api/git/credentials", {"name": f"c-{scopes[0]}", **SCOPED}, format="json").status_code == manage
+    )
     assert client.get("/api/tokens").status_code == (200 if scopes == ["deploy:admin"] else 403)
 
 
@@ -106,7 +109,7 @@ def test_a_bearer_token_needs_no_csrf_but_a_cookie_session_does(api: Any, admin:
     raw = _issue(api, scopes=["deploy:admin"])
     strict = APIClient(enforce_csrf_checks=True)
     strict.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    assert strict.post("/api/git/credentials", {"name": "via-token"}, format="json").status_code == 201
+    assert strict.post("/api/git/credentials", {"name": "via-token", **SCOPED}, format="json").status_code == 201
     session = APIClient(enforce_csrf_checks=True)
     session.force_login(admin)
-    assert session.post("/api/git/credentials", {"name": "via-cookie"}, format="json").status_code == 403
+    assert session.post("/api/git/credentials", {"name": "via-cookie", **SCOPED}, format="json").status_code == 403

@@ -51,7 +51,11 @@ def test_people_tokens_webhooks_and_schedules_are_named(
 
 
 def test_no_secret_is_recorded_and_the_log_can_be_read(api: Any, admin: Any) -> None:
-    cred = api.post("/api/git/credentials", {"name": "c", "authType": "token", "token": TOKEN}, format="json").json()
+    cred = api.post(
+        "/api/git/credentials",
+        {"name": "c", "authType": "token", "token": TOKEN, "urlPrefixes": ["https://e.test/"]},
+        format="json",
+    ).json()
     api.put(f"/api/git/credentials/{cred['id']}", {"token": TOKEN + "2"}, format="json")
     stack = api.post(
         "/api/git/stacks",

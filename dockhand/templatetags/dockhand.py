@@ -87,3 +87,10 @@ def option_value(value: Any) -> str:
     if value is None or value == "":
         return "none"
     return str(value)
+
+
+@register.filter
+def lines(value: Any) -> list[str]:
+    """A form value holding several items one a line (a list as initial_values writes
+    it, or checkboxes as a page re-shows them): the items, for `in` tests."""
+    return [line.strip() for line in str(value or "").splitlines() if line.strip()]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 
 from gitsync.models import Credential, Repository
+from gitsync.remotes import RemoteError, is_loopback, normal_prefix, parse
+from gitsync.services.scope import credential_refusal, credential_stranded
+from gitsync.services.visibility import Reach, webhook_secret_shown
 from gitsync.validation import branch_problem, url_problem
+
+_PREFIX_KIND = {"ssh": ("ssh://", "an SSH key"), "password": ("http", "a password"), "token": ("http", "a token")}
 
 
 class CredentialSerializer(serializers.ModelSerializer[Credential]):
@@ -22,6 +28,13 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
         source="ssh_passphrase", write_only=True, required=False, allow_blank=True, trim_whitespace=False
     )
     sshKnownHosts = serializers.CharField(source="ssh_known_hosts", required=False, allow_blank=True)
+    urlPrefixes = serializers.ListField(
+        source="url_prefixes", child=serializers.CharField(max_length=1000), required=False, max_length=50
+    )
+    environmentIds = serializers.ListField(
+        source="environment_ids", child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+    )
+    allowPlainHttp = serializers.BooleanField(source="allow_plain_http", required=False)
     hasSecret = serializers.BooleanField(source="has_secret", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 
@@ -37,6 +50,9 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
             "sshPrivateKey",
             "sshPassphrase",
             "sshKnownHosts",
+            "urlPrefixes",
+            "environmentIds",
+            "allowPlainHttp",
             "hasSecret",
             "createdAt",
         ]
@@ -52,7 +68,56 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
         key = attrs.get("ssh_private_key")
         if key and "PRIVATE KEY" not in key:
             raise serializers.ValidationError({"sshPrivateKey": ["must be a private key in OpenSSH or PEM format"]})
+        if current is None and not attrs.get("url_prefixes"):
+            raise serializers.ValidationError(
+                {"urlPrefixes": ["is required: the URL prefixes this credential may be sent to (https://host/org/)"]}
+            )
+        prefixes = attrs.get("url_prefixes", current.url_prefixes if current else [])
+        start, holds = _PREFIX_KIND.get(auth_type, ("", ""))
+        wrong = next((p for p in prefixes if not p.startswith(start)), None)
+        if wrong:
+            where = "ssh:// prefixes" if start == "ssh://" else "https:// or http:// prefixes"
+            raise serializers.ValidationError({"urlPrefixes": [f"{wrong} does not fit {holds}: give {where}"]})
+        plain = attrs.get("allow_plain_http", current.allow_plain_http if current else False)
+        crossing = next((p for p in prefixes if start == "http" and _plain_http_out(p)), None)
+        if crossing and not plain:
+            raise serializers.ValidationError(
+                {
+                    "allowPlainHttp": [
+                        f"{crossing} is plain http:// to a host other than loopback: anyone on the way reads"
+                        f" {holds}; use https://, or allow plain http explicitly"
+                    ]
+                }
+            )
+        if current is not None:
+            self._still_serves(current, attrs)
         return attrs
+
+    def _still_serves(self, current: Credential, attrs: dict[str, Any]) -> None:
+        """A change that would leave a repository or stack using it outside its scope
+        is refused (as deleting it is), naming the field that would."""
+        changed = copy.copy(current)
+        for name, value in attrs.items():
+            setattr(changed, name, value)
+        refusal = credential_stranded(changed)
+        if refusal is not None:
+            raise serializers.ValidationError({refusal.field: [refusal.message]})
+
+    def validate_urlPrefixes(self, value: list[str]) -> list[str]:
+        if not value:
+            raise serializers.ValidationError("must name at least one URL prefix")
+        normal: list[str] = []
+        for prefix in value:
+            try:
+                shown = normal_prefix(prefix)
+            except RemoteError as exc:
+                raise serializers.ValidationError(f"{prefix!r} {exc}") from exc
+            if shown not in normal:
+                normal.append(shown)
+        return normal
+
+    def validate_environmentIds(self, value: list[int]) -> list[int]:
+        return sorted(set(value))
 
 
 class RepositorySerializer(serializers.ModelSerializer[Repository]):
@@ -83,6 +148,24 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
     def get_webhookUrl(self, obj: Repository) -> str:
         return public_url(self.context.get("request"), f"/api/git/repositories/{obj.pk}/webhook")
 
+    def to_representation(self, instance: Repository) -> dict[str, Any]:
+        shown = dict(super().to_representation(instance))
+        reach = self.context.get("reach")
+        if not (isinstance(reach, Reach) and webhook_secret_shown(instance, reach)):
+            shown["webhookSecret"] = None  # signs pushes to its stacks: their admins only
+        return shown
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current: Repository | None = self.instance
+        if current is not None and not {"url", "credential"} & attrs.keys():
+            return attrs
+        credential = attrs.get("credential", current.credential if current else None)
+        url = attrs.get("url", current.url if current else "")
+        environments = current.stacks.values_list("environment_id", "environment__name").distinct() if current else []
+        for environment in [None, *environments]:
+            check_credential_use(credential, url=url, environment=environment)
+        return attrs
+
     def validate_url(self, value: str) -> str:
         problem = url_problem(value)
         if problem:
@@ -91,6 +174,31 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
 
     def validate_branch(self, value: str) -> str:
         return validate_branch_name(value)
+
+
+def _plain_http_out(prefix: str) -> bool:
+    """Whether a stored prefix is plain http to a host other than loopback."""
+    try:
+        remote = parse(prefix)
+    except RemoteError:
+        return False  # matches nothing (remotes.Scope): sends nothing either
+    return remote.scheme == "http" and not is_loopback(remote.host)
+
+
+def check_credential_use(
+    credential: Credential | None,
+    *,
+    url: str,
+    environment: tuple[int, str] | None,
+    field: str = "credentialId",
+) -> None:
+    """A 400 naming `field` when the credential may not be sent to `url` for a stack of
+    `environment` (id, name): outside its URL prefixes, its environments, or plain http."""
+    if credential is None:
+        return
+    refusal = credential_refusal(credential, url=url, environment=environment)
+    if refusal is not None:
+        raise serializers.ValidationError({field: [refusal.message]})
 
 
 def validate_branch_name(value: str) -> str:

@@ -43,12 +43,15 @@ def credential_save(*, credential: Credential | None, fields: dict[str, Any]) ->
         if name not in keep:
             setattr(credential, name, "")
     credential.save()
-    # Which secrets changed, never their values.
-    record(
-        "credential.create" if created else "credential.update",
-        credential,
-        f"authType={credential.auth_type} secrets set: {', '.join(changed_secrets) or 'none'}",
-    )
+    # Which secrets changed, never their values; where it may go, whenever that changed.
+    detail = f"authType={credential.auth_type} secrets set: {', '.join(changed_secrets) or 'none'}"
+    if created or {"url_prefixes", "environment_ids", "allow_plain_http"} & fields.keys():
+        detail += (
+            f" urlPrefixes={' '.join(credential.url_prefixes) or 'none'}"
+            f" environmentIds={','.join(map(str, credential.environment_ids)) or 'all'}"
+            f" allowPlainHttp={credential.allow_plain_http}"
+        )
+    record("credential.create" if created else "credential.update", credential, detail)
     return credential
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.utils.model_meta import FieldInfo
 
-from gitsync.api.serializers import public_url, validate_branch_name
+from gitsync.api.serializers import check_credential_use, public_url, validate_branch_name
 from gitsync.models import Credential, Repository
 from gitsync.validation import url_problem
 from stacks.api.environment_serializers import NotifySettings, notify_events, notify_urls
@@ -28,7 +28,7 @@ from stacks.models import Environment, GitStack, PullPolicy, StackEnvVar, defaul
 from stacks.services.access import admin_environment_ids, is_admin_of
 from stacks.services.deploy import relative_path_problem
 from stacks.services.schedules import CRON_PRESETS
-from stacks.services.stacks import EnvVarInput, RepositoryUrl
+from stacks.services.stacks import EnvVarInput, RepositoryUrl, local_environment
 from stacks.services.status import StackState
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -343,7 +343,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             )
         # Compose project names are the engine's, not the environment's: a stack of
         # another environment on the same engine must never be taken over (or downed).
-        engine = environment or Environment.objects.get(name="local")
+        engine = environment or local_environment()
         sharing = GitStack.objects.filter(environment__in=engine.sharing_engine(), project_name=project)
         if sharing.exists():
             raise serializers.ValidationError(
@@ -353,7 +353,20 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
                     ]
                 }
             )
+        if current is None or {"url", "repository", "environment"} & attrs.keys():
+            self._check_credential(attrs, current, environment or local_environment())
         return attrs
+
+    def _check_credential(self, attrs: dict[str, Any], current: GitStack | None, environment: Environment) -> None:
+        """The credential may be sent to the repository's URL from this environment
+        (gitsync's rules: its URL prefixes, environments and plain-http opt-in)."""
+        where = (environment.pk, environment.name)
+        if "url" in attrs:
+            check_credential_use(attrs.get("credentialId"), url=attrs["url"], environment=where)
+            return
+        repository = attrs.get("repository") or (current.repository if current else None)
+        if repository is not None:
+            check_credential_use(repository.credential, url=repository.url, environment=where, field="repositoryId")
 
     def model_fields(self) -> dict[str, Any]:
         """Model fields from the validated payload; an inline url is repository_url()'s."""

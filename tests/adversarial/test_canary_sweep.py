@@ -76,11 +76,23 @@ def test_no_secret_appears_anywhere(
         seen.append(response.content.decode(errors="replace"))
         return response
 
-    keep(api.post("/api/git/credentials", {"name": "ssh", "authType": "ssh", "sshPrivateKey": SSH_KEY}, format="json"))
+    keep(
+        api.post(
+            "/api/git/credentials",
+            {"name": "ssh", "authType": "ssh", "sshPrivateKey": SSH_KEY, "urlPrefixes": ["ssh://git.example.test/"]},
+            format="json",
+        )
+    )
     cred = keep(
         api.post(
             "/api/git/credentials",
-            {"name": "tok", "authType": "token", "username": GIT_USER, "token": TOKEN},
+            {
+                "name": "tok",
+                "authType": "token",
+                "username": GIT_USER,
+                "token": TOKEN,
+                "urlPrefixes": [git_server.prefix],
+            },
             format="json",
         )
     ).json()

@@ -78,9 +78,11 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
 
     # Credential through its form.
     driver.find_element(By.ID, "new-credential").click()
-    _fill(driver, name="test-server", username=GIT_USER, token=GIT_TOKEN)
+    _fill(driver, name="test-server", username=GIT_USER, token=GIT_TOKEN, urlPrefixes=git_server.prefix)
     Select(driver.find_element(By.NAME, "authType")).select_by_value("token")
-    driver.find_element(By.ID, "save-credential").click()
+    save = driver.find_element(By.ID, "save-credential")  # below the fold since the scope fields
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save)
+    save.click()
     _wait(driver).until(ec.url_to_be(f"{base}/credentials/"))
     assert "test-server" in driver.page_source and GIT_TOKEN not in driver.page_source
 
@@ -159,7 +161,13 @@ def test_a_saved_override_shows_the_banner_until_sync_applies_it(
     repo = git_server.create_repo(f"banner-{unique_stack_name()}", {"compose.yaml": compose_file("1")})
     credential = api.post(
         "/api/git/credentials",
-        {"name": f"banner-{unique_stack_name()}", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN},
+        {
+            "name": f"banner-{unique_stack_name()}",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
     ).json()
     created = api.post(
         "/api/git/stacks", {"stackName": unique_stack_name(), "url": repo.url, "credentialId": credential["id"]}

@@ -59,7 +59,13 @@ def test_the_page_follows_a_100k_line_deploy_and_stays_responsive(
     )
     credential = api.post(
         "/api/git/credentials",
-        {"name": f"flood-{unique_stack_name()}", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN},
+        {
+            "name": f"flood-{unique_stack_name()}",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
     ).json()
     created = api.post(
         "/api/git/stacks",

@@ -26,7 +26,14 @@ def test_a_deploy_through_a_locked_database_ends_and_frees_its_stack_when_it_ret
         product.wait_healthy(60)
         client = ApiClient(product.url, "admin", ADMIN_PASSWORD)
         credential = client.post(
-            "/api/git/credentials", {"name": "c", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+            "/api/git/credentials",
+            {
+                "name": "c",
+                "authType": "token",
+                "username": GIT_USER,
+                "token": GIT_TOKEN,
+                "urlPrefixes": [git_server.prefix],
+            },
         ).json()["id"]
         repo = git_server.create_repo(f"dblock-{unique_stack_name()}", {"compose.yaml": slow_compose_file(seconds=3)})
         stack = client.post(
@@ -82,7 +89,14 @@ def test_a_deploy_through_a_postgresql_outage_ends_and_frees_its_stack_when_it_r
             product.wait_healthy(90)
             client = ApiClient(product.url, "admin", ADMIN_PASSWORD)
             credential = client.post(
-                "/api/git/credentials", {"name": "c", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+                "/api/git/credentials",
+                {
+                    "name": "c",
+                    "authType": "token",
+                    "username": GIT_USER,
+                    "token": GIT_TOKEN,
+                    "urlPrefixes": [git_server.prefix],
+                },
             ).json()["id"]
             repo = git_server.create_repo(
                 f"pgdown-{unique_stack_name()}", {"compose.yaml": slow_compose_file(seconds=4)}

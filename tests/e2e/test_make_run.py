@@ -41,7 +41,14 @@ def stack(client: ApiClient, git_server: Any) -> Iterator[dict[str, Any]]:
         f"e2e-{unique_stack_name()}", {"compose.yaml": compose_file("1"), ".env": "SECRET=from-repo\n"}
     )
     cred = client.post(
-        "/api/git/credentials", {"name": "e2e", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+        "/api/git/credentials",
+        {
+            "name": "e2e",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
     )
     assert cred.status_code == 201, cred.text
     created = client.post(

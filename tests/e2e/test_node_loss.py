@@ -62,7 +62,14 @@ def test_a_dead_node_s_running_and_queued_work_is_done_by_the_live_one(
         product, database_url = nodes.product, nodes.shared["DATABASE_URL"]
         client = ApiClient(product.url, "admin", ADMIN_PASSWORD)
         credential = client.post(
-            "/api/git/credentials", {"name": "c", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+            "/api/git/credentials",
+            {
+                "name": "c",
+                "authType": "token",
+                "username": GIT_USER,
+                "token": GIT_TOKEN,
+                "urlPrefixes": [git_server.prefix],
+            },
         ).json()["id"]
         stacks = []
         for files in ({"compose.yaml": slow_compose_file(seconds=20)}, {"compose.yaml": compose_file("1")}):

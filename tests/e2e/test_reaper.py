@@ -34,7 +34,14 @@ def test_a_worker_killed_mid_deploy_is_reaped_and_the_push_sent_meanwhile_deploy
         product.wait_healthy(60)
         client = ApiClient(product.url, "admin", ADMIN_PASSWORD)
         credential = client.post(
-            "/api/git/credentials", {"name": "c", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+            "/api/git/credentials",
+            {
+                "name": "c",
+                "authType": "token",
+                "username": GIT_USER,
+                "token": GIT_TOKEN,
+                "urlPrefixes": [git_server.prefix],
+            },
         ).json()["id"]
         repo = git_server.create_repo(f"reap-{unique_stack_name()}", {"compose.yaml": slow_compose_file(seconds=4)})
         stack = client.post(

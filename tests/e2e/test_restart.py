@@ -51,7 +51,14 @@ def test_a_killed_product_loses_no_queued_deploy_and_runs_none_twice(
             first.wait_healthy(60)
             client = ApiClient(first.url, "admin", ADMIN_PASSWORD)
             credential = client.post(
-                "/api/git/credentials", {"name": "c", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+                "/api/git/credentials",
+                {
+                    "name": "c",
+                    "authType": "token",
+                    "username": GIT_USER,
+                    "token": GIT_TOKEN,
+                    "urlPrefixes": [git_server.prefix],
+                },
             ).json()["id"]
             slow_repo = git_server.create_repo(
                 f"slow-{unique_stack_name()}", {"compose.yaml": slow_compose_file(seconds=15)}

@@ -50,7 +50,14 @@ def test_fifty_triggers_at_ten_stacks_on_two_worker_nodes(
     client = ApiClient(product.url, "admin", ADMIN_PASSWORD)
     assert client.get("/api/health").json()["details"] == "healthy"
     credential = client.post(
-        "/api/git/credentials", {"name": "git", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+        "/api/git/credentials",
+        {
+            "name": "git",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
     ).json()["id"]
     repos: list[TestRepo] = []
     stacks: list[dict[str, Any]] = []

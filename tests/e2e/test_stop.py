@@ -22,7 +22,14 @@ ADMIN_PASSWORD = "stop-Admin-pass-8812"
 
 def _stack(client: ApiClient, git_server: Any, seconds: int) -> dict[str, Any]:
     credential = client.post(
-        "/api/git/credentials", {"name": "c", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+        "/api/git/credentials",
+        {
+            "name": "c",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
     ).json()["id"]
     repo = git_server.create_repo(f"stop-{unique_stack_name()}", {"compose.yaml": slow_compose_file(seconds=seconds)})
     created = client.post(

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 pytestmark = pytest.mark.django_db
 
 GOOD_URL = "https://git.example.test/team/app.git"
+SCOPED = {"urlPrefixes": ["https://git.example.test/team/"]}  # where GOOD_URL's credentials may go
 
 
 def _stack(api: Any, **fields: Any) -> Any:
@@ -108,7 +109,9 @@ def test_an_unknown_stack_is_a_404_in_the_seed_shape(api: Any) -> None:
 
 def test_credential_secrets_are_write_only_and_encrypted_at_rest(api: Any) -> None:
     token = "glpat-Only-Write-This-1234"
-    created = api.post("/api/git/credentials", {"name": "gl", "authType": "token", "token": token}, format="json")
+    created = api.post(
+        "/api/git/credentials", {"name": "gl", "authType": "token", "token": token, **SCOPED}, format="json"
+    )
     assert created.status_code == 201
     assert created.json()["hasSecret"] is True
     assert "token" not in created.json()
@@ -123,9 +126,11 @@ def test_credential_secrets_are_write_only_and_encrypted_at_rest(api: Any) -> No
 
 
 def test_a_credential_type_needs_its_secret(api: Any) -> None:
-    _assert_400(api.post("/api/git/credentials", {"name": "x", "authType": "token"}, format="json"), "token")
+    _assert_400(api.post("/api/git/credentials", {"name": "x", "authType": "token", **SCOPED}, format="json"), "token")
     _assert_400(
-        api.post("/api/git/credentials", {"name": "y", "authType": "ssh", "sshPrivateKey": "nope"}, format="json"),
+        api.post(
+            "/api/git/credentials", {"name": "y", "authType": "ssh", "sshPrivateKey": "nope", **SCOPED}, format="json"
+        ),
         "sshPrivateKey",
     )
 
@@ -133,7 +138,7 @@ def test_a_credential_type_needs_its_secret(api: Any) -> None:
 def test_a_credential_in_use_cannot_be_deleted(api: Any) -> None:
     cred = api.post(
         "/api/git/credentials",
-        {"name": "c", "authType": "password", "username": "u", "password": "pw-123"},
+        {"name": "c", "authType": "password", "username": "u", "password": "pw-123", **SCOPED},
         format="json",
     ).json()
     assert _stack(api, credentialId=cred["id"]).status_code == 201
@@ -167,6 +172,6 @@ def test_login_does_not_say_which_half_was_wrong(admin: Any) -> None:
     # Cookie sessions need the CSRF token for unsafe methods.
     assert client.post("/api/git/credentials", {"name": "n"}, format="json").status_code == 403
     with_token = client.post(
-        "/api/git/credentials", {"name": "n"}, format="json", HTTP_X_CSRFTOKEN=ok.json()["csrfToken"]
+        "/api/git/credentials", {"name": "n", **SCOPED}, format="json", HTTP_X_CSRFTOKEN=ok.json()["csrfToken"]
     )
     assert with_token.status_code == 201

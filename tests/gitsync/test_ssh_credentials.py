@@ -40,10 +40,14 @@ def _ssh_stack(
     return dict(make_stack(repo, credentialId=credential["id"]))
 
 
-def _credential(api: Any, **fields: Any) -> dict[str, Any]:
-    response = api.post(
-        "/api/git/credentials", {"name": f"ssh-{len(fields)}-{id(fields)}", "authType": "ssh", **fields}, format="json"
-    )
+def _credential(api: Any, sshd: Any, **fields: Any) -> dict[str, Any]:
+    body = {
+        "name": f"ssh-{len(fields)}-{id(fields)}",
+        "authType": "ssh",
+        "urlPrefixes": [sshd.url(Path("/"))],
+        **fields,
+    }
+    response = api.post("/api/git/credentials", body, format="json")
     assert response.status_code == 201, response.content
     return dict(response.json())
 
@@ -51,7 +55,7 @@ def _credential(api: Any, **fields: Any) -> dict[str, Any]:
 def test_an_ssh_key_with_its_host_key_deploys_and_leaves_no_key_on_disk(
     api: Any, make_stack: Any, sshd: Any, app_repo: TestRepo, git_server: GitServer, ssh_key: str, docker_image: str
 ) -> None:
-    cred = _credential(api, sshPrivateKey=ssh_key, sshKnownHosts=sshd.host_key_line)
+    cred = _credential(api, sshd, sshPrivateKey=ssh_key, sshKnownHosts=sshd.host_key_line)
     stack = _ssh_stack(api, make_stack, sshd, app_repo, git_server, cred)
     response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
     assert response.status_code == 200, response.content
@@ -69,7 +73,7 @@ def test_a_host_key_that_does_not_match_is_refused(
 ) -> None:
     _, other_host = sshserver.keygen(tmp_path / "impostor")
     wrong_line = f"[127.0.0.1]:{sshd.port} {' '.join(other_host.split()[:2])}"
-    cred = _credential(api, sshPrivateKey=ssh_key, sshKnownHosts=wrong_line)
+    cred = _credential(api, sshd, sshPrivateKey=ssh_key, sshKnownHosts=wrong_line)
     stack = _ssh_stack(api, make_stack, sshd, app_repo, git_server, cred)
     response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
     assert response.status_code == 500
@@ -82,7 +86,7 @@ def test_a_passphrase_protected_key_works(
     passphrase = "correct-Horse-battery-77"
     private, public = sshserver.keygen(tmp_path / "locked", passphrase)
     sshd.authorize(public)
-    cred = _credential(api, sshPrivateKey=private, sshPassphrase=passphrase, sshKnownHosts=sshd.host_key_line)
+    cred = _credential(api, sshd, sshPrivateKey=private, sshPassphrase=passphrase, sshKnownHosts=sshd.host_key_line)
     stack = _ssh_stack(api, make_stack, sshd, app_repo, git_server, cred)
     response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
     assert response.status_code == 200, response.content
@@ -92,7 +96,7 @@ def test_a_passphrase_protected_key_works(
 def test_without_known_hosts_the_first_host_key_is_pinned(
     api: Any, make_stack: Any, sshd: Any, app_repo: TestRepo, git_server: GitServer, ssh_key: str, docker_image: str
 ) -> None:
-    cred = _credential(api, sshPrivateKey=ssh_key)
+    cred = _credential(api, sshd, sshPrivateKey=ssh_key)
     stack = _ssh_stack(api, make_stack, sshd, app_repo, git_server, cred)
     assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").status_code == 200
     learned = Path(settings.DATA_DIR) / "known_hosts" / f"credential-{cred['id']}"

@@ -223,7 +223,10 @@ def test_each_resource_validation_error_is_shown_inline(
 
 def test_a_credential_secret_left_empty_on_edit_is_kept(browser: Client) -> None:
     assert (
-        browser.post("/credentials/new/", {"name": "gl", "authType": "token", "token": "glpat-keep-me"}).status_code
+        browser.post(
+            "/credentials/new/",
+            {"name": "gl", "authType": "token", "token": "glpat-keep-me", "urlPrefixes": "https://gitlab.example/"},
+        ).status_code
         == 302
     )
     cred = Credential.objects.get(name="gl")

@@ -118,7 +118,13 @@ def test_an_ssh_engine_is_reached_through_a_key_and_its_host_key(
         sshd.authorize(public)
         credential = api.post(
             "/api/git/credentials",
-            {"name": "engine-ssh", "authType": "ssh", "sshPrivateKey": private, "sshKnownHosts": sshd.host_key_line},
+            {
+                "name": "engine-ssh",
+                "authType": "ssh",
+                "sshPrivateKey": private,
+                "sshKnownHosts": sshd.host_key_line,
+                "urlPrefixes": [f"ssh://{sshd.user}@127.0.0.1:{sshd.port}/"],
+            },
             format="json",
         ).json()
         host = f"ssh://{sshd.user}@127.0.0.1:{sshd.port}{engine_two.dir}/docker.sock"
@@ -142,6 +148,7 @@ def test_an_ssh_engine_is_reached_through_a_key_and_its_host_key(
                 "authType": "ssh",
                 "sshPrivateKey": private,
                 "sshKnownHosts": f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBo3z1kXr2m9c6nV1mD9B5Qk1c0Xb0b0b0b0b0b0b0b0",
+                "urlPrefixes": [f"ssh://127.0.0.1:{sshd.port}/"],
             },
             format="json",
         ).json()

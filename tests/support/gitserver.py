@@ -105,7 +105,12 @@ class GitServer:
         self.httpd.server_close()
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}.git"
+        return f"{self.prefix}{name}.git"
+
+    @property
+    def prefix(self) -> str:
+        """Every repository of this server: the URL prefix a credential for it needs."""
+        return f"http://127.0.0.1:{self.port}/"
 
     def create_repo(self, name: str, files: dict[str, str], *, branch: str = "main") -> TestRepo:
         bare = self.root / f"{name}.git"
