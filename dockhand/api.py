@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.db import DatabaseError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,8 +20,9 @@ from rest_framework.serializers import ModelSerializer
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from dockhand import audit, ratelimit
+from dockhand import audit
 from dockhand.errors import Busy, Conflict, Forbidden, InUse, require_superuser
+from dockhand.logins import LoginForm
 from dockhand.models import ApiToken, AuditEvent
 
 
@@ -163,28 +164,24 @@ class LoginView(APIView):
         return csrf_exempt(super().as_view(**initkwargs))
 
     def post(self, request: Request) -> Response:
-        ip = ratelimit.client_ip(request._request)
-        state = ratelimit.peek("login_failures", ip)
-        if state.exhausted:
-            return Response(
-                {"error": "Too many failed logins from this address; try again later"},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(state.retry_after), **state.headers()},
-            )
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credentials = data.validated_data
-        user = authenticate(request._request, username=credentials["username"], password=credentials["password"])
-        if user is None or not user.is_active:
-            state = ratelimit.hit("login_failures", ip)
-            audit.record("auth.login_failed", f"address {ip}")
-            # One message for both halves: do not tell which one was wrong.
-            body = {"error": "Invalid username or password"}
-            return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=state.headers())
-        login(request._request, user)
-        with audit.acting_as(f"user:{user.get_username()}"):
-            audit.record("auth.login", user)
-        return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
+        form = LoginForm(request._request, data=data.validated_data)
+        if form.is_valid():
+            user = form.get_user()
+            login(request._request, user)
+            with audit.acting_as(f"user:{user.get_username()}"):
+                audit.record("auth.login", user)
+            return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
+        if form.lockout is not None:
+            return Response(
+                {"error": form.non_field_errors()[0]},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(form.lockout.retry_after), **form.lockout.headers()},
+            )
+        # One message for both halves: do not tell which one was wrong.
+        headers = form.failure.headers() if form.failure else {}
+        return Response({"error": "Invalid username or password"}, status=status.HTTP_401_UNAUTHORIZED, headers=headers)
 
 
 class LogoutView(APIView):

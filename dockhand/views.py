@@ -14,35 +14,17 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
 
-from dockhand import ratelimit
+from dockhand.logins import LoginForm
 from dockhand.models import AuditEvent
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login: `next` honoured; one message whichever half was wrong."""
+    """Django's login behind the login limiter (`dockhand.logins`): `next` honoured; one
+    message whichever half was wrong; a lockout says how long it lasts."""
 
     template_name = "registration/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        state = ratelimit.peek("login_failures", ratelimit.client_ip(request))
-        if state.exhausted:
-            response = render(
-                request,
-                "message.html",
-                {
-                    "title": "Too many failed logins",
-                    "message": "Too many failed logins from this address; try again later.",
-                },
-                status=429,
-            )
-            response["Retry-After"] = str(state.retry_after)
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form: Any) -> HttpResponse:
-        ratelimit.hit("login_failures", ratelimit.client_ip(self.request))
-        return super().form_invalid(form)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
