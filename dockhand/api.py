@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import login, logout
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -71,6 +72,8 @@ class ApiErrorsMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not request.path.startswith("/api/"):
             return None  # pages: Django's handler500 renders the styled error page
+        if isinstance(exc, SuspiciousOperation):
+            return None  # a body too large, say: Django's handler400 answers (dockhand.views)
         code, body, headers = unexpected_error(exc, request.path)
         return JsonResponse(body, status=code, headers=headers)
 
@@ -84,6 +87,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, Conflict):
         return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, SuspiciousOperation):
+        return None  # raised on to Django's handler400 (a body too large: 413)
     response = drf_exception_handler(exc, context)
     if response is None:
         request = context.get("request")

@@ -119,6 +119,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "dockhand.views.bad_request"
 handler403 = "dockhand.views.permission_denied"
 handler404 = "dockhand.views.page_not_found"
 handler500 = "dockhand.views.server_error"

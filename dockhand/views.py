@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -66,6 +67,15 @@ def _error(request: HttpRequest, code: int, title: str, message: str, *, with_re
     context = {"title": title, "message": message, "code": code}
     html = loader.get_template("error.html").render(context, request if with_request else None)
     return HttpResponse(html, status=code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        # Under Daphne a body this size is refused before it is read (dockhand/bodylimit.py).
+        return _error(request, 413, "Too large", f"The request body is over {settings.MAX_BODY_BYTES} bytes.")
+    if isinstance(exception, DisallowedHost):
+        return _error(request, 400, "Unknown host", "This server does not answer to that host name.")
+    return _error(request, 400, "Bad request", "The request could not be understood.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
