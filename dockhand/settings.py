@@ -28,7 +28,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = Path(env_str("DOCKHAND_DATA_DIR", str(BASE_DIR / "data")) or "data").resolve()
 try:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 except OSError as exc:
     raise ImproperlyConfigured(f"DOCKHAND_DATA_DIR {DATA_DIR} cannot be created: {exc.strerror}") from exc
 

@@ -146,3 +146,20 @@ def test_an_oversized_body_is_413_in_the_app_too(settings: Any) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = Client().post("/api/auth/login", "x" * 2000, content_type="application/json")
     assert response.status_code == 413 and "request body is over" in response.json()["error"]
+
+
+def test_a_data_dir_an_older_version_left_readable_is_made_private(tmp_path: Path) -> None:
+    from dockhand.datadir import make_private
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    for name in ("dockhand.sqlite3", "dockhand.sqlite3-wal", "secret_key"):
+        (data / name).write_text("x")
+        (data / name).chmod(0o644)
+    make_private(data)
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert {(path.name, path.stat().st_mode & 0o777) for path in data.iterdir()} == {
+        ("dockhand.sqlite3", 0o600),
+        ("dockhand.sqlite3-wal", 0o600),
+        ("secret_key", 0o600),
+    }
