@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,8 +21,9 @@ from rest_framework.serializers import ModelSerializer
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from dockhand import audit, ratelimit
+from dockhand import audit
 from dockhand.errors import Busy, Conflict, Forbidden, InUse, require_superuser
+from dockhand.logins import LoginForm
 
 
 def _first_message(detail: Any) -> str:
@@ -69,6 +71,8 @@ class ApiErrorsMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not request.path.startswith("/api/"):
             return None  # pages: Django's handler500 renders the styled error page
+        if isinstance(exc, SuspiciousOperation):
+            return None  # a body too large, say: Django's handler400 answers (dockhand.views)
         code, body, headers = unexpected_error(exc, request.path)
         return JsonResponse(body, status=code, headers=headers)
 
@@ -82,6 +86,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, Conflict):
         return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, SuspiciousOperation):
+        return None  # raised on to Django's handler400 (a body too large: 413)
     response = drf_exception_handler(exc, context)
     if response is None:
         request = context.get("request")
@@ -162,28 +168,24 @@ class LoginView(APIView):
         return csrf_exempt(super().as_view(**initkwargs))
 
     def post(self, request: Request) -> Response:
-        ip = ratelimit.client_ip(request._request)
-        state = ratelimit.peek("login_failures", ip)
-        if state.exhausted:
-            return Response(
-                {"error": "Too many failed logins from this address; try again later"},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(state.retry_after), **state.headers()},
-            )
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credentials = data.validated_data
-        user = authenticate(request._request, username=credentials["username"], password=credentials["password"])
-        if user is None or not user.is_active:
-            state = ratelimit.hit("login_failures", ip)
-            audit.record("auth.login_failed", f"address {ip}")
-            # One message for both halves: do not tell which one was wrong.
-            body = {"error": "Invalid username or password"}
-            return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=state.headers())
-        login(request._request, user)
-        with audit.acting_as(f"user:{user.get_username()}", user=user):
-            audit.record("auth.login", user)
-        return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
+        form = LoginForm(request._request, data=data.validated_data)
+        if form.is_valid():
+            user = form.get_user()
+            login(request._request, user)
+            with audit.acting_as(f"user:{user.get_username()}", user=user):
+                audit.record("auth.login", user)
+            return Response({"username": user.get_username(), "csrfToken": get_token(request._request)})
+        if form.lockout is not None:
+            return Response(
+                {"error": form.non_field_errors()[0]},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(form.lockout.retry_after), **form.lockout.headers()},
+            )
+        # One message for both halves: do not tell which one was wrong.
+        headers = form.failure.headers() if form.failure else {}
+        return Response({"error": "Invalid username or password"}, status=status.HTTP_401_UNAUTHORIZED, headers=headers)
 
 
 class LogoutView(APIView):

@@ -12,6 +12,13 @@ import django
 
 django.setup(set_prefix=False)  # before the routes below import models
 
+from django.conf import settings  # noqa: E402
+
+from dockhand import bodylimit  # noqa: E402
+
+# Before Daphne builds its server: bodies over the limit are refused before they are read.
+bodylimit.install(settings.MAX_BODY_BYTES)
+
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.http import HttpRequest, HttpResponseBase  # noqa: E402

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -72,3 +73,38 @@ def split_bind(bind: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ImproperlyConfigured(f"DOCKHAND_BIND must look like 127.0.0.1:8000, not {bind!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def env_list(name: str) -> list[str]:
+    """Read a comma-separated list (empty when unset)."""
+    return [item.strip() for item in (env_str(name) or "").split(",") if item.strip()]
+
+
+def env_public_url(name: str) -> str:
+    """Read an http(s) base URL without a trailing slash (empty when unset)."""
+    raw = (env_str(name) or "").strip().rstrip("/")
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(f"{name} must look like https://dockhand.example.com, not {raw!r}")
+    return raw
+
+
+# Names this machine answers to itself: `make run`, health checks and scrapers on the host.
+_LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+
+
+def default_allowed_hosts(bind_host: str, public_url: str) -> list[str]:
+    """The Host headers to answer when DOCKHAND_ALLOWED_HOSTS is unset.
+
+    Bound to every address, the server is reached under names it cannot know: any.
+    Bound to one, it answers its loopback names, that address and the public URL's
+    host; a page whose own name was pointed at this machine (DNS rebinding) is refused.
+    """
+    if bind_host in ("0.0.0.0", "::", ""):  # noqa: S104 (compared, not bound)
+        return ["*"]
+    hosts = [*_LOOPBACK_HOSTS, f"[{bind_host}]" if ":" in bind_host else bind_host]
+    if public_url:
+        hosts.append(str(urlsplit(public_url).hostname))
+    return list(dict.fromkeys(hosts))

@@ -72,7 +72,8 @@ def hit(name: str, key: str) -> State:
     return State(limit, int(used), reset)
 
 
-def _trusted(address: str) -> bool:
+def trusted_proxy(address: str) -> bool:
+    """The address is one of DOCKHAND_TRUSTED_PROXIES."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -88,7 +89,7 @@ def client_ip(request: HttpRequest) -> str:
     been written by the client itself, so they are never believed.
     """
     address = str(request.META.get("REMOTE_ADDR") or "unknown")
-    if not _trusted(address):
+    if not trusted_proxy(address):
         return address
     forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
@@ -97,7 +98,7 @@ def client_ip(request: HttpRequest) -> str:
         except ValueError:
             return address  # a malformed chain: count it against the proxy itself
         address = hop
-        if not _trusted(hop):
+        if not trusted_proxy(hop):
             break
     return address
 

@@ -6,18 +6,28 @@ import os
 import secrets
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from dockhand.envconf import env_bool, env_int, env_networks, env_str, split_bind
+from dockhand.envconf import (
+    default_allowed_hosts,
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_public_url,
+    env_str,
+    split_bind,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = Path(env_str("DOCKHAND_DATA_DIR", str(BASE_DIR / "data")) or "data").resolve()
 try:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 except OSError as exc:
     raise ImproperlyConfigured(f"DOCKHAND_DATA_DIR {DATA_DIR} cannot be created: {exc.strerror}") from exc
 
@@ -46,10 +56,16 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DOCKHAND_DEBUG", False)
 BIND = env_str("DOCKHAND_BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
 BIND_HOST, BIND_PORT = split_bind(BIND)
-ALLOWED_HOSTS = [h.strip() for h in (env_str("DOCKHAND_ALLOWED_HOSTS", "*") or "*").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in (env_str("DOCKHAND_CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o.strip()]
-# Public base URL used to show webhook URLs; empty means "the host of the request".
-PUBLIC_URL = (env_str("DOCKHAND_PUBLIC_URL", "") or "").rstrip("/")
+# The base of every URL shown or sent out (webhook URLs, notifications); empty means
+# "the host of the request", which ALLOWED_HOSTS then vouches for.
+PUBLIC_URL = env_public_url("DOCKHAND_PUBLIC_URL")
+# Any other Host header is answered 400 (envconf.default_allowed_hosts says what unset means).
+ALLOWED_HOSTS = env_list("DOCKHAND_ALLOWED_HOSTS") or default_allowed_hosts(BIND_HOST, PUBLIC_URL)
+CSRF_TRUSTED_ORIGINS = env_list("DOCKHAND_CSRF_TRUSTED_ORIGINS")
+if PUBLIC_URL:
+    # A TLS proxy in front sends the public origin; the request itself may look like http.
+    public = urlsplit(PUBLIC_URL)
+    CSRF_TRUSTED_ORIGINS.append(f"{public.scheme}://{public.netloc}")
 
 ADMIN_USERNAME = env_str("DOCKHAND_ADMIN_USERNAME", "admin") or "admin"
 ADMIN_PASSWORD = env_str("DOCKHAND_ADMIN_PASSWORD")
@@ -77,6 +93,12 @@ OUTPUT_MAX_LINES = env_int("DOCKHAND_OUTPUT_MAX_LINES", 5000, minimum=10)
 # How long the API's default (waiting) /sync holds the request open.
 SYNC_WAIT_TIMEOUT = env_int("DOCKHAND_SYNC_WAIT_TIMEOUT", DEPLOY_TIMEOUT + GIT_TIMEOUT, minimum=1)
 COMPOSE_COMMAND = env_str("DOCKHAND_COMPOSE_COMMAND", "") or ""
+# The largest request body the web server reads (dockhand/bodylimit.py refuses more, 413,
+# before reading it). The largest real ones are webhook payloads, which stop at 1 MiB
+# anyway (stacks/services/webhooks.py); this bounds what any request may make the web
+# process hold. Django reads up to the same size.
+MAX_BODY_BYTES = env_int("DOCKHAND_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # Refuse git remotes on loopback/private/link-local addresses (off: home labs use them).
 BLOCK_PRIVATE_GIT_HOSTS = env_bool("DOCKHAND_BLOCK_PRIVATE_GIT_HOSTS", False)
 DEFAULT_DOCKER_HOST = env_str("DOCKER_HOST", "") or ""
@@ -103,6 +125,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: X-Forwarded-Proto is believed from trusted proxies only, before anything
+    # asks whether the request is secure; and every response gets its security headers.
+    "dockhand.security.ForwardedProtoMiddleware",
+    "dockhand.security.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves static/ from the app itself (Daphne does not serve files).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -219,6 +245,11 @@ REST_FRAMEWORK = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Served over TLS (the public URL says so): the cookies never travel in clear. A request
+# that came over TLS gets secure cookies whatever this says (dockhand/security.py).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PUBLIC_URL.startswith("https://")
+# Strict-Transport-Security; Django's SecurityMiddleware sends it on TLS requests only.
+SECURE_HSTS_SECONDS = 365 * 24 * 3600
 
 LANGUAGE_CODE = "en-us"
 # Cron schedules are read in this zone (django-q2 follows TIME_ZONE).
@@ -255,6 +286,9 @@ LOGOUT_REDIRECT_URL = "/login/"
 # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated);
 # without one, the client address is the direct peer.
 TRUSTED_PROXIES = env_networks("DOCKHAND_TRUSTED_PROXIES")
+# Their X-Forwarded-Proto says whether the client used TLS; anyone else's is dropped
+# before Django reads it (dockhand.security.ForwardedProtoMiddleware).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 
 # GET /metrics answers a bearer DOCKHAND_METRICS_TOKEN, or a client address inside
 # DOCKHAND_METRICS_ALLOW (addresses or CIDRs), which is empty unless set: behind a

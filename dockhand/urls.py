@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic.base import RedirectView
 
-from dockhand import pages
+from dockhand import logins, pages
 from dockhand import views as session_views
 from dockhand.api import LoginView, LogoutView
 from gitsync import views as git_pages
@@ -67,7 +67,7 @@ api = [
 dashboard = [
     path("", session_views.home),
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
-    path("login/", session_views.LoginView.as_view(), name="login"),
+    path("login/", logins.answers_lockout(session_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", session_views.PasswordChangeView.as_view(), name="password-change"),
     path("password/done/", session_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
@@ -114,8 +114,16 @@ dashboard = [
     *pages.urls(stack_pages.ENVIRONMENTS),
 ]
 
-urlpatterns = [*api, *dashboard, path("admin/", admin.site.urls)]
+# The admin's login checks passwords through the same limiter as the others.
+admin.site.login_form = logins.AdminLoginForm
+urlpatterns = [
+    *api,
+    *dashboard,
+    path("admin/login/", logins.answers_lockout(admin.site.login)),
+    path("admin/", admin.site.urls),
+]
 
+handler400 = "dockhand.views.bad_request"
 handler403 = "dockhand.views.permission_denied"
 handler404 = "dockhand.views.page_not_found"
 handler500 = "dockhand.views.server_error"

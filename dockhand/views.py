@@ -7,38 +7,21 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.template import loader
 
-from dockhand import ratelimit
+from dockhand.logins import LoginForm
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login: `next` honoured; one message whichever half was wrong."""
+    """Django's login behind the login limiter (`dockhand.logins`): `next` honoured; one
+    message whichever half was wrong; a lockout says how long it lasts."""
 
     template_name = "registration/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        state = ratelimit.peek("login_failures", ratelimit.client_ip(request))
-        if state.exhausted:
-            response = render(
-                request,
-                "message.html",
-                {
-                    "title": "Too many failed logins",
-                    "message": "Too many failed logins from this address; try again later.",
-                },
-                status=429,
-            )
-            response["Retry-After"] = str(state.retry_after)
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form: Any) -> HttpResponse:
-        ratelimit.hit("login_failures", ratelimit.client_ip(self.request))
-        return super().form_invalid(form)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -73,6 +56,15 @@ def _error(request: HttpRequest, code: int, title: str, message: str, *, with_re
     context = {"title": title, "message": message, "code": code}
     html = loader.get_template("error.html").render(context, request if with_request else None)
     return HttpResponse(html, status=code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        # Under Daphne a body this size is refused before it is read (dockhand/bodylimit.py).
+        return _error(request, 413, "Too large", f"The request body is over {settings.MAX_BODY_BYTES} bytes.")
+    if isinstance(exception, DisallowedHost):
+        return _error(request, 400, "Unknown host", "This server does not answer to that host name.")
+    return _error(request, 400, "Bad request", "The request could not be understood.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

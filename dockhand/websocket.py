@@ -7,11 +7,13 @@ from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 
 
 def same_origin(origin: str, host: str) -> bool:
-    """The page opening the socket is served by this host (or a trusted origin)."""
-    if not origin or not host:
+    """The page opening the socket is served by this host (or a trusted origin), under
+    a host name this server answers to (a DNS-rebound name is refused, as for HTTP)."""
+    if not origin or not host or not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
         return False
     return urlsplit(origin).netloc == host or origin in settings.CSRF_TRUSTED_ORIGINS
 

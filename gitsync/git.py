@@ -40,6 +40,8 @@ _UNREACHABLE = (
     "no route to host",
     "unable to access",
 )
+# Files checked out for compose to read: 0644 and 0755 (see `checkout`).
+_WORKING_COPY_UMASK = 0o022
 _AUTH_FAILED = ("authentication failed", "permission denied", "403", "401", "terminal prompts disabled")
 
 # Configuration forced on every git run: a repository must not run code here.
@@ -253,6 +255,11 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
         raise GitError(f"{commit!r} is not a commit id")
     _refuse(url, auth)
     workdir.mkdir(parents=True, exist_ok=True)
+    # The product runs with umask 077 (dockhand/datadir.py), but the working copy's
+    # files are what compose bind-mounts into containers, whose processes often run as
+    # another user (nginx's workers, say): they keep the modes a usual umask gives.
+    # Other users of this machine still cannot reach them: the data dir is 0700.
+    workdir.chmod(0o755)
     # One runner, one environment: every command (init and log included) runs hardened.
     runner = git.cmd.Git(workdir)
     with _environment(auth) as env:
@@ -260,7 +267,7 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
             if not (workdir / ".git").is_dir():
                 runner.execute(["git", "init", "--quiet"], env=env)
             target = _fetch(runner, env, url=url, branch=branch, commit=commit)
-            runner.execute(["git", "checkout", "--force", "--detach", target], env=env)
+            runner.execute(["git", "checkout", "--force", "--detach", target], env=env, umask=_WORKING_COPY_UMASK)
             return _commit_info(runner, env, "HEAD")
         except git.GitCommandError as exc:
             raise _error(exc, auth, "Failed to pull from repository", url) from exc

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from dockhand.errors import Conflict, InUse
 from dockhand.forms import checkbox, initial_values, lines, optional_id, validate
 from dockhand.pages import Resource
-from gitsync.api.serializers import CredentialSerializer
+from gitsync.api.serializers import CredentialSerializer, public_url
 from gitsync.models import Credential, Repository
 from gitsync.services.repositories import credential_save
 from stacks import compose, engine
@@ -130,7 +130,7 @@ def _detail_context(
     return {
         "stack": stack,
         "history": Paginator(Deployment.objects.filter(stack=stack), 10).get_page(page),
-        "webhook_url": request.build_absolute_uri(f"/api/git/stacks/{stack.pk}/webhook"),
+        "webhook_url": public_url(request, f"/api/git/stacks/{stack.pk}/webhook"),
         # Shown to the stack's owners only: with it, a viewer could sign a push.
         "stack_admin": is_admin_of(admin_environment_ids(request.user), stack.environment_id),
         "notify_targets": GitStackSerializer().get_notifyTargets(stack),

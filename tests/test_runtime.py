@@ -131,7 +131,8 @@ def test_a_request_crosses_into_a_thread_once_for_its_whole_middleware_chain() -
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/no-such-page", "query_string": b"", "headers": []}
+    host = [(b"host", b"localhost")]  # a name this server answers to
+    scope = {"type": "http", "method": "GET", "path": "/no-such-page", "query_string": b"", "headers": host}
     async_to_sync(application)(scope, receive, send)
     assert sent[0]["status"] == 404 and sent[0]["type"] == "http.response.start"
 

@@ -34,6 +34,8 @@ def start() -> webdriver.Chrome:
         f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
     ):
         options.add_argument(flag)
+    # The console stays readable (driver.get_log("browser")): CSP violations are logged there.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     return driver

@@ -13,6 +13,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from dockhand.datadir import make_private
 from dockhand.node import LOCK_FD_VARIABLE, AlreadyRunning, node_lock_take
 from stacks.services.recovery import recover_after_restart
 
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         except AlreadyRunning as exc:
             raise CommandError(str(exc)) from exc
         os.environ[LOCK_FD_VARIABLE] = str(lock_fd)
+        make_private(settings.DATA_DIR)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("ensure_admin")
         recover_after_restart()
