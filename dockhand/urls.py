@@ -65,7 +65,7 @@ api = [
 ]
 
 dashboard = [
-    path("", session_views.home),
+    path("", stack_pages.overview_page, name="home"),
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
     path("login/", logins.answers_lockout(session_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

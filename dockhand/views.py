@@ -9,7 +9,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.template import loader
 
 from dockhand.logins import LoginForm
@@ -39,10 +38,6 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "registration/password_change_done.html"
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("stack-list")
 
 
 # Error pages. Under /api/ the answer is the API's JSON envelope; a page gets a styled

@@ -43,6 +43,7 @@ from stacks.services.applied import stack_applied
 from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
+from stacks.services.overview import STATES, overview
 from stacks.services.revision import changes, stack_config
 from stacks.services.schedules import CRON_PRESETS, next_runs
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
@@ -105,6 +106,20 @@ def stack_list(request: HttpRequest) -> HttpResponse:
         any_stack=GitStack.objects.exists(),
     )
     return render(request, "stacks/list.html", context)
+
+
+@login_required
+def overview_page(request: HttpRequest) -> HttpResponse:
+    """The home page: how the user's stacks stand, what needs attention, what deployed
+    lately, and their engines."""
+    allowed = visible_environment_ids(request.user)
+    environments = Environment.objects.order_by("name")
+    deployments = Deployment.objects.filter(stack__isnull=False)
+    if allowed is not None:
+        environments = environments.filter(pk__in=allowed)
+        deployments = deployments.filter(stack__environment_id__in=allowed)
+    found = overview(visible_stacks(request).order_by("name"), environments, deployments)
+    return render(request, "stacks/overview.html", {"overview": found, "states": STATES})
 
 
 @login_required
