@@ -60,8 +60,8 @@ def overview(
         if why:
             found.attention.append(Attention(stack, why))
     found.recent = list(deployments.select_related("stack")[:RECENT])
-    checked = engines_check()
-    found.engines = [(e.name, *checked.get(e.name, (False, "not checked"))) for e in environments]
+    checked = engines_check(environments)
+    found.engines = [(e.name, *checked[e]) for e in sorted(checked, key=lambda e: e.name)]
     return found
 
 
