@@ -46,7 +46,7 @@ CREDENTIALS = Resource(
     data=_credential_data,
     save=lambda instance, fields: credential_save(credential=instance, fields=fields),
     delete=lambda instance: credential_delete(credential=instance),
-    extra=lambda: {"auth_types": Credential.AuthType.values},
+    page_context=lambda request: {"auth_types": Credential.AuthType.values},
     defaults={"authType": "token"},
 )
 
@@ -59,7 +59,7 @@ REPOSITORIES = Resource(
     data=_repository_data,
     save=lambda instance, fields: repository_save(repository=instance, fields=fields),
     delete=lambda instance: repository_delete(repository=instance),
-    extra=lambda: {"credentials": Credential.objects.all()},
+    page_context=lambda request: {"credentials": Credential.objects.all()},
     defaults={"branch": "main"},
 )
 
