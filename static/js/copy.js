@@ -18,7 +18,13 @@ document.addEventListener("click", async (event) => {
     field.select();
     copied = document.execCommand("copy");
   }
+  // Said on the button, in a colour that stays readable while it has the focus.
   button.dataset.label = button.dataset.label || button.textContent;
+  button.dataset.look = button.dataset.look || button.className;
   button.textContent = copied ? "Copied" : "Press Ctrl+C";
-  setTimeout(() => { button.textContent = button.dataset.label; }, 3000);
+  button.className = `btn ${copied ? "btn-success" : "btn-warning"}`;
+  setTimeout(() => {
+    button.textContent = button.dataset.label;
+    button.className = button.dataset.look;
+  }, 3000);
 });

@@ -54,7 +54,8 @@ def test_every_user_makes_reads_once_and_revokes_their_own_token(request: pytest
     bearer = APIClient()
     bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert bearer.get("/api/git/stacks").status_code == 200
-    assert "ago" in page.get("/tokens/").content.decode()  # last used
+    last_used = re.search(r'class="text-nowrap last-used">([^<]*)<', page.get("/tokens/").content.decode())
+    assert last_used and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", last_used.group(1))
 
     token = ApiToken.objects.get(user=user)
     confirm = page.get(f"/tokens/{token.pk}/revoke/")
