@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from rest_framework.exceptions import ValidationError
 
@@ -43,7 +43,11 @@ def user_create(*, username: str, password: str, is_owner: bool = False) -> Any:
     """A new, active user; an owner manages users and every environment."""
     user_model = get_user_model()
     _checked_password(password, user_model(username=username))
-    user = user_model.objects.create_user(username=username, password=password)
+    try:
+        with transaction.atomic():
+            user = user_model.objects.create_user(username=username, password=password)
+    except IntegrityError as exc:  # taken between the serializer's check and now
+        raise _refuse("username", "A user with that username already exists.") from exc
     if is_owner:
         user.is_superuser = user.is_staff = True  # staff: the Django admin, as the first admin has
         user.save(update_fields=["is_superuser", "is_staff"])

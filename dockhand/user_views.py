@@ -39,11 +39,8 @@ def user_new(request: HttpRequest) -> HttpResponse:
     )
     errors = validate(serializer)
     if not errors:
-        fields = serializer.validated_data
         try:
-            user = user_create(
-                username=fields["username"], password=fields["password"], is_owner=fields.get("is_superuser", False)
-            )
+            user = user_create(**serializer.creation())
         except ValidationError as exc:
             errors = flatten_errors(exc.detail)
     if errors:

@@ -39,6 +39,15 @@ class UserSerializer(serializers.ModelSerializer[Any]):
             raise serializers.ValidationError({"username": ["A username cannot be changed."]})
         return attrs
 
+    def creation(self) -> dict[str, Any]:
+        """The validated fields as `user_create` takes them."""
+        fields = self.validated_data
+        return {
+            "username": fields["username"],
+            "password": fields["password"],
+            "is_owner": fields.get("is_superuser", False),
+        }
+
     def changes(self) -> dict[str, Any]:
         """The validated fields as `user_update` takes them (absent: keep)."""
         fields = self.validated_data
@@ -66,11 +75,7 @@ class UserList(APIView):
         require_owner(request.user)
         data = UserSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = data.validated_data
-        user = user_create(
-            username=fields["username"], password=fields["password"], is_owner=fields.get("is_superuser", False)
-        )
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        return Response(UserSerializer(user_create(**data.creation())).data, status=status.HTTP_201_CREATED)
 
 
 class UserDetail(APIView):

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from dockhand.accounts import user_update
+from dockhand.accounts import user_create, user_update
 from dockhand.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +159,9 @@ def test_tokens_need_the_admin_scope_for_users(api: APIClient) -> None:
 
     assert bearer("deploy:write").get("/api/users").status_code == 403
     assert bearer("deploy:admin").get("/api/users").status_code == 200
+
+
+def test_a_username_taken_meanwhile_is_a_400_not_a_500(admin: Any) -> None:
+    with pytest.raises(ValidationError) as refused:
+        user_create(username="admin", password=PASSWORD)  # past the serializer's check
+    assert list(refused.value.detail) == ["username"]
