@@ -30,7 +30,8 @@ class Resource:
     data: Callable[[QueryDict], dict[str, Any]]  # API-shaped data from the form
     save: Callable[[Any, dict[str, Any]], Any]
     delete: Callable[[Any], None]
-    extra: Callable[[], dict[str, Any]] = dict
+    # More context for the list and the form, for this request's user.
+    page_context: Callable[[HttpRequest], dict[str, Any]] = lambda request: {}
     defaults: dict[str, str] = field(default_factory=dict)  # a new object's form values
     # What the caller may see (None: every row); the rest answers 404.
     visible: Callable[[HttpRequest], QuerySet[Any]] | None = None
@@ -49,7 +50,9 @@ def urls(resource: Resource) -> list[Any]:
     def listing(request: HttpRequest) -> HttpResponse:
         objects = resource.objects(request)
         return render(
-            request, resource.template("list"), {"objects": objects, "resource": resource, **resource.extra()}
+            request,
+            resource.template("list"),
+            {"objects": objects, "resource": resource, **resource.page_context(request)},
         )
 
     @login_required
@@ -57,7 +60,13 @@ def urls(resource: Resource) -> list[Any]:
         instance = get_object_or_404(resource.objects(request), pk=pk) if pk else None
         shown = resource.serializer(instance) if instance else None
         values = initial_values(shown, **resource.defaults)
-        context = {"object": instance, "resource": resource, "values": values, "errors": {}, **resource.extra()}
+        context = {
+            "object": instance,
+            "resource": resource,
+            "values": values,
+            "errors": {},
+            **resource.page_context(request),
+        }
         if request.method != "POST":
             return render(request, resource.template("form"), context)
         require_superuser(request.user)

@@ -7,13 +7,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic.base import RedirectView
 
-from dockhand import logins, pages
+from dockhand import logins, pages, user_views
 from dockhand import views as session_views
 from dockhand.api import LoginView, LogoutView
+from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
 from stacks import lifecycle_views as lifecycle_pages
-from stacks import metrics, webhook_views
+from stacks import member_views, metrics, token_views, webhook_views
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import lifecycle as lifecycle_api
@@ -32,6 +33,8 @@ api = [
     path("api/tokens", TokenList.as_view()),
     path("api/tokens/<int:pk>", TokenDetail.as_view()),
     path("api/audit", AuditList.as_view()),
+    path("api/users", UserList.as_view()),
+    path("api/users/<int:pk>", UserDetail.as_view()),
     path("api/git/credentials", git_api.CredentialList.as_view()),
     path("api/git/credentials/<int:pk>", git_api.CredentialDetail.as_view()),
     path("api/git/repositories", git_api.RepositoryList.as_view(reach_of=git_reach)),
@@ -72,6 +75,14 @@ dashboard = [
     path("password/", session_views.PasswordChangeView.as_view(), name="password-change"),
     path("password/done/", session_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
     path("audit/", stack_pages.audit_log, name="audit"),
+    path("tokens/", token_views.token_list, name="token-list"),
+    path("tokens/new/", token_views.token_new, name="token-new"),
+    path("tokens/<int:pk>/revoke/", token_views.token_revoke_view, name="token-revoke"),
+    path("users/", user_views.user_list, name="user-list"),
+    path("users/new/", user_views.user_new, name="user-new"),
+    path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
+    path("environments/<int:pk>/members/", member_views.member_list, name="environment-members"),
+    path("environments/<int:pk>/members/<int:user_id>/remove/", member_views.member_remove, name="member-remove"),
     path("stacks/", stack_pages.stack_list, name="stack-list"),
     path("stacks/rows/", stack_pages.stack_rows, name="stack-rows"),
     path("stacks/new/", stack_pages.stack_form, name="stack-new"),

@@ -58,7 +58,7 @@ def credential_pages(*, environments: EnvironmentChoices) -> Resource:
         data=_credential_data,
         save=lambda instance, fields: credential_save(credential=instance, fields=fields),
         delete=lambda instance: credential_delete(credential=instance),
-        extra=lambda: {"auth_types": Credential.AuthType.values, "environments": environments()},
+        page_context=lambda request: {"auth_types": Credential.AuthType.values, "environments": environments()},
         defaults={"authType": "token"},
     )
 
@@ -74,7 +74,7 @@ def repository_pages(*, reach_of: ReachOf) -> Resource:
         data=_repository_data,
         save=lambda instance, fields: repository_save(repository=instance, fields=fields),
         delete=lambda instance: repository_delete(repository=instance),
-        extra=lambda: {"credentials": Credential.objects.all()},
+        page_context=lambda request: {"credentials": Credential.objects.all()},
         defaults={"branch": "main"},
         visible=lambda request: repositories_visible(reach_of(request)),
     )

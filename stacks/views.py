@@ -439,7 +439,9 @@ ENVIRONMENTS = Resource(
     model=Environment,
     serializer=EnvironmentSerializer,
     data=_environment_data,
-    extra=lambda: {
+    page_context=lambda request: {
+        # Where the Members button shows: the environments this user administers.
+        "admin_of": admin_environment_ids(request.user),
         "notify_events": [(e.value, e.label) for e in NotifyEvent],
         "tls_fields": [("tlsCa", "CA certificate"), ("tlsCert", "Client certificate"), ("tlsKey", "Client key")],
         "ssh_credentials": Credential.objects.filter(auth_type=Credential.AuthType.SSH),

@@ -113,3 +113,41 @@ def test_a_bearer_token_needs_no_csrf_but_a_cookie_session_does(api: Any, admin:
     session = APIClient(enforce_csrf_checks=True)
     session.force_login(admin)
     assert session.post("/api/git/credentials", {"name": "via-cookie", **SCOPED}, format="json").status_code == 403
+
+
+def test_a_token_names_only_environments_its_user_sees(deployer: Any) -> None:
+    edge = Environment.objects.create(name="edge")
+    local = Environment.objects.get(name="local")
+    client = APIClient()
+    client.force_login(deployer)
+    hidden = client.post(
+        "/api/tokens", {"name": "x", "scopes": ["deploy:read"], "environmentIds": [edge.pk]}, format="json"
+    )
+    # The same answer as for an environment that does not exist: the name stays hidden.
+    assert hidden.status_code == 400 and hidden.json()["fields"] == {
+        "environmentIds": [f"unknown environment ids: [{edge.pk}]"]
+    }
+    seen = client.post(
+        "/api/tokens", {"name": "x", "scopes": ["deploy:read"], "environmentIds": [local.pk]}, format="json"
+    )
+    assert seen.status_code == 201 and seen.json()["environmentIds"] == [local.pk]
+
+
+def test_a_token_cannot_make_one_that_reaches_further_or_lives_longer(api: Any) -> None:
+    edge = Environment.objects.create(name="edge")
+    local = Environment.objects.get(name="local")
+    expires = timezone.now() + timedelta(days=1)
+    parent = _as(_issue(api, scopes=["deploy:admin"], environmentIds=[edge.pk], expiresAt=expires.isoformat()))
+    child = parent.post("/api/tokens", {"name": "child", "scopes": ["deploy:read"]}, format="json")
+    assert child.status_code == 201, child.content
+    assert child.json()["environmentIds"] == [edge.pk]
+    assert ApiToken.objects.get(name="child").expires_at == ApiToken.objects.get(name="ci").expires_at
+    later = (expires + timedelta(days=30)).isoformat()
+    longer = parent.post(
+        "/api/tokens", {"name": "longer", "scopes": ["deploy:read"], "expiresAt": later}, format="json"
+    )
+    assert ApiToken.objects.get(pk=longer.json()["id"]).expires_at == ApiToken.objects.get(name="ci").expires_at
+    wider = parent.post(
+        "/api/tokens", {"name": "w", "scopes": ["deploy:read"], "environmentIds": [local.pk]}, format="json"
+    )
+    assert wider.status_code == 400 and "environmentIds" in wider.json()["fields"]

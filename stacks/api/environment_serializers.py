@@ -183,3 +183,8 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
         if user is None:
             raise serializers.ValidationError(f"no user named {value!r}")
         return user
+
+    def member_fields(self) -> dict[str, Any]:
+        """The validated fields as `membership_save` takes them."""
+        fields = self.validated_data
+        return {"user": fields["user"]["username"], "role": fields["role"], "allowlisted": fields["allowlisted"]}

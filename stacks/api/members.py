@@ -13,20 +13,13 @@ from rest_framework.views import APIView
 from dockhand.api import error
 from dockhand.tokens import token_environment_ids
 from stacks.api.environment_serializers import MembershipSerializer
-from stacks.models import Environment, Membership
-from stacks.services.access import require, visible_environment_ids
-from stacks.services.environments import membership_delete, membership_save
+from stacks.models import Environment
+from stacks.services.access import members_environment
+from stacks.services.environments import environment_members, membership_delete, membership_save
 
 
 def _environment(request: Request, pk: int) -> Environment | None:
-    """The environment if the caller may see it, after checking they administer it."""
-    allowed = visible_environment_ids(request.user, token_environment_ids(request))
-    if allowed is not None and pk not in allowed:
-        return None
-    environment = Environment.objects.filter(pk=pk).first()
-    if environment is not None:
-        require(request.user, environment.pk, Membership.Role.ADMIN)
-    return environment
+    return members_environment(user=request.user, pk=pk, token_limit=token_environment_ids(request))
 
 
 ENVIRONMENT_NOT_FOUND = "Environment not found"
@@ -37,7 +30,7 @@ class MemberList(APIView):
         environment = _environment(request, pk)
         if environment is None:
             return error(ENVIRONMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        members = environment.memberships.select_related("user").order_by("user__username")
+        members = environment_members(environment)
         return Response(MembershipSerializer(members, many=True).data)
 
     def post(self, request: Request, pk: int) -> Response:
@@ -47,13 +40,7 @@ class MemberList(APIView):
             return error(ENVIRONMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         data = MembershipSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = data.validated_data
-        membership = membership_save(
-            environment=environment,
-            user=fields["user"]["username"],
-            role=fields["role"],
-            allowlisted=fields["allowlisted"],
-        )
+        membership = membership_save(environment=environment, **data.member_fields())
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -62,7 +49,7 @@ class MemberDetail(APIView):
         environment = _environment(request, pk)
         if environment is None:
             return error(ENVIRONMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        membership = environment.memberships.select_related("user").filter(user_id=user_id).first()
+        membership = environment_members(environment).filter(user_id=user_id).first()
         if membership is None:
             return error("Member not found", status.HTTP_404_NOT_FOUND)
         membership_delete(membership=membership)

@@ -11,13 +11,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dockhand import audit
+from dockhand.accounts import token_create, token_revoke, user_tokens
 from dockhand.api import error
 from dockhand.models import ApiToken
 from stacks.models import Environment
+from stacks.services.access import visible_environment_ids
 
 
 class TokenSerializer(serializers.ModelSerializer[Any]):
+    """Validating needs `context={"user": …, "token": …}` (the caller, and the API token
+    it came with, if any): a new token reaches no further and lasts no longer than they do."""
+
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiToken.Scope.choices), allow_empty=False)
     environmentIds = serializers.ListField(  # noqa: N815 (the API speaks camelCase)
         source="environment_ids", child=serializers.IntegerField(), required=False, allow_null=True
@@ -33,10 +37,32 @@ class TokenSerializer(serializers.ModelSerializer[Any]):
 
     def validate_environmentIds(self, value: list[int] | None) -> list[int] | None:  # noqa: N802
         if value is not None:
-            missing = sorted(set(value) - set(Environment.objects.filter(pk__in=value).values_list("pk", flat=True)))
+            # One message for "no such environment" and "not yours": a token reveals neither.
+            known = Environment.objects.filter(pk__in=value)
+            allowed = visible_environment_ids(self.context.get("user"), self._parent_limit())
+            if allowed is not None:
+                known = known.filter(pk__in=allowed)
+            missing = sorted(set(value) - set(known.values_list("pk", flat=True)))
             if missing:
                 raise serializers.ValidationError(f"unknown environment ids: {missing}")
         return value
+
+    def _parent_limit(self) -> list[int] | None:
+        parent = self.context.get("token")
+        if isinstance(parent, ApiToken) and parent.environment_ids is not None:
+            return [int(i) for i in parent.environment_ids]
+        return None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        parent = self.context.get("token")
+        if isinstance(parent, ApiToken):
+            # Otherwise a limited token could mint an unlimited one, or outlive itself.
+            if attrs.get("environment_ids") is None and self._parent_limit() is not None:
+                attrs["environment_ids"] = self._parent_limit()
+            expires = attrs.get("expires_at")
+            if parent.expires_at is not None and (expires is None or expires > parent.expires_at):
+                attrs["expires_at"] = parent.expires_at
+        return attrs
 
     def validate_expiresAt(self, value: Any) -> Any:  # noqa: N802
         if value is not None and value <= timezone.now():
@@ -44,24 +70,18 @@ class TokenSerializer(serializers.ModelSerializer[Any]):
         return value
 
 
-def _user_id(request: Request) -> int:
-    """The signed-in user's id (these views require authentication)."""
-    return int(request.user.pk or 0)
-
-
 class TokenList(APIView):
-    """GET /api/tokens; POST answers the token's value, once."""
+    """GET /api/tokens (the caller's own); POST answers the token's value, once."""
 
     read_scope = write_scope = ApiToken.Scope.ADMIN
 
     def get(self, request: Request) -> Response:
-        return Response(TokenSerializer(ApiToken.objects.filter(user_id=_user_id(request)), many=True).data)
+        return Response(TokenSerializer(user_tokens(request.user), many=True).data)
 
     def post(self, request: Request) -> Response:
-        data = TokenSerializer(data=request.data)
+        data = TokenSerializer(data=request.data, context={"user": request.user, "token": request.auth})
         data.is_valid(raise_exception=True)
-        token, raw = ApiToken.issue(user=request.user, **data.validated_data)
-        audit.record("token.create", token, f"scopes={','.join(token.scopes)}")
+        token, raw = token_create(user=request.user, **data.validated_data)
         return Response({**TokenSerializer(token).data, "token": raw}, status=status.HTTP_201_CREATED)
 
 
@@ -69,9 +89,8 @@ class TokenDetail(APIView):
     read_scope = write_scope = ApiToken.Scope.ADMIN
 
     def delete(self, request: Request, pk: int) -> Response:
-        token = ApiToken.objects.filter(pk=pk, user_id=_user_id(request)).first()
+        token = user_tokens(request.user).filter(pk=pk).first()
         if token is None:
             return error("API token not found", status.HTTP_404_NOT_FOUND)
-        audit.record("token.delete", token)
-        token.delete()
+        token_revoke(token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -65,6 +65,18 @@ def require(user: Any, environment_id: int, role: str) -> None:
         raise Forbidden(f"Your role in this environment does not allow this (needs {role})")
 
 
+def members_environment(*, user: Any, pk: int, token_limit: list[int] | None = None) -> Environment | None:
+    """The environment whose members `user` manages: None when they may not see it (a
+    404), Forbidden when they see it but are not its admin (nor an owner)."""
+    allowed = visible_environment_ids(user, token_limit)
+    if allowed is not None and pk not in allowed:
+        return None
+    environment = Environment.objects.filter(pk=pk).first()
+    if environment is not None:
+        require(user, environment.pk, Membership.Role.ADMIN)
+    return environment
+
+
 def deploy_needs_approval(user: Any, environment: Environment) -> bool:
     """May this caller deploy to the environment now? False: yes; True: only once an
     admin approves. Raises Forbidden when it may not deploy at all.

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from django.core.cache import cache
+from django.db.models import QuerySet
 
 from dockhand.audit import record
 from dockhand.errors import InUse
@@ -67,6 +68,11 @@ def environment_delete(*, environment: Environment) -> None:
         raise InUse(f"Environment is used by stacks: {', '.join(names)}")
     record("environment.delete", environment)
     environment.delete()
+
+
+def environment_members(environment: Environment) -> QuerySet[Membership]:
+    """An environment's members, by username."""
+    return environment.memberships.select_related("user").order_by("user__username")
 
 
 def membership_save(*, environment: Environment, user: Any, role: str, allowlisted: bool) -> Membership:
