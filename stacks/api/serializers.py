@@ -345,6 +345,8 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         # another environment on the same engine must never be taken over (or downed).
         engine = environment or local_environment()
         sharing = GitStack.objects.filter(environment__in=engine.sharing_engine(), project_name=project)
+        if current is not None:  # (moving a stack to another environment on its engine)
+            sharing = sharing.exclude(pk=current.pk)
         if sharing.exists():
             raise serializers.ValidationError(
                 {

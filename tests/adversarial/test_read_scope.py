@@ -53,7 +53,13 @@ def scene(api: APIClient, viewer: Any, env_admin: Any, outsider: Any, django_use
         {"name": "prod", "dockerHost": "tcp://127.0.0.1:9", "notifyUrls": [f"json://hooks.example.test/{HOOK_PATH}"]},
         format="json",
     ).json()
-    api.post("/api/git/credentials", {"name": "forge", "authType": "token", "token": "forge-token-991"}, format="json")
+    forge = {
+        "name": "forge",
+        "authType": "token",
+        "token": "forge-token-991",
+        "urlPrefixes": ["https://git.example.test/"],
+    }
+    assert api.post("/api/git/credentials", forge, format="json").status_code == 201
     here = api.post(
         "/api/git/stacks", {"stackName": "here", "url": "https://git.example.test/here.git"}, format="json"
     ).json()

@@ -91,3 +91,13 @@ def test_the_environment_list_says_which_share_an_engine(api: APIClient, admin: 
     shown = page.get("/environments/").content.decode()
     assert shown.count("shared-engine") == 2  # local and twin, not apart
     assert "Shares this engine with twin" in shown and "Shares this engine with local" in shown
+
+
+def test_a_stack_moves_to_another_environment_on_its_engine_with_its_project(
+    api: APIClient, app_repo: Any, make_stack: Any
+) -> None:
+    stack = make_stack(app_repo)
+    twin = _environment(api, "twin", "unix:///var/run/docker.sock")
+    moved = api.put(f"/api/git/stacks/{stack['id']}", {"environmentId": twin["id"]}, format="json")
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["projectName"] == stack["projectName"]
