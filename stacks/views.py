@@ -432,6 +432,12 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
     }
 
 
+def _seen_environments(request: HttpRequest) -> Any:
+    """The environments this user is a member of (owners: all), as the API lists them."""
+    allowed = visible_environment_ids(request.user)
+    return Environment.objects.all() if allowed is None else Environment.objects.filter(pk__in=allowed)
+
+
 ENVIRONMENTS = Resource(
     name="environment",
     plural="environments",
@@ -448,4 +454,5 @@ ENVIRONMENTS = Resource(
     },
     save=lambda instance, fields: environment_save(environment=instance, fields=fields),
     delete=lambda instance: environment_delete(environment=instance),
+    visible=lambda request: _seen_environments(request),
 )

@@ -101,7 +101,9 @@ class EnvironmentSerializer(NotifySettings, serializers.ModelSerializer[Environm
         return bool(obj.tls_cert)
 
     def get_sharedEngineWith(self, obj: Environment) -> list[str]:
-        return [e.name for e in obj.sharing_engine()]
+        """Names of the other environments on its engine that the caller may see."""
+        visible = self.context.get("visible_ids")
+        return [e.name for e in obj.sharing_engine() if visible is None or e.pk in visible]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current: Environment | None = self.instance

@@ -60,11 +60,19 @@ def _visible_environments(request: Request) -> Any:
     return Environment.objects.all() if allowed is None else Environment.objects.filter(pk__in=allowed)
 
 
+def _environment_context(request: Request) -> dict[str, Any]:
+    """Who asks: `sharedEngineWith` names only environments the caller may see."""
+    return {"visible_ids": visible_environment_ids(request.user, token_environment_ids(request))}
+
+
 class EnvironmentList(CollectionView):
     serializer, model = EnvironmentSerializer, Environment
 
-    def get(self, request: Request) -> Response:
-        return Response(self.serializer(_visible_environments(request), many=True).data)
+    def visible(self, request: Request) -> Any:
+        return _visible_environments(request)
+
+    def context(self, request: Request) -> dict[str, Any]:
+        return _environment_context(request)
 
     def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
         return environment_save(environment=instance, fields=fields)
@@ -73,11 +81,11 @@ class EnvironmentList(CollectionView):
 class EnvironmentDetail(ItemView):
     serializer, model, not_found = EnvironmentSerializer, Environment, "Environment not found"
 
-    def get(self, request: Request, pk: int) -> Response:
-        environment = _visible_environments(request).filter(pk=pk).first()
-        if environment is None:
-            return error(self.not_found, status.HTTP_404_NOT_FOUND)
-        return Response(self.serializer(environment).data)
+    def visible(self, request: Request) -> Any:
+        return _visible_environments(request)
+
+    def context(self, request: Request) -> dict[str, Any]:
+        return _environment_context(request)
 
     def save(self, instance: Environment | None, fields: dict[str, Any]) -> Environment:
         return environment_save(environment=instance, fields=fields)

@@ -101,3 +101,31 @@ def test_a_stack_moves_to_another_environment_on_its_engine_with_its_project(
     moved = api.put(f"/api/git/stacks/{stack['id']}", {"environmentId": twin["id"]}, format="json")
     assert moved.status_code == 200, moved.content
     assert moved.json()["projectName"] == stack["projectName"]
+
+
+def test_a_viewer_sees_only_their_environments_and_not_who_shares_the_engine(api: APIClient, viewer: Any) -> None:
+    hidden = _environment(api, "prod-hidden", "unix:///var/run/docker.sock")
+    client = APIClient()
+    client.force_login(viewer)
+    (local,) = client.get("/api/environments").json()
+    assert local["name"] == "local" and local["sharedEngineWith"] == []
+    assert api.get("/api/environments").json()[0]["sharedEngineWith"] == ["prod-hidden"]  # the owner sees it
+    page = Client()
+    page.force_login(viewer)
+    shown = page.get("/environments/").content.decode()
+    assert "prod-hidden" not in shown and "Shares this engine with another environment" in shown
+    assert page.get(f"/environments/{hidden['id']}/edit/").status_code == 404
+
+
+def test_host_paths_survive_an_edit_of_their_environment_page(api: APIClient, admin: Any) -> None:
+    env = _environment(api, "staging", "tcp://10.0.0.9:2375")
+    page = Client()
+    page.force_login(admin)
+    form = {"name": "staging", "dockerHost": "tcp://10.0.0.9:2375", "policy": "baseline", "protection": "none"}
+    saved = page.post(f"/environments/{env['id']}/edit/", {**form, "hostPaths": "/srv/data\n/opt/x/"})
+    assert saved.status_code == 302, saved.content.decode()[-2000:]
+    shown = page.get(f"/environments/{env['id']}/edit/").content.decode()
+    assert ">/opt/x\n/srv/data</textarea>" in shown
+    again = page.post(f"/environments/{env['id']}/edit/", {**form, "hostPaths": "/opt/x\n/srv/data"})
+    assert again.status_code == 302
+    assert Environment.objects.get(pk=env["id"]).host_paths == ["/opt/x", "/srv/data"]
