@@ -136,7 +136,14 @@ def test_the_data_dir_is_the_products_alone(product: Product, client: ApiClient,
     )
     repo = git_server.create_repo(f"harden-{unique_stack_name()}", {"compose.yaml": compose, "page.txt": "mounted\n"})
     cred = client.post(
-        "/api/git/credentials", {"name": "harden", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+        "/api/git/credentials",
+        {
+            "name": "harden",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
     ).json()
     stack = client.post(
         "/api/git/stacks", {"stackName": unique_stack_name(), "url": repo.url, "credentialId": cred["id"]}
