@@ -22,7 +22,12 @@ class Forbidden(PermissionDenied):
     """Visible, but the caller's role does not allow this (answered 403)."""
 
 
+def is_owner(user: object) -> bool:
+    """Owners (superusers) manage credentials, repositories, environments and users."""
+    return user is not None and bool(getattr(user, "is_superuser", False))
+
+
 def require_superuser(user: object) -> None:
     """Credentials, repositories and environments are managed by administrators."""
-    if user is None or not getattr(user, "is_superuser", False):
+    if not is_owner(user):
         raise Forbidden("Only administrators manage credentials, repositories and environments")

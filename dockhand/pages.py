@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from rest_framework.serializers import ModelSerializer
 
-from dockhand.errors import InUse, require_superuser
+from dockhand.errors import Forbidden, InUse, is_owner, require_superuser
 from dockhand.forms import initial_values, validate
 
 
@@ -49,11 +49,8 @@ def urls(resource: Resource) -> list[Any]:
     @login_required
     def listing(request: HttpRequest) -> HttpResponse:
         objects = resource.objects(request)
-        return render(
-            request,
-            resource.template("list"),
-            {"objects": objects, "resource": resource, **resource.page_context(request)},
-        )
+        context = {"objects": objects, "resource": resource, "can_manage": is_owner(request.user)}
+        return render(request, resource.template("list"), {**context, **resource.page_context(request)})
 
     @login_required
     def form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
@@ -68,14 +65,19 @@ def urls(resource: Resource) -> list[Any]:
             **resource.page_context(request),
         }
         if request.method != "POST":
+            require_superuser(request.user)  # the styled 403: nothing here is theirs to change
             return render(request, resource.template("form"), context)
-        require_superuser(request.user)
+        # Several values of one name (checkboxes) one a line, as initial_values has lists.
+        posted = {name: "\n".join(items) for name, items in request.POST.lists()}
+        try:
+            require_superuser(request.user)
+        except Forbidden as exc:  # a page from before the role changed: keep what was typed
+            context.update(values=posted, errors={"form": str(exc)})
+            return render(request, resource.template("form"), context, status=403)
         serializer = resource.serializer(instance, data=resource.data(request.POST), partial=instance is not None)
         errors = validate(serializer)
         if errors:
-            # Several values of one name (checkboxes) one a line, as initial_values has lists.
-            values = {name: "\n".join(items) for name, items in request.POST.lists()}
-            context.update(values=values, errors=errors)
+            context.update(values=posted, errors=errors)
             return render(request, resource.template("form"), context, status=400)
         resource.save(instance, dict(serializer.validated_data))
         return redirect(f"{resource.name}-list")
@@ -83,9 +85,9 @@ def urls(resource: Resource) -> list[Any]:
     @login_required
     def delete(request: HttpRequest, pk: int) -> HttpResponse:
         instance = get_object_or_404(resource.objects(request), pk=pk)
+        require_superuser(request.user)
         if request.method != "POST":
             return render(request, "confirm_delete.html", {"object": instance, "kind": resource.name})
-        require_superuser(request.user)
         try:
             resource.delete(instance)
         except InUse as exc:

@@ -13,6 +13,7 @@ from dockhand.forms import checkbox
 from gitsync import git
 from stacks import compose
 from stacks.models import Environment, GitStack, Membership
+from stacks.services.abilities import stack_abilities
 from stacks.services.access import require
 from stacks.services.deployments import deployment_cancel
 from stacks.services.diff import stack_diff
@@ -82,10 +83,11 @@ def deployment_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def stack_diff_view(request: HttpRequest, pk: int) -> HttpResponse:
     stack = get_object_or_404(visible_stacks(request), pk=pk)
+    can = stack_abilities(request.user, stack)
     try:
-        context = {"stack": stack, "diff": stack_diff(stack=stack)}
+        context = {"stack": stack, "can": can, "diff": stack_diff(stack=stack)}
     except git.GitError as exc:
-        context = {"stack": stack, "error": str(exc)}
+        context = {"stack": stack, "can": can, "error": str(exc)}
     return render(request, "stacks/diff.html", context)
 
 

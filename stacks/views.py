@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from dockhand.errors import Conflict, InUse
+from dockhand.errors import Conflict, Forbidden, InUse
 from dockhand.forms import checkbox, initial_values, lines, optional_id, validate
 from dockhand.pages import Resource
 from gitsync.api.serializers import CredentialSerializer, public_url
@@ -31,10 +31,11 @@ from stacks.models import (
     PullPolicy,
     default_notify_events,
 )
+from stacks.page_actions import stack_page_actions
+from stacks.services.abilities import deployment_abilities, may_add_stacks, stack_environments
 from stacks.services.access import (
     admin_environment_ids,
     is_admin_of,
-    may_review,
     require,
     visible_audit_events,
     visible_environment_ids,
@@ -104,6 +105,7 @@ def stack_list(request: HttpRequest) -> HttpResponse:
         chosen_env=request.GET.get("environment", ""),
         chosen_status=request.GET.get("status", ""),
         any_stack=GitStack.objects.exists(),
+        can_add=may_add_stacks(request.user),
     )
     return render(request, "stacks/list.html", context)
 
@@ -119,7 +121,8 @@ def overview_page(request: HttpRequest) -> HttpResponse:
         environments = environments.filter(pk__in=allowed)
         deployments = deployments.filter(stack__environment_id__in=allowed)
     found = overview(visible_stacks(request).order_by("name"), environments, deployments)
-    return render(request, "stacks/overview.html", {"overview": found, "states": STATES})
+    context = {"overview": found, "states": STATES, "can_add": may_add_stacks(request.user)}
+    return render(request, "stacks/overview.html", context)
 
 
 @login_required
@@ -135,21 +138,31 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _detail_context(
-    request: HttpRequest, stack: GitStack, *, page: str | None = None, errors: dict[str, str] | None = None
+    request: HttpRequest,
+    stack: GitStack,
+    *,
+    page: str | None = None,
+    errors: dict[str, str] | None = None,
+    posted_rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The stack page; with `posted_rows`, the overrides editor shows what was typed
+    (a refused or invalid save) instead of what is stored."""
     state = stack_states([stack])[stack.pk]
     # Saved but not deployed: the overrides, secrets and options changed since the last
     # deploy (nothing before the first one). The banner names them; the other reasons
     # (a new commit, a hand edit) stay in the out-of-sync line.
     pending = changes(stack.applied_config, stack_config(stack))
+    history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(page)
     return {
         "stack": stack,
-        "history": Paginator(Deployment.objects.filter(stack=stack), 10).get_page(page),
+        "history": history,
+        **stack_page_actions(request.user, stack, history),
         "webhook_url": public_url(request, f"/api/git/stacks/{stack.pk}/webhook"),
         # Shown to the stack's owners only: with it, a viewer could sign a push.
         "stack_admin": is_admin_of(admin_environment_ids(request.user), stack.environment_id),
         "notify_targets": GitStackSerializer().get_notifyTargets(stack),
-        "env_vars": stack.env_vars.all(),
+        "env_rows": posted_rows if posted_rows is not None else _stored_rows(stack),
+        "env_posted": posted_rows is not None,
         "errors": errors or {},
         "state": state,
         "pending": pending,
@@ -269,24 +282,33 @@ def _form_context(
 
 @login_required
 def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    """Create (pk None) or edit a stack; a repository and credential may be made inline."""
+    """Create (pk None) or edit a stack; a repository and credential may be made inline.
+    Refused or invalid, the form comes back with what was typed (secrets excepted)."""
     stack = get_object_or_404(visible_stacks(request), pk=pk) if pk else None
-    if stack is not None:
-        require(request.user, stack.environment_id, Membership.Role.ADMIN)
+
+    def again(values: dict[str, Any] | None, errors: dict[str, str], status: int = 200) -> HttpResponse:
+        events = None if values is None else request.POST.getlist("notifyEvents")
+        context = _form_context(stack, values, errors, events)
+        context["environments"] = stack_environments(request.user)  # where this user may put it
+        return render(request, "stacks/form.html", context, status=status)
+
     if request.method != "POST":
-        return render(request, "stacks/form.html", _form_context(stack, None, {}))
+        if stack is not None:
+            require(request.user, stack.environment_id, Membership.Role.ADMIN)
+        elif not may_add_stacks(request.user):
+            raise Forbidden("Your role does not allow adding stacks (needs admin of an environment)")
+        return again(None, {})
     post = request.POST
+    refused = _refusal(request.user, stack, post)
+    if refused:  # a page from before the role changed, or an environment not theirs
+        return again(post.dict(), refused, status=403)
     data = _stack_data(post, creating=stack is None)
     new_credential = _new_credential(post)
     errors = {_inline_field(k): v for k, v in validate(new_credential).items()} if new_credential else {}
     serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
     errors.update(validate(serializer))
     if errors:
-        context = _form_context(stack, post.dict(), errors, post.getlist("notifyEvents"))
-        return render(request, "stacks/form.html", context, status=400)
-    environment = serializer.validated_data.get("environment")
-    if environment is not None or stack is None:
-        require(request.user, environment.pk if environment else local_environment().pk, Membership.Role.ADMIN)
+        return again(post.dict(), errors, status=400)
     with transaction.atomic():
         if new_credential is not None:
             data["credentialId"] = credential_save(credential=None, fields=dict(new_credential.validated_data)).pk
@@ -298,29 +320,85 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             try:
                 stack_update(stack=stack, fields=serializer.model_fields(), repository_url=serializer.repository_url())
             except Conflict as exc:  # a move that would strand its containers
-                context = _form_context(stack, post.dict(), {"environmentId": str(exc)}, post.getlist("notifyEvents"))
-                return render(request, "stacks/form.html", context, status=409)
+                return again(post.dict(), {"environmentId": str(exc)}, status=409)
     return redirect("stack-detail", pk=stack.pk)
+
+
+def _refusal(user: Any, stack: GitStack | None, post: QueryDict) -> dict[str, str]:
+    """Why `user` may not save the stack form ({field: message}), asked before anything
+    is checked or saved: admin of the stack's environment, and of the one it goes to."""
+    try:
+        if stack is not None:
+            require(user, stack.environment_id, Membership.Role.ADMIN)
+    except Forbidden as exc:
+        return {"form": str(exc)}
+    chosen = optional_id(post, "environmentId")
+    if stack is None or (isinstance(chosen, int) and chosen != stack.environment_id):
+        try:
+            require(user, chosen if isinstance(chosen, int) else local_environment().pk, Membership.Role.ADMIN)
+        except Forbidden as exc:
+            return {"environmentId": str(exc)}
+    return {}
+
+
+def _stored_rows(stack: GitStack) -> list[dict[str, Any]]:
+    """The overrides editor's rows as stored; a secret's value never reaches the page."""
+    return [
+        {"key": v.key, "value": "" if v.is_secret else v.value, "secret": v.is_secret, "stored": v.is_secret}
+        for v in stack.env_vars.all()
+    ]
+
+
+def _posted_rows(post: QueryDict, stack: GitStack) -> list[dict[str, Any]]:
+    """The editor's rows as posted (row/key/value/secret/remove), blank rows left out;
+    `typed` is the value as typed, which the page never shows back for a secret."""
+    stored = set(stack.env_vars.filter(is_secret=True).values_list("key", flat=True))
+    secret, remove = set(post.getlist("secret")), set(post.getlist("remove"))
+    rows = []
+    for key, value, index in zip(post.getlist("key"), post.getlist("value"), post.getlist("row"), strict=False):
+        if not key.strip() and not value:
+            continue
+        is_secret = index in secret
+        rows.append(
+            {
+                "key": key.strip(),
+                "value": "" if is_secret else value,
+                "typed": value,
+                "secret": is_secret,
+                "remove": index in remove,
+                "stored": is_secret and key.strip() in stored,
+            }
+        )
+    return rows
 
 
 @login_required
 @require_POST
 def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
-    """Save the overrides editor: rows key/value/isSecret/remove; empty secret = keep."""
+    """Save the overrides editor: rows key/value/isSecret/remove; empty secret = keep.
+    Refused or invalid, the page comes back with the rows as typed."""
     stack = get_object_or_404(visible_stacks(request), pk=pk)
-    require(request.user, stack.environment_id, Membership.Role.ADMIN)
-    post = request.POST
-    rows = []
-    for key, value, index in zip(post.getlist("key"), post.getlist("value"), post.getlist("row"), strict=False):
-        if not key.strip() or index in post.getlist("remove"):
-            continue
-        secret = index in post.getlist("secret")
-        # A secret row left empty keeps the stored value (it is never sent to the page).
-        rows.append({"key": key.strip(), "value": None if secret and value == "" else value, "isSecret": secret})
-    serializer = GitStackSerializer(stack, data={"envVars": rows}, partial=True, context={"request": request})
+    rows = _posted_rows(request.POST, stack)
+    try:
+        require(request.user, stack.environment_id, Membership.Role.ADMIN)
+    except Forbidden as exc:  # a page from before the role changed
+        context = _detail_context(request, stack, errors={"form": str(exc)}, posted_rows=rows)
+        return render(request, "stacks/detail.html", context, status=403)
+    # A secret row left empty keeps the stored value (it is never sent to the page).
+    entries = [
+        {
+            "key": row["key"],
+            "value": None if row["secret"] and row["typed"] == "" else row["typed"],
+            "isSecret": row["secret"],
+        }
+        for row in rows
+        if row["key"] and not row["remove"]
+    ]
+    serializer = GitStackSerializer(stack, data={"envVars": entries}, partial=True, context={"request": request})
     errors = validate(serializer)
     if errors:
-        return render(request, "stacks/detail.html", _detail_context(request, stack, errors=errors), status=400)
+        context = _detail_context(request, stack, errors=errors, posted_rows=rows)
+        return render(request, "stacks/detail.html", context, status=400)
     stack_update(stack=stack, fields={}, env_vars=serializer.env_var_inputs())
     return redirect("stack-detail", pk=stack.pk)
 
@@ -373,9 +451,14 @@ def visible_deployment(request: HttpRequest, pk: int) -> Deployment:
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = visible_deployment(request, pk)
     lines_so_far = list(deployment.lines.all())
-    context = {"deployment": deployment, "lines": lines_so_far, "last_seq": lines_so_far[-1].seq if lines_so_far else 0}
-    if deployment.status == Deployment.Status.PENDING_APPROVAL and deployment.stack is not None:
-        context["can_review"] = may_review(request.user, deployment.stack.environment)
+    can = deployment_abilities(request.user, deployment)
+    context = {
+        "deployment": deployment,
+        "lines": lines_so_far,
+        "last_seq": lines_so_far[-1].seq if lines_so_far else 0,
+        "can": can,
+        "can_review": can.review,
+    }
     return render(request, "stacks/deployment.html", context)
 
 

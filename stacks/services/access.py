@@ -100,6 +100,13 @@ def deploy_needs_approval(user: Any, environment: Environment) -> bool:
     return environment.approval_required and not is_admin
 
 
+def require_operate(user: Any, environment: Environment) -> None:
+    """Raise Forbidden unless `user` may start, stop, restart or take down stacks here:
+    whoever deploys without approval (in a protected environment, only its admins)."""
+    if deploy_needs_approval(user, environment):
+        raise Forbidden("In this environment only its admins start, stop or take down stacks")
+
+
 def may_review(user: Any, environment: Environment) -> bool:
     """Whether `user` approves and rejects deploys here: whoever deploys without approval."""
     try:

@@ -8,10 +8,10 @@ from typing import Any
 from django.conf import settings
 
 from dockhand.audit import record
-from dockhand.errors import Conflict, Forbidden
+from dockhand.errors import Conflict
 from stacks import compose, engine, swarm
 from stacks.models import Deployment, GitStack
-from stacks.services.access import deploy_needs_approval
+from stacks.services.access import require_operate
 from stacks.services.lock import operation_lock
 from stacks.services.masked import SecretMask
 from stacks.services.status import stack_workloads
@@ -31,8 +31,7 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
     until it is started again. Starting a stack that was taken down redeploys it. In a
     protected environment only those who deploy without approval operate stacks.
     """
-    if deploy_needs_approval(by, stack.environment):
-        raise Forbidden("In this environment only its admins start, stop or take down stacks")
+    require_operate(by, stack.environment)
     timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
     endpoint = stack.environment.engine_endpoint()
     on_swarm = stack.environment.swarm

@@ -16,8 +16,12 @@ def available() -> bool:
     return shutil.which(CHROMIUM) is not None and shutil.which(CHROMEDRIVER) is not None
 
 
-def start() -> webdriver.Chrome:
+def start(*, javascript: bool = True) -> webdriver.Chrome:
+    """A fresh headless Chromium; `javascript=False` runs no script at all (what a page
+    does for a reader who turned it off)."""
     options = webdriver.ChromeOptions()
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     options.binary_location = CHROMIUM
     # No network but loopback here: keep Chromium from reaching out at start.
     for flag in (
