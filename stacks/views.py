@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from dockhand.errors import Conflict, InUse
+from dockhand.errors import Conflict, Forbidden, InUse
 from dockhand.forms import checkbox, initial_values, lines, optional_id, validate
 from dockhand.pages import Resource
 from gitsync.api.serializers import CredentialSerializer, public_url
@@ -44,6 +44,7 @@ from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
 from stacks.services.overview import STATES, overview
+from stacks.services.progress import deployment_state
 from stacks.services.revision import changes, stack_config
 from stacks.services.schedules import CRON_PRESETS, next_runs
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
@@ -361,8 +362,17 @@ def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("stack-list")
 
 
+def _holds(request: HttpRequest, stack: GitStack, role: str) -> bool:
+    """Whether the user holds `role` in the stack's environment (for what a page offers)."""
+    try:
+        require(request.user, stack.environment_id, role)
+    except Forbidden:
+        return False
+    return True
+
+
 def visible_deployment(request: HttpRequest, pk: int) -> Deployment:
-    deployments = Deployment.objects.select_related("stack__environment")
+    deployments = Deployment.objects.select_related("stack__environment", "retry_of", "rollback_to")
     allowed = visible_environment_ids(request.user)
     if allowed is not None:
         deployments = deployments.filter(stack__environment_id__in=allowed)
@@ -373,7 +383,13 @@ def visible_deployment(request: HttpRequest, pk: int) -> Deployment:
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = visible_deployment(request, pk)
     lines_so_far = list(deployment.lines.all())
-    context = {"deployment": deployment, "lines": lines_so_far, "last_seq": lines_so_far[-1].seq if lines_so_far else 0}
+    context = {
+        "deployment": deployment,
+        "state": deployment_state(deployment),
+        "can_cancel": deployment.stack is not None and _holds(request, deployment.stack, Membership.Role.DEPLOYER),
+        "lines": lines_so_far,
+        "last_seq": lines_so_far[-1].seq if lines_so_far else 0,
+    }
     if deployment.status == Deployment.Status.PENDING_APPROVAL and deployment.stack is not None:
         context["can_review"] = may_review(request.user, deployment.stack.environment)
     return render(request, "stacks/deployment.html", context)

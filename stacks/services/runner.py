@@ -115,6 +115,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         return deployment  # the node is stopping: it stays queued, for the next start
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled while queued, or a duplicate delivery: it runs once
+    wake_viewers(deployment.pk)  # their headers say "running" now, not at the first line
     if not lock_start_running(stack, deployment):
         deployment.interrupt()  # its lock was taken back while it waited
         return deployment
