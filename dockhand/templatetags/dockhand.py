@@ -54,7 +54,7 @@ def absolute(moment: datetime | None) -> str:
 
 
 def relative_text(moment: datetime, now: datetime | None = None) -> str:
-    """"just now", "3 minutes ago", "in 2 hours": the nearest unit only, never
+    """ "just now", "3 minutes ago", "in 2 hours": the nearest unit only, never
     "0 minutes" (timesince's word for the first minute)."""
     now = now or timezone.now()
     seconds = (moment - now).total_seconds()

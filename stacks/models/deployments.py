@@ -103,7 +103,7 @@ class Deployment(models.Model):
             # Asking again while a request waits joins it: one pending approval per stack.
             models.UniqueConstraint(
                 fields=["stack"], condition=models.Q(status="pending_approval"), name="one_pending_approval_per_stack"
-            )
+            ),
         ]
 
     def __str__(self) -> str:
