@@ -149,7 +149,9 @@ def test_the_deployment_header_reads_running_then_success_without_reload(
     assert first["cancelShown"], "a run that has not ended offers Cancel"
 
     running = _wait(driver, 30).until(
-        lambda d: (h := _js(d, HEADER))["status"] == "running" and h["commit"] != "—" and h["started"] != "not yet" and h
+        lambda d: (
+            (h := _js(d, HEADER))["status"] == "running" and h["commit"] != "—" and h["started"] != "not yet" and h
+        )
     )
     assert running["cancelShown"] and running["note"] == "Following live…"
     assert len(running["commit"]) == 12 and running["duration"].endswith("so far")
@@ -280,7 +282,9 @@ def test_the_credential_form_shows_the_fields_of_its_type(product: Product, driv
 def _dark(driver: WebDriver, on: bool) -> None:
     """What the system's setting says, as the browser tells the page."""
     value = "dark" if on else "light"
-    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": value}]})
+    driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": value}]}
+    )
 
 
 def test_screenshots_light_and_dark_at_both_sizes(

@@ -90,7 +90,9 @@ def test_the_stack_status_block_polls_and_shows_the_run_in_progress(admin: Any) 
     polled = client.get(f"/stacks/{stack.pk}/status/").content.decode()
     assert "current-deployment" not in polled and "compose said no" in polled
     assert f'href="/deployments/{running.pk}/">See deployment #1' in polled
-    assert re.search(r'id="last-sync"><time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+">just now', polled)
+    assert re.search(
+        r'id="last-sync"><time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+">just now', polled
+    )
 
 
 def test_the_status_block_is_the_stacks_viewers_only(admin: Any, outsider: Any) -> None:
