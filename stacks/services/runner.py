@@ -200,7 +200,7 @@ def _roll_back_after(stack: GitStack, failed: Deployment, output: DeploymentOutp
     except Exception as exc:  # the failure is recorded already; say why no rollback
         output.line(f"autoRollback did not start: {exc}")
     else:
-        output.line(f"autoRollback: deployment {rollback.pk} redeploys {rollback.target_commit[:12]}")
+        output.line(f"autoRollback: deployment #{rollback.number} redeploys {rollback.target_commit[:12]}")
 
 
 def _sync(

@@ -168,7 +168,7 @@ def test_an_unhealthy_deploy_fails_naming_the_service_and_auto_rollback_restores
     assert failed.json()["error"] == "Not healthy after the deploy: app (unhealthy)"
     rollback = Deployment.objects.filter(stack_id=stack["id"], trigger="rollback").get()
     assert rollback.status == "success" and rollback.commit_sha == good["commit"]
-    assert f"autoRollback: deployment {rollback.pk}" in failed.json()["output"]
+    assert f"autoRollback: deployment #{rollback.number}" in failed.json()["output"]
     assert _version(stack) == "1"
     assert GitStack.objects.get(pk=stack["id"]).auto_sync_paused is True
 
