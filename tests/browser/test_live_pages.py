@@ -135,7 +135,7 @@ return {
 
 
 def test_the_deployment_header_reads_running_then_success_without_reload(
-    product: Product, driver: WebDriver, api: ApiClient, make_stack: Any
+    product: Product, driver: WebDriver, api: ApiClient, make_stack: Any, tmp_path: Path
 ) -> None:
     base = product.url
     _log_in(driver, base)
@@ -157,6 +157,10 @@ def test_the_deployment_header_reads_running_then_success_without_reload(
     assert len(running["commit"]) == 12 and running["duration"].endswith("so far")
     title = _js(driver, "return document.querySelector('h1').textContent")
     assert title == "Deployment #1"
+    for size, (width, height) in SIZES.items():  # resized, not reloaded
+        driver.set_window_size(width, height)
+        driver.save_screenshot(str(tmp_path / f"deployment-running-{size}-{width}x{height}.png"))
+    driver.set_window_size(*SIZES["desktop"])
 
     done = _wait(driver, 90).until(lambda d: (h := _js(d, HEADER))["status"] != "running" and h)
     assert done["status"] == "success", _js(driver, "return document.getElementById('output').textContent")
