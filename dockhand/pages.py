@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -79,7 +80,9 @@ def urls(resource: Resource) -> list[Any]:
         if errors:
             context.update(values=posted, errors=errors)
             return render(request, resource.template("form"), context, status=400)
-        resource.save(instance, dict(serializer.validated_data))
+        saved = resource.save(instance, dict(serializer.validated_data))
+        name = getattr(saved or instance, "name", "")
+        messages.success(request, f"{resource.name.capitalize()} {name} {'saved' if instance else 'created'}.")
         return redirect(f"{resource.name}-list")
 
     @login_required
@@ -92,6 +95,7 @@ def urls(resource: Resource) -> list[Any]:
             resource.delete(instance)
         except InUse as exc:
             return render(request, "message.html", {"title": "Not deleted", "message": str(exc)}, status=409)
+        messages.success(request, f"{resource.name.capitalize()} {getattr(instance, 'name', '')} deleted.")
         return redirect(f"{resource.name}-list")
 
     return [

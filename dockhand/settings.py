@@ -245,6 +245,7 @@ REST_FRAMEWORK = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "dockhand.views.csrf_failure"  # a styled page with the navigation
 # Served over TLS (the public URL says so): the cookies never travel in clear. A request
 # that came over TLS gets secure cookies whatever this says (dockhand/security.py).
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PUBLIC_URL.startswith("https://")

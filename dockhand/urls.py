@@ -88,6 +88,7 @@ dashboard = [
     path("stacks/new/", stack_pages.stack_form, name="stack-new"),
     path("stacks/cron-preview/", stack_pages.cron_preview, name="cron-preview"),
     path("stacks/<int:pk>/", stack_pages.stack_detail, name="stack-detail"),
+    path("stacks/<int:pk>/status/", stack_pages.stack_status, name="stack-status"),
     path("stacks/<int:pk>/edit/", stack_pages.stack_form, name="stack-edit"),
     path("stacks/<int:pk>/env/", stack_pages.stack_env, name="stack-env"),
     path("stacks/<int:pk>/sync/", stack_pages.stack_sync_view, name="stack-sync"),

@@ -48,7 +48,9 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 def _error(request: HttpRequest, code: int, title: str, message: str, *, with_request: bool = True) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"error": message}, status=code)
-    context = {"title": title, "message": message, "code": code}
+    # Without the request there is no user to ask the database about: the navigation
+    # is drawn without the user menu, its links still lead somewhere.
+    context = {"title": title, "message": message, "code": code, "plain_nav": not with_request}
     html = loader.get_template("error.html").render(context, request if with_request else None)
     return HttpResponse(html, status=code)
 
@@ -78,4 +80,16 @@ def server_error(request: HttpRequest) -> HttpResponse:
         "Something went wrong",
         "The server could not answer; its log has the details.",
         with_request=False,
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form posted without a valid security token (a page open across a restart or a
+    log-in elsewhere): a styled page that says what to do, not Django's bare one."""
+    return _error(
+        request,
+        403,
+        "The form expired",
+        "Its security check failed, most likely because the page was open for a long time or you signed in again"
+        " elsewhere. Go back, reload the page and try again.",
     )

@@ -24,6 +24,13 @@ from gitsync.services.repositories import (
 from gitsync.services.visibility import ReachOf, repositories_visible
 
 _SECRET_INPUTS = ("password", "token", "sshPrivateKey", "sshPassphrase")
+# The credential form's choices, as a person names them, the usual one first.
+AUTH_TYPES = [
+    (Credential.AuthType.TOKEN, "Access token (HTTPS)"),
+    (Credential.AuthType.PASSWORD, "Username and password (HTTPS)"),
+    (Credential.AuthType.SSH, "SSH key"),
+    (Credential.AuthType.NONE, "None (a public repository)"),
+]
 # Environment (id, name) pairs, listed by stacks and handed in by the wiring.
 EnvironmentChoices = Callable[[], list[tuple[int, str]]]
 
@@ -58,7 +65,7 @@ def credential_pages(*, environments: EnvironmentChoices) -> Resource:
         data=_credential_data,
         save=lambda instance, fields: credential_save(credential=instance, fields=fields),
         delete=lambda instance: credential_delete(credential=instance),
-        page_context=lambda request: {"auth_types": Credential.AuthType.values, "environments": environments()},
+        page_context=lambda request: {"auth_types": AUTH_TYPES, "environments": environments()},
         defaults={"authType": "token"},
     )
 

@@ -1,5 +1,8 @@
 """Live deployment output over a WebSocket: the lines so far, each new line, then the
-final status.
+final status; in between, the header's state (services/progress.py) whenever it changes
+(queued → running, the commit found, a cancel asked), so the page follows the run
+without a reload. A client says which state it shows (`?version=`, from the page it
+got); one that says nothing is sent the changes after it connected.
 
 Mechanism: the worker persists every masked line as a DeploymentLine row; this
 consumer tails those rows by `seq`. In the embedded default the worker and the web
@@ -29,6 +32,7 @@ from django.conf import settings
 from stacks.models import Deployment, DeploymentLine
 from stacks.services.access import visible_environment_ids
 from stacks.services.output import viewers_group
+from stacks.services.progress import FIELDS, deployment_state
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +53,15 @@ def _may_see(user: Any, deployment_id: int) -> bool:
 
 
 @database_sync_to_async
-def _snapshot(deployment_id: int, after: int) -> tuple[str | None, dict[str, Any], list[tuple[int, str]]]:
+def _snapshot(deployment_id: int, after: int) -> tuple[Deployment | None, list[tuple[int, str]]]:
     """Status first, then lines: when the status says finished, every line is in."""
-    row = (
-        Deployment.objects.filter(pk=deployment_id)
-        .values("status", "deployed", "error", "commit_sha", "started_at", "duration_ms")
-        .first()
-    )
-    if row is None:
-        return None, {}, []
+    deployment = Deployment.objects.filter(pk=deployment_id).only(*FIELDS).first()
+    if deployment is None:
+        return None, []
     lines = list(
         DeploymentLine.objects.filter(deployment_id=deployment_id, seq__gt=after).values_list("seq", "text")[:BATCH]
     )
-    return str(row["status"]), dict(row), lines
+    return deployment, lines
 
 
 class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
@@ -84,11 +84,12 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
             part.split("=", 1) for part in self.scope.get("query_string", b"").decode().split("&") if "=" in part
         )
         after = int(query["after"]) if query.get("after", "").isdigit() else 0
+        shown = query.get("version") or None
         await self.accept()
         if settings.REDIS_URL and self.channel_layer is not None:
             self.nudged = asyncio.Event()
             await self.channel_layer.group_add(viewers_group(self.deployment_id), self.channel_name)
-        self.follower = asyncio.create_task(self._follow_or_close(after))
+        self.follower = asyncio.create_task(self._follow_or_close(after, shown))
 
     async def disconnect(self, code: int) -> None:
         if self.follower is not None:
@@ -111,9 +112,9 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
             pass
         self.nudged.clear()
 
-    async def _follow_or_close(self, after: int) -> None:
+    async def _follow_or_close(self, after: int, shown: str | None) -> None:
         try:
-            await self._follow(after)
+            await self._follow(after, shown)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -121,28 +122,24 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
             log.exception("following deployment %s failed", self.deployment_id)
             await self.close(code=1011)
 
-    async def _follow(self, after: int) -> None:
+    async def _follow(self, after: int, shown: str | None) -> None:
         while True:
-            status, row, lines = await _snapshot(self.deployment_id, after)
+            deployment, lines = await _snapshot(self.deployment_id, after)
             for seq, text in lines:
                 await self.send_json({"type": "line", "seq": seq, "text": text})
                 after = seq
-            if status is None:
+            if deployment is None:
                 await self.close(code=4404)
                 return
-            if status in Deployment.FINISHED and len(lines) < BATCH:
-                await self.send_json(
-                    {
-                        "type": "status",
-                        "status": status,
-                        "deployed": row["deployed"],
-                        "error": row["error"],
-                        "commit": row["commit_sha"],
-                        "startedAt": row["started_at"].isoformat() if row["started_at"] else None,
-                        "durationMs": row["duration_ms"],
-                    }
-                )
+            state = deployment_state(deployment)
+            if deployment.is_finished and len(lines) < BATCH:
+                await self.send_json({"type": "status", **state})
                 await self.close()
                 return
+            if shown is None:
+                shown = state["version"]
+            if state["version"] != shown:
+                await self.send_json({"type": "state", **state})
+                shown = state["version"]
             if not lines:
                 await self._pause()

@@ -3,6 +3,7 @@ notification test; they call the same services as the API."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -76,7 +77,11 @@ def deployment_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         deployment_cancel(deployment=deployment, by=request.user)
     except Conflict as exc:
-        return _refused(request, deployment.stack, "Not cancelled", exc)
+        deployment.refresh_from_db(fields=["status"])
+        if not deployment.is_finished:
+            return _refused(request, deployment.stack, "Not cancelled", exc)
+        # It ended while the page was open (a page without script still shows Cancel).
+        messages.info(request, f"Deployment #{deployment.number} had already ended: {deployment.status}.")
     return redirect("deployment-detail", pk=deployment.pk)
 
 

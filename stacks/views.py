@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -32,9 +33,10 @@ from stacks.models import (
     default_notify_events,
 )
 from stacks.page_actions import stack_page_actions
-from stacks.services.abilities import deployment_abilities, may_add_stacks, stack_environments
+from stacks.services.abilities import deployment_abilities, may_add_stacks, stack_abilities, stack_environments
 from stacks.services.access import (
     admin_environment_ids,
+    deploy_needs_approval,
     is_admin_of,
     require,
     visible_audit_events,
@@ -45,6 +47,7 @@ from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.output import plain_text
 from stacks.services.overview import STATES, overview
+from stacks.services.progress import CANCELLABLE, deployment_state
 from stacks.services.revision import changes, stack_config
 from stacks.services.schedules import CRON_PRESETS, next_runs
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
@@ -72,27 +75,56 @@ def _filtered(request: HttpRequest) -> Any:
     stacks = visible_stacks(request)
     env = request.GET.get("environment", "")
     status = request.GET.get("status", "")
+    search = request.GET.get("q", "").strip()[:200]
     if env.isdigit():
         stacks = stacks.filter(environment_id=int(env))
     if status in GitStack.SyncStatus.values:
         stacks = stacks.filter(sync_status=status)
+    if search:
+        stacks = stacks.filter(
+            Q(name__icontains=search)
+            | Q(repository__url__icontains=search)
+            | Q(repository__name__icontains=search)
+            | Q(branch__icontains=search)
+        )
     return stacks
+
+
+def _may_sync(request: HttpRequest, environments: set[Environment]) -> set[int]:
+    """The environments where the list offers Sync (a deploy, or a request for one)."""
+    allowed = set()
+    for environment in environments:
+        try:
+            deploy_needs_approval(request.user, environment)
+        except Forbidden:
+            continue
+        allowed.add(environment.pk)
+    return allowed
 
 
 def _rows_context(request: HttpRequest) -> dict[str, Any]:
     # One page of rows: the page costs the same with ten stacks or a thousand.
     last_message = Deployment.objects.filter(stack=OuterRef("pk"), deployed=True).order_by("-id")
-    stacks = _filtered(request).annotate(last_message=Subquery(last_message.values("commit_message")[:1]))
+    current = Deployment.objects.filter(stack=OuterRef("pk"), status__in=CANCELLABLE).order_by("-id")
+    stacks = _filtered(request).annotate(
+        last_message=Subquery(last_message.values("commit_message")[:1]),
+        current_deployment=Subquery(current.values("pk")[:1]),
+    )
     page = Paginator(stacks, STACKS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     # Poll fast while something runs, slowly otherwise (a sync may start elsewhere).
-    poll = 1 if any(s.sync_status in ACTIVE for s in rows) else 5
+    poll = 1 if any(s.sync_status in ACTIVE or s.current_deployment for s in rows) else 5
+    filters = request.GET.copy()
+    filters.pop("page", None)
     return {
         "stacks": rows,
         "page": page,
         "states": stack_states(rows),
+        "may_sync": _may_sync(request, {s.environment for s in rows}),
         "poll": poll,
         "query": request.GET.urlencode(),
+        "filters": filters.urlencode(),
+        "searched": bool(request.GET.get("q", "").strip()),
     }
 
 
@@ -104,6 +136,7 @@ def stack_list(request: HttpRequest) -> HttpResponse:
         statuses=GitStack.SyncStatus.values,
         chosen_env=request.GET.get("environment", ""),
         chosen_status=request.GET.get("status", ""),
+        chosen_search=request.GET.get("q", "").strip()[:200],
         any_stack=GitStack.objects.exists(),
         can_add=may_add_stacks(request.user),
     )
@@ -137,6 +170,39 @@ def stack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "stacks/detail.html", _detail_context(request, stack, page=request.GET.get("page")))
 
 
+@login_required
+def stack_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The stack page's status block alone (and its header badges), for HTMX polling."""
+    stack = get_object_or_404(visible_stacks(request), pk=pk)
+    return render(request, "stacks/_stack_status_poll.html", _status_context(request, stack))
+
+
+def _status_context(request: HttpRequest, stack: GitStack) -> dict[str, Any]:
+    """What the stack page's status block shows: state and health, the last sync, the
+    deployed commit, the run in progress, the banners (their buttons as the user may)."""
+    state = stack_states([stack])[stack.pk]
+    # Saved but not deployed: the overrides, secrets and options changed since the last
+    # deploy (nothing before the first one). The banner names them; the other reasons
+    # (a new commit, a hand edit) stay in the out-of-sync line.
+    pending = changes(stack.applied_config, stack_config(stack))
+    latest = Deployment.objects.filter(stack=stack).first()
+    running = latest is not None and latest.status in CANCELLABLE
+    deployed = Deployment.objects.filter(stack=stack, deployed=True).values_list("commit_message", flat=True)
+    return {
+        "stack": stack,
+        "can": stack_abilities(request.user, stack),
+        "state": state,
+        "pending": pending,
+        "other_reasons": [reason for reason in state.reasons if reason not in pending],
+        "latest": latest,
+        "current": latest if running else None,
+        "deployed_message": (deployed.first() or "").split("\n", 1)[0],
+        # Often while something runs, so its end shows at once; slowly otherwise (a sync
+        # may start elsewhere: a push, the schedule, another user).
+        "status_poll": 1 if running or stack.sync_status in ACTIVE else 5,
+    }
+
+
 def _detail_context(
     request: HttpRequest,
     stack: GitStack,
@@ -147,14 +213,9 @@ def _detail_context(
 ) -> dict[str, Any]:
     """The stack page; with `posted_rows`, the overrides editor shows what was typed
     (a refused or invalid save) instead of what is stored."""
-    state = stack_states([stack])[stack.pk]
-    # Saved but not deployed: the overrides, secrets and options changed since the last
-    # deploy (nothing before the first one). The banner names them; the other reasons
-    # (a new commit, a hand edit) stay in the out-of-sync line.
-    pending = changes(stack.applied_config, stack_config(stack))
     history = Paginator(Deployment.objects.filter(stack=stack), 10).get_page(page)
     return {
-        "stack": stack,
+        **_status_context(request, stack),
         "history": history,
         **stack_page_actions(request.user, stack, history),
         "webhook_url": public_url(request, f"/api/git/stacks/{stack.pk}/webhook"),
@@ -164,9 +225,6 @@ def _detail_context(
         "env_rows": posted_rows if posted_rows is not None else _stored_rows(stack),
         "env_posted": posted_rows is not None,
         "errors": errors or {},
-        "state": state,
-        "pending": pending,
-        "other_reasons": [reason for reason in state.reasons if reason not in pending],
         "applied": stack_applied(stack=stack),
         "containers": _containers(stack),
     }
@@ -316,11 +374,14 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             serializer.is_valid(raise_exception=True)
         if stack is None:
             stack = stack_create(fields=serializer.model_fields(), repository_url=serializer.repository_url())
+            done = f"Stack {stack.name} created. Press Sync to deploy it."
         else:
             try:
                 stack_update(stack=stack, fields=serializer.model_fields(), repository_url=serializer.repository_url())
             except Conflict as exc:  # a move that would strand its containers
                 return again(post.dict(), {"environmentId": str(exc)}, status=409)
+            done = f"Stack {stack.name} saved."
+    messages.success(request, done)
     return redirect("stack-detail", pk=stack.pk)
 
 
@@ -400,6 +461,7 @@ def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
         context = _detail_context(request, stack, errors=errors, posted_rows=rows)
         return render(request, "stacks/detail.html", context, status=400)
     stack_update(stack=stack, fields={}, env_vars=serializer.env_var_inputs())
+    messages.success(request, "Overrides saved.")
     return redirect("stack-detail", pk=stack.pk)
 
 
@@ -436,11 +498,21 @@ def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except (InUse, compose.ComposeError) as exc:
         return render(request, "message.html", {"title": "Not deleted", "message": str(exc), "back": stack}, status=409)
+    messages.success(request, f"Stack {stack.name} deleted.")
     return redirect("stack-list")
 
 
+def _holds(request: HttpRequest, stack: GitStack, role: str) -> bool:
+    """Whether the user holds `role` in the stack's environment (for what a page offers)."""
+    try:
+        require(request.user, stack.environment_id, role)
+    except Forbidden:
+        return False
+    return True
+
+
 def visible_deployment(request: HttpRequest, pk: int) -> Deployment:
-    deployments = Deployment.objects.select_related("stack__environment")
+    deployments = Deployment.objects.select_related("stack__environment", "retry_of", "rollback_to")
     allowed = visible_environment_ids(request.user)
     if allowed is not None:
         deployments = deployments.filter(stack__environment_id__in=allowed)
@@ -454,6 +526,7 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     can = deployment_abilities(request.user, deployment)
     context = {
         "deployment": deployment,
+        "state": deployment_state(deployment),
         "lines": lines_so_far,
         "last_seq": lines_so_far[-1].seq if lines_so_far else 0,
         "can": can,

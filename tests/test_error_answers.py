@@ -34,7 +34,7 @@ def test_an_unknown_page_is_a_styled_404(admin: Any) -> None:
     response = page.get("/no-such-page/")
     assert response.status_code == 404
     html = response.content.decode()
-    assert "Not found" in html and "Back to stacks" in html and 'class="navbar' in html
+    assert "Not found" in html and 'href="/stacks/">Stacks</a>' in html and 'class="navbar' in html
 
 
 def test_a_bug_in_an_api_view_is_a_json_500_without_its_details(failing: Client, admin: Any) -> None:

@@ -185,7 +185,10 @@ print(json.dumps({
         for s in stacks_
     },
     "deployments": [
-        {"id": d.pk, "stack": d.stack.name, "status": d.status, "error": d.error, "output": d.output_text()}
+        {
+            "id": d.pk, "number": d.number, "stack": d.stack.name, "status": d.status, "error": d.error,
+            "output": d.output_text(),
+        }
         for d in Deployment.objects.select_related("stack").prefetch_related("lines").order_by("id")
     ],
     "deliveries": deliveries,
@@ -314,6 +317,7 @@ def test_an_install_of_the_previous_main_upgrades_and_keeps_its_records(tmp_path
     assert after["deployments"] == [
         {
             "id": ids["deployed"],
+            "number": 1,
             "stack": "web",
             "status": "success",
             "error": "",
@@ -321,12 +325,20 @@ def test_an_install_of_the_previous_main_upgrades_and_keeps_its_records(tmp_path
         },
         {
             "id": ids["failed"],
+            "number": 2,
             "stack": "web",
             "status": "failed",
             "error": "docker compose up failed",
             "output": "Container web-app-1  Error\nexit status 1\n",
         },
-        {"id": ids["running"], "stack": "worker", "status": "running", "error": "", "output": "Pulling mail\n"},
+        {
+            "id": ids["running"],
+            "number": 1,
+            "stack": "worker",
+            "status": "running",
+            "error": "",
+            "output": "Pulling mail\n",
+        },
     ]
 
     # Old audit events learn whose environment they are about and who acted, so the

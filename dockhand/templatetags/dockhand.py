@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
 
@@ -37,6 +43,36 @@ def get(mapping: Any, key: str) -> Any:
 @register.inclusion_tag("stacks/_badge.html")
 def status_badge(status: str) -> dict[str, str]:
     return {"status": status, "color": _BADGES.get(status, "secondary")}
+
+
+@register.filter
+def absolute(moment: datetime | None) -> str:
+    """A moment in full, in the server's time zone: what a `title` shows on hover."""
+    if moment is None:
+        return ""
+    return format_date(timezone.localtime(moment), "Y-m-d H:i:s T")
+
+
+def relative_text(moment: datetime, now: datetime | None = None) -> str:
+    """ "just now", "3 minutes ago", "in 2 hours": the nearest unit only, never
+    "0 minutes" (timesince's word for the first minute)."""
+    now = now or timezone.now()
+    seconds = (moment - now).total_seconds()
+    if abs(seconds) < 60:
+        return "just now" if seconds <= 0 else "in a moment"
+    if seconds < 0:
+        return f"{timesince(moment, now, depth=1)} ago"
+    return f"in {timeuntil(moment, now, depth=1)}"
+
+
+@register.simple_tag
+def relative(moment: datetime | None, empty: str = "—") -> SafeString:
+    """`{% relative d.created_at %}`: "3 minutes ago", the full time on hover."""
+    if moment is None:
+        return format_html("{}", empty)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', moment.isoformat(), absolute(moment), relative_text(moment)
+    )
 
 
 @register.filter

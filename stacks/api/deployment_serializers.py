@@ -10,6 +10,8 @@ from stacks.models import Deployment, WebhookDelivery
 
 class DeploymentSerializer(serializers.Serializer[Deployment]):
     id = serializers.IntegerField(read_only=True)
+    # The stack's own count ("#12"); `id` stays the handle for the API's URLs.
+    number = serializers.IntegerField(read_only=True)
     stackId = serializers.IntegerField(source="stack_id", read_only=True)
     status = serializers.ChoiceField(choices=Deployment.Status.choices, read_only=True)
     trigger = serializers.ChoiceField(choices=Deployment.Trigger.choices, read_only=True)

@@ -3,7 +3,9 @@ deliveries that asked for syncs."""
 
 from __future__ import annotations
 
-from django.db import models
+from typing import Any
+
+from django.db import models, transaction
 from django.utils import timezone
 
 from dockhand.errors import Conflict
@@ -49,6 +51,9 @@ class Deployment(models.Model):
     # Null once the stack is deleted with its history kept; `stack_name` still says whose.
     stack = models.ForeignKey(GitStack, null=True, on_delete=models.SET_NULL, related_name="deployments")
     stack_name = models.CharField(max_length=100, blank=True)
+    # "#12": the stack's twelfth deployment. Given on creation (save), per stack, so a
+    # stack's history reads 1, 2, 3 whatever the other stacks did meanwhile.
+    number = models.PositiveIntegerField(editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     force = models.BooleanField(default=False)
@@ -94,14 +99,32 @@ class Deployment(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["stack", "-created_at"])]
         constraints = [
+            models.UniqueConstraint(fields=["stack", "number"], name="deployment_number_per_stack"),
             # Asking again while a request waits joins it: one pending approval per stack.
             models.UniqueConstraint(
                 fields=["stack"], condition=models.Q(status="pending_approval"), name="one_pending_approval_per_stack"
-            )
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.stack_id}#{self.pk} {self.status}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new deployment takes the next number of its stack. Every creation path
+        (sync, approval request, follow-up, recovery, rollback) goes through here."""
+        if not self._state.adding or self.number is not None:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic():
+            # The stack's row lock makes "highest number + 1, insert" one step for
+            # concurrent creators (PostgreSQL); SQLite's IMMEDIATE transactions already
+            # run one writer at a time. The unique constraint stays the last word.
+            GitStack.objects.select_for_update().filter(pk=self.stack_id).values_list("pk").first()
+            mine = Deployment.objects.filter(stack_id=self.stack_id)
+            if self.stack_id is None:
+                mine = mine.filter(stack_name=self.stack_name)
+            self.number = (mine.aggregate(last=models.Max("number"))["last"] or 0) + 1
+            super().save(*args, **kwargs)
 
     @property
     def audit_environment_id(self) -> int | None:

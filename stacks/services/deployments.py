@@ -30,6 +30,7 @@ def deployment_approve(*, deployment: Deployment, by: Any) -> Deployment:
             raise Conflict(NOT_PENDING)
         lock_take_for(stack, deployment)
     record("deployment.approve", deployment, f"stack={stack.pk}")
+    wake_viewers(deployment.pk)
     return hand_to_worker(stack, deployment)
 
 
@@ -58,9 +59,9 @@ def deployment_cancel(*, deployment: Deployment, by: Any) -> Deployment:
     if deployment.cancel_waiting(by=actor):
         DeploymentOutput(deployment, []).line(deployment.error)
         lock_release(stack, deployment.pk, SyncOutcome(ok=False, error=deployment.error))
-        wake_viewers(deployment.pk)
     elif not deployment.ask_to_cancel(by=actor):
         raise Conflict("Only a queued or running deployment can be cancelled")
+    wake_viewers(deployment.pk)  # ended, or asked to end: either way their Cancel goes
     record("deployment.cancel", deployment, f"stack={deployment.stack_id}")
     deployment.refresh_from_db()
     return deployment

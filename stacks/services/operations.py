@@ -45,7 +45,7 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
         stack.record(stopped_by_user=False)
         record("stack.start", stack, "no containers: redeploying")
         deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.MANUAL, by=by, force=True)
-        return f"No containers to start: deployment {deployment.pk} redeploys the stack"
+        return f"No containers to start: deployment #{deployment.number} redeploys the stack"
     if on_swarm and operation == "start":
         return "The swarm already runs the stack's services"
     command = OPERATIONS.get(operation)

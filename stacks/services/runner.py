@@ -115,6 +115,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         return deployment  # the node is stopping: it stays queued, for the next start
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled while queued, or a duplicate delivery: it runs once
+    wake_viewers(deployment.pk)  # their headers say "running" now, not at the first line
     if not lock_start_running(stack, deployment):
         deployment.interrupt()  # its lock was taken back while it waited
         return deployment
@@ -199,7 +200,7 @@ def _roll_back_after(stack: GitStack, failed: Deployment, output: DeploymentOutp
     except Exception as exc:  # the failure is recorded already; say why no rollback
         output.line(f"autoRollback did not start: {exc}")
     else:
-        output.line(f"autoRollback: deployment {rollback.pk} redeploys {rollback.target_commit[:12]}")
+        output.line(f"autoRollback: deployment #{rollback.number} redeploys {rollback.target_commit[:12]}")
 
 
 def _sync(

@@ -1,13 +1,21 @@
 // Deployment page: follow the output live over the WebSocket, from the last line the
-// server rendered (data-after), then show the final status. Text goes in as text
-// nodes, never as HTML: compose and git output is data. A deploy may print 100,000
-// lines: they go in once per frame, and of those received live the page keeps the
-// newest LIVE_LINES, as the server keeps a deployment's head and tail.
+// server rendered (data-after), and keep the header in step with the run: the socket
+// sends the header's state whenever it changes (status, commit, start, whether it can
+// still be cancelled) and the final status at the end. Text goes in as text nodes or
+// textContent, never as HTML: compose and git output is data. A deploy may print
+// 100,000 lines: they go in once per frame, and of those received live the page keeps
+// the newest LIVE_LINES, as the server keeps a deployment's head and tail.
 document.addEventListener("DOMContentLoaded", () => {
   const output = document.getElementById("output");
-  if (output.dataset.finished === "1") return;
-  const colors = { success: "success", skipped: "secondary", failed: "danger", cancelled: "warning", interrupted: "warning" };
+  if (!output || output.dataset.finished === "1") return;
+  const header = document.getElementById("deployment-header");
+  const colors = {
+    queued: "info", pending_approval: "info", running: "primary", success: "success", skipped: "secondary",
+    failed: "danger", cancelled: "warning", interrupted: "warning",
+  };
+  const notes = { pending_approval: "Waiting for approval.", queued: "Queued: waiting for a worker…" };
   let after = Number(output.dataset.after);
+  let version = header.dataset.version;
   let done = false;
   const LIVE_LINES = 5000;
   let pending = [];
@@ -43,32 +51,77 @@ document.addEventListener("DOMContentLoaded", () => {
     if (stick) output.scrollTop = output.scrollHeight;
   };
 
+  // The same words as the server's `duration` filter, for the clock of a running deploy.
+  const seconds = (ms) => {
+    const s = ms / 1000;
+    return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
+  };
+  const started = document.getElementById("started");
+  const durationBox = document.getElementById("duration");
+  let status = output.dataset.status;
+  const tick = () => {
+    if (status !== "running" || !started.dataset.startedAt) return;
+    const ms = Date.now() - Date.parse(started.dataset.startedAt);
+    durationBox.textContent = `${seconds(Math.max(ms, 0)).replace(/\.\d s$/, " s")} so far`;
+  };
+  const clock = setInterval(tick, 1000);
+  tick();
+
+  const setText = (id, text) => {
+    const element = document.getElementById(id);
+    if (element) element.textContent = text;
+  };
+  const show = (element, shown) => { if (element) element.hidden = !shown; };
+
+  const apply = (state) => {
+    status = state.status;
+    version = state.version;
+    const badge = document.createElement("span");
+    badge.className = `badge text-bg-${colors[state.status] || "secondary"}`;
+    badge.dataset.status = state.status;
+    badge.textContent = state.status;
+    document.getElementById("status").replaceChildren(badge);
+    output.dataset.status = state.status;
+    setText("commit", state.commit ? state.commit.slice(0, 12) : "—");
+    const message = state.commitMessage || "";
+    setText("commit-message", message.length > 100 ? `${message.slice(0, 99)}…` : message);
+    setText("commit-author", state.commitAuthor ? ` · ${state.commitAuthor}` : "");
+    started.dataset.startedAt = state.startedAt || "";
+    started.textContent = state.started || "not yet";
+    if (state.durationMs !== null) durationBox.textContent = state.duration;
+    else if (state.status !== "running") durationBox.textContent = "—";
+    tick();
+    show(document.getElementById("cancel-form"), state.cancellable);
+    const cancelling = document.getElementById("cancelling");
+    cancelling.textContent = `Cancelling: asked by ${state.cancelRequestedBy}…`;
+    show(cancelling, Boolean(state.cancelRequestedBy) && state.durationMs === null);
+    document.querySelectorAll("[data-while]").forEach((element) => show(element, element.dataset.while === state.status));
+    document.querySelectorAll("[data-note]").forEach((element) => show(element, Boolean(state.note)));
+    setText("note", state.note);
+    const box = document.getElementById("error");
+    box.textContent = state.error;
+    show(box, Boolean(state.error));
+    setText("live-note", notes[state.status] || "Following live…");
+  };
+
   const connect = () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/deployments/${output.dataset.deployment}/?after=${after}`);
+    const query = `after=${after}&version=${encodeURIComponent(version)}`;
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/deployments/${output.dataset.deployment}/?${query}`);
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "line") {
         if (!pending.length) requestAnimationFrame(flush);
         pending.push(message.text + "\n");
         after = message.seq;
+      } else if (message.type === "state") {
+        apply(message);
       } else if (message.type === "status") {
         done = true;
         flush();
-        const badge = document.createElement("span");
-        badge.className = `badge text-bg-${colors[message.status] || "secondary"}`;
-        badge.dataset.status = message.status;
-        badge.textContent = message.status;
-        document.getElementById("status").replaceChildren(badge);
-        if (message.commit) document.getElementById("commit").textContent = message.commit.slice(0, 12);
-        if (message.startedAt) document.getElementById("started").textContent = new Date(message.startedAt).toLocaleString();
-        if (message.durationMs !== null) document.getElementById("duration").textContent = `${(message.durationMs / 1000).toFixed(1)} s`;
-        if (message.error) {
-          const box = document.getElementById("error");
-          box.textContent = message.error;
-          box.classList.remove("d-none");
-        }
-        document.getElementById("live-note").textContent = "Finished.";
+        apply(message);
+        clearInterval(clock);
+        setText("live-note", "Finished.");
       }
     };
     // A dropped connection resumes after the last line received; nothing is lost.

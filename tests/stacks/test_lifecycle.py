@@ -168,7 +168,7 @@ def test_an_unhealthy_deploy_fails_naming_the_service_and_auto_rollback_restores
     assert failed.json()["error"] == "Not healthy after the deploy: app (unhealthy)"
     rollback = Deployment.objects.filter(stack_id=stack["id"], trigger="rollback").get()
     assert rollback.status == "success" and rollback.commit_sha == good["commit"]
-    assert f"autoRollback: deployment {rollback.pk}" in failed.json()["output"]
+    assert f"autoRollback: deployment #{rollback.number}" in failed.json()["output"]
     assert _version(stack) == "1"
     assert GitStack.objects.get(pk=stack["id"]).auto_sync_paused is True
 
@@ -356,7 +356,10 @@ def test_the_stack_page_rolls_back_resumes_stops_and_starts(
     assert page.post(f"/deployments/{queued.pk}/cancel/").status_code == 302
     queued.refresh_from_db()
     assert queued.status == "cancelled" and queued.error == "Cancelled by user:admin"
-    assert page.post(f"/deployments/{queued.pk}/cancel/").status_code == 409
+    # Asked again (a page open since before it ended): back to it, saying it had ended.
+    again = page.post(f"/deployments/{queued.pk}/cancel/", follow=True)
+    assert again.redirect_chain == [(f"/deployments/{queued.pk}/", 302)]
+    assert "had already ended: cancelled." in again.content.decode()
 
 
 def test_the_diff_shows_the_files_and_services_a_sync_would_change(

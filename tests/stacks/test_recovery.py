@@ -52,7 +52,7 @@ def test_a_reaped_deploy_with_no_push_behind_it_runs_again_once(
     page = Client()
     page.force_login(admin)
     shown = page.get(f"/deployments/{rerun.pk}/").content.decode()
-    assert f'runs again deployment <a href="/deployments/{dead.pk}/">{dead.pk}</a>' in shown
+    assert f'runs again deployment <a href="/deployments/{dead.pk}/">#{dead.number}</a>' in shown
     assert dockersupport.container_env(container_name(stack))["VERSION"] == "1"
     assert Deployment.objects.get(pk=dead.pk).status == "interrupted"
     # Once: the reaper finds nothing more, and a re-run that dies in turn is not re-run.
