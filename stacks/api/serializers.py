@@ -390,30 +390,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     def stack_source(self) -> StackSource | None:
         """Where the stack's files will come from once this is saved, when that is new (a
         create) or changes (repository, credential, branch or paths); None otherwise."""
-        data = self.validated_data
-        current: GitStack | None = self.instance
-        if "url" in data:
-            url, credential, url_field = data["url"], data.get("credentialId"), "url"
-            # The repository stack_create will use: the one there is, or a new one on main.
-            known = Repository.objects.filter(url=url, credential=credential).first()
-        else:
-            known = data.get("repository") or (current.repository if current else None)
-            assert known is not None  # validate() asked for a repositoryId or a url
-            url, credential, url_field = known.url, known.credential, "repositoryId"
-        given = current or GitStack()  # (a new stack's defaults)
-        branch = data.get("branch") or (current.branch if current else known.branch if known else given.branch)
-        source = StackSource(
-            url=url,
-            credential=credential,
-            branch=branch,
-            compose_path=data.get("compose_path", given.compose_path),
-            env_file_path=data.get("env_file_path", given.env_file_path),
-            additional_compose_files=tuple(data.get("additional_compose_files", given.additional_compose_files)),
-            url_field=url_field,
-        )
-        if current is not None and _where(source) == _where(_source_of(current)):
-            return None
-        return source
+        return source_of(self.validated_data, self.instance, changed_only=True)
 
     def env_var_inputs(self) -> list[EnvVarInput] | None:
         """The submitted overrides, or None when the request did not mention them."""
@@ -421,6 +398,35 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         if items is None:
             return None
         return [EnvVarInput(key=i["key"], value=i.get("value"), is_secret=i.get("is_secret", False)) for i in items]
+
+
+def source_of(attrs: Mapping[str, Any], current: GitStack | None, *, changed_only: bool) -> StackSource | None:
+    """The source a stack would have with the validated `attrs` (field-level validation
+    is enough: the stack form asks while other fields are still being typed), None when
+    there is no repository yet, or when `changed_only` and an edit leaves it alone."""
+    if "url" in attrs:
+        url, credential, url_field = attrs["url"], attrs.get("credentialId"), "url"
+        # The repository stack_create will use: the one there is, or a new one on main.
+        known = Repository.objects.filter(url=url, credential=credential).first()
+    else:
+        known = attrs.get("repository") or (current.repository if current else None)
+        if known is None:
+            return None
+        url, credential, url_field = known.url, known.credential, "repositoryId"
+    given = current or GitStack()  # (a new stack's defaults)
+    branch = attrs.get("branch") or (current.branch if current else known.branch if known else given.branch)
+    source = StackSource(
+        url=url,
+        credential=credential,
+        branch=branch,
+        compose_path=attrs.get("compose_path", given.compose_path),
+        env_file_path=attrs.get("env_file_path", given.env_file_path),
+        additional_compose_files=tuple(attrs.get("additional_compose_files", given.additional_compose_files)),
+        url_field=url_field,
+    )
+    if changed_only and current is not None and _where(source) == _where(_source_of(current)):
+        return None
+    return source
 
 
 def _source_of(stack: GitStack) -> StackSource:

@@ -47,9 +47,12 @@ class StackSource:
 
 @dataclass(frozen=True)
 class SourceReport:
-    """What the remote said. `problems` maps a field to plain words (empty: all there);
-    `listed` says whether the branch's files were read."""
+    """What the remote said about `branch` of the repository chosen by `url_field`.
+    `problems` maps a field to plain words (empty: all there); `listed` says whether
+    the branch's files were read."""
 
+    branch: str = ""
+    url_field: str = "url"
     branches: tuple[str, ...] = ()
     default_branch: str | None = None
     head: str = ""
@@ -58,11 +61,7 @@ class SourceReport:
     listed: bool = False
     note: str = ""
     problems: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def reached(self) -> bool:
-        """The remote answered with its branches."""
-        return bool(self.branches) or self.default_branch is not None or self.listed
+    answered: bool = False  # the remote listed its branches
 
 
 def stack_source_check(*, source: StackSource, environment: Environment | None = None) -> SourceReport:
@@ -71,17 +70,20 @@ def stack_source_check(*, source: StackSource, environment: Environment | None =
     file, env file and additional compose files are on it. Never raises for a problem:
     each is reported under its field, with what the remote has instead."""
     credential = source.credential
+    asked = SourceReport(branch=source.branch, url_field=source.url_field)
     if credential is not None and environment is not None:
         refusal = credential_refusal(credential, url=source.url, environment=(environment.pk, environment.name))
         if refusal is not None:
-            return SourceReport(problems={"credentialId": refusal.message})
+            # (A repository chosen by id carries its credential: the choice is that field's.)
+            field = "credentialId" if source.url_field == "url" else source.url_field
+            return dataclasses.replace(asked, problems={field: refusal.message})
     with _auth(credential) as auth:
         try:
             branches = git.remote_branches(url=source.url, auth=auth)
         except git.GitError as exc:
-            return SourceReport(problems={source.url_field: _unanswered(exc, source)})
+            return dataclasses.replace(asked, problems={source.url_field: _unanswered(exc, source)})
         names = tuple(branches.names)
-        found = SourceReport(branches=names, default_branch=branches.default)
+        found = dataclasses.replace(asked, branches=names, default_branch=branches.default, answered=True)
         if source.branch not in branches.heads:
             return dataclasses.replace(found, problems={"branch": _no_branch(source.branch, names)})
         found = dataclasses.replace(found, head=branches.heads[source.branch])
