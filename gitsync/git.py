@@ -13,9 +13,11 @@ import ipaddress
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +45,13 @@ _UNREACHABLE = (
 # Files checked out for compose to read: 0644 and 0755 (see `checkout`).
 _WORKING_COPY_UMASK = 0o022
 _AUTH_FAILED = ("authentication failed", "permission denied", "403", "401", "terminal prompts disabled")
+# What servers say for a path that holds no repository (GitHub also for a private one).
+_NO_REPOSITORY = (
+    "repository not found",
+    "' not found",
+    "does not appear to be a git repository",
+    "not a git repository",
+)
 
 # Configuration forced on every git run: a repository must not run code here.
 _HARDENING = {
@@ -56,15 +65,29 @@ _HARDENING = {
 
 
 class GitError(Exception):
-    """A git operation failed; the message is safe to show (no credentials)."""
+    """A git operation failed; the message is safe to show (no credentials). `detail`
+    is what git said, without the action (for messages that name the action otherwise)."""
 
-    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+    def __init__(self, message: str, *, unreachable: bool = False, detail: str = "") -> None:
         super().__init__(message)
         self.unreachable = unreachable
+        self.detail = detail or message
 
 
 class BranchMissing(GitError):
     """The remote answered, and the branch is not there (deleted upstream?)."""
+
+
+class AuthFailed(GitError):
+    """The remote wants a credential, or refused the one sent."""
+
+
+class RepositoryMissing(GitError):
+    """The server answered, and has no repository at that path (or hides a private one)."""
+
+
+class ListingTooLarge(GitError):
+    """The branch's tree is larger than a listing may fetch (the server sent file contents too)."""
 
 
 @dataclass(frozen=True)
@@ -168,14 +191,26 @@ def _error(exc: git.GitCommandError, auth: GitAuth | None, action: str, url: str
     secrets = auth.secrets if auth else ()
     if lowered.startswith("timeout: the command"):  # GitPython's words when it killed git
         # A remote that accepts and never answers is as unreachable as one that refuses.
-        return GitError(f"{action}: the remote did not answer in {settings.GIT_TIMEOUT} s", unreachable=True)
+        return _timed_out(action)
     if "host key verification failed" in lowered:
         return GitError(mask(f"{action}: Host key verification failed for {url}", secrets))
+    detail = mask(detail, secrets)
     if any(s in lowered for s in _AUTH_FAILED):
-        return GitError(mask(f"{action}: authentication failed for {url}: {detail}", secrets))
+        return AuthFailed(mask(f"{action}: authentication failed for {url}: {detail}", secrets), detail=detail)
+    if "not found in upstream" in lowered:  # clone --branch of a branch that is not there
+        return BranchMissing(mask(f"{action}: {detail}", secrets), detail=detail)
+    if any(s in lowered for s in _NO_REPOSITORY):
+        return RepositoryMissing(mask(f"{action}: {detail}", secrets), detail=detail)
     unreachable = any(s in lowered for s in _UNREACHABLE)
+    detail = detail or f"git exited with status {exc.status}"
+    return GitError(mask(f"{action}: {detail}", secrets), unreachable=unreachable, detail=detail)
+
+
+def _timed_out(action: str) -> GitError:
     return GitError(
-        mask(f"{action}: {detail or 'git exited with status ' + str(exc.status)}", secrets), unreachable=unreachable
+        f"{action}: the remote did not answer in {settings.GIT_TIMEOUT} s",
+        unreachable=True,
+        detail=f"no answer in {settings.GIT_TIMEOUT} s",
     )
 
 
@@ -240,6 +275,125 @@ def remote_head(*, url: str, branch: str, auth: GitAuth | None) -> str:
         if ref == f"refs/heads/{branch}":
             return sha
     raise BranchMissing(f"Branch {branch!r} does not exist in {url}")
+
+
+@dataclass(frozen=True)
+class Branches:
+    """The branches a remote has: `heads` maps each name to its commit, the remote's
+    default branch first (when it names one), then by name."""
+
+    heads: dict[str, str]
+    default: str | None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.heads)
+
+
+def remote_branches(*, url: str, auth: GitAuth | None) -> Branches:
+    """Every branch of the remote and its default one, from one `ls-remote` (no objects)."""
+    _refuse(url, auth)
+    with _environment(auth) as env:
+        try:
+            out = git.cmd.Git().execute(
+                ["git", "ls-remote", "--symref", "--", url, "HEAD", "refs/heads/*"],
+                env=env,
+                kill_after_timeout=settings.GIT_TIMEOUT,
+            )
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, "Failed to list the branches", url) from exc
+    heads: dict[str, str] = {}
+    default = None
+    for line in str(out).splitlines():
+        left, _, ref = line.partition("\t")
+        if left.startswith("ref: refs/heads/") and ref == "HEAD":
+            default = left.removeprefix("ref: refs/heads/")
+        elif ref.startswith("refs/heads/") and _SHA.match(left):
+            heads[ref.removeprefix("refs/heads/")] = left
+    ordered = sorted(heads, key=lambda name: (name != default, name))
+    return Branches(heads={name: heads[name] for name in ordered}, default=default if default in heads else None)
+
+
+# A listing fetches trees only where the server allows (`--filter=blob:none`); one that
+# does not sends the whole snapshot, so the scratch copy is watched and cut off here.
+LISTING_MAX_BYTES = 64 * 1024 * 1024
+
+
+def branch_files(*, url: str, branch: str, auth: GitAuth | None, max_bytes: int | None = None) -> list[str]:
+    """The paths of the files at the head of `branch`, read from a shallow clone without
+    file contents into a scratch repository that is removed afterwards. Bounded by
+    DOCKHAND_GIT_TIMEOUT and `max_bytes` (default LISTING_MAX_BYTES; ListingTooLarge);
+    BranchMissing when the branch is not there."""
+    _refuse(url, auth)
+    with _environment(auth) as env:
+        scratch = Path(tempfile.mkdtemp(prefix="git-list-", dir=settings.RUN_DIR))
+        try:
+            clone = [
+                "git",
+                "clone",
+                "--bare",
+                "--quiet",
+                "--depth=1",
+                "--filter=blob:none",
+                "--no-tags",
+                "--single-branch",
+                f"--branch={branch}",
+                "--",
+                url,
+                str(scratch / "repo"),
+            ]
+            limit = LISTING_MAX_BYTES if max_bytes is None else max_bytes
+            _run_bounded(clone, env=env, cwd=scratch, watch=scratch, max_bytes=limit)
+            runner = git.cmd.Git(scratch / "repo")
+            listed = runner.execute(["git", "ls-tree", "-r", "-z", "--name-only", "HEAD"], env=env)
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, "Failed to list the files", url) from exc
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return [path for path in str(listed).split("\0") if path]
+
+
+def _run_bounded(args: list[str], *, env: dict[str, str], cwd: Path, watch: Path, max_bytes: int) -> None:
+    """Run git, killing it (and the helpers it started) when it outlives
+    DOCKHAND_GIT_TIMEOUT or `watch` grows past `max_bytes`; git's failure as GitCommandError."""
+    deadline = time.monotonic() + settings.GIT_TIMEOUT
+    # stderr to a file: a server can say a lot, and a full pipe would stall git.
+    with tempfile.TemporaryFile(dir=settings.RUN_DIR) as stderr:
+        # A session of its own: git's helpers (remote-https, index-pack) are killed with it.
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        try:
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    raise _timed_out("Failed to list the files")
+                if _size(watch) > max_bytes:
+                    raise ListingTooLarge(f"The branch's files take more than {max_bytes // (1024 * 1024)} MB to list")
+                time.sleep(0.05)
+        finally:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process.returncode != 0:
+            stderr.seek(0)
+            said = stderr.read(8192).decode(errors="replace")
+            raise git.GitCommandError(args[:2], process.returncode, said)
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # git renames its temporary files as it goes
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
 
 
 def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, commit: str = "") -> Commit:

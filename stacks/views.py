@@ -15,14 +15,26 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from dockhand.errors import Conflict, Forbidden, InUse
-from dockhand.forms import checkbox, initial_values, lines, optional_id, validate
+from dockhand.forms import checkbox, initial_values, optional_id, validate
 from dockhand.pages import Resource
-from gitsync.api.serializers import CredentialSerializer, public_url
+from gitsync.api.serializers import public_url
 from gitsync.models import Credential, Repository
 from gitsync.services.repositories import credential_save
 from stacks import compose, engine
 from stacks.api.environment_serializers import EnvironmentSerializer
 from stacks.api.serializers import GitStackSerializer, validate_cron
+from stacks.forms import (
+    DEPLOY_FLAGS,
+    SOURCE_FIELDS,
+    inline_field,
+    new_credential,
+    notify_data,
+    override_rows,
+    source_feedback,
+    source_report,
+    stack_data,
+    typed_source,
+)
 from stacks.models import (
     Deployment,
     Environment,
@@ -50,18 +62,13 @@ from stacks.services.overview import STATES, overview
 from stacks.services.progress import CANCELLABLE, deployment_state
 from stacks.services.revision import changes, stack_config
 from stacks.services.schedules import CRON_PRESETS, next_runs
+from stacks.services.source import SourceReport
 from stacks.services.stacks import local_environment, stack_create, stack_delete, stack_queryset, stack_update
 from stacks.services.status import stack_states, stack_workloads
 from stacks.services.sync import stack_sync
 
 ACTIVE = (GitStack.SyncStatus.QUEUED, GitStack.SyncStatus.SYNCING)
 STACKS_PER_PAGE = 50
-DEPLOY_FLAGS = [
-    ("buildOnDeploy", "Build images on deploy"),
-    ("noBuildCache", "Build without cache"),
-    ("forceRecreate", "Recreate containers every deploy"),
-    ("autoRollback", "Roll back automatically when a deploy fails"),
-]
 
 
 def visible_stacks(request: HttpRequest) -> Any:
@@ -237,79 +244,14 @@ def _containers(stack: GitStack) -> Sequence[Any] | None:
         return None
 
 
-def _notify_data(post: QueryDict) -> dict[str, Any]:
-    """The notification fields of the stack and environment forms. The URLs are secrets
-    and never shown back, so an empty box keeps the ones set."""
-    data: dict[str, Any] = {"notifyEvents": post.getlist("notifyEvents")}
-    if checkbox(post, "clearNotifyUrls"):
-        data["notifyUrls"] = []
-    elif lines(post, "notifyUrls"):
-        data["notifyUrls"] = lines(post, "notifyUrls")
-    return data
-
-
-def _stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
-    """API-shaped data from the stack form."""
-    data: dict[str, Any] = {
-        "stackName": post.get("stackName", ""),
-        "composePath": post.get("composePath", ""),
-        "envFilePath": post.get("envFilePath", ""),
-        "autoUpdate": checkbox(post, "autoUpdate"),
-        "autoUpdateCron": post.get("autoUpdateCron", ""),
-        "webhookEnabled": checkbox(post, "webhookEnabled"),
-        "watchPaths": lines(post, "watchPaths"),
-        "additionalComposeFiles": lines(post, "additionalComposeFiles"),
-        "profiles": lines(post, "profiles"),
-        "pullPolicy": post.get("pullPolicy", "missing"),
-        "composeTimeout": post.get("composeTimeout", "").strip() or None,
-        "healthTimeout": post.get("healthTimeout", "").strip() or "0",
-        **{name: checkbox(post, name) for name, _ in DEPLOY_FLAGS},
-        **_notify_data(post),
-    }
-    if post.get("environmentId"):
-        data["environmentId"] = optional_id(post, "environmentId")
-    project = (post.get("projectName") or "").strip()
-    if project:
-        data["projectName"] = project
-    branch = (post.get("branch") or "").strip()
-    if branch:
-        data["branch"] = branch
-    repository = post.get("repositoryId", "")
-    if repository not in ("", "new"):
-        data["repositoryId"] = optional_id(post, "repositoryId")
-    elif creating or repository == "new":
-        data["url"] = post.get("url", "").strip()
-        credential = post.get("credentialId", "")
-        data["credentialId"] = None if credential in ("", "new") else optional_id(post, "credentialId")
-    return data
-
-
-def _inline_field(name: str) -> str:
-    """Where the page shows an error of the inline credential: its scope comes from the
-    stack's URL, so a scope error is the URL's."""
-    return "url" if name in ("urlPrefixes", "allowPlainHttp") else f"newCredential.{name}"
-
-
-def _new_credential(post: QueryDict) -> CredentialSerializer | None:
-    if post.get("repositoryId") not in ("", "new") or post.get("credentialId") != "new":
-        return None
-    auth_type = post.get("newCredentialType", "token")
-    secret_field = {"password": "password", "token": "token", "ssh": "sshPrivateKey"}.get(auth_type)
-    data = {
-        "name": post.get("newCredentialName", ""),
-        "authType": auth_type,
-        "username": post.get("newCredentialUsername", ""),
-        # Made for this stack: sent only to its repository, used only in its environment.
-        "urlPrefixes": [post.get("url", "").strip()],
-        "environmentIds": [optional_id(post, "environmentId") or local_environment().pk],
-    }
-    if secret_field:
-        data[secret_field] = post.get("newCredentialSecret", "")
-    return CredentialSerializer(data=data)
-
-
 def _form_context(
-    stack: GitStack | None, values: dict[str, Any] | None, errors: dict[str, str], events: list[str] | None = None
+    stack: GitStack | None,
+    values: dict[str, Any] | None,
+    errors: dict[str, str],
+    events: list[str] | None = None,
+    *,
+    report: SourceReport | None = None,
+    overrides: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if events is None:
         events = list(stack.notify_events) if stack else default_notify_events()
@@ -335,13 +277,20 @@ def _form_context(
         "presets": CRON_PRESETS,
         "notify_events": [(e.value, e.label, e.value in events) for e in NotifyEvent],
         "notify_targets": GitStackSerializer().get_notifyTargets(stack) if stack else [],
+        # What the remote said when the form was refused for it (and the way to save anyway).
+        "feedback": source_feedback(report, errors, values),
+        "source_refused": bool(report and report.problems),
+        # A refused create keeps its overrides; secret values are typed again, never sent back.
+        "overrides": overrides or [],
     }
 
 
 @login_required
 def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    """Create (pk None) or edit a stack; a repository and credential may be made inline.
-    Refused or invalid, the form comes back with what was typed (secrets excepted)."""
+    """Create (pk None) or edit a stack; a repository and credential may be made inline,
+    and a new stack's overrides given. Saved once the remote has the repository, branch
+    and files it names (unless the user says to save anyway). Refused or invalid, the
+    form comes back with what was typed (secrets excepted)."""
     stack = get_object_or_404(visible_stacks(request), pk=pk) if pk else None
 
     def again(values: dict[str, Any] | None, errors: dict[str, str], status: int = 200) -> HttpResponse:
@@ -357,23 +306,45 @@ def stack_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             raise Forbidden("Your role does not allow adding stacks (needs admin of an environment)")
         return again(None, {})
     post = request.POST
-    refused = _refusal(request.user, stack, post)
-    if refused:  # a page from before the role changed, or an environment not theirs
-        return again(post.dict(), refused, status=403)
-    data = _stack_data(post, creating=stack is None)
-    new_credential = _new_credential(post)
-    errors = {_inline_field(k): v for k, v in validate(new_credential).items()} if new_credential else {}
+    not_theirs = _refusal(request.user, stack, post)
+    if not_theirs:  # a page from before the role changed, or an environment not theirs
+        return again(post.dict(), not_theirs, status=403)
+    data = stack_data(post, creating=stack is None)
+    overrides = override_rows(post) if stack is None else None
+    if overrides is not None:
+        data["envVars"] = overrides
+    inline = new_credential(post)
+    errors = {inline_field(k): v for k, v in validate(inline).items()} if inline else {}
     serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
     errors.update(validate(serializer))
+
+    def refused(errors: dict[str, str], report: SourceReport | None = None) -> HttpResponse:
+        context = _form_context(
+            stack, post.dict(), errors, post.getlist("notifyEvents"), report=report, overrides=overrides
+        )
+        context["environments"] = stack_environments(request.user)
+        return render(request, "stacks/form.html", context, status=400)
+
     if errors:
-        return again(post.dict(), errors, status=400)
+        return refused(errors)
+    environment = serializer.validated_data.get("environment")
+    if environment is not None or stack is None:
+        require(request.user, environment.pk if environment else local_environment().pk, Membership.Role.ADMIN)
+    if not checkbox(post, "skipSourceCheck"):
+        report = source_report(serializer.stack_source(), inline, environment or (stack.environment if stack else None))
+        if report is not None and report.problems:
+            return refused(report.problems, report)
     with transaction.atomic():
-        if new_credential is not None:
-            data["credentialId"] = credential_save(credential=None, fields=dict(new_credential.validated_data)).pk
+        if inline is not None:
+            data["credentialId"] = credential_save(credential=None, fields=dict(inline.validated_data)).pk
             serializer = GitStackSerializer(stack, data=data, partial=stack is not None, context={"request": request})
             serializer.is_valid(raise_exception=True)
         if stack is None:
-            stack = stack_create(fields=serializer.model_fields(), repository_url=serializer.repository_url())
+            stack = stack_create(
+                fields=serializer.model_fields(),
+                repository_url=serializer.repository_url(),
+                env_vars=serializer.env_var_inputs(),
+            )
             done = f"Stack {stack.name} created. Press Sync to deploy it."
         else:
             try:
@@ -435,6 +406,30 @@ def _posted_rows(post: QueryDict, stack: GitStack) -> list[dict[str, Any]]:
 
 @login_required
 @require_POST
+def stack_source_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """HTMX: as the stack form's repository, branch and paths change, what the remote
+    has (its branches, the compose and env files of the branch) and what is wrong, as
+    out-of-band swaps of the feedback under each field. Nothing is saved."""
+    stack = get_object_or_404(visible_stacks(request), pk=pk) if pk else None
+    post = request.POST
+    chosen = optional_id(post, "environmentId")
+    environment = Environment.objects.filter(pk=chosen).first() if isinstance(chosen, int) else None
+    environment = environment or (stack.environment if stack else local_environment())
+    require(request.user, environment.pk, Membership.Role.ADMIN)
+    data = {k: v for k, v in stack_data(post, creating=stack is None).items() if k in SOURCE_FIELDS}
+    inline = new_credential(post)
+    report, note = None, ""
+    source, errors = typed_source(GitStackSerializer(stack, data=data, partial=True), data)
+    if source is not None and inline is not None and validate(inline):
+        note = "Fill in the new credential to check the repository."
+    elif source is not None:
+        report = source_report(source, inline, environment)
+    feedback = source_feedback(report, errors, post.dict(), note=note)
+    return render(request, "stacks/_source_check.html", {"feedback": feedback})
+
+
+@login_required
+@require_POST
 def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
     """Save the overrides editor: rows key/value/isSecret/remove; empty secret = keep.
     Refused or invalid, the page comes back with the rows as typed."""
@@ -445,17 +440,9 @@ def stack_env(request: HttpRequest, pk: int) -> HttpResponse:
     except Forbidden as exc:  # a page from before the role changed
         context = _detail_context(request, stack, errors={"form": str(exc)}, posted_rows=rows)
         return render(request, "stacks/detail.html", context, status=403)
-    # A secret row left empty keeps the stored value (it is never sent to the page).
-    entries = [
-        {
-            "key": row["key"],
-            "value": None if row["secret"] and row["typed"] == "" else row["typed"],
-            "isSecret": row["secret"],
-        }
-        for row in rows
-        if row["key"] and not row["remove"]
-    ]
-    serializer = GitStackSerializer(stack, data={"envVars": entries}, partial=True, context={"request": request})
+    serializer = GitStackSerializer(
+        stack, data={"envVars": override_rows(request.POST)}, partial=True, context={"request": request}
+    )
     errors = validate(serializer)
     if errors:
         context = _detail_context(request, stack, errors=errors, posted_rows=rows)
@@ -581,7 +568,7 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
         "approvalRequired": checkbox(post, "approvalRequired"),
         "swarm": checkbox(post, "swarm"),
         "sshCredentialId": post.get("sshCredentialId") or None,
-        **_notify_data(post),
+        **notify_data(post),
         # Write-only like every secret: empty boxes keep what is set.
         **{f"tls{k}": post[f"tls{k}"] for k in ("Ca", "Cert", "Key") if post.get(f"tls{k}", "").strip()},
         **({"tlsCa": "", "tlsCert": "", "tlsKey": ""} if checkbox(post, "clearTls") else {}),

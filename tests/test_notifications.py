@@ -109,6 +109,7 @@ def test_the_stack_form_sets_urls_write_only_and_the_page_sends_a_test(
         "stackName": "told",
         "repositoryId": "new",
         "url": "https://git.example.test/told.git",
+        "skipSourceCheck": "on",  # not a real remote: saved unchecked
         "credentialId": "",
         "composePath": "compose.yaml",
         "autoUpdateCron": "0 3 * * *",
@@ -179,7 +180,8 @@ def test_rollback_branch_missing_and_out_of_sync_are_told(
     told = receiver.wait_for(4)[3]["body"]
     assert told["title"] == f"dockhand: {name} out of sync" and "was not deployed" in told["message"]
 
-    api.put(f"/api/git/stacks/{stack['id']}", {"autoSyncPaused": False, "branch": "no-such-branch"}, format="json")
+    gone = {"autoSyncPaused": False, "branch": "no-such-branch"}
+    api.put(f"/api/git/stacks/{stack['id']}?check=false", gone, format="json")
     assert _sync(api, stack).status_code >= 400
     assert receiver.wait_for(5)[4]["body"]["title"] == f"dockhand: {name} branch missing"
     for message in receiver.received:

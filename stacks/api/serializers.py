@@ -28,6 +28,7 @@ from stacks.models import Environment, GitStack, PullPolicy, StackEnvVar, defaul
 from stacks.services.access import admin_environment_ids, is_admin_of
 from stacks.services.deploy import relative_path_problem
 from stacks.services.schedules import CRON_PRESETS
+from stacks.services.source import StackSource
 from stacks.services.stacks import EnvVarInput, RepositoryUrl, local_environment
 from stacks.services.status import StackState
 
@@ -110,6 +111,9 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     )
     envVars = EnvVarSerializer(source="env_vars", many=True, required=False)
     deployNow = serializers.BooleanField(write_only=True, required=False, default=False)
+    # Save without asking the remote (stacks/services/source.py): for automation that
+    # creates a stack before its repository, branch or files exist.
+    skipSourceCheck = serializers.BooleanField(write_only=True, required=False, default=False)
     autoUpdateSchedule = serializers.ChoiceField(choices=sorted(CRON_PRESETS), write_only=True, required=False)
     nextSync = serializers.SerializerMethodField()
     projectName = serializers.CharField(source="project_name", max_length=100, required=False)
@@ -373,7 +377,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     def model_fields(self) -> dict[str, Any]:
         """Model fields from the validated payload; an inline url is repository_url()'s."""
         fields = dict(self.validated_data)
-        for transient in ("env_vars", "deployNow", "url", "credentialId"):
+        for transient in ("env_vars", "deployNow", "url", "credentialId", "skipSourceCheck"):
             fields.pop(transient, None)
         return fields
 
@@ -383,12 +387,71 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         url = self.validated_data.get("url")
         return RepositoryUrl(url=url, credential=self.validated_data.get("credentialId")) if url else None
 
+    def stack_source(self) -> StackSource | None:
+        """Where the stack's files will come from once this is saved, when that is new (a
+        create) or changes (repository, credential, branch or paths); None otherwise."""
+        return source_of(self.validated_data, self.instance, changed_only=True)
+
     def env_var_inputs(self) -> list[EnvVarInput] | None:
         """The submitted overrides, or None when the request did not mention them."""
         items = self.validated_data.get("env_vars")
         if items is None:
             return None
         return [EnvVarInput(key=i["key"], value=i.get("value"), is_secret=i.get("is_secret", False)) for i in items]
+
+
+def source_of(attrs: Mapping[str, Any], current: GitStack | None, *, changed_only: bool) -> StackSource | None:
+    """The source a stack would have with the validated `attrs` (field-level validation
+    is enough: the stack form asks while other fields are still being typed), None when
+    there is no repository yet, or when `changed_only` and an edit leaves it alone."""
+    if "url" in attrs:
+        url, credential, url_field = attrs["url"], attrs.get("credentialId"), "url"
+        # The repository stack_create will use: the one there is, or a new one on main.
+        known = Repository.objects.filter(url=url, credential=credential).first()
+    else:
+        known = attrs.get("repository") or (current.repository if current else None)
+        if known is None:
+            return None
+        url, credential, url_field = known.url, known.credential, "repositoryId"
+    given = current or GitStack()  # (a new stack's defaults)
+    branch = attrs.get("branch") or (current.branch if current else known.branch if known else given.branch)
+    source = StackSource(
+        url=url,
+        credential=credential,
+        branch=branch,
+        compose_path=attrs.get("compose_path", given.compose_path),
+        env_file_path=attrs.get("env_file_path", given.env_file_path),
+        additional_compose_files=tuple(attrs.get("additional_compose_files", given.additional_compose_files)),
+        url_field=url_field,
+    )
+    if changed_only and current is not None and _where(source) == _where(_source_of(current)):
+        return None
+    return source
+
+
+def _source_of(stack: GitStack) -> StackSource:
+    repository = stack.repository
+    return StackSource(
+        url=repository.url,
+        credential=repository.credential,
+        branch=stack.branch,
+        compose_path=stack.compose_path,
+        env_file_path=stack.env_file_path,
+        additional_compose_files=tuple(stack.additional_compose_files),
+    )
+
+
+def _where(source: StackSource) -> tuple[Any, ...]:
+    """What the remote is asked about (the credential by id: an edit may reload it)."""
+    credential = source.credential.pk if source.credential else None
+    return (
+        source.url,
+        credential,
+        source.branch,
+        source.compose_path,
+        source.env_file_path,
+        source.additional_compose_files,
+    )
 
 
 _Read = Callable[[GitStackSerializer, GitStack], Any]

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +32,7 @@ from stacks.services.environments import environment_delete, environment_save
 from stacks.services.listed import stacks_listed
 from stacks.services.lock import StackBusy
 from stacks.services.output import plain_text
+from stacks.services.source import stack_source_check
 from stacks.services.stacks import (
     local_environment,
     stack_create,
@@ -108,6 +110,19 @@ def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
     body["deploymentStatus"] = deployment.status
 
 
+def _check_source(request: Request, data: GitStackSerializer, environment: Environment) -> None:
+    """A 400 naming each field the remote does not have (the URL, the credential, the
+    branch, the files), unless `?check=false` or `skipSourceCheck` says not to ask it."""
+    if not query_bool(request, "check", True) or data.validated_data.get("skipSourceCheck"):
+        return
+    source = data.stack_source()
+    if source is None:  # an edit that leaves the repository, branch and paths alone
+        return
+    problems = stack_source_check(source=source, environment=environment).problems
+    if problems:
+        raise ValidationError({name: [message] for name, message in problems.items()})
+
+
 class StackList(APIView):
     def get(self, request: Request) -> Response:
         stacks = visible_stacks(request, GitStack.objects.all())
@@ -135,8 +150,9 @@ class StackList(APIView):
     def post(self, request: Request) -> Response:
         data = GitStackSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        environment = data.validated_data.get("environment")
-        require(request.user, environment.pk if environment else local_environment().pk, Membership.Role.ADMIN)
+        environment = data.validated_data.get("environment") or local_environment()
+        require(request.user, environment.pk, Membership.Role.ADMIN)
+        _check_source(request, data, environment)
         stack = stack_create(
             fields=data.model_fields(), repository_url=data.repository_url(), env_vars=data.env_var_inputs()
         )
@@ -163,6 +179,7 @@ class StackDetail(APIView):
         data.is_valid(raise_exception=True)
         if "environment" in data.validated_data:
             require(request.user, data.validated_data["environment"].pk, Membership.Role.ADMIN)
+        _check_source(request, data, data.validated_data.get("environment") or stack.environment)
         stack_update(
             stack=stack,
             fields=data.model_fields(),

@@ -133,7 +133,9 @@ def test_other_spellings_of_the_same_place_are_the_same_place(api: APIClient, en
         ("https://GIT.example.test/Team-A/app.git", "https://git.example.test:443/Team-A/sub/../app.git")
     ):
         made = client.post(
-            "/api/git/stacks", {"stackName": f"ok-{index}", "url": url, "credentialId": cred["id"]}, format="json"
+            "/api/git/stacks?check=false",
+            {"stackName": f"ok-{index}", "url": url, "credentialId": cred["id"]},
+            format="json",
         )
         assert made.status_code == 201, made.content
     # …and a port that is not the default one, or a name that only starts alike, is another place.
@@ -154,7 +156,7 @@ def test_an_ssh_key_goes_only_over_ssh_and_scp_urls_match_ssh_prefixes(api: APIC
     assert key["urlPrefixes"] == ["ssh://git@forge.example/team/"]
     client = _client(env_admin)
     body = {"stackName": "scp", "url": "git@forge.example:team/app.git", "credentialId": key["id"]}
-    assert client.post("/api/git/stacks", body, format="json").status_code == 201
+    assert client.post("/api/git/stacks?check=false", body, format="json").status_code == 201
     body = {"stackName": "https", "url": "https://forge.example/team/app.git", "credentialId": key["id"]}
     _refused(
         client.post("/api/git/stacks", body, format="json"),
@@ -177,7 +179,9 @@ def test_a_credential_limited_to_one_environment_is_refused_in_another(api: APIC
     body = {"stackName": "grab", "url": url, "credentialId": cred["id"], "environmentId": edge.pk, "deployNow": True}
     _refused(_client(edge_admin).post("/api/git/stacks", body, format="json"), "credentialId", refusal)
     # By a repository that carries it (made by an owner for the local environment).
-    home = api.post("/api/git/stacks", {"stackName": "home", "url": url, "credentialId": cred["id"]}, format="json")
+    home = api.post(
+        "/api/git/stacks?check=false", {"stackName": "home", "url": url, "credentialId": cred["id"]}, format="json"
+    )
     assert home.status_code == 201, home.content
     body = {"stackName": "grab", "repositoryId": home.json()["repositoryId"], "environmentId": edge.pk}
     _refused(_client(edge_admin).post("/api/git/stacks", body, format="json"), "repositoryId", refusal)
@@ -194,7 +198,7 @@ def test_a_credential_in_use_is_not_narrowed_under_its_stacks(api: APIClient, li
     url = f"{listener.prefix}team-a/app.git"
     assert (
         api.post(
-            "/api/git/stacks", {"stackName": "s", "url": url, "credentialId": cred["id"]}, format="json"
+            "/api/git/stacks?check=false", {"stackName": "s", "url": url, "credentialId": cred["id"]}, format="json"
         ).status_code
         == 201
     )
@@ -258,7 +262,7 @@ def test_the_plain_http_opt_in_is_checked_again_before_git_runs(
     cred = _credential(api, "lan", urlPrefixes=[f"http://{NOWHERE}/team/"], allowPlainHttp=True)
     url = f"http://{NOWHERE}/team/app.git"
     stack = api.post(
-        "/api/git/stacks", {"stackName": "s", "url": url, "credentialId": cred["id"]}, format="json"
+        "/api/git/stacks?check=false", {"stackName": "s", "url": url, "credentialId": cred["id"]}, format="json"
     ).json()
     # Taking the opt-in back is refused while a repository relies on it …
     withdrawn = api.put(f"/api/git/credentials/{cred['id']}", {"allowPlainHttp": False}, format="json")
@@ -288,7 +292,7 @@ def test_a_repository_moved_behind_the_apis_back_gets_no_secret(
     api: APIClient, token_credential: dict[str, Any], git_server: Any, listener: Listener, compose_calls: list[str]
 ) -> None:
     stack = api.post(
-        "/api/git/stacks",
+        "/api/git/stacks?check=false",
         {"stackName": "s", "url": git_server.url("app"), "credentialId": token_credential["id"]},
         format="json",
     ).json()
@@ -320,7 +324,7 @@ def test_within_its_scope_the_secret_is_sent_which_is_what_the_others_prevent(
     cred = _credential(api, urlPrefixes=[listener.prefix])
     url = f"{listener.prefix}team-a/app.git"
     stack = api.post(
-        "/api/git/stacks", {"stackName": "s", "url": url, "credentialId": cred["id"]}, format="json"
+        "/api/git/stacks?check=false", {"stackName": "s", "url": url, "credentialId": cred["id"]}, format="json"
     ).json()
     api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
     assert listener.connections > 0 and f"{GIT_USER}:{TOKEN}" in listener.authorizations
@@ -448,7 +452,8 @@ def test_a_credential_made_with_a_stack_is_scoped_to_it(admin: Any) -> None:
     assert plain.status_code == 400 and "anyone on the way reads a token" in plain.content.decode()
     assert not Credential.objects.exists() and not GitStack.objects.exists()
 
-    assert page.post("/stacks/new/", {**data, "url": "https://forge.example/team/web.git"}).status_code == 302
+    unchecked = {**data, "url": "https://forge.example/team/web.git", "skipSourceCheck": "on"}
+    assert page.post("/stacks/new/", unchecked).status_code == 302
     cred = Credential.objects.get()
     assert (cred.url_prefixes, cred.environment_ids) == (
         ["https://forge.example/team/web.git/"],
@@ -469,7 +474,7 @@ def repositories(api: APIClient) -> dict[str, dict[str, Any]]:
         ("c", "https://git.example.test/shared.git", edge.pk),
     ):
         body = {"stackName": name, "url": url, **({"environmentId": environment} if environment else {})}
-        assert api.post("/api/git/stacks", body, format="json").status_code == 201
+        assert api.post("/api/git/stacks?check=false", body, format="json").status_code == 201
     assert (
         api.post("/api/git/repositories", {"url": "https://git.example.test/idle.git"}, format="json").status_code
         == 201

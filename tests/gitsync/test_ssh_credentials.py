@@ -33,11 +33,17 @@ def ssh_key(tmp_path: Path, sshd: sshserver.SshServer) -> str:
 
 
 def _ssh_stack(
-    api: Any, make_stack: Any, sshd: Any, repo: TestRepo, git_server: GitServer, credential: dict[str, Any]
+    api: Any,
+    make_stack: Any,
+    sshd: Any,
+    repo: TestRepo,
+    git_server: GitServer,
+    credential: dict[str, Any],
+    **extra: Any,
 ) -> dict[str, Any]:
     bare = git_server.root / Path(repo.url).name
     repo.url = sshd.url(bare)
-    return dict(make_stack(repo, credentialId=credential["id"]))
+    return dict(make_stack(repo, credentialId=credential["id"], **extra))
 
 
 def _credential(api: Any, sshd: Any, **fields: Any) -> dict[str, Any]:
@@ -74,7 +80,8 @@ def test_a_host_key_that_does_not_match_is_refused(
     _, other_host = sshserver.keygen(tmp_path / "impostor")
     wrong_line = f"[127.0.0.1]:{sshd.port} {' '.join(other_host.split()[:2])}"
     cred = _credential(api, sshd, sshPrivateKey=ssh_key, sshKnownHosts=wrong_line)
-    stack = _ssh_stack(api, make_stack, sshd, app_repo, git_server, cred)
+    # (Saved unchecked: the create-time check would already refuse it.)
+    stack = _ssh_stack(api, make_stack, sshd, app_repo, git_server, cred, skipSourceCheck=True)
     response = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
     assert response.status_code == 500
     assert "Host key verification failed" in response.json()["error"]

@@ -105,7 +105,7 @@ def test_stacks_on_one_branch_share_one_ls_remote_per_minute(
     settings.AUTO_SYNC_CONCURRENCY = 1
     shared = [make_stack(app_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"] for _ in range(5)]
     other_repo = git_server.create_repo(f"other-{uuid.uuid4().hex[:8]}", {"compose.yaml": compose_file("1")})
-    alone = make_stack(other_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"]
+    alone = make_stack(other_repo, envFilePath="", autoUpdate=True, autoUpdateCron="* * * * *")["id"]
     # Each stack already runs the branch head with its configuration, as after its first deploy.
     for stack in GitStack.objects.filter(pk__in=[*shared, alone]).select_related("environment"):
         head = other_repo.head() if stack.pk == alone else app_repo.head()
