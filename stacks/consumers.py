@@ -14,20 +14,32 @@ The rows are bounded (services/output.py): the head, one marker line, a rolling 
 The marker takes the highest `seq` it stands for, so a viewer that fell behind the
 tail's cut finds it in place of the lines it missed, and a replay is at most
 OUTPUT_MAX_LINES lines whatever the deploy printed.
+
+A container's log (ContainerLogConsumer) is no record: it is read from the engine as the
+container writes it, by a thread per socket (the SDK's stream blocks), masked, and
+bounded in rate and in time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from stacks.models import Deployment, DeploymentLine
+from dockhand.errors import Conflict
+from stacks.engine import MAX_LOG_LINES, EngineError, LogLine
+from stacks.models import Deployment, DeploymentLine, GitStack
 from stacks.services.access import visible_environment_ids
+from stacks.services.containers import ContainerMissing, MaskedLogFollow, container_log_follow
 from stacks.services.output import viewers_group
 
 log = logging.getLogger(__name__)
@@ -146,3 +158,172 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
                 return
             if not lines:
                 await self._pause()
+
+
+LOG_TAIL = 200  # lines of a container's log shown first, unless the page asks for others
+LOG_LINES_PER_SECOND = 1000  # past this, a container's lines are left out (and counted)
+LOG_FOLLOW_SECONDS = 3600  # a follow ends after this long; the page offers to go on
+LOG_FOLLOWERS = 50  # logs followed at once by one web process (a thread each)
+_followers = threading.BoundedSemaphore(LOG_FOLLOWERS)
+_LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+STOPPED = "The log ended: the container is not running."
+
+
+@dataclass(frozen=True)
+class _Skipped:
+    count: int
+
+
+@dataclass(frozen=True)
+class _Ended:
+    reason: str
+
+
+class _Budget:
+    """Lines a follow may pass: `burst` at once (the tail asked for), then `rate` a second."""
+
+    def __init__(self, burst: int, rate: int) -> None:
+        self.burst, self.rate, self.tokens, self.at = burst, rate, float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _read(follow: MaskedLogFollow, put: Any, budget: _Budget) -> None:
+    """The reader thread: the engine's lines into the socket's queue, within the budget;
+    then why it ended. It frees its place among the followers as it ends."""
+    skipped = 0
+    ended = _Ended(STOPPED)
+    try:
+        for line in follow:
+            if not budget.take():
+                skipped += 1
+                continue
+            if skipped:
+                put(_Skipped(skipped))
+                skipped = 0
+            put(line)
+    except EngineError as exc:
+        ended = _Ended(str(exc))
+    except Exception:
+        log.exception("following a container's log failed")
+        ended = _Ended("Following the log failed: the server's log has the details.")
+    finally:
+        _followers.release()
+        if skipped:
+            put(_Skipped(skipped))
+        put(ended)
+
+
+@database_sync_to_async
+def _log_follow(user: Any, pk: int, ref: str, tail: int, after: str) -> MaskedLogFollow | str | None:
+    """The log to follow; a reason it cannot be followed; None when the caller may not
+    see the stack or it has no such container (a 404, whichever it is)."""
+    allowed = visible_environment_ids(user)
+    stacks = GitStack.objects.select_related("environment", "repository__credential").filter(pk=pk)
+    if allowed is not None:
+        stacks = stacks.filter(environment_id__in=allowed)
+    stack = stacks.first()
+    if stack is None:
+        return None
+    try:
+        return container_log_follow(stack=stack, ref=ref, tail=tail, after=after)[1]
+    except (ContainerMissing, Conflict):
+        return None
+    except EngineError as exc:
+        return str(exc)
+
+
+class ContainerLogConsumer(AsyncJsonWebsocketConsumer):
+    """ws/stacks/<id>/containers/<name or id>/logs/?tail=&after= — session-authenticated;
+    whoever sees the stack reads its containers' logs, secrets masked. `after` (a line's
+    `time`) resumes after that line: a reconnect loses nothing and repeats nothing.
+
+    Sends {"type": "lines", "lines": [{"time", "text"}]}, {"type": "skipped", "count"}
+    for lines left out past LOG_LINES_PER_SECOND, and {"type": "end", "reason"} before
+    it closes (the container stopped, LOG_FOLLOW_SECONDS passed, the engine failed)."""
+
+    follow: MaskedLogFollow | None = None
+    relay: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        query = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        tail = min(int(query["tail"]), MAX_LOG_LINES) if query.get("tail", "").isdigit() else LOG_TAIL
+        after = query.get("after", "") if _LOG_TIME.match(query.get("after", "")) else ""
+        found = await _log_follow(user, int(kwargs["pk"]), str(kwargs["ref"]), tail, after)
+        if found is None:
+            await self.close(code=4404)
+            return
+        await self.accept()
+        if isinstance(found, str):
+            await self._end(found)
+            return
+        if not _followers.acquire(blocking=False):
+            await self._end("The server follows too many logs right now: try again in a moment.")
+            return
+        self.follow = found
+        queue: asyncio.Queue[LogLine | _Skipped | _Ended] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def put(item: LogLine | _Skipped | _Ended) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:
+                pass  # the server is shutting down: its loop is closed
+
+        budget = _Budget((MAX_LOG_LINES if after else tail) + LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND)
+        threading.Thread(target=_read, args=(found, put, budget), name="container-log", daemon=True).start()
+        self.relay = asyncio.create_task(self._relay(queue))
+
+    async def disconnect(self, code: int) -> None:
+        # The page went away: close the engine's stream (the thread ends with it).
+        if self.follow is not None:
+            self.follow.stop()
+        if self.relay is not None:
+            self.relay.cancel()
+
+    async def _end(self, reason: str) -> None:
+        await self.send_json({"type": "end", "reason": reason})
+        await self.close()
+
+    async def _relay(self, queue: asyncio.Queue[LogLine | _Skipped | _Ended]) -> None:
+        """From the queue to the socket, as many lines a message as are waiting."""
+        deadline = time.monotonic() + LOG_FOLLOW_SECONDS
+        while True:
+            try:
+                first = await asyncio.wait_for(queue.get(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                if self.follow is not None:
+                    self.follow.stop()
+                minutes = LOG_FOLLOW_SECONDS // 60
+                await self._end(f"Followed for {minutes} minutes: press Follow to go on.")
+                return
+            batch = [first]
+            while not queue.empty() and len(batch) < BATCH:
+                batch.append(queue.get_nowait())
+            lines: list[dict[str, str]] = []
+            for item in batch:
+                if isinstance(item, LogLine):
+                    lines.append({"time": item.time, "text": item.text})
+                    continue
+                if lines:
+                    await self.send_json({"type": "lines", "lines": lines})
+                    lines = []
+                if isinstance(item, _Skipped):
+                    await self.send_json({"type": "skipped", "count": item.count})
+                else:
+                    await self._end(item.reason)
+                    return
+            if lines:
+                await self.send_json({"type": "lines", "lines": lines})
