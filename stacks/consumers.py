@@ -167,11 +167,7 @@ LOG_FOLLOWERS = 50  # logs followed at once by one web process (a thread each)
 _followers = threading.BoundedSemaphore(LOG_FOLLOWERS)
 _LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 STOPPED = "The log ended: the container is not running."
-
-
-@dataclass(frozen=True)
-class _Skipped:
-    count: int
+FAILED = "Following the log failed: the server's log has the details."
 
 
 @dataclass(frozen=True)
@@ -179,46 +175,54 @@ class _Ended:
     reason: str
 
 
-class _Budget:
-    """Lines a follow may pass: `burst` at once (the tail asked for), then `rate` a second."""
+class _Reader:
+    """The thread that reads a container's log from the engine (the SDK's stream blocks)
+    and hands the lines to the socket's event loop: `burst` lines at once (the tail
+    asked for), then `rate` a second; the lines past that are only counted."""
 
-    def __init__(self, burst: int, rate: int) -> None:
-        self.burst, self.rate, self.tokens, self.at = burst, rate, float(burst), time.monotonic()
+    def __init__(self, follow: MaskedLogFollow, *, burst: int, rate: int) -> None:
+        self.follow, self.burst, self.rate = follow, burst, rate
+        self.queue: asyncio.Queue[LogLine | _Ended] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._skipped = 0
 
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="container-log", daemon=True).start()
 
+    def skipped(self) -> int:
+        """Lines left out since the last call."""
+        with self._lock:
+            count, self._skipped = self._skipped, 0
+        return count
 
-def _read(follow: MaskedLogFollow, put: Any, budget: _Budget) -> None:
-    """The reader thread: the engine's lines into the socket's queue, within the budget;
-    then why it ended. It frees its place among the followers as it ends."""
-    skipped = 0
-    ended = _Ended(STOPPED)
-    try:
-        for line in follow:
-            if not budget.take():
-                skipped += 1
-                continue
-            if skipped:
-                put(_Skipped(skipped))
-                skipped = 0
-            put(line)
-    except EngineError as exc:
-        ended = _Ended(str(exc))
-    except Exception:
-        log.exception("following a container's log failed")
-        ended = _Ended("Following the log failed: the server's log has the details.")
-    finally:
-        _followers.release()
-        if skipped:
-            put(_Skipped(skipped))
-        put(ended)
+    def _put(self, item: LogLine | _Ended) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:
+            pass  # the server is shutting down: its loop is closed
+
+    def _run(self) -> None:
+        tokens, at = float(self.burst), time.monotonic()
+        ended = _Ended(STOPPED)
+        try:
+            for line in self.follow:
+                now = time.monotonic()
+                tokens, at = min(float(self.burst), tokens + (now - at) * self.rate), now
+                if tokens < 1:
+                    with self._lock:
+                        self._skipped += 1
+                    continue
+                tokens -= 1
+                self._put(line)
+        except EngineError as exc:
+            ended = _Ended(str(exc))
+        except Exception:
+            log.exception("following a container's log failed")
+            ended = _Ended(FAILED)
+        finally:
+            _followers.release()
+            self._put(ended)
 
 
 @database_sync_to_async
@@ -273,21 +277,15 @@ class ContainerLogConsumer(AsyncJsonWebsocketConsumer):
             await self._end("The server follows too many logs right now: try again in a moment.")
             return
         self.follow = found
-        queue: asyncio.Queue[LogLine | _Skipped | _Ended] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-
-        def put(item: LogLine | _Skipped | _Ended) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:
-                pass  # the server is shutting down: its loop is closed
-
-        budget = _Budget((MAX_LOG_LINES if after else tail) + LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND)
-        threading.Thread(target=_read, args=(found, put, budget), name="container-log", daemon=True).start()
-        self.relay = asyncio.create_task(self._relay(queue))
+        # Resuming, every line since `after` is owed at once; else the tail asked for.
+        reader = _Reader(
+            found, burst=(MAX_LOG_LINES if after else tail) + LOG_LINES_PER_SECOND, rate=LOG_LINES_PER_SECOND
+        )
+        reader.start()
+        self.relay = asyncio.create_task(self._relay(reader))
 
     async def disconnect(self, code: int) -> None:
-        # The page went away: close the engine's stream (the thread ends with it).
+        # The page went away: close the engine's stream (the reader thread ends with it).
         if self.follow is not None:
             self.follow.stop()
         if self.relay is not None:
@@ -297,33 +295,28 @@ class ContainerLogConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "end", "reason": reason})
         await self.close()
 
-    async def _relay(self, queue: asyncio.Queue[LogLine | _Skipped | _Ended]) -> None:
-        """From the queue to the socket, as many lines a message as are waiting."""
+    async def _relay(self, reader: _Reader) -> None:
+        """From the reader to the socket: the lines waiting, as one message, then how many
+        were left out; at least once a second, so a count after a burst is not held back."""
         deadline = time.monotonic() + LOG_FOLLOW_SECONDS
         while True:
+            left = deadline - time.monotonic()
             try:
-                first = await asyncio.wait_for(queue.get(), timeout=max(0.0, deadline - time.monotonic()))
+                batch = [await asyncio.wait_for(reader.queue.get(), timeout=max(0.0, min(1.0, left)))]
             except TimeoutError:
-                if self.follow is not None:
-                    self.follow.stop()
-                minutes = LOG_FOLLOW_SECONDS // 60
-                await self._end(f"Followed for {minutes} minutes: press Follow to go on.")
-                return
-            batch = [first]
-            while not queue.empty() and len(batch) < BATCH:
-                batch.append(queue.get_nowait())
-            lines: list[dict[str, str]] = []
-            for item in batch:
-                if isinstance(item, LogLine):
-                    lines.append({"time": item.time, "text": item.text})
-                    continue
-                if lines:
-                    await self.send_json({"type": "lines", "lines": lines})
-                    lines = []
-                if isinstance(item, _Skipped):
-                    await self.send_json({"type": "skipped", "count": item.count})
-                else:
-                    await self._end(item.reason)
-                    return
+                batch = []
+            while not reader.queue.empty() and len(batch) < BATCH:
+                batch.append(reader.queue.get_nowait())
+            lines = [{"time": item.time, "text": item.text} for item in batch if isinstance(item, LogLine)]
             if lines:
                 await self.send_json({"type": "lines", "lines": lines})
+            skipped = reader.skipped()
+            if skipped:
+                await self.send_json({"type": "skipped", "count": skipped})
+            ended = next((item for item in batch if isinstance(item, _Ended)), None)
+            if ended is None and left <= 0:
+                reader.follow.stop()
+                ended = _Ended(f"Followed for {LOG_FOLLOW_SECONDS // 60} minutes: turn Follow on to go on.")
+            if ended is not None:
+                await self._end(ended.reason)
+                return

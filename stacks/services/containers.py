@@ -41,7 +41,7 @@ def _find(stack: GitStack, masked: SecretMask, ref: str) -> ContainerInfo:
     # By the name as shown (masked): a name with a secret in it is no oracle for the secret.
     named = [c for c in found if c.id == ref or (len(ref) >= SHORT_ID and c.id.startswith(ref)) or c.name == ref]
     if len(named) != 1:
-        raise ContainerMissing(f"Stack {stack.name} has no container {ref}")
+        raise ContainerMissing(f"Stack {stack.name} has no container {masked.text(ref)}")
     return named[0]
 
 
