@@ -231,7 +231,18 @@ def test_the_stack_page_offers_logs_to_viewers_and_actions_to_deployers(
     table = part[part.index('id="containers"') : part.index("</table>")]
     assert table.count("data-cpu>") == 2 and re.search(r"data-cpu>\d+\.\d %<", table), table
     assert re.search(r"data-memory>[\d.]+\xa0(bytes|KB|MB|GB)", table), table
-    assert re.search(r"data-uptime>\d+\xa0(second|minute)", table), table
+    assert re.search(r'title="Started \d{4}-\d\d-\d\d [\d:]+ UTC" data-uptime>\d+ (s|min)<', table), table
     subprocess.run(["docker", "stop", "-t", "1", app], check=True, capture_output=True)
     part = deployer_page.get(f"/stacks/{chatty['id']}/containers/").content.decode()
     assert "data-container-start" in part and "Exited (137)" in part
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0 s"), (59, "59 s"), (60, "1 min"), (3599, "59 min"), (3600, "1 h 0 min"), (7 * 3600 + 125, "7 h 2 min"),
+     (86400 * 3 + 3600 * 5 + 7, "3 d 5 h")],
+)  # fmt: skip
+def test_uptime_reads_as_docker_ps_rounds_it(seconds: int, shown: str) -> None:
+    from stacks.templatetags.stack_containers import _age
+
+    assert _age(seconds) == shown
