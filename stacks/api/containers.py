@@ -118,7 +118,7 @@ def query_since(request: Request) -> datetime | None:
         if raw.isdigit():
             return datetime.fromtimestamp(int(raw), tz=UTC)
         when = datetime.fromisoformat(raw)
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:  # OSError: a time the platform cannot hold
         raise exceptions.ValidationError({"since": [f"must be a time, not {raw!r}"]}) from exc
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 

@@ -19,7 +19,7 @@ from channels.testing import WebsocketCommunicator
 
 from dockhand.asgi import application
 from dockhand.masking import MASK
-from stacks import consumers
+from stacks import consumers, engine
 from tests.conftest import SECRET_VALUE, container_name, session_headers
 from tests.support import docker as dockersupport
 
@@ -157,3 +157,19 @@ async def test_only_the_stacks_own_containers_for_those_who_see_it(
         headers=[*headers, (b"origin", b"http://evil.example")],
     )
     assert not (await elsewhere.connect())[0]
+
+
+async def test_an_engine_that_cannot_be_asked_ends_the_follow_with_its_reason_masked(
+    chatty: dict[str, Any], viewer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise engine.EngineError(f"Cannot list containers: {SECRET_VALUE} is unreachable")
+
+    monkeypatch.setattr(engine, "project_containers", refuse)
+    follower = await _open(viewer, chatty, container_name(chatty))
+    assert (await follower.connect())[0]
+    assert await follower.receive_json_from(timeout=5) == {
+        "type": "end",
+        "reason": f"Cannot list containers: {MASK} is unreachable",
+    }
+    assert (await follower.receive_output(timeout=5))["type"] == "websocket.close"

@@ -125,7 +125,13 @@ def test_a_containers_log_reads_as_text_with_the_secret_masked(
     )
     assert SECRET_VALUE not in download.content.decode() and MASK in download.content.decode()
 
-    for query, field in (({"tail": "-1"}, "tail"), ({"tail": "lots"}, "tail"), ({"since": "yesterday"}, "since")):
+    bad = [
+        ({"tail": "-1"}, "tail"),
+        ({"tail": "lots"}, "tail"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": "9" * 20}, "since"),
+    ]
+    for query, field in bad:
         refused = _logs(reader, chatty, name, **query)
         assert refused.status_code == 400 and refused.json()["error"].startswith(f"{field}: "), refused.content
 
