@@ -21,6 +21,9 @@ register = template.Library()
 _STATE_COLORS = {"running": "success", "restarting": "warning", "paused": "info", "dead": "danger"}
 _HEALTH_COLORS = {"healthy": "success", "unhealthy": "danger", "starting": "info"}
 _HEALTH_WORDS = re.compile(r"\s*\((healthy|unhealthy|health: starting)\)$")
+# "Exited (137) 3 minutes ago", "Restarting (1) 2 seconds ago": the state and its code
+# are in their own badge; the time is what is left.
+_STATE_WORDS = re.compile(r"^(Exited|Restarting) \(-?\d+\) |^Created$")
 
 
 def _age(seconds: int) -> str:
@@ -62,12 +65,19 @@ class ContainerRow:
 
     @property
     def uptime(self) -> str:
-        """How long it has run ("3 h 2 min"), or what the engine says of it
-        when it is not running ("Exited (0) 2 minutes ago")."""
+        """How long it has run ("3 h 2 min"), or since when it has not ("exited 2 minutes ago")."""
         if self.stats is not None and self.stats.started_at is not None:
             return _age(int((timezone.now() - self.stats.started_at).total_seconds()))
         status = _HEALTH_WORDS.sub("", self.c.status)
-        return status.removeprefix("Up ") if self.running else status
+        if self.running:
+            return status.removeprefix("Up ")
+        since = _STATE_WORDS.sub("", status)
+        return f"{self.c.state} {since[:1].lower()}{since[1:]}" if since else ""  # "exited 2 minutes ago"
+
+    @property
+    def state_label(self) -> str:
+        """The state, with the exit code of a container that ended ("exited (137)")."""
+        return f"{self.c.state} ({self.c.exit_code})" if self.c.state == "exited" else self.c.state
 
     @property
     def cpu(self) -> str:

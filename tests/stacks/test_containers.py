@@ -240,7 +240,7 @@ def test_the_stack_page_offers_logs_to_viewers_and_actions_to_deployers(
     assert re.search(r'title="Started \d{4}-\d\d-\d\d [\d:]+ UTC" data-uptime>\d+ (s|min)<', table), table
     subprocess.run(["docker", "stop", "-t", "1", app], check=True, capture_output=True)
     part = deployer_page.get(f"/stacks/{chatty['id']}/containers/").content.decode()
-    assert "data-container-start" in part and "Exited (137)" in part
+    assert "data-container-start" in part and 'data-container-state="exited">exited (137)<' in part
 
 
 @pytest.mark.parametrize(
@@ -252,3 +252,22 @@ def test_uptime_reads_as_docker_ps_rounds_it(seconds: int, shown: str) -> None:
     from stacks.templatetags.stack_containers import _age
 
     assert _age(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "exit_code", "label", "uptime"),
+    [
+        ("running", "Up 3 minutes (healthy)", 0, "running", "3 minutes"),
+        ("exited", "Exited (137) Less than a second ago", 137, "exited (137)", "exited less than a second ago"),
+        ("exited", "Exited (0) 2 hours ago", 0, "exited (0)", "exited 2 hours ago"),
+        ("restarting", "Restarting (1) 4 seconds ago", 0, "restarting", "restarting 4 seconds ago"),
+        ("created", "Created", 0, "created", ""),
+    ],
+)
+def test_a_row_says_the_state_and_since_when_before_it_is_measured(
+    state: str, status: str, exit_code: int, label: str, uptime: str
+) -> None:
+    from stacks.templatetags.stack_containers import ContainerRow
+
+    row = ContainerRow(engine.ContainerInfo("0" * 64, "c", "app", "img", state, status=status, exit_code=exit_code))
+    assert (row.state_label, row.uptime) == (label, uptime)
