@@ -47,7 +47,14 @@ def stack(product: Product, git_server: Any) -> Iterator[dict[str, Any]]:
     api = ApiClient(product.url, "admin", ADMIN_PASSWORD)
     repo = git_server.create_repo(f"csp-{uuid.uuid4().hex[:8]}", {"compose.yaml": slow_compose_file(seconds=5)})
     cred = api.post(
-        "/api/git/credentials", {"name": "csp", "authType": "token", "username": GIT_USER, "token": GIT_TOKEN}
+        "/api/git/credentials",
+        {
+            "name": "csp",
+            "authType": "token",
+            "username": GIT_USER,
+            "token": GIT_TOKEN,
+            "urlPrefixes": [git_server.prefix],
+        },
     ).json()
     created = api.post(
         "/api/git/stacks", {"stackName": unique_stack_name(), "url": repo.url, "credentialId": cred["id"]}
