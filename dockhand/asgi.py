@@ -1,4 +1,4 @@
-"""ASGI entry point (Daphne): HTTP, and the live-output WebSocket with session auth;
+"""ASGI entry point (Daphne): HTTP, and the WebSockets (live output, container logs) with session auth;
 under `serve`, also the auto-sync clock."""
 
 from __future__ import annotations
@@ -49,9 +49,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from dockhand.websocket import SameOriginValidator  # noqa: E402
-from stacks.consumers import DeploymentOutputConsumer  # noqa: E402
+from stacks.consumers import ContainerLogConsumer, DeploymentOutputConsumer  # noqa: E402
 
-websocket_routes = [path("ws/deployments/<int:pk>/", DeploymentOutputConsumer.as_asgi())]
+websocket_routes = [
+    path("ws/deployments/<int:pk>/", DeploymentOutputConsumer.as_asgi()),
+    path("ws/stacks/<int:pk>/containers/<str:ref>/logs/", ContainerLogConsumer.as_asgi()),
+]
 
 if os.environ.get("DOCKHAND_RUN_CLOCK") == "1":  # set by `serve` for its web process
     from stacks.services.clock import start_clock

@@ -13,16 +13,19 @@ from dockhand.api import LoginView, LogoutView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
+from stacks import container_views as container_pages
 from stacks import lifecycle_views as lifecycle_pages
 from stacks import member_views, metrics, token_views, webhook_views
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
+from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
 from stacks.api.tokens import TokenDetail, TokenList
+from stacks.engine import CONTAINER_ACTIONS
 from stacks.services.git_reach import environment_choices, git_reach
 
 api = [
@@ -52,7 +55,15 @@ api = [
     path("api/git/stacks/<int:pk>/deployments", stack_api.StackDeployments.as_view()),
     path("api/git/stacks/<int:pk>/rollback", lifecycle_api.StackRollback.as_view()),
     path("api/git/stacks/<int:pk>/notifications/test", checks_api.StackNotifyTest.as_view()),
-    path("api/git/stacks/<int:pk>/containers", lifecycle_api.StackContainers.as_view()),
+    path("api/git/stacks/<int:pk>/containers", containers_api.StackContainers.as_view()),
+    path("api/git/stacks/<int:pk>/containers/<str:ref>/logs", containers_api.ContainerLogs.as_view()),
+    *(
+        path(
+            f"api/git/stacks/<int:pk>/containers/<str:ref>/{action}",
+            containers_api.ContainerOperation.as_view(action=action),
+        )
+        for action in CONTAINER_ACTIONS
+    ),
     path("api/git/stacks/<int:pk>/status", lifecycle_api.StackStatus.as_view()),
     path("api/git/stacks/<int:pk>/diff", lifecycle_api.StackDiff.as_view()),
     *(
@@ -98,6 +109,16 @@ dashboard = [
     path("stacks/<int:pk>/rollback/", lifecycle_pages.stack_rollback_view, name="stack-rollback"),
     path("stacks/<int:pk>/resume/", lifecycle_pages.stack_resume_view, name="stack-resume"),
     path("stacks/<int:pk>/diff/", lifecycle_pages.stack_diff_view, name="stack-diff"),
+    path("stacks/<int:pk>/containers/", container_pages.stack_containers_view, name="stack-containers"),
+    *(
+        path(
+            f"stacks/<int:pk>/containers/<str:ref>/{action}/",
+            container_pages.container_operation_view,
+            {"action": action},
+            name=f"stack-container-{action}",
+        )
+        for action in CONTAINER_ACTIONS
+    ),
     *(
         path(f"stacks/<int:pk>/{op}/", lifecycle_pages.stack_operation_view, {"operation": op}, name=f"stack-{op}")
         for op in ("start", "stop", "restart", "down")

@@ -17,20 +17,32 @@ The rows are bounded (services/output.py): the head, one marker line, a rolling 
 The marker takes the highest `seq` it stands for, so a viewer that fell behind the
 tail's cut finds it in place of the lines it missed, and a replay is at most
 OUTPUT_MAX_LINES lines whatever the deploy printed.
+
+A container's log (ContainerLogConsumer) is no record: it is read from the engine as the
+container writes it, by a thread per socket (the SDK's stream blocks), masked, and
+bounded in rate and in time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from stacks.models import Deployment, DeploymentLine
+from dockhand.errors import Conflict
+from stacks.engine import MAX_LOG_LINES, EngineError, LogLine
+from stacks.models import Deployment, DeploymentLine, GitStack
 from stacks.services.access import visible_environment_ids
+from stacks.services.containers import ContainerMissing, MaskedLogFollow, container_log_follow
 from stacks.services.output import viewers_group
 from stacks.services.progress import FIELDS, deployment_state
 
@@ -143,3 +155,165 @@ class DeploymentOutputConsumer(AsyncJsonWebsocketConsumer):
                 shown = state["version"]
             if not lines:
                 await self._pause()
+
+
+LOG_TAIL = 200  # lines of a container's log shown first, unless the page asks for others
+LOG_LINES_PER_SECOND = 1000  # past this, a container's lines are left out (and counted)
+LOG_FOLLOW_SECONDS = 3600  # a follow ends after this long; the page offers to go on
+LOG_FOLLOWERS = 50  # logs followed at once by one web process (a thread each)
+_followers = threading.BoundedSemaphore(LOG_FOLLOWERS)
+_LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+STOPPED = "The log ended: the container is not running."
+FAILED = "Following the log failed: the server's log has the details."
+
+
+@dataclass(frozen=True)
+class _Ended:
+    reason: str
+
+
+class _Reader:
+    """The thread that reads a container's log from the engine (the SDK's stream blocks)
+    and hands the lines to the socket's event loop: `burst` lines at once (the tail
+    asked for), then `rate` a second; the lines past that are only counted."""
+
+    def __init__(self, follow: MaskedLogFollow, *, burst: int, rate: int) -> None:
+        self.follow, self.burst, self.rate = follow, burst, rate
+        self.queue: asyncio.Queue[LogLine | _Ended] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._skipped = 0
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="container-log", daemon=True).start()
+
+    def skipped(self) -> int:
+        """Lines left out since the last call."""
+        with self._lock:
+            count, self._skipped = self._skipped, 0
+        return count
+
+    def _put(self, item: LogLine | _Ended) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:
+            pass  # the server is shutting down: its loop is closed
+
+    def _run(self) -> None:
+        tokens, at = float(self.burst), time.monotonic()
+        ended = _Ended(STOPPED)
+        try:
+            for line in self.follow:
+                now = time.monotonic()
+                tokens, at = min(float(self.burst), tokens + (now - at) * self.rate), now
+                if tokens < 1:
+                    with self._lock:
+                        self._skipped += 1
+                    continue
+                tokens -= 1
+                self._put(line)
+        except EngineError as exc:
+            ended = _Ended(str(exc))
+        except Exception:
+            log.exception("following a container's log failed")
+            ended = _Ended(FAILED)
+        finally:
+            _followers.release()
+            self._put(ended)
+
+
+@database_sync_to_async
+def _log_follow(user: Any, pk: int, ref: str, tail: int, after: str) -> MaskedLogFollow | str | None:
+    """The log to follow; a reason it cannot be followed; None when the caller may not
+    see the stack or it has no such container (a 404, whichever it is)."""
+    allowed = visible_environment_ids(user)
+    stacks = GitStack.objects.select_related("environment", "repository__credential").filter(pk=pk)
+    if allowed is not None:
+        stacks = stacks.filter(environment_id__in=allowed)
+    stack = stacks.first()
+    if stack is None:
+        return None
+    try:
+        return container_log_follow(stack=stack, ref=ref, tail=tail, after=after)[1]
+    except (ContainerMissing, Conflict):
+        return None
+    except EngineError as exc:
+        return str(exc)
+
+
+class ContainerLogConsumer(AsyncJsonWebsocketConsumer):
+    """ws/stacks/<id>/containers/<name or id>/logs/?tail=&after= — session-authenticated;
+    whoever sees the stack reads its containers' logs, secrets masked. `after` (a line's
+    `time`) resumes after that line: a reconnect loses nothing and repeats nothing.
+
+    Sends {"type": "lines", "lines": [{"time", "text"}]}, {"type": "skipped", "count"}
+    for lines left out past LOG_LINES_PER_SECOND, and {"type": "end", "reason"} before
+    it closes (the container stopped, LOG_FOLLOW_SECONDS passed, the engine failed)."""
+
+    follow: MaskedLogFollow | None = None
+    relay: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        query = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        tail = min(int(query["tail"]), MAX_LOG_LINES) if query.get("tail", "").isdigit() else LOG_TAIL
+        after = query.get("after", "") if _LOG_TIME.match(query.get("after", "")) else ""
+        found = await _log_follow(user, int(kwargs["pk"]), str(kwargs["ref"]), tail, after)
+        if found is None:
+            await self.close(code=4404)
+            return
+        await self.accept()
+        if isinstance(found, str):
+            await self._end(found)
+            return
+        if not _followers.acquire(blocking=False):
+            await self._end("The server follows too many logs right now: try again in a moment.")
+            return
+        self.follow = found
+        # Resuming, every line since `after` is owed at once; else the tail asked for.
+        reader = _Reader(
+            found, burst=(MAX_LOG_LINES if after else tail) + LOG_LINES_PER_SECOND, rate=LOG_LINES_PER_SECOND
+        )
+        reader.start()
+        self.relay = asyncio.create_task(self._relay(reader))
+
+    async def disconnect(self, code: int) -> None:
+        # The page went away: close the engine's stream (the reader thread ends with it).
+        if self.follow is not None:
+            self.follow.stop()
+        if self.relay is not None:
+            self.relay.cancel()
+
+    async def _end(self, reason: str) -> None:
+        await self.send_json({"type": "end", "reason": reason})
+        await self.close()
+
+    async def _relay(self, reader: _Reader) -> None:
+        """From the reader to the socket: the lines waiting, as one message, then how many
+        were left out; at least once a second, so a count after a burst is not held back."""
+        deadline = time.monotonic() + LOG_FOLLOW_SECONDS
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                batch = [await asyncio.wait_for(reader.queue.get(), timeout=max(0.0, min(1.0, left)))]
+            except TimeoutError:
+                batch = []
+            while not reader.queue.empty() and len(batch) < BATCH:
+                batch.append(reader.queue.get_nowait())
+            lines = [{"time": item.time, "text": item.text} for item in batch if isinstance(item, LogLine)]
+            if lines:
+                await self.send_json({"type": "lines", "lines": lines})
+            skipped = reader.skipped()
+            if skipped:
+                await self.send_json({"type": "skipped", "count": skipped})
+            ended = next((item for item in batch if isinstance(item, _Ended)), None)
+            if ended is None and left <= 0:
+                reader.follow.stop()
+                ended = _Ended(f"Followed for {LOG_FOLLOW_SECONDS // 60} minutes: turn Follow on to go on.")
+            if ended is not None:
+                await self._end(ended.reason)
+                return

@@ -7,17 +7,20 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import docker
 from django.conf import settings
-from docker.errors import DockerException
+from docker.errors import APIError, DockerException, NotFound
 from docker.tls import TLSConfig
 from requests import RequestException
 
@@ -51,6 +54,7 @@ class ContainerInfo:
     image_id: str = ""
     config_hash: str = ""
     ports: list[str] = field(default_factory=list)
+    status: str = ""  # the engine's words, as `docker ps` shows them: "Up 2 minutes (healthy)"
 
 
 SSH_CONNECT_SECONDS = 15  # how long an ssh:// engine may take to answer
@@ -243,6 +247,7 @@ def _info(listed: dict[str, Any]) -> ContainerInfo:
         image_id=listed.get("ImageID") or "",
         config_hash=labels.get(CONFIG_HASH_LABEL, ""),
         ports=_ports(listed.get("Ports") or []),
+        status=status,
     )
 
 
@@ -266,6 +271,190 @@ def containers(endpoint: Endpoint, projects: Iterable[str] | None = None) -> lis
 def project_containers(endpoint: Endpoint, project: str) -> list[ContainerInfo]:
     """All containers (running or not) of one compose project."""
     return containers(endpoint, [project])
+
+
+# One container of a project: its log, what it uses, start / stop / restart.
+
+CONTAINER_ACTIONS = ("start", "stop", "restart")
+DEFAULT_STOP_SECONDS = 10  # the engine's own grace when a container sets none
+MAX_LOG_LINES = 100_000  # the most lines a read, or a follow's first lines, may ask for
+_LONGEST_LINE = 64 * 1024  # a program that never ends its line still shows, in pieces
+
+
+def _said(exc: Exception) -> str:
+    """What the engine said (`No such container: …`), without the request's URL."""
+    return str(exc.explanation) if isinstance(exc, APIError) and exc.explanation else str(exc)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line of a container's log (stdout and stderr as written), with the time the
+    engine took it: RFC 3339 in UTC to the nanosecond, which resumes a follow after it."""
+
+    time: str
+    text: str
+
+
+def _log_line(raw: bytes) -> LogLine:
+    stamp, _, text = raw.decode("utf-8", errors="replace").partition(" ")
+    return LogLine(stamp, text.removesuffix("\r"))
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[LogLine]:
+    """Whole lines out of the engine's chunks: a chunk is one write of the program,
+    part of a line or several."""
+    rest = b""
+    for chunk in chunks:
+        rest += chunk
+        *whole, rest = rest.split(b"\n")
+        if len(rest) > _LONGEST_LINE:
+            whole.append(rest)
+            rest = b""
+        for raw in whole:
+            yield _log_line(raw)
+    if rest:
+        yield _log_line(rest)
+
+
+def log_time_key(stamp: str) -> str:
+    """A log line's time as text that sorts as the time does (the engine drops the
+    trailing zeros of the nanoseconds)."""
+    whole, _, fraction = stamp.removesuffix("Z").partition(".")
+    return f"{whole}.{fraction.ljust(9, '0')}"
+
+
+def container_logs(endpoint: Endpoint, container_id: str, *, tail: int, since: datetime | None = None) -> list[LogLine]:
+    """The last `tail` lines of a container's log (at most MAX_LOG_LINES), those
+    written at or after `since` if given."""
+    try:
+        with _client(endpoint) as client:
+            raw = client.api.logs(container_id, timestamps=True, tail=min(tail, MAX_LOG_LINES), since=since)
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot read the container's log: {_said(exc)}") from exc
+    return list(_lines([raw]))
+
+
+class LogFollow:
+    """A container's log as it is written: iterating yields the last `tail` lines (or,
+    with `after`, a LogLine.time, every line after that one), then each new line, until
+    the container stops or `stop()` is called. `stop()` may come from any thread: it
+    closes the connection the iteration waits on."""
+
+    def __init__(self, endpoint: Endpoint, container_id: str, *, tail: int, after: str = "") -> None:
+        self.endpoint, self.container_id = endpoint, container_id
+        self.tail, self.after = min(tail, MAX_LOG_LINES), after
+        self._stopped = threading.Event()
+        self._stream: Any = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        stream = self._stream
+        if stream is not None:
+            with suppress(Exception):  # closed already, by the iteration ending
+                stream.close()
+
+    def __iter__(self) -> Iterator[LogLine]:
+        # The engine takes whole seconds: ask from the second of `after`, skip up to it.
+        since = int(datetime.fromisoformat(self.after).timestamp()) if self.after else None
+        after = log_time_key(self.after) if self.after else ""
+        try:
+            with _client(self.endpoint) as client:
+                self._stream = client.api.logs(
+                    self.container_id,
+                    stream=True,
+                    follow=True,
+                    timestamps=True,
+                    tail=MAX_LOG_LINES if since else self.tail,
+                    since=since,
+                )
+                try:
+                    for line in _lines(self._stream):
+                        if self._stopped.is_set():
+                            return
+                        if not after or log_time_key(line.time) > after:
+                            yield line
+                finally:
+                    with suppress(Exception):
+                        self._stream.close()
+        except EngineError:
+            raise
+        except Exception as exc:  # the SDK's, requests', urllib3's or the socket's own
+            if not self._stopped.is_set():  # else: our own stop() closed the connection
+                raise EngineError(f"Cannot follow the container's log: {_said(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    """What a running container uses now, as `docker stats` reads it."""
+
+    started_at: datetime | None
+    cpu_percent: float
+    memory_bytes: int
+    memory_limit_bytes: int
+
+
+def _time(stamp: str | None) -> datetime | None:
+    found = datetime.fromisoformat(stamp) if stamp else None
+    return found if found is not None and found.year > 1 else None  # 0001-01-01: never
+
+
+def _usage(stats: dict[str, Any], started_at: datetime | None) -> ContainerStats:
+    """CPU and memory as the docker CLI computes them: CPU time over the host's in the
+    engine's last second, times the CPUs; memory less the page cache it may drop."""
+    cpu, before = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    used = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (before.get("cpu_usage") or {}).get("total_usage", 0)
+    host = cpu.get("system_cpu_usage", 0) - before.get("system_cpu_usage", 0)
+    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    memory = stats.get("memory_stats") or {}
+    usage, counted = memory.get("usage", 0), memory.get("stats") or {}
+    cache = counted.get("total_inactive_file", counted.get("inactive_file", 0))  # cgroup v1, v2
+    return ContainerStats(
+        started_at=started_at,
+        cpu_percent=round(used / host * cpus * 100, 2) if used > 0 and host > 0 else 0.0,
+        memory_bytes=usage - cache if cache < usage else usage,
+        memory_limit_bytes=memory.get("limit", 0),
+    )
+
+
+def container_stats(endpoint: Endpoint, container_ids: Sequence[str]) -> dict[str, ContainerStats]:
+    """Start time, CPU and memory of each running container of `container_ids` (the
+    others are left out). The engine measures CPU over a second, so the containers are
+    asked side by side, not one after another."""
+
+    def one(client: docker.DockerClient, container_id: str) -> ContainerStats | None:
+        try:
+            state = client.api.inspect_container(container_id).get("State") or {}
+            if not state.get("Running"):
+                return None
+            return _usage(client.api.stats(container_id, stream=False), _time(state.get("StartedAt")))
+        except NotFound:
+            return None  # removed meanwhile
+
+    if not container_ids:
+        return {}
+    try:
+        with _client(endpoint) as client, ThreadPoolExecutor(max_workers=min(8, len(container_ids))) as pool:
+            found = list(pool.map(lambda container_id: one(client, container_id), container_ids))
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot read the containers' usage: {_said(exc)}") from exc
+    return {cid: stats for cid, stats in zip(container_ids, found, strict=True) if stats is not None}
+
+
+def container_act(endpoint: Endpoint, container_id: str, action: str) -> None:
+    """Start, stop or restart one container. A stop gives the container its own grace
+    (compose's `stop_grace_period`) before the engine kills it, as compose would."""
+    if action not in CONTAINER_ACTIONS:
+        raise ValueError(f"not a container action: {action}")
+    try:
+        with _client(endpoint) as client:
+            if action == "start":
+                client.api.start(container_id)
+                return
+            grace = (client.api.inspect_container(container_id).get("Config") or {}).get("StopTimeout")
+            seconds = DEFAULT_STOP_SECONDS if grace is None else int(grace)
+            getattr(client.api, action)(container_id, timeout=seconds)
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot {action} the container: {_said(exc)}") from exc
 
 
 STACK_LABEL = "com.docker.stack.namespace"

@@ -1,4 +1,4 @@
-"""Rollback, cancel, stack operations, containers and live status (spec §3)."""
+"""Rollback, cancel, stack operations and live status (spec §3); containers: containers.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dockhand.api import error, query_bool
 from dockhand.models import ApiToken
 from gitsync import git
 from gitsync.services.auth import git_auth
-from stacks import compose, engine
+from stacks import compose
 from stacks.api.deployment_serializers import DeploymentSerializer
 from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
@@ -21,7 +21,7 @@ from stacks.services.deployments import deployment_cancel
 from stacks.services.diff import stack_diff
 from stacks.services.operations import stack_operate
 from stacks.services.rollback import NothingToRollBack, stack_rollback
-from stacks.services.status import stack_states, stack_workloads
+from stacks.services.status import stack_states
 from stacks.services.sync import deployment_wait
 
 
@@ -90,42 +90,6 @@ class StackOperation(APIView):
         except compose.ComposeError as exc:
             return error(str(exc), status.HTTP_500_INTERNAL_SERVER_ERROR, success=False)
         return Response({"success": True, "output": output, "stoppedByUser": stack.stopped_by_user})
-
-
-def _row(found: engine.ContainerInfo | engine.ServiceInfo) -> dict[str, object]:
-    if isinstance(found, engine.ContainerInfo):
-        return {
-            "name": found.name,
-            "service": found.service,
-            "image": found.image,
-            "state": found.state,
-            "health": found.health or None,
-            "ports": found.ports,
-        }
-    service = found
-    return {
-        "name": service.name,
-        "service": service.service,
-        "image": service.image,
-        "replicas": f"{service.running}/{service.desired}",
-        "running": service.running,
-        "desired": service.desired,
-        "error": service.error or None,
-    }
-
-
-class StackContainers(APIView):
-    """GET /api/git/stacks/<id>/containers (a swarm stack: its services and replicas)."""
-
-    def get(self, request: Request, pk: int) -> Response:
-        stack = _stack(request, pk)
-        if stack is None:
-            return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        try:
-            found = stack_workloads(stack)  # a swarm stack: services and replicas
-        except engine.EngineError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY)
-        return Response([_row(w) for w in sorted(found, key=lambda w: (w.service, w.name))])
 
 
 class StackStatus(APIView):

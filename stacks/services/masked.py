@@ -23,6 +23,9 @@ from stacks.models import GitStack
 from stacks.services.deploy import stack_secrets
 
 Answer = TypeVar("Answer", engine.ContainerInfo, engine.ServiceInfo)
+# Digests the engine made up: no secret is in them, and a short secret that happens to
+# be hex ("c0ffee") must not turn a container's id, which the pages link by, into stars.
+_DIGESTS = frozenset({"id", "image_id", "config_hash"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class SecretMask:
         changed: dict[str, object] = {}
         for field in dataclasses.fields(found):
             value = getattr(found, field.name)
+            if field.name in _DIGESTS:
+                continue
             if isinstance(value, str):
                 changed[field.name] = self.text(value)
             elif isinstance(value, list):

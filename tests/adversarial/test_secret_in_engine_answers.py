@@ -99,6 +99,7 @@ def test_the_engines_answers_about_a_stack_show_its_secrets_masked(
 
     expected = [
         {
+            "id": raw[0].id,  # a digest of the engine's: never masked, the pages link by it
             "name": f"c-{MASK}",
             "service": "app",
             "image": f"dockhand-test/busybox:{MASK}",
@@ -110,7 +111,10 @@ def test_the_engines_answers_about_a_stack_show_its_secrets_masked(
     for user in (viewer, env_admin, admin):
         api, page = _as(user)
         answers = [api.get(f"/api/git/stacks/{leaky['id']}/containers")]
-        assert answers[0].json() == expected, user.username
+        listed = answers[0].json()
+        statuses = [row.pop("status") for row in listed]  # "Up 3 seconds": it moves on
+        assert all(said.startswith("Up ") for said in statuses), statuses
+        assert listed == expected, user.username
         answers += [
             api.get(f"/api/git/stacks/{leaky['id']}"),
             api.get("/api/git/stacks"),
@@ -190,3 +194,21 @@ def test_an_engine_error_quoting_a_secret_is_masked(
     )
     shown = page.get(f"/stacks/{leaky['id']}/").content.decode()
     assert "The Docker engine could not be asked." in shown and secret not in shown
+
+
+def test_a_container_named_with_a_secret_is_reached_by_its_id_or_shown_name_only(
+    leaky: dict[str, Any], viewer: Any
+) -> None:
+    secret = leaky["secret"]
+    api, page = _as(viewer)
+    listed = api.get(f"/api/git/stacks/{leaky['id']}/containers").json()
+    base = f"/api/git/stacks/{leaky['id']}/containers"
+    for ref in (f"c-{MASK}", listed[0]["id"][:12]):
+        shown = api.get(f"{base}/{ref}/logs", {"download": "1"})
+        assert shown.status_code == 200, shown.content
+        assert secret not in shown["Content-Disposition"] and secret not in shown.content.decode()
+    # The real name is no oracle for the secret in it: not found, and not repeated.
+    guessed = api.get(f"{base}/c-{secret}/logs")
+    assert guessed.status_code == 404 and secret not in guessed.content.decode()
+    page_shown = page.get(f"/stacks/{leaky['id']}/containers/").content.decode()
+    assert f'data-logs="{listed[0]["id"][:12]}"' in page_shown and secret not in page_shown

@@ -185,7 +185,9 @@ def test_a_saved_override_shows_the_banner_until_sync_applies_it(
         row = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")[-1]
         row.find_element(By.NAME, "key").send_keys("PLAIN")
         row.find_element(By.NAME, "value").send_keys("from-the-banner-test")
-        driver.find_element(By.ID, "save-env").click()
+        save = driver.find_element(By.ID, "save-env")  # below the fold since the containers section
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save)
+        save.click()
         banner = _wait(driver).until(ec.visibility_of_element_located((By.ID, "pending-changes")))
         assert "Saved changes are not applied yet" in banner.text and "override PLAIN added" in banner.text
 

@@ -119,7 +119,7 @@ def test_a_stopped_stack_stays_stopped_until_it_is_started(
     assert api.post(f"/api/git/stacks/{stack['id']}/start").json()["stoppedByUser"] is False
     containers = api.get(f"/api/git/stacks/{stack['id']}/containers").json()
     assert [(c["service"], c["state"], c["name"]) for c in containers] == [("app", "running", container_name(stack))]
-    assert set(containers[0]) == {"name", "service", "image", "state", "health", "ports"}
+    assert set(containers[0]) == {"id", "name", "service", "image", "state", "status", "health", "ports"}
     assert _sync(api, stack).json()["deployed"] is True and _version(stack) == "2"
 
 

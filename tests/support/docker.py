@@ -61,3 +61,31 @@ def remove_project(project: str) -> None:
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
     subprocess.run(["docker", "network", "rm", f"{project}_default"], capture_output=True)
+
+
+# A compose service of the test image that prints to its log: a line with the SECRET
+# override in it, then "ready"; `print_line` makes it print more while it runs.
+CHATTY_SERVICE = """\
+  {name}:
+    image: {image}
+    pull_policy: never
+    command: ["sh", "-c", "echo \\"booting with $$SECRET\\"; echo ready; exec sleep 3600"]
+    stop_grace_period: 1s
+    environment:
+      SECRET: ${{SECRET:-unset}}
+"""
+
+
+def chatty_compose(*names: str) -> str:
+    """A compose file of chatty services (default: one, `app`)."""
+    return "services:\n" + "".join(CHATTY_SERVICE.format(name=n, image=IMAGE) for n in names or ("app",))
+
+
+def print_line(container: str, text: str, *, docker_host: str = "") -> None:
+    """Make a running container print `text` to its log, as its main process would."""
+    host = ["-H", docker_host] if docker_host else []
+    subprocess.run(
+        ["docker", *host, "exec", container, "sh", "-c", 'echo "$0" > /proc/1/fd/1', text],
+        check=True,
+        capture_output=True,
+    )
