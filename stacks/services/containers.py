@@ -20,7 +20,7 @@ from dockhand.errors import Conflict, Forbidden
 from stacks import engine
 from stacks.engine import ContainerInfo, ContainerStats, LogLine
 from stacks.models import Environment, GitStack, Membership
-from stacks.services.access import deploy_needs_approval, require
+from stacks.services.access import deploy_needs_approval, may_review, require
 from stacks.services.lock import operation_lock
 from stacks.services.masked import SecretMask
 
@@ -99,11 +99,9 @@ def container_usage(*, stack: GitStack, containers: Sequence[Any]) -> dict[str, 
 
 def may_operate_containers(user: Any, environment: Environment) -> bool:
     """Whether the pages offer this user start / stop / restart: whoever operates the
-    environment's stacks (deployers, unless it needs an approval they cannot give)."""
-    try:
-        return not deploy_needs_approval(user, environment)
-    except Forbidden:
-        return False
+    environment's stacks (deployers, unless it needs an approval they cannot give): the
+    same people who review deploys there."""
+    return may_review(user, environment)
 
 
 def container_operate(*, stack: GitStack, ref: str, action: str, by: Any) -> ContainerInfo:

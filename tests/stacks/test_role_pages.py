@@ -100,7 +100,7 @@ def _page(user: Any, stack: GitStack) -> str:
 def test_a_viewer_is_offered_no_action_on_the_stack_page(viewer: Any, stack: GitStack) -> None:
     html = _page(viewer, stack)
     assert not _ids(html) & {*ACTIONS, *EDITOR, "resume", "apply-sync"}, _ids(html) & {*ACTIONS, *EDITOR}
-    assert "modal-" not in html and "data-rollback" not in html  # nor any confirmation
+    assert 'id="modal-' not in html and "data-rollback" not in html  # nor any confirmation of a stack action
     for action in ("sync", "rollback", "stop", "restart", "down", "delete", "env", "resume"):
         assert f'action="/stacks/{stack.pk}/{action}/"' not in html, action
     assert 'id="diff"' in html  # reading is theirs
@@ -184,7 +184,7 @@ def test_a_locked_environment_shows_sync_disabled_with_the_reason(deployer: Any,
     assert f'title="{reason}"' in html
     hints = _text(_element_and_content(html, "action-hints"))
     assert hints == f"Sync, Force redeploy, Roll back, Start, Stop, Restart and Down unavailable to you here. {reason}."
-    assert "modal-" not in html and f'action="/stacks/{stack.pk}/sync/"' not in html
+    assert 'id="modal-' not in html and f'action="/stacks/{stack.pk}/sync/"' not in html
     diff = _client(deployer).get(f"/stacks/{stack.pk}/diff/").content.decode()
     assert "disabled" in _element(diff, "diff-sync") and f'title="{reason}"' in diff
 
