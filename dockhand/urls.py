@@ -14,6 +14,8 @@ from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
 from stacks import container_views as container_pages
+from stacks import deployment_views as deployment_pages
+from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
 from stacks import member_views, metrics, token_views, webhook_views
 from stacks import views as stack_pages
@@ -85,7 +87,7 @@ dashboard = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", session_views.PasswordChangeView.as_view(), name="password-change"),
     path("password/done/", session_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
-    path("audit/", stack_pages.audit_log, name="audit"),
+    path("audit/", deployment_pages.audit_log, name="audit"),
     path("tokens/", token_views.token_list, name="token-list"),
     path("tokens/new/", token_views.token_new, name="token-new"),
     path("tokens/<int:pk>/revoke/", token_views.token_revoke_view, name="token-revoke"),
@@ -131,22 +133,25 @@ dashboard = [
         lifecycle_pages.environment_notify_test_view,
         name="environment-notify-test",
     ),
-    path("deployments/<int:pk>/", stack_pages.deployment_detail, name="deployment-detail"),
+    path("deployments/<int:pk>/", deployment_pages.deployment_detail, name="deployment-detail"),
     path(
         "deployments/<int:pk>/approve/",
-        stack_pages.deployment_review,
+        deployment_pages.deployment_review,
         {"verdict": "approve"},
         name="deployment-approve",
     ),
     path(
-        "deployments/<int:pk>/reject/", stack_pages.deployment_review, {"verdict": "reject"}, name="deployment-reject"
+        "deployments/<int:pk>/reject/",
+        deployment_pages.deployment_review,
+        {"verdict": "reject"},
+        name="deployment-reject",
     ),
     path(
         "repositories/<int:pk>/test/", git_pages.repository_test_view, {"reach_of": git_reach}, name="repository-test"
     ),
     *pages.urls(git_pages.credential_pages(environments=environment_choices)),
     *pages.urls(git_pages.repository_pages(reach_of=git_reach)),
-    *pages.urls(stack_pages.ENVIRONMENTS),
+    *pages.urls(environment_pages.ENVIRONMENTS),
 ]
 
 # The admin's login checks passwords through the same limiter as the others.

@@ -13,6 +13,7 @@ from dockhand.errors import Conflict, require_superuser
 from dockhand.forms import checkbox
 from gitsync import git
 from stacks import compose
+from stacks.deployment_views import visible_deployment
 from stacks.models import Environment, GitStack, Membership
 from stacks.services.abilities import stack_abilities
 from stacks.services.access import require
@@ -22,7 +23,7 @@ from stacks.services.environments import environment_engine_check
 from stacks.services.notifications import notify_test
 from stacks.services.operations import stack_operate
 from stacks.services.rollback import stack_resume, stack_rollback
-from stacks.views import visible_deployment, visible_stacks
+from stacks.views import visible_stacks
 
 
 def _refused(request: HttpRequest, stack: GitStack | None, title: str, exc: Exception) -> HttpResponse:

@@ -1,4 +1,5 @@
-"""Dashboard pages for stacks and deployments; they call the same services as the API."""
+"""Dashboard pages for stacks (overview, list, page, form, overrides, sync, delete);
+they call the same services as the API."""
 
 from __future__ import annotations
 
@@ -16,19 +17,16 @@ from django.views.decorators.http import require_POST
 
 from dockhand.errors import Conflict, Forbidden, InUse
 from dockhand.forms import checkbox, initial_values, optional_id, validate
-from dockhand.pages import Resource
 from gitsync.api.serializers import public_url
 from gitsync.models import Credential, Repository
 from gitsync.services.repositories import credential_save
 from stacks import compose, engine
-from stacks.api.environment_serializers import EnvironmentSerializer
 from stacks.api.serializers import GitStackSerializer, validate_cron
 from stacks.forms import (
     DEPLOY_FLAGS,
     SOURCE_FIELDS,
     inline_field,
     new_credential,
-    notify_data,
     override_rows,
     source_feedback,
     source_report,
@@ -45,21 +43,17 @@ from stacks.models import (
     default_notify_events,
 )
 from stacks.page_actions import stack_page_actions
-from stacks.services.abilities import deployment_abilities, may_add_stacks, stack_abilities, stack_environments
+from stacks.services.abilities import may_add_stacks, stack_abilities, stack_environments
 from stacks.services.access import (
     admin_environment_ids,
     deploy_needs_approval,
     is_admin_of,
     require,
-    visible_audit_events,
     visible_environment_ids,
 )
 from stacks.services.applied import stack_applied
-from stacks.services.deployments import deployment_approve, deployment_reject
-from stacks.services.environments import environment_delete, environment_save
-from stacks.services.output import plain_text
 from stacks.services.overview import STATES, overview
-from stacks.services.progress import CANCELLABLE, deployment_state
+from stacks.services.progress import CANCELLABLE
 from stacks.services.revision import changes, stack_config
 from stacks.services.schedules import CRON_PRESETS, next_runs
 from stacks.services.source import SourceReport
@@ -489,64 +483,6 @@ def stack_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("stack-list")
 
 
-def _holds(request: HttpRequest, stack: GitStack, role: str) -> bool:
-    """Whether the user holds `role` in the stack's environment (for what a page offers)."""
-    try:
-        require(request.user, stack.environment_id, role)
-    except Forbidden:
-        return False
-    return True
-
-
-def visible_deployment(request: HttpRequest, pk: int) -> Deployment:
-    deployments = Deployment.objects.select_related("stack__environment", "retry_of", "rollback_to")
-    allowed = visible_environment_ids(request.user)
-    if allowed is not None:
-        deployments = deployments.filter(stack__environment_id__in=allowed)
-    return get_object_or_404(deployments, pk=pk)
-
-
-@login_required
-def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    deployment = visible_deployment(request, pk)
-    lines_so_far = list(deployment.lines.all())
-    can = deployment_abilities(request.user, deployment)
-    context = {
-        "deployment": deployment,
-        "state": deployment_state(deployment),
-        "lines": lines_so_far,
-        "last_seq": lines_so_far[-1].seq if lines_so_far else 0,
-        "can": can,
-        "can_review": can.review,
-    }
-    return render(request, "stacks/deployment.html", context)
-
-
-@login_required
-@require_POST
-def deployment_review(request: HttpRequest, pk: int, verdict: str) -> HttpResponse:
-    """Approve or reject a deploy waiting for approval (the buttons on its page)."""
-    deployment = visible_deployment(request, pk)
-    try:
-        if verdict == "approve":
-            deployment_approve(deployment=deployment, by=request.user)
-        else:
-            reason = plain_text(request.POST.get("reason", "").strip()[:500])
-            deployment_reject(deployment=deployment, by=request.user, reason=reason)
-    except Conflict as exc:
-        return render(
-            request, "message.html", {"title": "Not done", "message": str(exc), "back": deployment.stack}, status=409
-        )
-    return redirect("deployment-detail", pk=deployment.pk)
-
-
-@login_required
-def audit_log(request: HttpRequest) -> HttpResponse:
-    """The audit trail as far as the reader may read it, newest first, 50 to a page."""
-    page = Paginator(visible_audit_events(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "audit.html", {"page": page})
-
-
 @login_required
 def cron_preview(request: HttpRequest) -> HttpResponse:
     """HTMX: the next three run times of the cron being typed."""
@@ -556,46 +492,3 @@ def cron_preview(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         return render(request, "stacks/_cron_preview.html", {"error": " ".join(getattr(exc, "detail", [str(exc)]))})
     return render(request, "stacks/_cron_preview.html", {"runs": next_runs(cron, 3)})
-
-
-def _environment_data(post: QueryDict) -> dict[str, Any]:
-    return {
-        "name": post.get("name", "").strip(),
-        "dockerHost": post.get("dockerHost", "").strip(),
-        "policy": post.get("policy", "privileged"),
-        "hostPaths": [line.strip() for line in post.get("hostPaths", "").splitlines() if line.strip()],
-        "protection": post.get("protection", "none"),
-        "approvalRequired": checkbox(post, "approvalRequired"),
-        "swarm": checkbox(post, "swarm"),
-        "sshCredentialId": post.get("sshCredentialId") or None,
-        **notify_data(post),
-        # Write-only like every secret: empty boxes keep what is set.
-        **{f"tls{k}": post[f"tls{k}"] for k in ("Ca", "Cert", "Key") if post.get(f"tls{k}", "").strip()},
-        **({"tlsCa": "", "tlsCert": "", "tlsKey": ""} if checkbox(post, "clearTls") else {}),
-    }
-
-
-def _seen_environments(request: HttpRequest) -> Any:
-    """The environments this user is a member of (owners: all), as the API lists them."""
-    allowed = visible_environment_ids(request.user)
-    return Environment.objects.all() if allowed is None else Environment.objects.filter(pk__in=allowed)
-
-
-ENVIRONMENTS = Resource(
-    name="environment",
-    plural="environments",
-    app="stacks",
-    model=Environment,
-    serializer=EnvironmentSerializer,
-    data=_environment_data,
-    page_context=lambda request: {
-        # Where the Members button shows: the environments this user administers.
-        "admin_of": admin_environment_ids(request.user),
-        "notify_events": [(e.value, e.label) for e in NotifyEvent],
-        "tls_fields": [("tlsCa", "CA certificate"), ("tlsCert", "Client certificate"), ("tlsKey", "Client key")],
-        "ssh_credentials": Credential.objects.filter(auth_type=Credential.AuthType.SSH),
-    },
-    save=lambda instance, fields: environment_save(environment=instance, fields=fields),
-    delete=lambda instance: environment_delete(environment=instance),
-    visible=lambda request: _seen_environments(request),
-)
