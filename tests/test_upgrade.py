@@ -225,10 +225,26 @@ def _python(tree: Path, data: Path, *args: str) -> subprocess.CompletedProcess[s
         "DOCKHAND_DATA_DIR": str(data),
         "DOCKHAND_SECRET_KEY": SECRET_KEY,
         "DOCKHAND_TASKS_INLINE": "true",
+        "PYTHONPATH": str(_isolation(tree)),
     }
     return subprocess.run(
         [sys.executable, *args], cwd=tree, env=env, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def _isolation(tree: Path) -> Path:
+    """A `sitecustomize` that takes this checkout's editable install off the import path:
+    with it, a package or module the tree lacks (a new `templatetags`, say) would be
+    imported from this checkout into the other tree's run."""
+    folder = tree.parent / f"{tree.name}-isolation"
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]\n"
+        "sys.path_hooks[:] = [h for h in sys.path_hooks if '__editable__' not in getattr(h, '__module__', '')]\n"
+        "sys.path_importer_cache.clear()\n"
+    )
+    return folder
 
 
 def _manage(tree: Path, data: Path, *args: str) -> str:

@@ -112,7 +112,9 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     row.find_element(By.NAME, "key").send_keys("API_KEY")
     row.find_element(By.NAME, "value").send_keys(SECRET)
     row.find_element(By.NAME, "secret").click()
-    driver.find_element(By.ID, "save-env").click()
+    save_env = driver.find_element(By.ID, "save-env")  # below the containers section: scrolled to first
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save_env)
+    save_env.click()
     _wait(driver).until(ec.url_to_be(stack_url))
     assert SECRET not in driver.page_source
 
