@@ -88,7 +88,8 @@ def test_a_swarm_stack_deploys_updates_and_rolls_back(
 
     refused = api.post(f"/api/git/stacks/{stack['id']}/stop")
     assert refused.status_code == 409 and "swarm" in refused.json()["error"]
-    assert api.post(f"/api/git/stacks/{stack['id']}/down").status_code == 200
+    down = api.post(f"/api/git/stacks/{stack['id']}/down")
+    assert down.status_code == 200, down.content
     deadline = time.monotonic() + 30
     while swarm_engine.docker("service", "ls", "-q").stdout.strip() and time.monotonic() < deadline:
         time.sleep(0.5)
