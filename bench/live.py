@@ -40,6 +40,8 @@ def _latencies(world: World, name: str, extra_env: dict[str, str]) -> list[float
             received = time.time()
             if message["type"] == "status":
                 break
+            if message["type"] != "line":  # the live header's state changes
+                continue
             parts = message["text"].split()
             if parts[:1] == ["tick"]:
                 latencies.append(received - float(parts[2]))
