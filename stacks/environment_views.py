@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, QueryDict
+from django.http import QueryDict
 
 from dockhand.forms import checkbox
 from dockhand.pages import Resource
@@ -13,7 +13,7 @@ from gitsync.models import Credential
 from stacks.api.environment_serializers import EnvironmentSerializer
 from stacks.forms import notify_data
 from stacks.models import Environment, NotifyEvent
-from stacks.services.access import admin_environment_ids, visible_environment_ids
+from stacks.services.access import admin_environment_ids, visible_environments
 from stacks.services.environments import environment_delete, environment_save
 
 
@@ -34,12 +34,6 @@ def _environment_data(post: QueryDict) -> dict[str, Any]:
     }
 
 
-def _seen_environments(request: HttpRequest) -> Any:
-    """The environments this user is a member of (owners: all), as the API lists them."""
-    allowed = visible_environment_ids(request.user)
-    return Environment.objects.all() if allowed is None else Environment.objects.filter(pk__in=allowed)
-
-
 ENVIRONMENTS = Resource(
     name="environment",
     plural="environments",
@@ -56,5 +50,5 @@ ENVIRONMENTS = Resource(
     },
     save=lambda instance, fields: environment_save(environment=instance, fields=fields),
     delete=lambda instance: environment_delete(environment=instance),
-    visible=lambda request: _seen_environments(request),
+    visible=lambda request: visible_environments(request.user),
 )

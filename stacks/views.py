@@ -50,6 +50,7 @@ from stacks.services.access import (
     is_admin_of,
     require,
     visible_environment_ids,
+    visible_environments,
 )
 from stacks.services.applied import stack_applied
 from stacks.services.overview import STATES, overview
@@ -148,12 +149,8 @@ def stack_list(request: HttpRequest) -> HttpResponse:
 def overview_page(request: HttpRequest) -> HttpResponse:
     """The home page: how the user's stacks stand, what needs attention, what deployed
     lately, and their engines."""
-    allowed = visible_environment_ids(request.user)
-    environments = Environment.objects.order_by("name")
-    deployments = Deployment.objects.filter(stack__isnull=False)
-    if allowed is not None:
-        environments = environments.filter(pk__in=allowed)
-        deployments = deployments.filter(stack__environment_id__in=allowed)
+    environments = visible_environments(request.user).order_by("name")
+    deployments = Deployment.objects.filter(stack__environment__in=environments)
     found = overview(visible_stacks(request).order_by("name"), environments, deployments)
     context = {"overview": found, "states": STATES, "can_add": may_add_stacks(request.user)}
     return render(request, "stacks/overview.html", context)

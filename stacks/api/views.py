@@ -26,7 +26,7 @@ from stacks.api.deployment_serializers import (
 from stacks.api.environment_serializers import EnvironmentSerializer
 from stacks.api.serializers import GitStackSerializer
 from stacks.models import Deployment, Environment, GitStack, Membership, WebhookDelivery
-from stacks.services.access import require, visible_environment_ids
+from stacks.services.access import require, visible_environment_ids, visible_environments
 from stacks.services.deployments import deployment_approve, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.listed import stacks_listed
@@ -58,8 +58,7 @@ def visible_stacks(request: Request, stacks: Any) -> Any:
 
 
 def _visible_environments(request: Request) -> Any:
-    allowed = visible_environment_ids(request.user, token_environment_ids(request))
-    return Environment.objects.all() if allowed is None else Environment.objects.filter(pk__in=allowed)
+    return visible_environments(request.user, token_environment_ids(request))
 
 
 def _environment_context(request: Request) -> dict[str, Any]:

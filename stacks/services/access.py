@@ -29,6 +29,12 @@ def visible_environment_ids(user: Any, token_limit: list[int] | None = None) -> 
     return token_limit if mine is None else [e for e in mine if e in token_limit]
 
 
+def visible_environments(user: Any, token_limit: list[int] | None = None) -> QuerySet[Environment]:
+    """The environments the caller may see (see visible_environment_ids), as rows."""
+    allowed = visible_environment_ids(user, token_limit)
+    return Environment.objects.all() if allowed is None else Environment.objects.filter(pk__in=allowed)
+
+
 def admin_environment_ids(user: Any) -> set[int] | None:
     """Environments where the user is an admin; None means all (an owner)."""
     if user is not None and user.is_superuser:
