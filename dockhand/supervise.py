@@ -1,20 +1,26 @@
 """The foreground supervisor `serve` becomes once the product is prepared: it starts
-the web server and the worker, and stops both on Ctrl-C or when either dies.
+the web processes and the worker, and stops them all on Ctrl-C or when one dies.
 
 Plain Python without Django on purpose: `serve` execs into it, so the memory the
 preparation used (migrations, checks, every app module) is given back, and what stays
 resident for the product's lifetime is a few MB (benchmark #7).
 
-    python -m dockhand.supervise <grace seconds> <web argv …> -- <worker argv …>
+    python -m dockhand.supervise <grace seconds> <processes as JSON>
+
+where the JSON maps each process's name to `{"argv": [...], "fds": [...], "env": {...}}`:
+the file numbers it inherits besides the node lock (a web process's listening socket)
+and the variables set for it alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -24,14 +30,25 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-def supervise(grace: float, commands: dict[str, list[str]]) -> int:
+def _start(spec: dict[str, Any], keep: tuple[int, ...]) -> subprocess.Popen[bytes]:
     # Each child leads its own process group, so a terminal's Ctrl-C reaches only this
     # supervisor, which then stops each group as a whole (qcluster's worker processes
     # included) instead of racing the children's own signal handling.
+    env = {**os.environ, **spec.get("env", {})}
+    fds = (*keep, *spec.get("fds", ()))
+    return subprocess.Popen(spec["argv"], start_new_session=True, pass_fds=fds, env=env)
+
+
+def supervise(grace: float, commands: dict[str, dict[str, Any]]) -> int:
     # The node lock (dockhand.node) is an open file each child inherits: held while any lives.
     inherited = os.environ.get("DOCKHAND_NODE_LOCK_FD")
     keep = (int(inherited),) if inherited else ()
-    procs = {name: subprocess.Popen(argv, start_new_session=True, pass_fds=keep) for name, argv in commands.items()}
+    procs = {name: _start(spec, keep) for name, spec in commands.items()}
+    # The listening sockets now live in the web processes alone: a web process that
+    # dies takes its port with it instead of leaving it bound by the supervisor.
+    for spec in commands.values():
+        for fd in spec.get("fds", ()):
+            os.close(fd)
     stopping = False
 
     def _stop(signum: int, frame: object) -> None:
@@ -40,7 +57,7 @@ def supervise(grace: float, commands: dict[str, list[str]]) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    # Whichever ends first, by a signal or by dying, takes the other one down too.
+    # Whichever ends first, by a signal or by dying, takes the others down too.
     while not stopping and all(p.poll() is None for p in procs.values()):
         time.sleep(0.2)
     # SIGTERM to each leader only: qcluster's sentinel stops its own workers and hangs
@@ -65,9 +82,7 @@ def supervise(grace: float, commands: dict[str, list[str]]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    grace, rest = float(argv[0]), argv[1:]
-    split = rest.index("--")
-    return supervise(grace, {"web": rest[:split], "worker": rest[split + 1 :]})
+    return supervise(float(argv[0]), json.loads(argv[1]))
 
 
 if __name__ == "__main__":

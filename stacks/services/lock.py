@@ -138,8 +138,9 @@ def lock_wait_again(deployment: Deployment) -> None:
 
 def lock_ask_followup(stack: GitStack, trigger: str) -> bool:
     """While the lock is held, ask its holder to hand it to one follow-up sync when it
-    finishes (many asks, one follow-up). False when the lock is free."""
-    held = GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False)
+    finishes (many asks, one follow-up). False when the lock is free, or its lease ran
+    out (its holder may be dead: the caller takes the lock instead)."""
+    held = GitStack.objects.filter(pk=stack.pk, lock_owner__isnull=False, lock_expires__gte=timezone.now())
     return held.update(sync_pending=True, pending_trigger=trigger) == 1
 
 

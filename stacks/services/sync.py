@@ -217,14 +217,19 @@ def stack_sync_coalesced(
 
     Returns the new deployment, or None when the request joined the pending follow-up.
     """
+    # A burst of pushes finds the lock held: asking for the follow-up first costs one
+    # UPDATE, where a sync attempt writes a deployment row and rolls it back. Not where an
+    # admin must approve: that request is a deployment waiting, lock or no lock.
+    held = stack.lock_owner is not None and not deploy_needs_approval(None, stack.environment)
     for _ in range(5):
+        # Only while the lock is held; if it was released meanwhile, sync.
+        if held and lock_ask_followup(stack, trigger):
+            record("stack.sync_coalesced", stack, f"trigger={trigger}: one follow-up after the running sync")
+            return None
         try:
             return stack_sync(stack=stack, trigger=trigger, by=None, check_here=check_here, head=head)
         except StackBusy:
-            # Only while the lock is held; if it was released meanwhile, try again.
-            if lock_ask_followup(stack, trigger):
-                record("stack.sync_coalesced", stack, f"trigger={trigger}: one follow-up after the running sync")
-                return None
+            held = True
     raise StackBusy()
 
 

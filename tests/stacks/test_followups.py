@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from stacks import compose
 from stacks.models import Deployment, GitStack
-from stacks.services import sync
+from stacks.services import lock, sync
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 
@@ -49,4 +52,28 @@ def test_a_trigger_arriving_after_the_release_starts_a_fresh_sync(
 ) -> None:
     stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
     deployment = sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
+    assert deployment is not None and Deployment.objects.get(pk=deployment.pk).status == "success"
+
+
+def test_a_push_that_finds_the_lock_held_asks_for_the_follow_up_without_writing_a_deployment(
+    api: Any, app_repo: Any, make_stack: Any
+) -> None:
+    stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
+    lock.lock_take(stack, lock.Holder.OPERATION, timedelta(minutes=5))
+    stack.refresh_from_db()
+    with CaptureQueriesContext(connection) as queries:
+        assert sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK) is None
+    # One UPDATE asks for the follow-up: no deployment row written and rolled back.
+    assert not [q for q in queries.captured_queries if 'INSERT INTO "stacks_deployment"' in q["sql"]]
+    stack.refresh_from_db()
+    assert stack.sync_pending and stack.pending_trigger == "webhook"
+
+
+def test_a_push_does_not_wait_behind_a_holder_whose_lease_ran_out(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
+    lock.lock_take(stack, lock.Holder.OPERATION, timedelta(seconds=-1))  # its holder died
+    stack.refresh_from_db()
+    deployment = sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
     assert deployment is not None and Deployment.objects.get(pk=deployment.pk).status == "success"

@@ -40,6 +40,9 @@ class Product:
             DOCKHAND_DATA_DIR=str(data_dir),
             DOCKHAND_BIND=f"127.0.0.1:{self.port}",
             DOCKHAND_ADMIN_PASSWORD=admin_password,
+            # Two web processes, as on any machine with two cores or more, whatever this
+            # one has: sessions, live output and rate limits must hold across them.
+            DOCKHAND_WEB_PROCESSES="2",
         )
         env.update(extra_env or {})
         self._log = open(self.log_path, "wb")  # closed by interrupt()

@@ -4,6 +4,7 @@ both."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from dockhand.datadir import make_private
+from dockhand.listen import PortInUse, listening_sockets
 from dockhand.node import LOCK_FD_VARIABLE, AlreadyRunning, node_lock_take
 from stacks.services.recovery import recover_after_restart
 
@@ -40,14 +42,36 @@ class Command(BaseCommand):
         recover_after_restart()
         for message in checks.run_checks(tags=["dockhand"], include_deployment_checks=True):
             self.stderr.write(f"warning: {message.msg} ({message.id}) {message.hint or ''}")
-        web = [sys.executable, "-m", "daphne", "-b", settings.BIND_HOST, "-p", str(settings.BIND_PORT)]
+        web = self._web_processes()
         worker = [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"]
         self.stdout.write(f"dockhand is running on http://{settings.BIND} (Ctrl-C stops it)")
         self.stdout.flush()
-        # The web process keeps the auto-sync clock (see dockhand.asgi): it never forks,
-        # and scheduled checks then start on the minute whatever the workers are doing.
-        os.environ["DOCKHAND_RUN_CLOCK"] = "1"
         # Become the small supervisor: the memory used to get here is given back.
         grace = settings.STOP_GRACE + settings.CANCEL_GRACE + ENDING_SECONDS
-        supervisor = [sys.executable, "-m", "dockhand.supervise", str(grace)]
-        os.execv(sys.executable, [*supervisor, *web, "dockhand.asgi:application", "--", *worker])  # noqa: S606 (no shell: argv as given)
+        processes = json.dumps({**web, "worker": {"argv": worker}})
+        supervisor = [sys.executable, "-m", "dockhand.supervise", str(grace), processes]
+        os.execv(sys.executable, supervisor)  # noqa: S606 (no shell: argv as given)
+
+    def _web_processes(self) -> dict[str, dict[str, object]]:
+        """DOCKHAND_WEB_PROCESSES Daphne processes, each on its own listening socket
+        (dockhand.listen). The first keeps the auto-sync clock (see dockhand.asgi): one
+        clock per node, in a process that never forks, so scheduled checks start on the
+        minute whatever the workers are doing."""
+        daphne = [sys.executable, "-m", "daphne", "dockhand.asgi:application"]
+        listen: list[tuple[list[str], list[int]]]
+        if ":" in settings.BIND_HOST:  # IPv6: Daphne adopts IPv4 sockets only; it binds its one itself.
+            listen = [(["-b", settings.BIND_HOST, "-p", str(settings.BIND_PORT)], [])]
+        else:
+            try:
+                fds = listening_sockets(settings.BIND_HOST, settings.BIND_PORT, settings.WEB_PROCESSES)
+            except PortInUse as exc:
+                raise CommandError(f"{exc} (set DOCKHAND_BIND to another address)") from exc
+            listen = [(["--fd", str(fd)], [fd]) for fd in fds]
+        return {
+            ("web" if n == 0 else f"web-{n + 1}"): {
+                "argv": [*daphne[:3], *args, daphne[3]],
+                "fds": inherited,
+                "env": {"DOCKHAND_RUN_CLOCK": "1" if n == 0 else "0"},
+            }
+            for n, (args, inherited) in enumerate(listen)
+        }
