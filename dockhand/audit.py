@@ -76,6 +76,22 @@ def record(action: str, obj: object, detail: str = "") -> None:
     )
 
 
+def record_each(action: str, objs: Collection[Any], detail: Callable[[Any], str]) -> None:
+    """`record` for many objects in one INSERT (the clock's checks of thousands of stacks)."""
+    actor = _actor.get()
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor=actor.label,
+            actor_user_id=actor.user_id,
+            environment_id=getattr(obj, "audit_environment_id", None),
+            action=action,
+            object=f"{obj.__class__.__name__.lower()}:{obj.pk} {obj}"[:300],
+            detail=detail(obj),
+        )
+        for obj in objs
+    )
+
+
 def events_seen_by(
     *, user_id: int, environment_ids: Collection[int] | None, admin_of: Collection[int] | None
 ) -> QuerySet[AuditEvent]:

@@ -13,7 +13,7 @@ from django.test import Client
 
 from dockhand.models import AuditEvent
 from stacks.models import Environment, GitStack
-from stacks.services.unchanged import UNCHANGED_NOTE
+from stacks.services.skipped import UNCHANGED_NOTE
 from tests.conftest import SECRET_VALUE, compose_file
 from tests.support import webhooks as hooks
 from tests.support.receiver import Receiver

@@ -32,6 +32,7 @@ from stacks.services.environments import environment_delete, environment_save
 from stacks.services.listed import stacks_listed
 from stacks.services.lock import StackBusy
 from stacks.services.output import plain_text
+from stacks.services.skipped import UNCHANGED_NOTE
 from stacks.services.source import stack_source_check
 from stacks.services.stacks import (
     local_environment,
@@ -42,7 +43,6 @@ from stacks.services.stacks import (
 )
 from stacks.services.status import stack_states
 from stacks.services.sync import CommitNotOnBranch, deployment_wait, stack_sync
-from stacks.services.unchanged import UNCHANGED_NOTE
 
 STACK_NOT_FOUND = "Git stack not found"
 COMMIT_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")

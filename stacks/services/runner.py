@@ -31,8 +31,8 @@ from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 from stacks.services.revision import Config, revision, stack_config
 from stacks.services.rollback import NothingToRollBack, stack_rollback
+from stacks.services.skipped import UNCHANGED_NOTE
 from stacks.services.sync import deployment_rerun
-from stacks.services.unchanged import UNCHANGED_NOTE
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,15 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dockhand.audit import acting_as, record
 from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
+from stacks.services.access import deploy_needs_approval
+from stacks.services.skipped import skipped_record, unchanged
 from stacks.services.sync import auto_sync_refusal, stack_sync_coalesced
 
 log = logging.getLogger(__name__)
@@ -58,26 +60,29 @@ def stack_schedule_apply(*, stack: GitStack, cron_changed: bool = True) -> None:
 
 
 def due_stacks_claim(now: datetime) -> list[int]:
-    """The stacks due at `now`, each moved on to its next time by a conditional UPDATE:
-    several clocks (one per node) may look at once, and each due stack goes to exactly
-    one of them. A stack missed during downtime runs once, then waits for its next time."""
-    claimed = []
-    due = GitStack.objects.filter(auto_update=True, next_auto_sync__lte=now)
-    for pk, cron, when in due.values_list("pk", "auto_update_cron", "next_auto_sync"):
-        following = next_runs(cron, 1, after=now)[0]
-        if GitStack.objects.filter(pk=pk, next_auto_sync=when).update(next_auto_sync=following):
-            claimed.append(pk)
-    return claimed
+    """The stacks due at `now`, each moved on to its next time. Several clocks (one per
+    node) may look at once, and each due stack goes to exactly one of them: the due rows
+    are read and moved in one transaction, locked as read (PostgreSQL, skipping rows
+    another clock holds; SQLite's IMMEDIATE transaction is one writer already). One
+    UPDATE per schedule, not per stack: thousands may be due on the same minute. A
+    stack missed during downtime runs once, then waits for its next time."""
+    with transaction.atomic():
+        due = GitStack.objects.select_for_update(skip_locked=True).filter(auto_update=True, next_auto_sync__lte=now)
+        by_cron: dict[str, list[int]] = {}
+        for pk, cron in due.values_list("pk", "auto_update_cron"):
+            by_cron.setdefault(cron, []).append(pk)
+        for cron, ids in by_cron.items():
+            GitStack.objects.filter(pk__in=ids).update(next_auto_sync=next_runs(cron, 1, after=now)[0])
+    return [pk for ids in by_cron.values() for pk in ids]
 
 
 Branch = tuple[str, str, int | None]  # repository url, branch, credential id
 
 
-def _branch_heads(stack_ids: list[int], pool: Executor) -> dict[int, str]:
+def _branch_heads(stacks: list[GitStack], pool: Executor) -> dict[int, str]:
     """The remote head of each stack's branch, one `ls-remote` per distinct branch. A
     branch that cannot be read is left out: that stack's own check asks again and
     records why it failed."""
-    stacks = GitStack.objects.filter(pk__in=stack_ids).select_related("repository__credential")
     by_branch: dict[Branch, list[int]] = {}
     credentials = {}
     for stack in stacks:
@@ -96,8 +101,22 @@ def _branch_heads(stack_ids: list[int], pool: Executor) -> dict[int, str]:
     return {pk: sha for key, sha in heads.items() if sha for pk in by_branch[key]}
 
 
+def _plainly_unchanged(stacks: list[GitStack], heads: dict[int, str]) -> list[GitStack]:
+    """The stacks whose check is a plain `skipped`: unchanged at their head, free, and
+    in an environment where an automatic sync needs no one's approval."""
+    found = []
+    for stack in stacks:
+        if stack.lock_owner is not None or not unchanged(stack, heads.get(stack.pk)) or auto_sync_refusal(stack):
+            continue
+        if not deploy_needs_approval(None, stack.environment):
+            found.append(stack)
+    return found
+
+
 def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
-    """Check every due stack, AUTO_SYNC_CONCURRENCY at a time; what each check did."""
+    """Check every due stack; what each check did. The unchanged ones are recorded
+    `skipped` in bulk (stacks/services/skipped.py); the others are synced,
+    AUTO_SYNC_CONCURRENCY at a time."""
     claimed = due_stacks_claim(now or timezone.now())
     if not claimed:
         return {}
@@ -112,12 +131,20 @@ def auto_sync_tick(now: datetime | None = None) -> dict[int, str]:
             if workers > 1:
                 connection.close()  # this pool thread's own connection
 
+    stacks = list(
+        GitStack.objects.filter(pk__in=claimed, auto_update=True)
+        .select_related("environment", "repository__credential")
+        .prefetch_related("env_vars")
+    )
     workers = min(settings.AUTO_SYNC_CONCURRENCY, len(claimed))
     with ThreadPoolExecutor(workers, thread_name_prefix="auto-sync") as pool:
-        heads = _branch_heads(claimed, pool)
-        if workers == 1:
-            return {pk: check(pk) for pk in claimed}
-        return dict(zip(claimed, pool.map(check, claimed), strict=True))
+        heads = _branch_heads(stacks, pool)
+        with acting_as("schedule"):
+            done = {pk: f"deployment {d}" for pk, d in skipped_record(_plainly_unchanged(stacks, heads), heads).items()}
+        rest = [pk for pk in claimed if pk not in done]
+        if workers == 1 or len(rest) <= 1:
+            return {**done, **{pk: check(pk) for pk in rest}}
+        return {**done, **dict(zip(rest, pool.map(check, rest), strict=True))}
 
 
 def stack_sync_scheduled(*, stack_id: int, head: str | None = None) -> str:

@@ -14,9 +14,7 @@ from stacks.models import Deployment
 from stacks.services.lock import SyncOutcome, lock_release
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, wake_viewers
-from stacks.services.revision import stack_config
-
-UNCHANGED_NOTE = "Already up to date: no new commit and no change since the last deploy"
+from stacks.services.skipped import UNCHANGED_NOTE, unchanged
 
 
 def deployment_check_unchanged(*, deployment: Deployment, head: str | None = None) -> bool:
@@ -26,10 +24,10 @@ def deployment_check_unchanged(*, deployment: Deployment, head: str | None = Non
     error the worker will retry and record). `head`: the branch head when the caller
     has just read it (the clock reads it once for stacks that share it)."""
     stack = deployment.stack
-    if stack is None or deployment.force or deployment.target_commit or stack.stopped_by_user:
+    if stack is None or deployment.force or deployment.target_commit:
         return False
-    if not stack.last_commit or stack.pinned_commit or stack_config(stack) != stack.applied_config:
-        return False  # more than the commit to look at: the worker deploys or unpins
+    if not unchanged(stack, stack.last_commit):
+        return False  # more than the commit to look at (before asking the remote): the worker deploys or unpins
     auth = git_auth(stack.repository.credential)
     if head is None:
         try:

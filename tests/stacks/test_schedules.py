@@ -11,12 +11,17 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from dockhand.models import AuditEvent
 from stacks.models import Deployment, GitStack
 from stacks.services import schedules
+from stacks.services.lock import Holder, lock_take
 from stacks.services.revision import stack_config
 from stacks.services.schedules import auto_sync_tick, due_stacks_claim, next_runs
+from stacks.services.skipped import UNCHANGED_NOTE
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 
@@ -145,3 +150,36 @@ def test_an_unknown_time_zone_stops_start_up(monkeypatch: pytest.MonkeyPatch) ->
     done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], capture_output=True, text=True)
     assert done.returncode != 0
     assert "DOCKHAND_TIME_ZONE 'Mars/Olympus' is not a known time zone" in done.stderr
+
+
+def test_unchanged_due_stacks_are_recorded_skipped_together_and_a_busy_one_gets_its_follow_up(
+    app_repo: Any, make_stack: Any, settings: Any
+) -> None:
+    settings.AUTO_SYNC_CONCURRENCY = 1
+    ids = [make_stack(app_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"] for _ in range(6)]
+    for stack in GitStack.objects.filter(pk__in=ids).select_related("environment"):
+        stack.record(last_commit=app_repo.head(), applied_config=stack_config(stack))
+    *free, busy = ids
+    lock_take(GitStack.objects.get(pk=busy), Holder.OPERATION, timedelta(minutes=5))
+
+    for minute in (1, 2):
+        with CaptureQueriesContext(connection) as queries:
+            done = auto_sync_tick(timezone.now() + timedelta(minutes=minute))
+        # The free ones in one INSERT whatever their number; the busy one joins the
+        # follow-up of whoever holds its lock, and writes no deployment.
+        inserts = [q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "stacks_deployment"')]
+        assert len(inserts) == 1
+        assert done[busy] == "follow-up pending"
+
+    checks = Deployment.objects.filter(stack_id__in=free).order_by("stack_id", "number")
+    assert [(d.stack_id, d.number, d.status, d.trigger) for d in checks] == [
+        (pk, n, "skipped", "schedule") for pk in free for n in (1, 2)
+    ]
+    assert {d.commit_sha for d in checks} == {app_repo.head()} and {d.note for d in checks} == {UNCHANGED_NOTE}
+    assert all(list(d.lines.values_list("text", flat=True)) == [UNCHANGED_NOTE] for d in checks)
+    assert all(s.last_sync and s.sync_status == "success" for s in GitStack.objects.filter(pk__in=free))
+    assert not Deployment.objects.filter(stack_id=busy).exists() and GitStack.objects.get(pk=busy).sync_pending
+    events = AuditEvent.objects.filter(action="stack.sync", actor="schedule")
+    assert sorted(events.values_list("object", flat=True)) == sorted(
+        f"gitstack:{s.pk} {s}" for s in GitStack.objects.filter(pk__in=free) for _ in (1, 2)
+    )

@@ -121,7 +121,7 @@ def test_an_unchanged_branch_is_answered_without_the_queue_when_the_caller_waits
 
     from stacks.models import Deployment, GitStack
     from stacks.services.schedules import stack_sync_scheduled
-    from stacks.services.unchanged import UNCHANGED_NOTE
+    from stacks.services.skipped import UNCHANGED_NOTE
 
     stack = make_stack(app_repo)
     assert _sync(api, stack).json()["deployed"] is True

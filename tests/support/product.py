@@ -70,7 +70,9 @@ class Product:
                 last = (response.status_code, response.text)
                 if response.status_code == 200:
                     return dict(response.json())
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # The port is bound before the web processes start: a request made
+                # meanwhile waits in the backlog instead of being refused.
                 last = exc
             time.sleep(0.5)
         raise AssertionError(f"not healthy within {timeout} s (last: {last}):\n{self.log()}")
