@@ -62,19 +62,22 @@ def _one_minute(app: Running) -> float:
 
 def _as_after_a_first_deploy(app: Running) -> None:
     """ "None changed": each stack already runs the head with its configuration, as a
-    first deploy leaves it (lastCommit and the applied config of its revision), written
-    by the product's own code on its database."""
+    first deploy leaves it (lastCommit and the applied config of its revision), then
+    gets its every-minute schedule; written by the product's own code on its database."""
     code = (
         "import django\ndjango.setup()\n"
         "from stacks.models import GitStack\nfrom stacks.services.revision import stack_config\n"
         "from gitsync import git\nfrom gitsync.services.auth import git_auth\n"
+        "from stacks.services.schedules import stack_schedule_apply\n"
         "heads = {}\n"
         "for stack in GitStack.objects.select_related('environment', 'repository__credential')"
         ".prefetch_related('env_vars'):\n"
         "    r = stack.repository\n"
         "    if r.pk not in heads:\n"
         "        heads[r.pk] = git.remote_head(url=r.url, branch=stack.branch, auth=git_auth(r.credential))\n"
-        "    stack.record(last_commit=heads[r.pk], applied_config=stack_config(stack))\n"
+        "    stack.record(last_commit=heads[r.pk], applied_config=stack_config(stack), auto_update=True,"
+        " auto_update_cron='* * * * *')\n"
+        "    stack_schedule_apply(stack=stack)\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dockhand.settings", "DOCKHAND_DATA_DIR": str(app.product.data_dir)}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
@@ -83,7 +86,9 @@ def _as_after_a_first_deploy(app: Running) -> None:
 def run(world: World, app: Running, report: Report) -> None:
     repos = [world.repo() for _ in range(REPOSITORIES)]
     for repo in repos:
-        app.stacks(repo, STACKS // REPOSITORIES, autoUpdate=True, autoUpdateCron="* * * * *")
+        # Scheduled only once all are made and marked deployed: a minute that fires
+        # meanwhile would deploy them for real.
+        app.stacks(repo, STACKS // REPOSITORIES)
     _as_after_a_first_deploy(app)
     repo = repos[0]
     url = world.authed_url(repo)

@@ -52,7 +52,8 @@ def test_a_trigger_arriving_after_the_release_starts_a_fresh_sync(
 ) -> None:
     stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
     deployment = sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.SCHEDULE)
-    assert deployment is not None and Deployment.objects.get(pk=deployment.pk).status == "success"
+    assert deployment is not None
+    assert Deployment.objects.get(pk=deployment.pk).status == "success", Deployment.objects.get(pk=deployment.pk).error
 
 
 def test_a_push_that_finds_the_lock_held_asks_for_the_follow_up_without_writing_a_deployment(
@@ -76,4 +77,5 @@ def test_a_push_does_not_wait_behind_a_holder_whose_lease_ran_out(
     lock.lock_take(stack, lock.Holder.OPERATION, timedelta(seconds=-1))  # its holder died
     stack.refresh_from_db()
     deployment = sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
-    assert deployment is not None and Deployment.objects.get(pk=deployment.pk).status == "success"
+    assert deployment is not None
+    assert Deployment.objects.get(pk=deployment.pk).status == "success", Deployment.objects.get(pk=deployment.pk).error
