@@ -63,6 +63,7 @@ def stack_diff(*, stack: GitStack) -> dict[str, Any]:
             "changed": config.changed,
             "removed": config.removed,
             "secrets": sorted(config.secrets),
+            "secretInputs": config.secret_inputs,  # rotated in a store or re-encrypted: keys only
         },
         "options": [{"name": name, "from": was, "to": now} for name, was, now in config.options],
         "services": services,

@@ -15,6 +15,7 @@ from stacks.services.lock import SyncOutcome, lock_release
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, wake_viewers
 from stacks.services.revision import stack_config
+from stacks.services.secret_inputs import secret_inputs_refresh
 
 UNCHANGED_NOTE = "Already up to date: no new commit and no change since the last deploy"
 
@@ -28,6 +29,8 @@ def deployment_check_unchanged(*, deployment: Deployment, head: str | None = Non
     stack = deployment.stack
     if stack is None or deployment.force or deployment.target_commit or stack.stopped_by_user:
         return False
+    if secret_inputs_refresh(stack=stack):
+        return False  # a store that cannot answer: the worker fails the deploy, saying why
     if not stack.last_commit or stack.pinned_commit or stack_config(stack) != stack.applied_config:
         return False  # more than the commit to look at: the worker deploys or unpins
     auth = git_auth(stack.repository.credential)
