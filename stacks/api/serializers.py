@@ -58,13 +58,13 @@ class EnvVarSerializer(serializers.Serializer[StackEnvVar]):
 
     def validate_secretRef(self, value: str) -> str:
         problem = ref_problem(value) if value else None
-        if problem:
-            raise serializers.ValidationError(problem)
+        if problem:  # (the message names the field: the envelope names only envVars)
+            raise serializers.ValidationError(f"secretRef {problem}")
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("secret_ref") and attrs.get("value"):
-            raise serializers.ValidationError({"secretRef": ["give a value or a secretRef, not both"]})
+            raise serializers.ValidationError({"secretRef": ["secretRef: give a value or a secretRef, not both"]})
         if attrs.get("secret_ref"):
             attrs["is_secret"] = True  # what a store holds is a secret, whatever was said
         return attrs

@@ -271,6 +271,8 @@ def _sync(
         on_secrets=output.also_mask,
     )
     outcome.config = with_applied(config, deployed.secret_inputs)
+    if outcome.config != config:  # (secret inputs first read, or changed since the check)
+        deployment.record(revision=revision(commit.sha, outcome.config), config=outcome.config)
     if stop.is_set():
         return
     # Stored and shown like commit metadata: without terminal control sequences.
