@@ -13,7 +13,7 @@ import pytest
 from stacks.models import Deployment, GitStack, StackEnvVar
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
-from tests.support.vault import OpenBao, openbao  # noqa: F401 (the fixture)
+from tests.support.vault import OpenBao
 
 pytestmark = pytest.mark.django_db
 
