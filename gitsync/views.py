@@ -82,7 +82,7 @@ def repository_pages(*, reach_of: ReachOf) -> Resource:
         data=_repository_data,
         save=lambda instance, fields: repository_save(repository=instance, fields=fields),
         delete=lambda instance: repository_delete(repository=instance),
-        page_context=lambda request: {"credentials": Credential.objects.all()},
+        page_context=lambda request: {"credentials": Credential.objects.exclude(auth_type=Credential.AuthType.AGE)},
         defaults={"branch": "main"},
         visible=lambda request: repositories_visible(reach_of(request)),
     )

@@ -20,7 +20,7 @@ from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_so
 from stacks.services.deploy_errors import DeployError
 from stacks.services.health import wait_until_converged, wait_until_healthy
 from stacks.services.policy import check_policy
-from stacks.services.secret_inputs import Resolved, mask_values, secret_inputs_applied
+from stacks.services.secret_inputs import Resolved, mask_values, refuse_encrypted_env_files, secret_inputs_applied
 
 
 def stack_secrets(stack: GitStack) -> list[str]:
@@ -229,6 +229,7 @@ def _checked_model(
 ) -> dict[str, object]:
     model = compose.config(project, env=env)
     check_model(root, model)
+    refuse_encrypted_env_files(model)
     environment = stack.environment
     check_policy(environment.policy, model, root=root, host_paths=environment.host_paths)
     return model

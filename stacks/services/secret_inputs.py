@@ -135,6 +135,21 @@ def decrypt_files(stack: GitStack, paths: Iterable[Path], *, root: Path, into: R
             into.values += [value, value.strip("\"'")]
 
 
+def refuse_encrypted_env_files(model: dict[str, object]) -> None:
+    """DeployError when a service's `env_file:` is SOPS-encrypted (its `sops_mac` key
+    shows in the environment compose resolved): compose would hand the container the
+    ciphertext. Decrypted are the env files dockhand passes: envFilePath and `.env`."""
+    services = model.get("services")
+    for name, service in sorted(services.items() if isinstance(services, dict) else []):
+        environment = service.get("environment") if isinstance(service, dict) else None
+        if isinstance(environment, dict) and "sops_mac" in environment:
+            raise DeployError(
+                f"service {name} reads a SOPS-encrypted env_file, which compose would pass on still encrypted:"
+                " name that file as the stack's envFilePath (or the project's .env), which dockhand decrypts,"
+                " and refer to its variables in the service's environment"
+            )
+
+
 def _shown(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()

@@ -72,9 +72,15 @@ def test_no_decrypted_or_resolved_secret_appears_anywhere(
     canaries = [SOPS_VALUE, SOPS_QUOTED, STORE_VALUE, ROTATED, APPROLE_VALUE]
     canaries += [key.identity, wrong.identity, openbao.token, secret_id]
 
-    age = keep(api.post("/api/git/credentials", {"name": "age", "authType": "age", "ageKey": key.identity}, format="json")).json()
-    other = keep(api.post("/api/git/credentials", {"name": "wrong", "authType": "age", "ageKey": wrong.identity}, format="json")).json()
-    store = keep(api.post("/api/secret-stores", {"name": "bao", "url": openbao.url, "token": openbao.token}, format="json")).json()
+    age = keep(
+        api.post("/api/git/credentials", {"name": "age", "authType": "age", "ageKey": key.identity}, format="json")
+    ).json()
+    other = keep(
+        api.post("/api/git/credentials", {"name": "wrong", "authType": "age", "ageKey": wrong.identity}, format="json")
+    ).json()
+    store = keep(
+        api.post("/api/secret-stores", {"name": "bao", "url": openbao.url, "token": openbao.token}, format="json")
+    ).json()
     role_store = keep(
         api.post(
             "/api/secret-stores",

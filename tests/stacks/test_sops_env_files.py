@@ -120,3 +120,20 @@ def test_age_credentials_are_checked(api: Any, git_server: Any, make_stack: Any,
     stack = make_stack(repo, envFilePath="", sopsCredentialId=age["id"])
     assert api.delete(f"/api/git/credentials/{age['id']}").status_code == 409
     assert api.get(f"/api/git/stacks/{stack['id']}").json()["sopsCredentialId"] == age["id"]
+
+
+def test_an_encrypted_service_env_file_is_refused_not_passed_on_as_ciphertext(
+    api: Any, git_server: Any, make_stack: Any, docker_image: str
+) -> None:
+    key = age_key()
+    compose = compose_file().replace(
+        "    pull_policy: never\n", "    pull_policy: never\n    env_file: [service.env]\n"
+    )
+    repo = git_server.create_repo(
+        "sops-service", {"compose.yaml": compose, "service.env": sops_encrypt("TOKEN=abc\n", key.recipient)}
+    )
+    credential = _age_credential(api, "service-age", key.identity)
+    stack = make_stack(repo, envFilePath="", sopsCredentialId=credential["id"], envVars=[])
+    failed = _sync(api, stack)
+    assert failed["success"] is False and "service app reads a SOPS-encrypted env_file" in failed["error"], failed
+    assert dockersupport.containers(stack["projectName"]) == []
