@@ -79,7 +79,9 @@ def test_a_store_and_an_age_key_made_and_used_from_the_pages(
     # The AppRole login shows its own fields.
     driver.get(f"{base}/secret-stores/1/edit/")
     Select(driver.find_element(By.ID, "authType")).select_by_value("approle")
-    assert driver.find_element(By.ID, "roleId").is_displayed() and not driver.find_element(By.ID, "token").is_displayed()
+    assert (
+        driver.find_element(By.ID, "roleId").is_displayed() and not driver.find_element(By.ID, "token").is_displayed()
+    )
 
     key = age_key()
     driver.get(f"{base}/credentials/new/")
