@@ -146,3 +146,32 @@ def test_only_administrators_manage_secret_stores(api: Any, deployer: Any, openb
     assert missing.status_code == 400 and "token" in missing.json()["error"]
     bad_url = api.post("/api/secret-stores", {"name": "z", "url": "ftp://x", "token": "t"}, format="json")
     assert bad_url.status_code == 400 and "url" in bad_url.json()["error"]
+
+
+def test_the_schedule_asks_the_store_and_applies_a_rotation(
+    api: Any, openbao: OpenBao, git_server: Any, make_stack: Any, docker_image: str
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stacks.services.schedules import auto_sync_tick
+
+    openbao.write("app/db", password=FIRST)
+    _store(api, openbao)
+    repo = git_server.create_repo("vault-schedule", {"compose.yaml": compose_file()})
+    stack = make_stack(
+        repo, envFilePath="", autoUpdate=True, autoUpdateCron="0 * * * *", envVars=[{"key": "SECRET", "secretRef": REF}]
+    )
+    assert _sync(api, stack)["deployed"] is True
+    due = GitStack.objects.filter(pk=stack["id"])
+    due.update(next_auto_sync=timezone.now() - timedelta(minutes=1))
+    auto_sync_tick()  # nothing changed anywhere: skipped
+    assert Deployment.objects.filter(stack_id=stack["id"], trigger="schedule").get().status == "skipped"
+
+    openbao.write("app/db", password=ROTATED)
+    due.update(next_auto_sync=timezone.now() - timedelta(minutes=1))
+    auto_sync_tick()
+    latest = Deployment.objects.filter(stack_id=stack["id"], trigger="schedule").latest("id")
+    assert latest.status == "success", latest.error
+    assert dockersupport.container_env(container_name(stack))["SECRET"] == ROTATED
