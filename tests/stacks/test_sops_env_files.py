@@ -137,3 +137,27 @@ def test_an_encrypted_service_env_file_is_refused_not_passed_on_as_ciphertext(
     failed = _sync(api, stack)
     assert failed["success"] is False and "service app reads a SOPS-encrypted env_file" in failed["error"], failed
     assert dockersupport.containers(stack["projectName"]) == []
+
+
+def test_an_age_key_of_other_environments_is_refused_by_name(api: Any, git_server: Any, token_credential: Any) -> None:
+    other = api.post("/api/environments", {"name": "elsewhere"}, format="json")
+    assert other.status_code == 201, other.content
+    scoped = api.post(
+        "/api/git/credentials",
+        {"name": "scoped", "authType": "age", "ageKey": age_key().identity, "environmentIds": [other.json()["id"]]},
+        format="json",
+    )
+    assert scoped.status_code == 201, scoped.content
+    repo = git_server.create_repo("sops-scope", {"compose.yaml": compose_file()})
+    refused = api.post(
+        "/api/git/stacks",
+        {
+            "stackName": "scoped",
+            "url": repo.url,
+            "credentialId": token_credential["id"],
+            "sopsCredentialId": scoped.json()["id"],
+        },
+        format="json",
+    )
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["error"] == "sopsCredentialId: credential 'scoped' may not be used in environment 'local'"
