@@ -89,8 +89,8 @@ def test_a_store_and_an_age_key_made_and_used_from_the_pages(
     Select(driver.find_element(By.ID, "authType")).select_by_value("age")
     assert not driver.find_element(By.ID, "urlPrefixes").is_displayed()
     driver.find_element(By.ID, "ageKey").send_keys(key.identity)
-    shots.paths.append(tmp_path / "age-form.png")
-    driver.save_screenshot(str(tmp_path / "age-form.png"))
+    shots.paths.append(tmp_path / "age-form-desktop-1366x900.png")
+    driver.save_screenshot(str(tmp_path / "age-form-desktop-1366x900.png"))
     _click(driver, By.ID, "save-credential")
     _wait(driver).until(ec.url_to_be(f"{base}/credentials/"))
     assert "team-age" in driver.page_source and key.identity not in driver.page_source
@@ -118,7 +118,7 @@ def test_a_store_and_an_age_key_made_and_used_from_the_pages(
     shots.take("stack-with-references")
     driver.get(f"{base}/stacks/{sid}/edit/")
     assert Select(driver.find_element(By.ID, "sopsCredentialId")).first_selected_option.text == "team-age"
-    shots.take("stack-form-age-key")
+    shots.take("stack-form-age-key", before="document.getElementById('sopsCredentialId').scrollIntoView()")
 
     # A reference typed into the overrides editor is saved as one.
     driver.get(f"{base}/stacks/{sid}/")
