@@ -17,12 +17,13 @@ from stacks import container_views as container_pages
 from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
-from stacks import member_views, metrics, token_views, webhook_views
+from stacks import member_views, metrics, secret_store_views, token_views, webhook_views
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
+from stacks.api import secret_stores as stores_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
@@ -45,6 +46,9 @@ api = [
     path("api/git/repositories", git_api.RepositoryList.as_view(reach_of=git_reach)),
     path("api/git/repositories/<int:pk>", git_api.RepositoryDetail.as_view(reach_of=git_reach)),
     path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
+    path("api/secret-stores", stores_api.SecretStoreList.as_view()),
+    path("api/secret-stores/<int:pk>", stores_api.SecretStoreDetail.as_view()),
+    path("api/secret-stores/<int:pk>/test", stores_api.SecretStoreTest.as_view()),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),
@@ -152,6 +156,8 @@ dashboard = [
     *pages.urls(git_pages.credential_pages(environments=environment_choices)),
     *pages.urls(git_pages.repository_pages(reach_of=git_reach)),
     *pages.urls(environment_pages.ENVIRONMENTS),
+    path("secret-stores/<int:pk>/test/", secret_store_views.store_test_view, name="store-test"),
+    *pages.urls(secret_store_views.STORES),
 ]
 
 # The admin's login checks passwords through the same limiter as the others.

@@ -15,6 +15,7 @@ class Credential(models.Model):
         PASSWORD = "password"
         TOKEN = "token"
         SSH = "ssh"
+        AGE = "age"  # no git: an age identity that decrypts a stack's SOPS files
 
     name = models.CharField(max_length=100, unique=True)
     auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
@@ -23,6 +24,7 @@ class Credential(models.Model):
     token = EncryptedTextField(blank=True)
     ssh_private_key = EncryptedTextField(blank=True)
     ssh_passphrase = EncryptedTextField(blank=True)
+    age_key = EncryptedTextField(blank=True)  # an AGE-SECRET-KEY-1… identity
     # Public data: the host keys an SSH remote must present (OpenSSH known_hosts lines).
     ssh_known_hosts = models.TextField(blank=True)
     # Where it may be sent: normal-form URL prefixes (gitsync/remotes.py), matched on
@@ -44,14 +46,14 @@ class Credential(models.Model):
 
     @property
     def has_secret(self) -> bool:
-        return bool(self.password or self.token or self.ssh_private_key)
+        return bool(self.password or self.token or self.ssh_private_key or self.age_key)
 
     def allows_environment(self, environment_id: int) -> bool:
         return not self.environment_ids or environment_id in self.environment_ids
 
     def secret_values(self) -> list[str]:
         """Every secret this credential holds, for masking output."""
-        return [v for v in (self.password, self.token, self.ssh_private_key, self.ssh_passphrase) if v]
+        return [v for v in (self.password, self.token, self.ssh_private_key, self.ssh_passphrase, self.age_key) if v]
 
 
 class Repository(models.Model):

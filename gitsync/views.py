@@ -23,12 +23,13 @@ from gitsync.services.repositories import (
 )
 from gitsync.services.visibility import ReachOf, repositories_visible
 
-_SECRET_INPUTS = ("password", "token", "sshPrivateKey", "sshPassphrase")
+_SECRET_INPUTS = ("password", "token", "sshPrivateKey", "sshPassphrase", "ageKey")
 # The credential form's choices, as a person names them, the usual one first.
 AUTH_TYPES = [
     (Credential.AuthType.TOKEN, "Access token (HTTPS)"),
     (Credential.AuthType.PASSWORD, "Username and password (HTTPS)"),
     (Credential.AuthType.SSH, "SSH key"),
+    (Credential.AuthType.AGE, "age key (decrypts SOPS files)"),
     (Credential.AuthType.NONE, "None (a public repository)"),
 ]
 # Environment (id, name) pairs, listed by stacks and handed in by the wiring.
@@ -81,7 +82,7 @@ def repository_pages(*, reach_of: ReachOf) -> Resource:
         data=_repository_data,
         save=lambda instance, fields: repository_save(repository=instance, fields=fields),
         delete=lambda instance: repository_delete(repository=instance),
-        page_context=lambda request: {"credentials": Credential.objects.all()},
+        page_context=lambda request: {"credentials": Credential.objects.exclude(auth_type=Credential.AuthType.AGE)},
         defaults={"branch": "main"},
         visible=lambda request: repositories_visible(reach_of(request)),
     )

@@ -53,6 +53,7 @@ def stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
         "stackName": post.get("stackName", ""),
         "composePath": post.get("composePath", ""),
         "envFilePath": post.get("envFilePath", ""),
+        "sopsCredentialId": optional_id(post, "sopsCredentialId"),
         "autoUpdate": checkbox(post, "autoUpdate"),
         "autoUpdateCron": post.get("autoUpdateCron", ""),
         "webhookEnabled": checkbox(post, "webhookEnabled"),
@@ -90,9 +91,15 @@ def override_rows(post: QueryDict) -> list[dict[str, Any]]:
     for key, value, index in zip(post.getlist("key"), post.getlist("value"), post.getlist("row"), strict=False):
         if not key.strip() or index in post.getlist("remove"):
             continue
+        if value.strip().startswith(REF_PREFIX):  # a reference: the store holds the value
+            rows.append({"key": key.strip(), "secretRef": value.strip(), "isSecret": True})
+            continue
         secret = index in post.getlist("secret")
         rows.append({"key": key.strip(), "value": None if secret and value == "" else value, "isSecret": secret})
     return rows
+
+
+REF_PREFIX = "vault://"  # a value typed so in the overrides editors is a store reference
 
 
 def inline_field(name: str) -> str:

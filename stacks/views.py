@@ -24,6 +24,7 @@ from stacks import compose, engine
 from stacks.api.serializers import GitStackSerializer, validate_cron
 from stacks.forms import (
     DEPLOY_FLAGS,
+    REF_PREFIX,
     SOURCE_FIELDS,
     inline_field,
     new_credential,
@@ -264,7 +265,8 @@ def _form_context(
         "errors": errors,
         "environments": Environment.objects.all(),
         "repositories": Repository.objects.all(),
-        "credentials": Credential.objects.all(),
+        "credentials": Credential.objects.exclude(auth_type=Credential.AuthType.AGE),
+        "age_keys": Credential.objects.filter(auth_type=Credential.AuthType.AGE),
         "presets": CRON_PRESETS,
         "notify_events": [(e.value, e.label, e.value in events) for e in NotifyEvent],
         "notify_targets": GitStackSerializer().get_notifyTargets(stack) if stack else [],
@@ -367,7 +369,13 @@ def _refusal(user: Any, stack: GitStack | None, post: QueryDict) -> dict[str, st
 def _stored_rows(stack: GitStack) -> list[dict[str, Any]]:
     """The overrides editor's rows as stored; a secret's value never reaches the page."""
     return [
-        {"key": v.key, "value": "" if v.is_secret else v.value, "secret": v.is_secret, "stored": v.is_secret}
+        {
+            "key": v.key,
+            "value": v.secret_ref or ("" if v.is_secret else v.value),
+            "secret": v.is_secret,
+            "stored": v.is_secret,
+            "ref": bool(v.secret_ref),  # a reference is shown: the value is the store's
+        }
         for v in stack.env_vars.all()
     ]
 
@@ -382,10 +390,12 @@ def _posted_rows(post: QueryDict, stack: GitStack) -> list[dict[str, Any]]:
         if not key.strip() and not value:
             continue
         is_secret = index in secret
+        ref = value.strip().startswith(REF_PREFIX)
         rows.append(
             {
                 "key": key.strip(),
-                "value": "" if is_secret else value,
+                "value": "" if is_secret and not ref else value,
+                "ref": ref,
                 "typed": value,
                 "secret": is_secret,
                 "remove": index in remove,

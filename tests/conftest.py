@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from tests.support import docker as dockersupport
 from tests.support.gitserver import GitServer, TestRepo, start_git_server
+from tests.support.vault import openbao  # noqa: F401 (a fixture: a real OpenBao dev server)
 
 GIT_USER = "deployer"
 GIT_TOKEN = "ghp-Test-Token-7f3a9c1e5b"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from gitsync.services.scope import credential_refusal, credential_stranded
 from gitsync.services.visibility import Reach, webhook_secret_shown
 from gitsync.validation import branch_problem, url_problem
 
+_AGE_KEY = re.compile(r"^AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}$")
 _PREFIX_KIND = {"ssh": ("ssh://", "an SSH key"), "password": ("http", "a password"), "token": ("http", "a token")}
 
 
@@ -28,6 +30,9 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
         source="ssh_passphrase", write_only=True, required=False, allow_blank=True, trim_whitespace=False
     )
     sshKnownHosts = serializers.CharField(source="ssh_known_hosts", required=False, allow_blank=True)
+    ageKey = serializers.CharField(
+        source="age_key", write_only=True, required=False, allow_blank=True, trim_whitespace=True
+    )
     urlPrefixes = serializers.ListField(
         source="url_prefixes", child=serializers.CharField(max_length=1000), required=False, max_length=50
     )
@@ -50,6 +55,7 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
             "sshPrivateKey",
             "sshPassphrase",
             "sshKnownHosts",
+            "ageKey",
             "urlPrefixes",
             "environmentIds",
             "allowPlainHttp",
@@ -61,13 +67,24 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
         current = self.instance
         auth_type = attrs.get("auth_type", current.auth_type if current else "none")
         type_changed = current is None or auth_type != current.auth_type
-        required = {"password": "password", "token": "token", "ssh": "ssh_private_key"}.get(auth_type)
+        required = {"password": "password", "token": "token", "ssh": "ssh_private_key", "age": "age_key"}.get(auth_type)
         if required and type_changed and not attrs.get(required):
-            api_name = {"password": "password", "token": "token", "ssh_private_key": "sshPrivateKey"}[required]
+            api_name = {
+                "password": "password",
+                "token": "token",
+                "ssh_private_key": "sshPrivateKey",
+                "age_key": "ageKey",
+            }[required]
             raise serializers.ValidationError({api_name: [f"is required for authType {auth_type}"]})
         key = attrs.get("ssh_private_key")
         if key and "PRIVATE KEY" not in key:
             raise serializers.ValidationError({"sshPrivateKey": ["must be a private key in OpenSSH or PEM format"]})
+        if attrs.get("age_key") and not _AGE_KEY.match(attrs["age_key"]):
+            raise serializers.ValidationError(
+                {"ageKey": ["must be an age identity: one AGE-SECRET-KEY-1… line (age-keygen's secret key)"]}
+            )
+        if auth_type == Credential.AuthType.AGE:
+            return attrs  # decrypts files here: sent to no server, so no URL prefixes
         if current is None and not attrs.get("url_prefixes"):
             raise serializers.ValidationError(
                 {"urlPrefixes": ["is required: the URL prefixes this credential may be sent to (https://host/org/)"]}

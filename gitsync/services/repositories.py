@@ -18,8 +18,10 @@ _SECRET_FIELDS = {
     Credential.AuthType.PASSWORD: ("password",),
     Credential.AuthType.TOKEN: ("token",),
     Credential.AuthType.SSH: ("ssh_private_key", "ssh_passphrase"),
+    Credential.AuthType.AGE: ("age_key",),
     Credential.AuthType.NONE: (),
 }
+_SECRETS = ("password", "token", "ssh_private_key", "ssh_passphrase", "age_key")
 
 
 def repository_name_from_url(url: str) -> str:
@@ -33,13 +35,13 @@ def credential_save(*, credential: Credential | None, fields: dict[str, Any]) ->
     switching the auth type clears the secrets the new type does not use."""
     created = credential is None
     credential = credential or Credential()
-    changed_secrets = sorted(n for n in ("password", "token", "ssh_private_key", "ssh_passphrase") if fields.get(n))
+    changed_secrets = sorted(n for n in _SECRETS if fields.get(n))
     for name, value in fields.items():
-        if name in ("password", "token", "ssh_private_key", "ssh_passphrase") and not value:
+        if name in _SECRETS and not value:
             continue
         setattr(credential, name, value)
     keep = set(_SECRET_FIELDS[Credential.AuthType(credential.auth_type)])
-    for name in ("password", "token", "ssh_private_key", "ssh_passphrase"):
+    for name in _SECRETS:
         if name not in keep:
             setattr(credential, name, "")
     credential.save()
@@ -59,6 +61,10 @@ def credential_delete(*, credential: Credential) -> None:
     names = list(credential.repositories.values_list("name", flat=True)[:5])
     if names:
         raise InUse(f"Credential is used by repositories: {', '.join(names)}")
+    # (The stacks that decrypt with an age key hold it by a reverse relation: no import.)
+    decrypting = list(credential.sops_stacks.values_list("name", flat=True)[:5])
+    if decrypting:
+        raise InUse(f"Credential decrypts the SOPS files of stacks: {', '.join(decrypting)}")
     record("credential.delete", credential)
     credential.delete()
 

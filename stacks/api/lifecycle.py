@@ -21,6 +21,7 @@ from stacks.services.deployments import deployment_cancel
 from stacks.services.diff import stack_diff
 from stacks.services.operations import stack_operate
 from stacks.services.rollback import NothingToRollBack, stack_rollback
+from stacks.services.secret_inputs import secret_inputs_refresh
 from stacks.services.status import stack_states
 from stacks.services.sync import deployment_wait
 
@@ -106,6 +107,8 @@ class StackStatus(APIView):
             stack.record(remote_head=stack.remote_head)
         except git.GitError as exc:
             remote_error = str(exc)
+        # `refresh=true` asks the secret stores too: a value rotated there is OutOfSync.
+        secrets_error = secret_inputs_refresh(stack=stack) if query_bool(request, "refresh", False) else None
         state = stack_states([stack])[stack.pk]
         return Response(
             {
@@ -115,6 +118,7 @@ class StackStatus(APIView):
                 "branchHead": stack.remote_head or None,
                 "deployedCommit": stack.last_commit or None,
                 "remoteError": remote_error,
+                "secretsError": secrets_error,
             }
         )
 

@@ -28,6 +28,7 @@ from stacks.models import Environment, GitStack, PullPolicy, StackEnvVar, defaul
 from stacks.services.access import admin_environment_ids, is_admin_of
 from stacks.services.deploy import relative_path_problem
 from stacks.services.schedules import CRON_PRESETS
+from stacks.services.secret_inputs import ref_problem
 from stacks.services.source import StackSource
 from stacks.services.stacks import EnvVarInput, RepositoryUrl, local_environment
 from stacks.services.status import StackState
@@ -47,13 +48,36 @@ class EnvVarSerializer(serializers.Serializer[StackEnvVar]):
     key = serializers.CharField(max_length=255)
     value = serializers.CharField(allow_blank=True, allow_null=True, required=False, trim_whitespace=False)
     isSecret = serializers.BooleanField(source="is_secret", default=False)
+    # vault://<store name>/<path>#<field>: read from the store at deploy time, never stored.
+    secretRef = serializers.CharField(source="secret_ref", max_length=1000, required=False, allow_blank=True)
 
     def validate_key(self, value: str) -> str:
         if not _ENV_KEY.match(value):
             raise serializers.ValidationError(f"{value!r} is not a valid variable name")
         return value
 
+    def validate_secretRef(self, value: str) -> str:
+        problem = ref_problem(value) if value else None
+        if problem:  # (the message names the field: the envelope names only envVars)
+            raise serializers.ValidationError(f"secretRef {problem}")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("secret_ref") and attrs.get("value"):
+            raise serializers.ValidationError({"secretRef": ["secretRef: give a value or a secretRef, not both"]})
+        if attrs.get("secret_ref"):
+            attrs["is_secret"] = True  # what a store holds is a secret, whatever was said
+        return attrs
+
     def to_representation(self, instance: StackEnvVar) -> dict[str, Any]:
+        if instance.secret_ref:  # the reference, never what it resolves to
+            return {
+                "key": instance.key,
+                "value": None,
+                "isSecret": True,
+                "hasValue": True,
+                "secretRef": instance.secret_ref,
+            }
         if instance.is_secret:
             # Write-only: the value never leaves the server once stored.
             return {"key": instance.key, "value": None, "isSecret": True, "hasValue": bool(instance.value)}
@@ -110,6 +134,10 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         source="watch_paths", child=serializers.CharField(max_length=500), required=False
     )
     envVars = EnvVarSerializer(source="env_vars", many=True, required=False)
+    # The age key (a credential of authType "age") that decrypts SOPS-encrypted env files.
+    sopsCredentialId = serializers.PrimaryKeyRelatedField(
+        source="sops_credential", queryset=Credential.objects.all(), required=False, allow_null=True
+    )
     deployNow = serializers.BooleanField(write_only=True, required=False, default=False)
     # Save without asking the remote (stacks/services/source.py): for automation that
     # creates a stack before its repository, branch or files exist.
@@ -310,6 +338,11 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             )
         return value
 
+    def validate_sopsCredentialId(self, value: Credential | None) -> Credential | None:
+        if value is not None and value.auth_type != Credential.AuthType.AGE:
+            raise serializers.ValidationError(f'credential {value.name!r} is not an age key (authType "age")')
+        return value
+
     def validate_envVars(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         keys = [item["key"] for item in value]
         duplicate = next((k for k in keys if keys.count(k) > 1), None)
@@ -361,6 +394,12 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             )
         if current is None or {"url", "repository", "environment"} & attrs.keys():
             self._check_credential(attrs, current, environment or local_environment())
+        age = attrs.get("sops_credential", current.sops_credential if current else None)
+        where = environment or local_environment()
+        if age is not None and not age.allows_environment(where.pk):
+            raise serializers.ValidationError(
+                {"sopsCredentialId": [f"credential {age.name!r} may not be used in environment {where.name!r}"]}
+            )
         return attrs
 
     def _check_credential(self, attrs: dict[str, Any], current: GitStack | None, environment: Environment) -> None:
@@ -397,7 +436,15 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         items = self.validated_data.get("env_vars")
         if items is None:
             return None
-        return [EnvVarInput(key=i["key"], value=i.get("value"), is_secret=i.get("is_secret", False)) for i in items]
+        return [
+            EnvVarInput(
+                key=i["key"],
+                value=i.get("value"),
+                is_secret=i.get("is_secret", False),
+                secret_ref=i.get("secret_ref", ""),
+            )
+            for i in items
+        ]
 
 
 def source_of(attrs: Mapping[str, Any], current: GitStack | None, *, changed_only: bool) -> StackSource | None:

@@ -89,6 +89,15 @@ class GitStack(models.Model):
     # This stack's own Apprise URLs and events, beside its environment's.
     notify_urls = EncryptedTextField(blank=True, default="")
     notify_events = models.JSONField(default=default_notify_events, blank=True)
+    # Secrets from where they live (services/secret_inputs.py): the age key that decrypts
+    # SOPS-encrypted env files; what the store values and decrypted files were when last
+    # resolved (keyed HMACs, by input); and those values themselves, encrypted, so that
+    # output, logs and pages mask them without asking the store again.
+    sops_credential = models.ForeignKey(
+        "gitsync.Credential", null=True, blank=True, on_delete=models.PROTECT, related_name="sops_stacks"
+    )
+    secret_inputs = models.JSONField(default=dict, blank=True)
+    secret_mask = EncryptedTextField(blank=True, default="")
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -136,6 +145,9 @@ class StackEnvVar(models.Model):
     key = models.CharField(max_length=255)
     value = EncryptedTextField(blank=True)
     is_secret = models.BooleanField(default=False)
+    # `vault://<store name>/<path>#<field>`: the value is read from that store at deploy
+    # time (never stored here); such an override is always a secret.
+    secret_ref = models.CharField(max_length=1000, blank=True)
 
     class Meta:
         ordering = ["id"]

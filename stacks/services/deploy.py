@@ -20,14 +20,16 @@ from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_so
 from stacks.services.deploy_errors import DeployError
 from stacks.services.health import wait_until_converged, wait_until_healthy
 from stacks.services.policy import check_policy
+from stacks.services.secret_inputs import Resolved, mask_values, refuse_encrypted_env_files, secret_inputs_applied
 
 
 def stack_secrets(stack: GitStack) -> list[str]:
-    """Every secret value a stack's output or pages must mask: its secret overrides and
-    its repository credential's secrets."""
+    """Every secret value a stack's output or pages must mask: its secret overrides, its
+    repository credential's secrets, and what its store references and encrypted files
+    resolved to."""
     credential = stack.repository.credential
     overrides = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
-    return overrides + (credential.secret_values() if credential else [])
+    return overrides + (credential.secret_values() if credential else []) + mask_values(stack)
 
 
 def git_metadata(stack: GitStack, commit: git.Commit) -> dict[str, str]:
@@ -136,6 +138,7 @@ class Deployed:
     config_hashes: dict[str, str]
     images: dict[str, str] = dataclasses.field(default_factory=dict)
     model: dict[str, object] = dataclasses.field(default_factory=dict)
+    secret_inputs: Resolved | None = None  # what its references and encrypted files resolved to
 
 
 def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> compose.ComposeProject:
@@ -162,6 +165,7 @@ class _Inputs:
     plain: dict[str, str]
     secret: dict[str, str]
     endpoint: engine.Endpoint
+    resolved: Resolved
 
 
 @contextmanager
@@ -170,8 +174,9 @@ def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str],
 
     Lowest first (later `--env-file`s win, the process env beats them all): compose's
     own `.env`, the repository env file (envFilePath), then non-secret overrides and
-    git metadata in a generated file outside the checkout; secret overrides only in
-    the process env.
+    git metadata in a generated file outside the checkout; secret overrides and store
+    references only in the process env. A SOPS-encrypted env file is read decrypted,
+    from a 0600 file outside the checkout removed with the generated one.
     """
     env_files = []
     if stack.env_file_path:
@@ -185,10 +190,12 @@ def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str],
     project = stack_project(stack, workdir, [*env_files, generated])
     write_env_file(generated, plain)
     try:
-        endpoint = stack.environment.engine_endpoint()
-        with engine.cli_env(endpoint) as engine_env:
-            env = compose.process_env(engine_env=engine_env, extra=secret)
-            yield _Inputs(project, env, plain, secret, endpoint)
+        with secret_inputs_applied(stack, project, root=workdir, run_id=run_id) as (project, resolved):
+            secret.update(resolved.env)
+            endpoint = stack.environment.engine_endpoint()
+            with engine.cli_env(endpoint) as engine_env:
+                env = compose.process_env(engine_env=engine_env, extra=secret)
+                yield _Inputs(project, env, plain, secret, endpoint, resolved)
     finally:
         generated.unlink(missing_ok=True)
 
@@ -222,6 +229,7 @@ def _checked_model(
 ) -> dict[str, object]:
     model = compose.config(project, env=env)
     check_model(root, model)
+    refuse_encrypted_env_files(model)
     environment = stack.environment
     check_policy(environment.policy, model, root=root, host_paths=environment.host_paths)
     return model
@@ -235,10 +243,15 @@ def stack_deploy(
     run_id: str,
     on_line: Callable[[str], None],
     stop: threading.Event | None = None,
+    on_secrets: Callable[[list[str]], None] | None = None,
 ) -> Deployed:
     """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
-    for its services to be healthy (when the stack's healthTimeout is not 0)."""
+    for its services to be healthy (when the stack's healthTimeout is not 0).
+    `on_secrets` hears the values resolved from stores and encrypted files before
+    compose runs (the output masks them)."""
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
+        if on_secrets is not None:
+            on_secrets(inputs.resolved.values)
         model = _checked_model(stack, inputs.project, inputs.env, root=workdir)
         services = sorted(model.get("services") or {})  # type: ignore[call-overload]
         if stack.environment.swarm:
@@ -264,7 +277,7 @@ def stack_deploy(
         )
         compose.up(inputs.project, env=inputs.env, on_line=on_line, options=options, stop=stop)
     if stop and stop.is_set():
-        return Deployed(env_snapshot=_snapshot(inputs), config_hashes={}, model=model)
+        return Deployed(env_snapshot=_snapshot(inputs), config_hashes={}, model=model, secret_inputs=inputs.resolved)
     running = None
     if stack.health_timeout:
         running = wait_until_healthy(
@@ -286,6 +299,7 @@ def stack_deploy(
         config_hashes={c.service: c.config_hash for c in running if c.config_hash},
         images={c.service: c.image_id for c in running},
         model=model,
+        secret_inputs=inputs.resolved,
     )
 
 
@@ -313,4 +327,9 @@ def _after_swarm_deploy(
             stop=stop,
         )
     # A swarm stack's services are what its status is checked against.
-    return Deployed(env_snapshot=_snapshot(inputs), config_hashes=dict.fromkeys(services, "swarm"), model=model)
+    return Deployed(
+        env_snapshot=_snapshot(inputs),
+        config_hashes=dict.fromkeys(services, "swarm"),
+        model=model,
+        secret_inputs=inputs.resolved,
+    )

@@ -39,15 +39,16 @@ def stack_diff(*, stack: GitStack) -> dict[str, Any]:
     head, files = git.branch_changes(
         workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, base=stack.last_commit
     )
-    secrets = stack_secrets(stack)
     shown = [path for status, path in files if _is_compose_or_env(stack, path)][:MAX_FILE_DIFFS]
     diffs = (
         git.file_diffs(workdir=workdir, base=stack.last_commit, head=head.sha, paths=shown)
         if stack.last_commit and shown
         else {}
     )
-    config = config_diff(stack.applied_config, stack_config(stack))
     services, problem = _services(stack, workdir, head)
+    # After _services, which resolved the stores and encrypted files: their HMACs, values to mask.
+    config = config_diff(stack.applied_config, stack_config(stack))
+    secrets = stack_secrets(stack)
     if problem:  # compose quotes interpolated values in its errors: a secret among them
         problem = mask(problem, secrets)
     return {
@@ -63,6 +64,7 @@ def stack_diff(*, stack: GitStack) -> dict[str, Any]:
             "changed": config.changed,
             "removed": config.removed,
             "secrets": sorted(config.secrets),
+            "secretInputs": config.secret_inputs,  # rotated in a store or re-encrypted: keys only
         },
         "options": [{"name": name, "from": was, "to": now} for name, was, now in config.options],
         "services": services,

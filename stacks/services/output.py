@@ -74,6 +74,11 @@ class DeploymentOutput:
             self._seq, kept = rows["last"] or 0, rows["kept"]
         self._after_head = max(0, kept - self._head)
 
+    def also_mask(self, secrets: Iterable[str]) -> None:
+        """Mask these too from now on: values a deploy resolved from a store or an
+        encrypted file, known only once it reads them."""
+        self.secrets = (*self.secrets, *secrets)
+
     def line(self, text: str) -> None:
         # Written at once (one small INSERT): a line followed by a long silence, such as
         # "Starting" before a slow health check, must reach viewers without waiting.

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from dockhand.crypto import fingerprint
+from stacks.services import secret_inputs
 
 # Compose options, by the name the API gives them (the reasons use it).
 OPTIONS = {
@@ -56,18 +57,23 @@ def stack_config(stack: Any, overrides: Iterable[_Override] | None = None) -> Co
     `overrides` defaults to the stack's own (prefetched ones are used as they are). The
     first migration of revisions calls this with historical models too.
     """
-    items = stack.env_vars.all() if overrides is None else overrides
+    items = list(stack.env_vars.all() if overrides is None else overrides)
     environment: _Environment = stack.environment
     return {
-        "overrides": {
-            v.key: {"secret": True, "fingerprint": fingerprint(v.value or "")}
-            if v.is_secret
-            else {"secret": False, "value": v.value or ""}
-            for v in sorted(items, key=lambda v: v.key)
-        },
+        "overrides": {v.key: _override(v) for v in sorted(items, key=lambda v: v.key)},
         "options": {name: _plain(getattr(stack, field)) for name, field in OPTIONS.items()},
         "engine": {"host": environment.docker_host or settings.DEFAULT_DOCKER_HOST, "swarm": environment.swarm},
+        **secret_inputs.config_part(stack, items),
     }
+
+
+def _override(v: _Override) -> dict[str, Any]:
+    ref = getattr(v, "secret_ref", "")  # (a historical model of the first migration has none)
+    if ref:  # the value lives in a store: the reference here, its HMAC under secretInputs
+        return {"secret": True, "ref": ref}
+    if v.is_secret:
+        return {"secret": True, "fingerprint": fingerprint(v.value or "")}
+    return {"secret": False, "value": v.value or ""}
 
 
 def _plain(value: Any) -> Any:
@@ -90,14 +96,15 @@ class ConfigDiff:
     removed: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)  # which of those keys are secrets
     options: list[tuple[str, Any, Any]] = field(default_factory=list)
+    secret_inputs: list[str] = field(default_factory=list)  # store values / decrypted files changed
 
 
 def config_diff(applied: Config | None, desired: Config) -> ConfigDiff:
     """What differs between the config last applied and the desired one (nothing when
     none was applied yet: then everything is new, and the commit says so)."""
-    diff = ConfigDiff()
     if not applied:
-        return diff
+        return ConfigDiff()
+    diff = ConfigDiff(secret_inputs=secret_inputs.changed_keys(applied, desired))
     before, after = applied.get("overrides", {}), desired["overrides"]
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
@@ -129,4 +136,4 @@ def changes(applied: Config | None, desired: Config) -> list[str]:
     words = [reason for _, reason in sorted(reasons)]
     for name, _, _ in diff.options:
         words.append("the environment's engine changed" if name == "engine" else f"option {name} changed")
-    return words
+    return words + secret_inputs.changed_words(applied, desired)

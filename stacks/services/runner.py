@@ -31,6 +31,7 @@ from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 from stacks.services.revision import Config, revision, stack_config
 from stacks.services.rollback import NothingToRollBack, stack_rollback
+from stacks.services.secret_inputs import secret_inputs_refresh, with_applied
 from stacks.services.skipped import UNCHANGED_NOTE
 from stacks.services.sync import deployment_rerun
 
@@ -128,15 +129,15 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         try:
             _sync(stack, deployment, auth, output, watch.stop, outcome)
         except (git.GitError, compose.ComposeError, DeployError) as exc:
-            error = mask(str(exc), secrets)
+            error = mask(str(exc), output.secrets)  # (with what the deploy resolved)
             unreachable = isinstance(exc, git.GitError) and exc.unreachable
             branch_missing = isinstance(exc, git.BranchMissing)
         except Exception as exc:
             # The traceback is kept for whoever debugs this, masked like everything else:
             # an exception message may quote a secret.
-            trace = mask("".join(traceback.format_exception(exc)), secrets)
+            trace = mask("".join(traceback.format_exception(exc)), output.secrets)
             log.error("deployment %s failed unexpectedly\n%s", deployment.pk, trace)
-            error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", secrets)
+            error = mask(f"Internal error: {exc.__class__.__name__}: {exc}", output.secrets)
     if watch.node_stopping:
         _say(output, f"Interrupted: {Deployment.STOPPED}")
         interrupted = SyncOutcome(ok=False, error=Deployment.STOPPED)
@@ -220,6 +221,9 @@ def _sync(
     if stack.stopped_by_user and not target:
         _note(deployment, output, STOPPED_NOTE)
         return
+    refused = secret_inputs_refresh(stack=stack)  # a value rotated in its store is a change to apply
+    if refused:
+        raise DeployError(refused)
     config = outcome.config = stack_config(stack)
     if approved and deployment.revision and revision(approved, config) != deployment.revision:
         raise DeployError(CHANGED_SINCE_APPROVAL)
@@ -264,7 +268,11 @@ def _sync(
         run_id=f"deployment-{deployment.pk}",
         on_line=output.line,
         stop=stop,
+        on_secrets=output.also_mask,
     )
+    outcome.config = with_applied(config, deployed.secret_inputs)
+    if outcome.config != config:  # (secret inputs first read, or changed since the check)
+        deployment.record(revision=revision(commit.sha, outcome.config), config=outcome.config)
     if stop.is_set():
         return
     # Stored and shown like commit metadata: without terminal control sequences.

@@ -26,6 +26,7 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
 from stacks.services.access import deploy_needs_approval
+from stacks.services.secret_inputs import secret_inputs_refresh
 from stacks.services.skipped import skipped_record, unchanged
 from stacks.services.sync import auto_sync_refusal, stack_sync_coalesced
 
@@ -106,7 +107,11 @@ def _plainly_unchanged(stacks: list[GitStack], heads: dict[int, str]) -> list[Gi
     in an environment where an automatic sync needs no one's approval."""
     found = []
     for stack in stacks:
-        if stack.lock_owner is not None or not unchanged(stack, heads.get(stack.pk)) or auto_sync_refusal(stack):
+        if stack.lock_owner is not None or auto_sync_refusal(stack):
+            continue
+        # A secret rotated in its store is a change too (a store that cannot answer
+        # is left to the one-by-one path, which fails the deploy saying why).
+        if secret_inputs_refresh(stack=stack) or not unchanged(stack, heads.get(stack.pk)):
             continue
         if not deploy_needs_approval(None, stack.environment):
             found.append(stack)

@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EnvVarInput:
-    """One override as submitted; a secret with value None keeps its stored value."""
+    """One override as submitted; a secret with value None keeps its stored value; one
+    with a `secret_ref` is read from a store at deploy time and stores no value."""
 
     key: str
     value: str | None
     is_secret: bool
+    secret_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,19 @@ def _replace_env_vars(stack: GitStack, env_vars: list[EnvVarInput]) -> None:
         keep.append(item.key)
         current = existing.get(item.key)
         value = item.value
-        if value is None:
+        if item.secret_ref:
+            value = ""  # the store holds it
+        elif value is None:
             # Write-only secrets: leaving the value out keeps what is stored.
-            value = current.value if current and current.is_secret and item.is_secret else ""
+            kept = current is not None and current.is_secret and item.is_secret and not current.secret_ref
+            value = current.value if current is not None and kept else ""
         if current:
-            current.value, current.is_secret = value, item.is_secret
-            current.save(update_fields=["value", "is_secret"])
+            current.value, current.is_secret, current.secret_ref = value, item.is_secret, item.secret_ref
+            current.save(update_fields=["value", "is_secret", "secret_ref"])
         else:
-            StackEnvVar.objects.create(stack=stack, key=item.key, value=value, is_secret=item.is_secret)
+            StackEnvVar.objects.create(
+                stack=stack, key=item.key, value=value, is_secret=item.is_secret, secret_ref=item.secret_ref
+            )
     stack.env_vars.exclude(key__in=keep).delete()
 
 

@@ -14,6 +14,7 @@ from stacks.models import Deployment
 from stacks.services.lock import SyncOutcome, lock_release
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, wake_viewers
+from stacks.services.secret_inputs import secret_inputs_refresh
 from stacks.services.skipped import UNCHANGED_NOTE, unchanged
 
 
@@ -26,6 +27,8 @@ def deployment_check_unchanged(*, deployment: Deployment, head: str | None = Non
     stack = deployment.stack
     if stack is None or deployment.force or deployment.target_commit:
         return False
+    if secret_inputs_refresh(stack=stack):
+        return False  # a store that cannot answer: the worker fails the deploy, saying why
     if not unchanged(stack, stack.last_commit):
         return False  # more than the commit to look at (before asking the remote): the worker deploys or unpins
     auth = git_auth(stack.repository.credential)

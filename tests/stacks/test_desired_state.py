@@ -199,6 +199,7 @@ def test_the_diff_shows_line_diffs_overrides_options_and_services(
         "changed": ["PLAIN", "SECRET"],
         "removed": [],
         "secrets": ["SECRET"],
+        "secretInputs": [],  # no store value or decrypted file changed
     }
     assert diff["options"] == [{"name": "profiles", "from": [], "to": ["extra"]}]
     assert diff["services"] == ["app"]
