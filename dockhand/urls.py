@@ -17,12 +17,13 @@ from stacks import container_views as container_pages
 from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
-from stacks import member_views, metrics, token_views, webhook_views
+from stacks import member_views, metrics, registry_views, token_views, webhook_views
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
+from stacks.api import registries as registries_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
@@ -45,6 +46,9 @@ api = [
     path("api/git/repositories", git_api.RepositoryList.as_view(reach_of=git_reach)),
     path("api/git/repositories/<int:pk>", git_api.RepositoryDetail.as_view(reach_of=git_reach)),
     path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
+    path("api/registries", registries_api.RegistryList.as_view()),
+    path("api/registries/<int:pk>", registries_api.RegistryDetail.as_view()),
+    path("api/registries/<int:pk>/test", registries_api.RegistryTest.as_view()),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),
@@ -152,6 +156,8 @@ dashboard = [
     *pages.urls(git_pages.credential_pages(environments=environment_choices)),
     *pages.urls(git_pages.repository_pages(reach_of=git_reach)),
     *pages.urls(environment_pages.ENVIRONMENTS),
+    *pages.urls(registry_views.REGISTRIES),
+    path("registries/<int:pk>/test/", registry_views.registry_test_view, name="registry-test"),
 ]
 
 # The admin's login checks passwords through the same limiter as the others.

@@ -1,7 +1,7 @@
 """Stack-side records, a module per family; Django finds them all here.
 
 environments: Environment, Membership, NotifyEvent. gitstack: GitStack, StackEnvVar.
-deployments: Deployment, DeploymentLine, WebhookDelivery.
+deployments: Deployment, DeploymentLine, WebhookDelivery. registries: Registry.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from stacks.models.deployments import Deployment, DeploymentLine, WebhookDelivery
 from stacks.models.environments import Environment, Membership, NotifyEvent, default_notify_events
 from stacks.models.gitstack import GitStack, PullPolicy, StackEnvVar, default_project_name
+from stacks.models.registries import Registry
 
 __all__ = [
     "Deployment",
@@ -18,6 +19,7 @@ __all__ = [
     "Membership",
     "NotifyEvent",
     "PullPolicy",
+    "Registry",
     "StackEnvVar",
     "WebhookDelivery",
     "default_notify_events",

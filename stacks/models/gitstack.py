@@ -89,6 +89,13 @@ class GitStack(models.Model):
     # This stack's own Apprise URLs and events, beside its environment's.
     notify_urls = EncryptedTextField(blank=True, default="")
     notify_events = models.JSONField(default=default_notify_events, blank=True)
+    # Images (services/images.py): the digest each tag the stack runs had at the
+    # registry when last asked ({"host/repo:tag": "sha256:…"}), part of the desired
+    # revision; whether the schedule deploys a newer one by itself; where built
+    # images are pushed (`<registry>/<repo>`, tagged with the commit).
+    image_digests = models.JSONField(default=dict, blank=True)
+    auto_update_images = models.BooleanField(default=False)
+    push_to = models.CharField(max_length=300, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from dockhand.crypto import fingerprint
+from stacks.services.images import image_changes, images_config
 
 # Compose options, by the name the API gives them (the reasons use it).
 OPTIONS = {
@@ -67,6 +68,7 @@ def stack_config(stack: Any, overrides: Iterable[_Override] | None = None) -> Co
         },
         "options": {name: _plain(getattr(stack, field)) for name, field in OPTIONS.items()},
         "engine": {"host": environment.docker_host or settings.DEFAULT_DOCKER_HOST, "swarm": environment.swarm},
+        **images_config(stack),
     }
 
 
@@ -129,4 +131,4 @@ def changes(applied: Config | None, desired: Config) -> list[str]:
     words = [reason for _, reason in sorted(reasons)]
     for name, _, _ in diff.options:
         words.append("the environment's engine changed" if name == "engine" else f"option {name} changed")
-    return words
+    return words + image_changes(applied, desired)

@@ -25,6 +25,8 @@ from dockhand.audit import acting_as, record
 from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
+from stacks.services.images import scheduled_hold, stack_images_refresh
+from stacks.services.revision import stack_config
 from stacks.services.sync import auto_sync_refusal, stack_sync_coalesced
 
 log = logging.getLogger(__name__)
@@ -127,8 +129,9 @@ def stack_sync_scheduled(*, stack_id: int, head: str | None = None) -> str:
     stack = GitStack.objects.filter(pk=stack_id, auto_update=True).first()
     if stack is None:
         return "no such stack with autoUpdate"
+    stack_images_refresh(stack=stack)  # a newer image digest is part of what it syncs
     with acting_as("schedule"):
-        refusal = auto_sync_refusal(stack)
+        refusal = auto_sync_refusal(stack) or scheduled_hold(stack, head, stack_config(stack))
         if refusal:
             record("stack.sync_refused", stack, refusal)
             return refusal
