@@ -311,7 +311,9 @@ def pull_failure(text: str, references: Iterable[str]) -> RegistryError | None:
             refs.append((reference, parse(reference)))
         except ValueError:
             continue
-    hit = next((r for r in refs if r[1].name.lower() in lowered or r[0].lower() in lowered), None)
+    # The daemon names the registry's URL (`Head "http://host/v2/team/app/manifests/…"`)
+    # or the reference; either way the host and the repository are in it.
+    hit = next((r for r in refs if r[1].repository.removeprefix("library/") in lowered and (r[1].host in lowered or r[0] in lowered)), None)
     if hit is None:
         return None
     for kind, words in _PULL_FAILURES:

@@ -166,7 +166,7 @@ def start_registry(*, tls: bool = False) -> Registry:
     scheme = "https" if tls else "http"
     while True:
         try:
-            requests.get(f"{scheme}://127.0.0.1:{port}/v2/", timeout=2, verify=False)  # noqa: S501
+            requests.get(f"{scheme}://{host}/v2/", timeout=2, verify=str(ca) if ca else True)
             return registry
         except requests.RequestException:
             if process.poll() is not None or time.monotonic() > deadline:
