@@ -313,7 +313,14 @@ def pull_failure(text: str, references: Iterable[str]) -> RegistryError | None:
             continue
     # The daemon names the registry's URL (`Head "http://host/v2/team/app/manifests/…"`)
     # or the reference; either way the host and the repository are in it.
-    hit = next((r for r in refs if r[1].repository.removeprefix("library/") in lowered and (r[1].host in lowered or r[0] in lowered)), None)
+    hit = next(
+        (
+            r
+            for r in refs
+            if r[1].repository.removeprefix("library/") in lowered and (r[1].host in lowered or r[0] in lowered)
+        ),
+        None,
+    )
     if hit is None:
         return None
     for kind, words in _PULL_FAILURES:

@@ -30,7 +30,8 @@ def registries_visible(request: Request | HttpRequest) -> QuerySet[Registry]:
     everything = Registry.objects.all()
     if allowed is None:
         return everything
-    keep = [r.pk for r in everything if not r.environment_ids or set(r.environment_ids) & set(allowed)]
+    # A registry of every environment: for members of some environment, not for outsiders.
+    keep = [r.pk for r in everything if set(r.environment_ids or allowed) & set(allowed)]
     return Registry.objects.filter(pk__in=keep)
 
 

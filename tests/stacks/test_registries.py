@@ -38,7 +38,10 @@ services:
 
 
 def _start(tls: bool = False) -> Iterator[Registry]:
-    need("docker-registry and htpasswd", subprocess.run(["which", "docker-registry", "htpasswd"]).returncode == 0)
+    need(
+        "docker-registry and htpasswd",
+        subprocess.run(["which", "docker-registry", "htpasswd"], capture_output=True).returncode == 0,
+    )
     server = start_registry(tls=tls)
     try:
         yield server
@@ -78,7 +81,10 @@ def _marker(stack: dict[str, Any]) -> str:
 
 def _running_image(stack: dict[str, Any]) -> str:
     out = subprocess.run(
-        ["docker", "inspect", "--format", "{{.Image}}", container_name(stack)], check=True, capture_output=True, text=True
+        ["docker", "inspect", "--format", "{{.Image}}", container_name(stack)],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip()
 
@@ -236,3 +242,66 @@ def test_a_tls_registry_with_its_own_ca(
     assert done["deployed"] is True, done
     assert Deployment.objects.get(pk=done["deploymentId"]).images[0]["digest"].endswith(first)
     assert GitStack.objects.get(pk=stack["id"]).image_digests == {image: first}
+
+
+def test_the_servers_own_docker_login_is_never_lent_to_a_stack(
+    api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pushed = registry_server.push_image("team/own", marker="own")
+    image = registry_server.ref("team/own")
+    repo = git_server.create_repo(f"own-{pushed[7:15]}", {"compose.yaml": PRIVATE.format(image=image)})
+    stack = make_stack(repo, envFilePath="")
+    with registry_server.docker_config() as logged_in:  # as if the server's user had run `docker login`
+        monkeypatch.setenv("DOCKER_CONFIG", str(logged_in))
+        before = (logged_in / "config.json").read_text()
+        refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+        assert refused["deployed"] is False and "authentication" in refused["error"]
+        assert (logged_in / "config.json").read_text() == before
+
+
+def test_a_test_login_says_why_it_failed_without_the_password(api: APIClient, registry_server: Registry) -> None:
+    wrong = "Wrong-Pass-0f9e"
+    created = _add_registry(api, registry_server, name="wrong", password=wrong)
+    tested = api.post(f"/api/registries/{created['id']}/test")
+    assert tested.status_code == 200
+    assert tested.json() == {
+        "success": False,
+        "message": f"Registry {registry_server.host}: authentication failed: the username or password was refused",
+    }
+    page = api.post(f"/registries/{created['id']}/test/").content.decode()
+    assert "authentication failed" in page and wrong not in page
+
+
+CRASHING = """\
+services:
+  app:
+    image: {image}
+    command: ["sh", "-c", "exec sleep 3600"]
+    healthcheck:
+      test: ["CMD", "grep", "-q", "good", "/marker"]
+      interval: 1s
+      retries: 2
+    stop_grace_period: 1s
+"""
+
+
+def test_an_auto_rollback_after_a_failed_health_gate_runs_the_old_digest(
+    api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry
+) -> None:
+    first = registry_server.push_image("team/gate", marker="good")
+    image = registry_server.ref("team/gate")
+    compose = CRASHING.format(image=image)
+    repo = git_server.create_repo(f"gate-{first[7:15]}", {"compose.yaml": compose})
+    stack = make_stack(repo, envFilePath="", autoRollback=True, healthTimeout=15)
+    _add_registry(api, registry_server, name="gate")
+    good = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+    assert good["deployed"] is True, good
+    # The tag now points at an image whose container exits at once.
+    registry_server.push_image("team/gate", marker="bad")
+    assert api.get(f"/api/git/stacks/{stack['id']}/status?refresh=true").json()["syncState"] == "OutOfSync"
+    failed = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+    assert failed["deployed"] is False, failed
+    rollback = Deployment.objects.filter(stack_id=stack["id"], trigger="rollback").get()
+    assert rollback.status == "success", rollback.error
+    assert rollback.images[0]["digest"] == f"{registry_server.host}/team/gate@{first}"
+    assert _marker(stack) == "good"

@@ -26,7 +26,7 @@ import requests
 from tests.support.docker import IMAGE
 
 USER = "ci-pusher"
-PASSWORD = "Registry-Canary-5d0c2e91"  # noqa: S105  (a test registry's login, swept by the canary test)
+PASSWORD = "Registry-Canary-5d0c2e91"
 CERTS_DIR = Path("/etc/docker/certs.d")
 
 
@@ -159,7 +159,7 @@ def start_registry(*, tls: bool = False) -> Registry:
         (CERTS_DIR / host).mkdir(parents=True, exist_ok=True)
         shutil.copy(ca, CERTS_DIR / host / "ca.crt")
     (root / "config.yml").write_text(json.dumps(config))
-    log = open(root / "registry.log", "wb")  # noqa: SIM115  (the process writes it until stopped)
+    log = open(root / "registry.log", "wb")
     process = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=log, stderr=log)
     registry = Registry(host=host, root=root, process=process, ca=ca)
     deadline = time.monotonic() + 20
