@@ -168,8 +168,9 @@ def start_registry(*, tls: bool = False) -> Registry:
         try:
             requests.get(f"{scheme}://{host}/v2/", timeout=2, verify=str(ca) if ca else True)
             return registry
-        except requests.RequestException:
+        except requests.RequestException as exc:
             if process.poll() is not None or time.monotonic() > deadline:
+                said = (root / "registry.log").read_text()[-500:]
                 registry.stop()
-                raise RuntimeError(f"docker-registry did not start: {(root / 'registry.log').read_text()[-500:]}")
+                raise RuntimeError(f"docker-registry did not start: {said}") from exc
             time.sleep(0.1)
