@@ -162,6 +162,7 @@ def process_env(
     if docker_config is None:
         docker_config = settings.RUN_DIR / "docker-config-empty"
         docker_config.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _lend_plugins(docker_config)
     env["DOCKER_CONFIG"] = str(docker_config)
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     if "DOCKER_HOST" in engine_env:  # another engine: the server's own TLS settings are not its
@@ -173,6 +174,19 @@ def process_env(
     env["COMPOSE_PROGRESS"] = "plain"
     env.update(extra or {})
     return env
+
+
+def _lend_plugins(docker_config: Path) -> None:
+    """The docker CLI finds plugins (compose itself, buildx) in DOCKER_CONFIG/cli-plugins:
+    a run's own config links the server's plugin folder, binaries only, never its
+    config.json."""
+    server = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+    mine = docker_config / "cli-plugins"
+    if server.is_dir() and not mine.exists() and server.resolve() != mine.resolve():
+        try:
+            mine.symlink_to(server, target_is_directory=True)
+        except OSError:
+            pass  # (a concurrent run linked it first) compose found by path still runs
 
 
 def run(
