@@ -158,6 +158,7 @@ dashboard = [
     *pages.urls(environment_pages.ENVIRONMENTS),
     *pages.urls(registry_views.REGISTRIES),
     path("registries/<int:pk>/test/", registry_views.registry_test_view, name="registry-test"),
+    path("stacks/<int:pk>/check-images/", registry_views.stack_images_check_view, name="stack-check-images"),
 ]
 
 # The admin's login checks passwords through the same limiter as the others.

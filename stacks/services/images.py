@@ -124,6 +124,11 @@ def image_changes(applied: Mapping[str, Any] | None, desired: Mapping[str, Any])
     return [f"image {ref} has a newer digest" for ref in sorted(after) if ref in before and before[ref] != after[ref]]
 
 
+def image_reasons(stack: GitStack) -> list[str]:
+    """The stack's image reasons alone (its pages tell them apart from saved changes)."""
+    return image_changes(stack.applied_config, images_config(stack))
+
+
 def stack_images_ran(*, stack: GitStack, ran: Sequence[Ran]) -> None:
     """After a successful deploy: the tags it ran are now the digests it ran."""
     stack.record(image_digests=_tagged(ran))

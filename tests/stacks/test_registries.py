@@ -188,6 +188,10 @@ def test_the_schedule_applies_image_updates_only_with_auto_update_images(
     _add_registry(api, registry_server, name="sched")
     assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()["deployed"] is True
     registry_server.push_image("team/sched", marker="s2")
+    # The stack page's button asks the registry: out of sync, and no "saved change".
+    page = api.post(f"/stacks/{stack['id']}/check-images/", follow=True).content.decode()
+    assert f"Newer images: {image} (app)." in page
+    assert f"image {image} has a newer digest" in page and 'id="pending-changes"' not in page
 
     held = stack_sync_scheduled(stack_id=stack["id"])
     assert "autoUpdateImages is off" in held
