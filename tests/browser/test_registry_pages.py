@@ -117,5 +117,13 @@ def test_a_registry_added_tested_and_used_from_the_pages(
         assert digest[:19] in cell.text
         shots.take("deployment-images", before="document.getElementById('ran').open = true;")
         assert PASSWORD not in driver.page_source
+
+        # The tag moves on: the stack page's button asks the registry and says so.
+        registry_server.push_image("team/web", marker="web 2")
+        driver.get(f"{base}/stacks/{stack['id']}/")
+        driver.find_element(By.ID, "check-images").click()
+        _wait(driver).until(ec.text_to_be_present_in_element((By.ID, "out-of-sync"), "has a newer digest"))
+        assert f"Newer images: {image} (app)." in driver.page_source
+        shots.take("stack-image-update")
     finally:
         dockersupport.remove_project(stack["projectName"])
