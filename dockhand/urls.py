@@ -17,12 +17,13 @@ from stacks import container_views as container_pages
 from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
-from stacks import member_views, metrics, secret_store_views, token_views, webhook_views
+from stacks import member_views, metrics, registry_views, secret_store_views, token_views, webhook_views
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
+from stacks.api import registries as registries_api
 from stacks.api import secret_stores as stores_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
@@ -49,6 +50,9 @@ api = [
     path("api/secret-stores", stores_api.SecretStoreList.as_view()),
     path("api/secret-stores/<int:pk>", stores_api.SecretStoreDetail.as_view()),
     path("api/secret-stores/<int:pk>/test", stores_api.SecretStoreTest.as_view()),
+    path("api/registries", registries_api.RegistryList.as_view()),
+    path("api/registries/<int:pk>", registries_api.RegistryDetail.as_view()),
+    path("api/registries/<int:pk>/test", registries_api.RegistryTest.as_view()),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),
@@ -158,6 +162,9 @@ dashboard = [
     *pages.urls(environment_pages.ENVIRONMENTS),
     path("secret-stores/<int:pk>/test/", secret_store_views.store_test_view, name="store-test"),
     *pages.urls(secret_store_views.STORES),
+    *pages.urls(registry_views.REGISTRIES),
+    path("registries/<int:pk>/test/", registry_views.registry_test_view, name="registry-test"),
+    path("stacks/<int:pk>/check-images/", registry_views.stack_images_check_view, name="stack-check-images"),
 ]
 
 # The admin's login checks passwords through the same limiter as the others.

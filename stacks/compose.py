@@ -27,9 +27,9 @@ from django.conf import settings
 
 from dockhand.node import start_time
 
-# Variables taken from the server's environment: how to reach an engine and where the
-# docker CLI keeps its config and plugins. Nothing else.
-_PASSTHROUGH = ("PATH", "HOME", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT")
+# Variables taken from the server's environment: how to reach an engine. Nothing else:
+# not DOCKER_CONFIG, which every run gets made for it (registry logins of its own).
+_PASSTHROUGH = ("PATH", "HOME", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT")
 
 
 class ComposeError(Exception):
@@ -151,10 +151,19 @@ def compose_command() -> tuple[str, ...]:
     raise ComposeError("Docker Compose v2 was not found: install the docker compose plugin or docker-compose v2")
 
 
-def process_env(*, engine_env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def process_env(
+    *, engine_env: Mapping[str, str], extra: Mapping[str, str] | None = None, docker_config: Path | None = None
+) -> dict[str, str]:
     """The compose process environment, from scratch (see module docstring);
-    `engine_env` from engine.cli_env says which engine it talks to."""
+    `engine_env` from engine.cli_env says which engine it talks to, `docker_config` the
+    run's own DOCKER_CONFIG (registry.docker_config). Without one, an empty directory
+    of dockhand's: the server user's ~/.docker (its `docker login`s) is never used."""
     env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
+    if docker_config is None:
+        docker_config = settings.RUN_DIR / "docker-config-empty"
+        docker_config.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _lend_plugins(docker_config)
+    env["DOCKER_CONFIG"] = str(docker_config)
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     if "DOCKER_HOST" in engine_env:  # another engine: the server's own TLS settings are not its
         for name in ("DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT"):
@@ -165,6 +174,19 @@ def process_env(*, engine_env: Mapping[str, str], extra: Mapping[str, str] | Non
     env["COMPOSE_PROGRESS"] = "plain"
     env.update(extra or {})
     return env
+
+
+def _lend_plugins(docker_config: Path) -> None:
+    """The docker CLI finds plugins (compose itself, buildx) in DOCKER_CONFIG/cli-plugins:
+    a run's own config links the server's plugin folder, binaries only, never its
+    config.json."""
+    server = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+    mine = docker_config / "cli-plugins"
+    if server.is_dir() and not mine.exists() and server.resolve() != mine.resolve():
+        try:
+            mine.symlink_to(server, target_is_directory=True)
+        except OSError:
+            pass  # (a concurrent run linked it first) compose found by path still runs
 
 
 def run(
@@ -356,6 +378,34 @@ def up(
     if options.force_recreate:
         args.append("--force-recreate")
     run(args, env=env, on_line=on_line, timeout=options.timeout, cwd=project.workdir, stop=stop)
+
+
+def pull(
+    project: ComposeProject,
+    services: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    on_line: Callable[[str], None],
+    timeout: float,
+    stop: threading.Event | None = None,
+) -> None:
+    """`pull` of these services: their tags' current images (an image update)."""
+    args = [*project.args(), "pull", *services]
+    run(args, env=env, on_line=on_line, timeout=timeout, cwd=project.workdir, stop=stop)
+
+
+def push(
+    project: ComposeProject,
+    services: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    on_line: Callable[[str], None],
+    timeout: float,
+    stop: threading.Event | None = None,
+) -> None:
+    """`push` of these services' images, to the names their `image:` gives."""
+    args = [*project.args(), "push", *services]
+    run(args, env=env, on_line=on_line, timeout=timeout, cwd=project.workdir, stop=stop)
 
 
 def operate(

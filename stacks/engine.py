@@ -273,6 +273,20 @@ def project_containers(endpoint: Endpoint, project: str) -> list[ContainerInfo]:
     return containers(endpoint, [project])
 
 
+def repo_digests(endpoint: Endpoint, image_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Per image id, the `repo@sha256:…` names the engine knows it by (pulled or pushed
+    images have them; a local build has none). An image gone meanwhile is left out."""
+    found: dict[str, list[str]] = {}
+    try:
+        with _client(endpoint) as client:
+            for image_id in set(image_ids):
+                with suppress(NotFound):
+                    found[image_id] = list(client.api.inspect_image(image_id).get("RepoDigests") or [])
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot inspect images: {exc}") from exc
+    return found
+
+
 # One container of a project: its log, what it uses, start / stop / restart.
 
 CONTAINER_ACTIONS = ("start", "stop", "restart")

@@ -23,6 +23,7 @@ DEPLOY_FLAGS = [
     ("noBuildCache", "Build without cache"),
     ("forceRecreate", "Recreate containers every deploy"),
     ("autoRollback", "Roll back automatically when a deploy fails"),
+    ("autoUpdateImages", "Deploy newer images of its tags on the schedule"),
 ]
 # The fields that say where a stack's files come from: what the remote is asked about.
 SOURCE_FIELDS = (
@@ -61,6 +62,7 @@ def stack_data(post: QueryDict, *, creating: bool) -> dict[str, Any]:
         "additionalComposeFiles": lines(post, "additionalComposeFiles"),
         "profiles": lines(post, "profiles"),
         "pullPolicy": post.get("pullPolicy", "missing"),
+        "pushTo": post.get("pushTo", "").strip(),
         "composeTimeout": post.get("composeTimeout", "").strip() or None,
         "healthTimeout": post.get("healthTimeout", "").strip() or "0",
         **{name: checkbox(post, name) for name, _ in DEPLOY_FLAGS},

@@ -52,13 +52,17 @@ def deploy(
     on_line: Callable[[str], None],
     timeout: float,
     stop: threading.Event | None = None,
+    registry_auth: bool = False,
 ) -> None:
-    """`docker stack deploy --prune`: services of the stack not in the file are removed."""
+    """`docker stack deploy --prune`: services of the stack not in the file are removed.
+    `registry_auth`: the run's registry logins go to the swarm's nodes with it."""
     settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=settings.RUN_DIR, prefix="stack-", suffix=".partial") as rendered:
         json.dump(stack_file(model), rendered)  # JSON is YAML; 0600 by tempfile
         rendered.flush()
         args = ["stack", "deploy", "--prune", "--resolve-image", RESOLVE.get(pull, "changed")]
+        if registry_auth:
+            args.append("--with-registry-auth")
         run(
             [*args, "-c", rendered.name, namespace],
             env=env,

@@ -54,6 +54,7 @@ from stacks.services.access import (
     visible_environments,
 )
 from stacks.services.applied import stack_applied
+from stacks.services.images import image_reasons
 from stacks.services.overview import STATES, overview
 from stacks.services.progress import CANCELLABLE
 from stacks.services.revision import changes, stack_config
@@ -183,7 +184,8 @@ def _status_context(request: HttpRequest, stack: GitStack) -> dict[str, Any]:
     # Saved but not deployed: the overrides, secrets and options changed since the last
     # deploy (nothing before the first one). The banner names them; the other reasons
     # (a new commit, a hand edit) stay in the out-of-sync line.
-    pending = changes(stack.applied_config, stack_config(stack))
+    # (A tag that moved at its registry is no saved change: it is told as out of sync.)
+    pending = [r for r in changes(stack.applied_config, stack_config(stack)) if r not in image_reasons(stack)]
     latest = Deployment.objects.filter(stack=stack).first()
     running = latest is not None and latest.status in CANCELLABLE
     deployed = Deployment.objects.filter(stack=stack, deployed=True).values_list("commit_message", flat=True)

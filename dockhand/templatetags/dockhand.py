@@ -40,6 +40,14 @@ def get(mapping: Any, key: str) -> Any:
     return mapping.get(key, "") if hasattr(mapping, "get") else ""
 
 
+@register.filter
+def digest_short(value: str) -> str:
+    """`repo@sha256:0123…`: the digest's first 12 hex digits, as `docker images` shows."""
+    digest = str(value).rsplit("@", 1)[-1]
+    algorithm, _, hex_digits = digest.partition(":")
+    return f"{algorithm}:{hex_digits[:12]}" if hex_digits else digest
+
+
 @register.inclusion_tag("stacks/_badge.html")
 def status_badge(status: str) -> dict[str, str]:
     return {"status": status, "color": _BADGES.get(status, "secondary")}

@@ -34,7 +34,9 @@ class DeploymentSerializer(serializers.Serializer[Deployment]):
     # A `recovery` deployment: the one a stop or a crash interrupted, which it runs again.
     retryOf = serializers.IntegerField(source="retry_of_id", read_only=True, allow_null=True)
     envSnapshot = serializers.JSONField(source="env_snapshot", read_only=True)
+    # Per service: {"service", "image", "digest" (repo@sha256:…), "imageId"}.
     images = serializers.JSONField(read_only=True)
+    pushedImage = serializers.CharField(source="pushed_image", read_only=True)
     revision = serializers.CharField(read_only=True)
 
 

@@ -19,6 +19,7 @@ from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
 from stacks.services.deployments import deployment_cancel
 from stacks.services.diff import stack_diff
+from stacks.services.images import image_updates, stack_images_refresh
 from stacks.services.operations import stack_operate
 from stacks.services.rollback import NothingToRollBack, stack_rollback
 from stacks.services.secret_inputs import secret_inputs_refresh
@@ -94,7 +95,8 @@ class StackOperation(APIView):
 
 
 class StackStatus(APIView):
-    """GET /api/git/stacks/<id>/status: asks the remote for the branch head now."""
+    """GET /api/git/stacks/<id>/status: asks the remote for the branch head now (and
+    with ?refresh=true each registry for its tags' digests)."""
 
     def get(self, request: Request, pk: int) -> Response:
         stack = _stack(request, pk)
@@ -109,6 +111,8 @@ class StackStatus(APIView):
             remote_error = str(exc)
         # `refresh=true` asks the secret stores too: a value rotated there is OutOfSync.
         secrets_error = secret_inputs_refresh(stack=stack) if query_bool(request, "refresh", False) else None
+        # ?refresh=true asks the registries too (a manifest HEAD per tag, no pull).
+        registry_errors = stack_images_refresh(stack=stack) if query_bool(request, "refresh", False) else []
         state = stack_states([stack])[stack.pk]
         return Response(
             {
@@ -119,6 +123,8 @@ class StackStatus(APIView):
                 "deployedCommit": stack.last_commit or None,
                 "remoteError": remote_error,
                 "secretsError": secrets_error,
+                "imageUpdates": image_updates(stack),
+                "registryErrors": registry_errors,
             }
         )
 

@@ -23,6 +23,7 @@ from rest_framework.utils.model_meta import FieldInfo
 from gitsync.api.serializers import check_credential_use, public_url, validate_branch_name
 from gitsync.models import Credential, Repository
 from gitsync.validation import url_problem
+from stacks import registry
 from stacks.api.environment_serializers import NotifySettings, notify_events, notify_urls
 from stacks.models import Environment, GitStack, PullPolicy, StackEnvVar, default_project_name
 from stacks.services.access import admin_environment_ids, is_admin_of
@@ -106,6 +107,18 @@ class _ForItsAdmins(serializers.CharField):
         return super().get_attribute(instance) if parent._owned(instance) else None
 
 
+def validate_push_to(value: str) -> None:
+    """pushTo is `<registry>/<repo>` without a tag: the commit sha is the tag."""
+    if not value:
+        return
+    try:
+        ref = registry.parse(value)
+    except ValueError as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+    if ref.digest or value.rsplit("/", 1)[-1].count(":"):
+        raise serializers.ValidationError("give <registry>/<repository> without a tag or digest: the commit is the tag")
+
+
 class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     """A stack as the API shows and takes it: its `id`, then the declared fields in the
     body's order."""
@@ -163,6 +176,11 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     )
     healthTimeout = serializers.IntegerField(source="health_timeout", min_value=0, max_value=3600, required=False)
     autoRollback = serializers.BooleanField(source="auto_rollback", required=False)
+    # Step 13: the schedule deploys a newer digest of a tag by itself; builds pushed to.
+    autoUpdateImages = serializers.BooleanField(source="auto_update_images", required=False)
+    pushTo = serializers.CharField(
+        source="push_to", max_length=300, required=False, allow_blank=True, validators=[validate_push_to]
+    )
     autoSyncPaused = serializers.BooleanField(source="auto_sync_paused", required=False)
     stoppedByUser = serializers.BooleanField(source="stopped_by_user", read_only=True)
     syncState = serializers.SerializerMethodField()

@@ -80,9 +80,12 @@ class Deployment(models.Model):
     # A `recovery` deployment runs again the one a stop or a crash interrupted (at most once).
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     # What a successful deploy ran: the variables it passed (secret values only as
-    # keyed hashes) and the image of each service's containers.
+    # keyed hashes) and, per service, the image it ran: [{"service", "image",
+    # "digest" (`repo@sha256:…`, "" for a local build), "imageId"}].
     env_snapshot = models.JSONField(default=dict, blank=True)
-    images = models.JSONField(default=dict, blank=True)
+    images = models.JSONField(default=list, blank=True)
+    # The image a build was pushed as (`<pushTo>:<commit>`), when the stack has pushTo.
+    pushed_image = models.CharField(max_length=400, blank=True)
     # Set by a cancel request (who asked); the worker watching it stops compose.
     cancel_requested_by = models.CharField(max_length=200, blank=True)
     # Why a sync did nothing (skipped), in words.

@@ -98,6 +98,13 @@ class GitStack(models.Model):
     )
     secret_inputs = models.JSONField(default=dict, blank=True)
     secret_mask = EncryptedTextField(blank=True, default="")
+    # Images (services/images.py): the digest each tag the stack runs had at the
+    # registry when last asked ({"host/repo:tag": "sha256:…"}), part of the desired
+    # revision; whether the schedule deploys a newer one by itself; where built
+    # images are pushed (`<registry>/<repo>`, tagged with the commit).
+    image_digests = models.JSONField(default=dict, blank=True)
+    auto_update_images = models.BooleanField(default=False)
+    push_to = models.CharField(max_length=300, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

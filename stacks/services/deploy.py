@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -14,22 +15,25 @@ from django.conf import settings
 
 from dockhand.crypto import fingerprint
 from gitsync import git
-from stacks import compose, engine, swarm
+from stacks import compose, engine, registry, swarm
 from stacks.models import GitStack
+from stacks.services import images
 from stacks.services.compose_checks import MAX_FILE_BYTES, check_model, check_sources
 from stacks.services.deploy_errors import DeployError
 from stacks.services.health import wait_until_converged, wait_until_healthy
 from stacks.services.policy import check_policy
+from stacks.services.registries import registry_secrets, stack_logins
 from stacks.services.secret_inputs import Resolved, mask_values, refuse_encrypted_env_files, secret_inputs_applied
 
 
 def stack_secrets(stack: GitStack) -> list[str]:
     """Every secret value a stack's output or pages must mask: its secret overrides, its
-    repository credential's secrets, and what its store references and encrypted files
-    resolved to."""
+    repository credential's secrets, the passwords of the registries it may use, and
+    what its store references and encrypted files resolved to."""
     credential = stack.repository.credential
     overrides = [v.value for v in stack.env_vars.all() if v.is_secret and v.value]
-    return overrides + (credential.secret_values() if credential else []) + mask_values(stack)
+    registries = registry_secrets(stack.environment_id)
+    return overrides + (credential.secret_values() if credential else []) + registries + mask_values(stack)
 
 
 def git_metadata(stack: GitStack, commit: git.Commit) -> dict[str, str]:
@@ -130,15 +134,16 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
 @dataclass(frozen=True)
 class Deployed:
     """What a deploy ran: the variables passed (secrets only as fingerprints), the
-    compose config hash of each service and the image id it runs (read from the
-    containers compose left, as compose labelled them), and the model `compose config`
-    resolved (with secret values in it: masked before it is stored or shown)."""
+    compose config hash of each service and the image it runs (tag, digest, image id:
+    read from the containers compose left), the model `compose config` resolved (with
+    secret values in it: masked before it is stored or shown), and what was pushed."""
 
     env_snapshot: dict[str, str]
     config_hashes: dict[str, str]
-    images: dict[str, str] = dataclasses.field(default_factory=dict)
+    images: list[dict[str, str]] = dataclasses.field(default_factory=list)
     model: dict[str, object] = dataclasses.field(default_factory=dict)
     secret_inputs: Resolved | None = None  # what its references and encrypted files resolved to
+    pushed: list[str] = dataclasses.field(default_factory=list)
 
 
 def stack_project(stack: GitStack, workdir: Path, env_files: list[Path]) -> compose.ComposeProject:
@@ -166,6 +171,7 @@ class _Inputs:
     secret: dict[str, str]
     endpoint: engine.Endpoint
     resolved: Resolved
+    docker_config: Path  # this run's own DOCKER_CONFIG: registry.docker_config
 
 
 @contextmanager
@@ -193,11 +199,61 @@ def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str],
         with secret_inputs_applied(stack, project, root=workdir, run_id=run_id) as (project, resolved):
             secret.update(resolved.env)
             endpoint = stack.environment.engine_endpoint()
-            with engine.cli_env(endpoint) as engine_env:
-                env = compose.process_env(engine_env=engine_env, extra=secret)
-                yield _Inputs(project, env, plain, secret, endpoint, resolved)
+            with engine.cli_env(endpoint) as engine_env, registry.docker_config(settings.RUN_DIR) as docker_config:
+                env = compose.process_env(engine_env=engine_env, extra=secret, docker_config=docker_config)
+                yield _Inputs(project, env, plain, secret, endpoint, resolved, docker_config)
     finally:
         generated.unlink(missing_ok=True)
+        _override_path(run_id).unlink(missing_ok=True)
+
+
+def _override_path(run_id: str) -> Path:
+    return settings.RUN_DIR / f"{run_id}-images.yaml"
+
+
+def _with_images(
+    stack: GitStack,
+    inputs: _Inputs,
+    model: dict[str, object],
+    *,
+    run_id: str,
+    root: Path,
+    pins: Mapping[str, images.Ran],
+    commit: str,
+) -> tuple[compose.ComposeProject, dict[str, object], dict[str, str]]:
+    """The project with the generated image override (a rollback's digests, pushTo's
+    names) after the stack's files, its model, and which service is pushed as what.
+    The override lives in the run directory, never in the working copy."""
+    pushed = images.push_names(model, stack.push_to, commit)
+    override = images.image_override(model, pins, pushed)
+    if not override:
+        return inputs.project, model, pushed
+    path = _override_path(run_id)
+    write_private_json(path, override)
+    project = dataclasses.replace(inputs.project, files=[*inputs.project.files, path])
+    return project, _checked_model(stack, project, inputs.env, root=root), pushed
+
+
+def write_private_json(path: Path, value: object) -> None:
+    """A 0600 file (compose reads JSON as YAML)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(value, fh)
+
+
+@contextmanager
+def _registry_errors(references: list[str]) -> Iterator[None]:
+    """A failed pull or push said as the registry's failure: which registry, and
+    whether authentication, not found or unreachable."""
+    try:
+        yield
+    except compose.ComposeCancelled:
+        raise
+    except compose.ComposeError as exc:
+        failure = registry.pull_failure(str(exc), references)
+        if failure is None:
+            raise
+        raise DeployError(str(failure)) from exc
 
 
 def stack_config_hashes(
@@ -244,27 +300,43 @@ def stack_deploy(
     on_line: Callable[[str], None],
     stop: threading.Event | None = None,
     on_secrets: Callable[[list[str]], None] | None = None,
+    pins: Mapping[str, images.Ran] | None = None,
+    pull: Sequence[str] = (),
 ) -> Deployed:
     """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
     for its services to be healthy (when the stack's healthTimeout is not 0).
+
     `on_secrets` hears the values resolved from stores and encrypted files before
-    compose runs (the output masks them)."""
+    compose runs (the output masks them). `pins`: per service, what a deployment ran
+    (a rollback runs exactly those digests); `pull`: services whose tag has a newer
+    digest, pulled first. Compose gets logins only for the registries its images are
+    on (this environment's), in a DOCKER_CONFIG made for this run; a stack with
+    `pushTo` pushes what it built."""
+    pins = pins or {}
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
         if on_secrets is not None:
             on_secrets(inputs.resolved.values)
         model = _checked_model(stack, inputs.project, inputs.env, root=workdir)
+        project, model, pushed = _with_images(
+            stack, inputs, model, run_id=run_id, root=workdir, pins=pins, commit=metadata.get("GIT_COMMIT_SHA", "")
+        )
+        references = images.model_images(model)
+        logins = stack_logins(stack, references)
+        registry.docker_config_write(inputs.docker_config, logins)
         services = sorted(model.get("services") or {})  # type: ignore[call-overload]
+        timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
         if stack.environment.swarm:
-            timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
-            swarm.deploy(
-                stack.project_name,
-                model,
-                env=inputs.env,
-                pull=stack.pull_policy,
-                on_line=on_line,
-                timeout=timeout,
-                stop=stop,
-            )
+            with _registry_errors(references):
+                swarm.deploy(
+                    stack.project_name,
+                    model,
+                    env=inputs.env,
+                    pull=stack.pull_policy,
+                    on_line=on_line,
+                    timeout=timeout,
+                    stop=stop,
+                    registry_auth=bool(logins),
+                )
             return _after_swarm_deploy(stack, inputs, services, on_line, stop, model=model)
         options = compose.UpOptions(
             # Like `docker compose up -d`: an image that is missing is built anyway;
@@ -273,9 +345,17 @@ def stack_deploy(
             no_cache=stack.no_build_cache,
             pull=stack.pull_policy,
             force_recreate=stack.force_recreate,
-            timeout=stack.compose_timeout or settings.DEPLOY_TIMEOUT,
+            timeout=timeout,
         )
-        compose.up(inputs.project, env=inputs.env, on_line=on_line, options=options, stop=stop)
+        with _registry_errors(references + list(pushed.values())):
+            wanted = [name for name in pull if name in services]
+            if wanted:
+                on_line(f"Pulling the newer images of {', '.join(wanted)}")
+                compose.pull(project, wanted, env=inputs.env, on_line=on_line, timeout=timeout, stop=stop)
+            compose.up(project, env=inputs.env, on_line=on_line, options=options, stop=stop)
+            if pushed and not (stop and stop.is_set()):
+                on_line(f"Pushing {', '.join(pushed.values())}")
+                compose.push(project, sorted(pushed), env=inputs.env, on_line=on_line, timeout=timeout, stop=stop)
     if stop and stop.is_set():
         return Deployed(env_snapshot=_snapshot(inputs), config_hashes={}, model=model, secret_inputs=inputs.resolved)
     running = None
@@ -297,9 +377,10 @@ def stack_deploy(
     return Deployed(
         env_snapshot=_snapshot(inputs),
         config_hashes={c.service: c.config_hash for c in running if c.config_hash},
-        images={c.service: c.image_id for c in running},
+        images=images.ran_images(inputs.endpoint, model, running, pins),
         model=model,
         secret_inputs=inputs.resolved,
+        pushed=sorted(pushed.values()),
     )
 
 

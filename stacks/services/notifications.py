@@ -11,6 +11,7 @@ from django.conf import settings
 from dockhand import notifier
 from dockhand.audit import record
 from stacks.models import Deployment, Environment, GitStack, NotifyEvent
+from stacks.services.images import moved_lines
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def _send(stack: GitStack, event: str, deployment: Deployment | None, detail: st
         if deployment.commit_sha:
             subject = (deployment.commit_message or "").splitlines()[:1]
             lines.append(f"Commit {deployment.commit_sha[:12]} {subject[0] if subject else ''}".rstrip())
+        lines += moved_lines(deployment)  # image X moved from sha256:A to sha256:B
         if deployment.error:
             lines.append(f"Error: {deployment.error}")  # masked when it was recorded
         if settings.PUBLIC_URL:

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from dockhand.crypto import fingerprint
 from stacks.services import secret_inputs
+from stacks.services.images import image_changes, images_config
 
 # Compose options, by the name the API gives them (the reasons use it).
 OPTIONS = {
@@ -64,6 +65,7 @@ def stack_config(stack: Any, overrides: Iterable[_Override] | None = None) -> Co
         "options": {name: _plain(getattr(stack, field)) for name, field in OPTIONS.items()},
         "engine": {"host": environment.docker_host or settings.DEFAULT_DOCKER_HOST, "swarm": environment.swarm},
         **secret_inputs.config_part(stack, items),
+        **images_config(stack),
     }
 
 
@@ -136,4 +138,4 @@ def changes(applied: Config | None, desired: Config) -> list[str]:
     words = [reason for _, reason in sorted(reasons)]
     for name, _, _ in diff.options:
         words.append("the environment's engine changed" if name == "engine" else f"option {name} changed")
-    return words + secret_inputs.changed_words(applied, desired)
+    return words + secret_inputs.changed_words(applied, desired) + image_changes(applied, desired)

@@ -26,6 +26,7 @@ from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.deploy import git_metadata, stack_deploy, stack_secrets
 from stacks.services.deploy_errors import DeployError
+from stacks.services.images import services_to_pull, stack_images_ran
 from stacks.services.lock import SyncOutcome, heartbeat, lock_release, lock_renew, lock_start_running
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
@@ -105,7 +106,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     """Run one queued deployment to its end; called in the worker."""
     # The overrides are read once: the revision recorded is exactly what compose gets.
     deployment = (
-        Deployment.objects.select_related("stack__repository__credential", "stack__environment")
+        Deployment.objects.select_related("stack__repository__credential", "stack__environment", "rollback_to")
         .prefetch_related("stack__env_vars")
         .get(pk=deployment_id)
     )
@@ -261,6 +262,7 @@ def _sync(
     if stop.is_set():
         return
     outcome.compose_ran = True
+    rollback = deployment.rollback_to
     deployed = stack_deploy(
         stack=stack,
         workdir=workdir,
@@ -269,6 +271,9 @@ def _sync(
         on_line=output.line,
         stop=stop,
         on_secrets=output.also_mask,
+        # A rollback runs exactly the digests its target ran, even if the tags moved.
+        pins={e["service"]: e for e in rollback.images if e.get("digest")} if rollback else None,
+        pull=() if rollback else services_to_pull(stack),
     )
     outcome.config = with_applied(config, deployed.secret_inputs)
     if outcome.config != config:  # (secret inputs first read, or changed since the check)
@@ -280,8 +285,13 @@ def _sync(
     resolved = _resolved_text(deployed.model, output.secrets)
     if target and stack.stopped_by_user:  # a pinned or rolled-back commit runs again
         stack.record(stopped_by_user=False)
-    deployment.record(env_snapshot=snapshot, images=deployed.images, resolved=resolved)
+    pushed = ", ".join(deployed.pushed)
+    deployment.record(env_snapshot=snapshot, images=deployed.images, resolved=resolved, pushed_image=pushed)
     stack.record(deployed_config_hashes=deployed.config_hashes)
+    # What it ran is what the tags are now, as far as this stack knows: the revision applied.
+    stack_images_ran(stack=stack, ran=deployed.images)
+    config = outcome.config = stack_config(stack)
+    deployment.record(revision=revision(commit.sha, config), config=config)
     outcome.deployed = True
 
 

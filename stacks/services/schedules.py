@@ -26,6 +26,8 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
 from stacks.services.access import deploy_needs_approval
+from stacks.services.images import scheduled_hold, stack_images_refresh
+from stacks.services.revision import stack_config
 from stacks.services.secret_inputs import secret_inputs_refresh
 from stacks.services.skipped import skipped_record, unchanged
 from stacks.services.sync import auto_sync_refusal, stack_sync_coalesced
@@ -109,8 +111,10 @@ def _plainly_unchanged(stacks: list[GitStack], heads: dict[int, str]) -> list[Gi
     for stack in stacks:
         if stack.lock_owner is not None or auto_sync_refusal(stack):
             continue
-        # A secret rotated in its store is a change too (a store that cannot answer
-        # is left to the one-by-one path, which fails the deploy saying why).
+        # A secret rotated in its store, or a tag moved at its registry, is a change
+        # too (a store that cannot answer is left to the one-by-one path, which fails
+        # the deploy saying why).
+        stack_images_refresh(stack=stack)
         if secret_inputs_refresh(stack=stack) or not unchanged(stack, heads.get(stack.pk)):
             continue
         if not deploy_needs_approval(None, stack.environment):
@@ -159,8 +163,9 @@ def stack_sync_scheduled(*, stack_id: int, head: str | None = None) -> str:
     stack = GitStack.objects.filter(pk=stack_id, auto_update=True).first()
     if stack is None:
         return "no such stack with autoUpdate"
+    stack_images_refresh(stack=stack)  # a newer image digest is part of what it syncs
     with acting_as("schedule"):
-        refusal = auto_sync_refusal(stack)
+        refusal = auto_sync_refusal(stack) or scheduled_hold(stack, head, stack_config(stack))
         if refusal:
             record("stack.sync_refused", stack, refusal)
             return refusal

@@ -30,7 +30,8 @@ TOKEN = "CANARY-token-7c1d9e"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nCANARY-sshkey-41f0aa\n-----END OPENSSH PRIVATE KEY-----"
 OVERRIDE = "CANARY-override-2b8e55"
 WEBHOOK = "CANARY-webhook-secret-93ad11f0c4"
-CANARIES = (TOKEN, "CANARY-sshkey-41f0aa", OVERRIDE, WEBHOOK)
+REGISTRY = "CANARY-registry-6e2f0b"  # a registry login's password (Step 13)
+CANARIES = (TOKEN, "CANARY-sshkey-41f0aa", OVERRIDE, WEBHOOK, REGISTRY)
 
 
 RUN = uuid.uuid4().hex[:8]  # container names are the engine's: unique to this run
@@ -96,6 +97,9 @@ def test_no_secret_appears_anywhere(
             format="json",
         )
     ).json()
+    login = {"name": "reg", "url": "127.0.0.1:9", "username": "u", "password": REGISTRY}  # (nothing listens on 9)
+    registry = keep(api.post("/api/registries", login, format="json")).json()
+    keep(api.post(f"/api/registries/{registry['id']}/test"))
     leaky = compose_file().replace("image: dockhand-test/busybox:1", "image: dockhand-test/busybox:${SECRET}")
     good = git_server.create_repo("canary-good", {"compose.yaml": _named(compose_file())})
     bad = git_server.create_repo("canary-bad", {"compose.yaml": leaky})
@@ -182,11 +186,13 @@ def test_no_secret_appears_anywhere(
     assert [c["name"] for c in running] == [f"c-********-{RUN}"]  # named after the canary, masked
     assert keep(api.post(f"/api/git/stacks/{good_stack['id']}/restart")).json()["success"] is True
     keep(api.get("/api/audit?limit=200"))
+    keep(api.get("/api/registries"))
     keep(APIClient().get("/api/health"))
 
     browser = Client()
     browser.force_login(admin)
     pages = ["/stacks/", "/credentials/", "/repositories/", "/credentials/1/edit/", "/nonexistent-page/", "/audit/"]
+    pages += ["/registries/", f"/registries/{registry['id']}/edit/"]
     for stack in stacks:
         pages += [f"/stacks/{stack['id']}/", f"/stacks/{stack['id']}/edit/"]
     for deployment in Deployment.objects.all():

@@ -73,9 +73,18 @@ def test_the_compose_process_environment_is_built_from_scratch(monkeypatch: pyte
     monkeypatch.setenv("SECRET", "from-the-server")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "server-credential")
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")  # the server's own engine's, not another's
+    monkeypatch.setenv("DOCKER_CONFIG", "/home/server/.docker")  # its `docker login`s: never a stack's
     env = compose.process_env(engine_env={"DOCKER_HOST": "unix:///var/run/docker.sock"}, extra={"SECRET": "override"})
     assert env["SECRET"] == "override"
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock" and "DOCKER_TLS_VERIFY" not in env
-    assert set(env) <= {*compose._PASSTHROUGH, "DOCKER_HOST", "COMPOSE_ANSI", "COMPOSE_PROGRESS", "SECRET"}
+    assert set(env) <= {
+        *compose._PASSTHROUGH,
+        "DOCKER_HOST",
+        "DOCKER_CONFIG",
+        "COMPOSE_ANSI",
+        "COMPOSE_PROGRESS",
+        "SECRET",
+    }
+    assert env["DOCKER_CONFIG"] != "/home/server/.docker"
     assert os.environ["SECRET"] == "from-the-server"

@@ -67,7 +67,7 @@ def test_a_rollback_redeploys_the_previous_commit_and_pauses_auto_sync(
     # What it ran: plain values as they are, secrets only as keyed fingerprints, images.
     assert rollback["envSnapshot"]["PLAIN"] == "plain-override"
     assert rollback["envSnapshot"]["SECRET"].startswith("hmac-sha256:")
-    assert rollback["images"]["app"].startswith("sha256:")
+    assert rollback["images"][0]["service"] == "app" and rollback["images"][0]["imageId"].startswith("sha256:")
     shown = api.get(f"/api/git/stacks/{stack['id']}").json()
     assert shown["autoSyncPaused"] is True and shown["lastCommit"] == stack["first"]
 

@@ -1,0 +1,334 @@
+"""Container registries (the distribution HTTP API v2), behind one module: image
+references, a tag's current digest (a HEAD of its manifest, never a pull), a test login,
+and the per-run DOCKER_CONFIG through which the docker CLI and compose get credentials.
+
+Knows nothing of records: callers hand in `Login`s. Errors are `RegistryError` with a
+kind and the registry's name, never a password.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+DOCKER_HUB = "docker.io"
+# Docker Hub's API host, and the key the docker CLI files its credentials under.
+_HUB_API = "registry-1.docker.io"
+_HUB_AUTH_KEY = "https://index.docker.io/v1/"
+# Where dockerd reads a registry's CA (the same file is trusted here, so both agree).
+CERTS_DIR = Path("/etc/docker/certs.d")
+TIMEOUT = 15
+# A tag may point at one manifest or at an index of them (multi-platform): the digest a
+# `docker pull` records is of whichever it is, so every kind is accepted.
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+
+
+class RegistryError(Exception):
+    """A registry refused or could not be reached; `kind` says which, the message names
+    the registry (never a password)."""
+
+    AUTHENTICATION = "authentication"
+    NOT_FOUND = "not found"
+    UNREACHABLE = "unreachable"
+
+    def __init__(self, kind: str, registry: str, detail: str) -> None:
+        self.kind, self.registry = kind, registry
+        super().__init__(f"Registry {registry}: {kind} failed: {detail}" if kind != self.NOT_FOUND else detail)
+
+
+@dataclass(frozen=True)
+class Login:
+    """Credentials for one registry host (`host[:port]`, docker.io for Docker Hub)."""
+
+    host: str
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference, normalized as docker does (docker.io, library/)."""
+
+    host: str
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    @property
+    def name(self) -> str:
+        """`host/repository` as the engine lists it in RepoDigests (docker.io omitted)."""
+        return self.repository if self.host == DOCKER_HUB else f"{self.host}/{self.repository}"
+
+    def pinned(self, digest: str) -> str:
+        """This image at exactly `digest` (`sha256:…`)."""
+        return f"{self.name}@{digest}"
+
+
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-f0-9]{32,}$")
+
+
+def parse(reference: str) -> ImageRef:
+    """`[host[:port]/]repo[:tag][@digest]`; ValueError when it is not an image reference."""
+    rest, _, digest = reference.strip().partition("@")
+    if not rest or (digest and not _DIGEST.match(digest)) or any(c.isspace() for c in rest):
+        raise ValueError(f"{reference!r} is not an image reference")
+    first, slash, remainder = rest.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, remainder
+    else:
+        host, path = DOCKER_HUB, rest
+    last = path.rsplit("/", 1)[-1]
+    tag = ""
+    if ":" in last:
+        path, tag = path.rsplit(":", 1)
+    if host == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
+    if not path or path != path.lower():
+        raise ValueError(f"{reference!r} is not an image reference (repository names are lower case)")
+    return ImageRef(host=host, repository=path, tag=tag or ("" if digest else "latest"), digest=digest)
+
+
+def same_host(a: str, b: str) -> bool:
+    """Whether two registry names are the same registry (Docker Hub has several names)."""
+    hub = {DOCKER_HUB, "index.docker.io", _HUB_API, "registry.hub.docker.com"}
+    return a.lower() == b.lower() or (a.lower() in hub and b.lower() in hub)
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _ca(host: str) -> str | bool:
+    ca = CERTS_DIR / host / "ca.crt"
+    return str(ca) if ca.is_file() else True
+
+
+class _Session:
+    """One conversation with a registry: https (http only for a loopback host, as
+    dockerd allows), and the token or basic challenge answered once."""
+
+    def __init__(self, host: str, login: Login | None) -> None:
+        self.host, self.login = host, login
+        self.api = _HUB_API if same_host(host, DOCKER_HUB) else host
+        self.http = requests.Session()
+        self.http.trust_env = False  # no proxies or CA bundles from the server's environment
+        self.base = ""
+
+    def get(
+        self, path: str, *, head: bool = False, scope: str = "", headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        answer = self._send(path, head=head, headers=headers or {})
+        if answer.status_code == 401:
+            self._authenticate(answer.headers.get("WWW-Authenticate", ""), scope)
+            answer = self._send(path, head=head, headers=headers or {})
+            if answer.status_code == 401:
+                raise self._refused()
+        return answer
+
+    def _send(self, path: str, *, head: bool, headers: dict[str, str]) -> requests.Response:
+        schemes = [self.base] if self.base else ["https", *(["http"] if _is_loopback(self.api) else [])]
+        last: Exception | None = None
+        for scheme in schemes:
+            try:
+                answer = self.http.request(
+                    "HEAD" if head else "GET",
+                    f"{scheme}://{self.api}{path}",
+                    headers=headers,
+                    timeout=TIMEOUT,
+                    verify=_ca(self.host),
+                    allow_redirects=True,
+                )
+            except requests.RequestException as exc:
+                last = exc
+                continue
+            self.base = scheme
+            return answer
+        raise RegistryError(RegistryError.UNREACHABLE, self.host, _reason(last))
+
+    def _refused(self) -> RegistryError:
+        said = "the username or password was refused" if self.login else "it needs a login and none is configured"
+        return RegistryError(RegistryError.AUTHENTICATION, self.host, said)
+
+    def _authenticate(self, challenge: str, scope: str) -> None:
+        kind, _, params = challenge.partition(" ")
+        values = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        basic = (self.login.username, self.login.password) if self.login else None
+        if kind.lower() == "basic":
+            if basic is None:
+                raise self._refused()
+            self.http.auth = basic
+            return
+        if kind.lower() != "bearer" or "realm" not in values:
+            raise RegistryError(RegistryError.AUTHENTICATION, self.host, f"unsupported challenge {kind or 'none'}")
+        query = {"service": values.get("service", "")}
+        if scope or values.get("scope"):
+            query["scope"] = scope or values["scope"]
+        try:
+            answer = self.http.get(values["realm"], params=query, auth=basic, timeout=TIMEOUT, verify=_ca(self.host))
+        except requests.RequestException as exc:
+            raise RegistryError(RegistryError.UNREACHABLE, self.host, f"its token service: {_reason(exc)}") from exc
+        if answer.status_code in (401, 403):
+            raise self._refused()
+        try:
+            body = answer.json()
+            token = body.get("token") or body.get("access_token")
+        except ValueError:
+            token = None
+        if answer.status_code != 200 or not token:
+            raise RegistryError(
+                RegistryError.AUTHENTICATION, self.host, f"its token service answered {answer.status_code}"
+            )
+        self.http.auth = None
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+
+def _reason(exc: Exception | None) -> str:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "its TLS certificate is not trusted (a CA in /etc/docker/certs.d/<host>/ca.crt?)"
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {TIMEOUT} s"
+    if isinstance(exc, requests.ConnectionError):
+        return "cannot connect"
+    return "cannot connect" if exc is None else type(exc).__name__
+
+
+def _login_for(host: str, logins: Iterable[Login]) -> Login | None:
+    return next((login for login in logins if same_host(login.host, host)), None)
+
+
+def remote_digest(reference: str, logins: Iterable[Login] = ()) -> str:
+    """The digest (`sha256:…`) the registry gives `reference`'s tag now: a HEAD of the
+    manifest, with the matching login if any. RegistryError otherwise."""
+    ref = parse(reference)
+    session = _Session(ref.host, _login_for(ref.host, logins))
+    path = f"/v2/{ref.repository}/manifests/{ref.digest or ref.tag}"
+    answer = session.get(path, head=True, scope=f"repository:{ref.repository}:pull", headers={"Accept": MANIFEST_TYPES})
+    if answer.status_code == 403:
+        raise session._refused()
+    if answer.status_code == 404:
+        raise RegistryError(RegistryError.NOT_FOUND, ref.host, f"Registry {ref.host}: image {reference} not found")
+    if answer.status_code >= 500 or answer.status_code != 200:
+        raise RegistryError(RegistryError.UNREACHABLE, ref.host, f"it answered {answer.status_code}")
+    digest = answer.headers.get("Docker-Content-Digest", "")
+    if not _DIGEST.match(digest):
+        raise RegistryError(RegistryError.UNREACHABLE, ref.host, "it gave no Docker-Content-Digest for the manifest")
+    return digest
+
+
+def login_test(login: Login) -> None:
+    """Log in to the registry's API root (`/v2/`); RegistryError saying why not."""
+    session = _Session(login.host, login)
+    answer = session.get("/v2/")
+    if answer.status_code in (401, 403):
+        raise session._refused()
+    if answer.status_code != 200:
+        raise RegistryError(RegistryError.UNREACHABLE, login.host, f"/v2/ answered {answer.status_code}")
+
+
+def hosts_of(references: Iterable[str]) -> set[str]:
+    """The registries a set of image references pull from (unparseable ones skipped)."""
+    hosts = set()
+    for reference in references:
+        try:
+            hosts.add(parse(reference).host)
+        except ValueError:
+            continue
+    return hosts
+
+
+def matching(logins: Iterable[Login], hosts: Iterable[str]) -> list[Login]:
+    """The logins for exactly these registries, nothing more."""
+    hosts = list(hosts)
+    return [login for login in logins if any(same_host(login.host, h) for h in hosts)]
+
+
+@contextmanager
+def docker_config(parent: Path, logins: Sequence[Login] = ()) -> Iterator[Path]:
+    """A DOCKER_CONFIG directory for one run (0700, `config.json` 0600 with only these
+    logins' `auths`), removed when the block ends. The server's own ~/.docker is never
+    read or written through it."""
+    parent.mkdir(parents=True, exist_ok=True)
+    where = Path(tempfile.mkdtemp(prefix="docker-config-", dir=parent))  # 0700
+    try:
+        docker_config_write(where, logins)
+        yield where
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def docker_config_write(where: Path, logins: Sequence[Login]) -> None:
+    """(Re)write `config.json` in a run's DOCKER_CONFIG with these logins."""
+    auths = {}
+    for login in logins:
+        key = _HUB_AUTH_KEY if same_host(login.host, DOCKER_HUB) else login.host
+        token = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
+        auths[key] = {"auth": token}
+    path = where / "config.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"auths": auths}, fh)
+
+
+# What dockerd and compose print when a pull fails, by kind (their words vary by version).
+_PULL_FAILURES = (
+    (RegistryError.AUTHENTICATION, ("no basic auth credentials", "unauthorized", "authentication required", "denied")),
+    (RegistryError.NOT_FOUND, ("manifest unknown", "not found", "name unknown", "does not exist")),
+    (RegistryError.UNREACHABLE, ("connection refused", "no such host", "i/o timeout", "tls:", "x509", "dial tcp")),
+)
+
+
+def pull_failure(text: str, references: Iterable[str]) -> RegistryError | None:
+    """A failed compose or docker run's words as a RegistryError naming the registry and
+    the kind, when they are about pulling one of `references`; else None."""
+    lowered = text.lower()
+    refs = []
+    for reference in references:
+        try:
+            refs.append((reference, parse(reference)))
+        except ValueError:
+            continue
+    # The daemon names the registry's URL (`Head "http://host/v2/team/app/manifests/…"`)
+    # or the reference; either way the host and the repository are in it.
+    hit = next(
+        (
+            r
+            for r in refs
+            if r[1].repository.removeprefix("library/") in lowered and (r[1].host in lowered or r[0] in lowered)
+        ),
+        None,
+    )
+    if hit is None:
+        return None
+    for kind, words in _PULL_FAILURES:
+        if any(word in lowered for word in words):
+            detail = {
+                RegistryError.AUTHENTICATION: f"pulling {hit[0]} was refused (no or wrong registry credential)",
+                RegistryError.NOT_FOUND: f"Registry {hit[1].host}: image {hit[0]} not found",
+                RegistryError.UNREACHABLE: f"pulling {hit[0]}: cannot connect",
+            }[kind]
+            return RegistryError(kind, hit[1].host, detail)
+    return None

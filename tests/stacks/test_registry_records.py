@@ -1,0 +1,134 @@
+"""Registries as records and the registry module's pure parts: the API's shape (the
+password write-only and encrypted), who may read and manage them, image references,
+the per-run DOCKER_CONFIG and how a failed pull is told."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from stacks import registry
+from stacks.models import Registry
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "Registry-Pass-77e1c0"
+
+
+def _as(user: Any) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def test_the_password_is_write_only_and_encrypted(api: APIClient) -> None:
+    body = {"name": "ghcr", "url": "ghcr.io", "username": "bot", "password": PASSWORD}
+    created = api.post("/api/registries", body, format="json")
+    assert created.status_code == 201, created.content
+    shown = created.json()
+    assert set(shown) == {"id", "name", "url", "username", "environmentIds", "hasPassword", "createdAt"}
+    assert shown["hasPassword"] is True and shown["environmentIds"] == []
+    assert PASSWORD not in api.get("/api/registries").content.decode()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT password FROM stacks_registry")
+        assert PASSWORD not in cursor.fetchone()[0]
+    kept = api.put(f"/api/registries/{shown['id']}", {"username": "bot2", "password": ""}, format="json")
+    assert kept.status_code == 200 and Registry.objects.get().password == PASSWORD
+    assert api.delete(f"/api/registries/{shown['id']}").status_code == 204
+    assert not Registry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "a", "url": "https://ghcr.io"}, "url"),
+        ({"name": "a", "url": "ghcr.io/team"}, "url"),
+        ({"name": "a", "url": "ghcr.io", "password": "x"}, "username"),
+        ({"url": "ghcr.io"}, "name"),
+    ],
+)
+def test_a_bad_registry_is_a_400_naming_the_field(api: APIClient, body: dict[str, Any], field: str) -> None:
+    refused = api.post("/api/registries", body, format="json")
+    assert refused.status_code == 400 and field in refused.json()["error"]
+
+
+def test_owners_manage_registries_and_members_read_those_of_their_environments(
+    api: APIClient, env_admin: Any, outsider: Any
+) -> None:
+    other = api.post("/api/environments", {"name": "other"}, format="json").json()
+    api.post("/api/registries", {"name": "everywhere", "url": "docker.io"}, format="json")
+    api.post("/api/registries", {"name": "other-only", "url": "q.io", "environmentIds": [other["id"]]}, format="json")
+    admin_of_local = _as(env_admin)
+    assert [r["name"] for r in admin_of_local.get("/api/registries").json()] == ["everywhere"]
+    assert admin_of_local.post("/api/registries", {"name": "x", "url": "x.io"}, format="json").status_code == 403
+    hidden = Registry.objects.get(name="other-only")
+    assert admin_of_local.get(f"/api/registries/{hidden.pk}").status_code == 404
+    assert _as(outsider).get("/api/registries").json() == []
+    assert _as(outsider).get("/registries/").status_code == 200
+
+
+def test_the_registry_pages_create_and_list(api: APIClient) -> None:
+    made = api.post("/registries/new/", {"name": "hub", "url": "docker.io", "username": "me", "password": PASSWORD})
+    assert made.status_code == 302
+    page = api.get("/registries/").content.decode()
+    assert "hub" in page and "docker.io" in page and PASSWORD not in page
+    edit = api.get(f"/registries/{Registry.objects.get().pk}/edit/").content.decode()
+    assert PASSWORD not in edit and "leave empty to keep" in edit
+
+
+@pytest.mark.parametrize(
+    ("reference", "host", "repository", "tag", "name"),
+    [
+        ("busybox", "docker.io", "library/busybox", "latest", "library/busybox"),
+        ("team/app:stable", "docker.io", "team/app", "stable", "team/app"),
+        ("127.0.0.1:5000/team/app:1.2", "127.0.0.1:5000", "team/app", "1.2", "127.0.0.1:5000/team/app"),
+        ("localhost/app", "localhost", "app", "latest", "localhost/app"),
+        ("ghcr.io/o/r/app@sha256:" + "a" * 64, "ghcr.io", "o/r/app", "", "ghcr.io/o/r/app"),
+    ],
+)
+def test_image_references_parse_as_docker_reads_them(
+    reference: str, host: str, repository: str, tag: str, name: str
+) -> None:
+    ref = registry.parse(reference)
+    assert (ref.host, ref.repository, ref.tag, ref.name) == (host, repository, tag, name)
+
+
+@pytest.mark.parametrize("reference", ["", "Team/App", "app@sha256:zz", "a b"])
+def test_what_is_no_image_reference_is_refused(reference: str) -> None:
+    with pytest.raises(ValueError, match="not an image reference"):
+        registry.parse(reference)
+
+
+def test_a_run_docker_config_holds_only_its_logins_and_goes_away(tmp_path: Path) -> None:
+    logins = [
+        registry.Login("127.0.0.1:5000", "u", PASSWORD),
+        registry.Login("docker.io", "hub", "hub-pass"),
+        registry.Login("elsewhere.io", "e", "e-pass"),
+    ]
+    wanted = registry.matching(logins, registry.hosts_of(["127.0.0.1:5000/team/app:1", "busybox"]))
+    with registry.docker_config(tmp_path, wanted) as where:
+        assert stat.S_IMODE(where.stat().st_mode) == 0o700
+        config = where / "config.json"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        auths = json.loads(config.read_text())["auths"]
+        assert set(auths) == {"127.0.0.1:5000", "https://index.docker.io/v1/"}
+    assert not where.exists()
+
+
+def test_a_failed_pull_is_told_by_kind_naming_the_registry() -> None:
+    refs = ["127.0.0.1:5000/team/app:stable"]
+    said = 'Error response from daemon: Head "http://127.0.0.1:5000/v2/team/app/manifests/stable": no basic auth credentials'
+    failure = registry.pull_failure(said, refs)
+    assert failure is not None and failure.kind == "authentication" and "127.0.0.1:5000" in str(failure)
+    missing = registry.pull_failure("127.0.0.1:5000/team/app:stable: manifest unknown", refs)
+    assert missing is not None and missing.kind == "not found"
+    down = registry.pull_failure('Get "http://127.0.0.1:5000/v2/team/app": dial tcp: connection refused', refs)
+    assert down is not None and down.kind == "unreachable"
+    assert registry.pull_failure("some other compose error", refs) is None
