@@ -23,7 +23,13 @@ from stacks.services.deploy_errors import DeployError
 from stacks.services.health import wait_until_converged, wait_until_healthy
 from stacks.services.policy import check_policy
 from stacks.services.registries import registry_secrets, stack_logins
-from stacks.services.secret_inputs import Resolved, mask_values, refuse_encrypted_env_files, secret_inputs_applied
+from stacks.services.secret_inputs import (
+    Resolved,
+    is_generated,
+    mask_values,
+    refuse_encrypted_env_files,
+    secret_inputs_applied,
+)
 
 
 def stack_secrets(stack: GitStack) -> list[str]:
@@ -268,7 +274,8 @@ def stack_config_hashes(
         # Compose now reads what the -f files include or name from the real working
         # copy (which a failed sync may have left hostile), and the model's paths point
         # into it: both checked against it.
-        check_sources(project_root, project.files, project_dir=as_deployed)
+        repository_files = [f for f in project.files if not is_generated(f)]
+        check_sources(project_root, repository_files, project_dir=as_deployed)
         _checked_model(stack, project, inputs.env, root=project_root)
         return compose.config_hashes(project, env=inputs.env)
 

@@ -31,6 +31,7 @@ from django.conf import settings
 from dockhand.crypto import fingerprint
 from stacks import compose, sops, vault
 from stacks.models import GitStack, SecretStore, StackEnvVar
+from stacks.services import sops_services
 from stacks.services.deploy_errors import DeployError
 from stacks.services.secret_stores import vault_store
 
@@ -136,17 +137,18 @@ def decrypt_files(stack: GitStack, paths: Iterable[Path], *, root: Path, into: R
 
 
 def refuse_encrypted_env_files(model: dict[str, object]) -> None:
-    """DeployError when a service's `env_file:` is SOPS-encrypted (its `sops_mac` key
-    shows in the environment compose resolved): compose would hand the container the
-    ciphertext. Decrypted are the env files dockhand passes: envFilePath and `.env`."""
+    """DeployError when a service's `env_file:` is SOPS-encrypted still (its `sops_mac`
+    key shows in the environment compose resolved): one named in an included or
+    extended file, which `sops_services` does not read. Compose would hand the
+    container the ciphertext."""
     services = model.get("services")
     for name, service in sorted(services.items() if isinstance(services, dict) else []):
         environment = service.get("environment") if isinstance(service, dict) else None
         if isinstance(environment, dict) and "sops_mac" in environment:
             raise DeployError(
                 f"service {name} reads a SOPS-encrypted env_file, which compose would pass on still encrypted:"
-                " name that file as the stack's envFilePath (or the project's .env), which dockhand decrypts,"
-                " and refer to its variables in the service's environment"
+                " dockhand decrypts the env_file of the project's own compose files, envFilePath and .env,"
+                " not one named in an included or extended file"
             )
 
 
@@ -173,18 +175,63 @@ def secret_inputs_applied(
     resolved = Resolved()
     resolve_refs(stack, resolved)
     decrypt_files(stack, project.env_files, root=root, into=resolved)
+    # A service's own env_file too (files outside the working copy are left to the
+    # checks that refuse them, unread).
+    inside = root.resolve()
+    by_service = sops_services.service_env_files(project.files, project.workdir)
+    named = {path for entries in by_service.values() for path, _ in entries}
+    decrypt_files(stack, [p for p in named if p.resolve().is_relative_to(inside)], root=root, into=resolved)
     written: dict[Path, Path] = {}
     try:
         settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
-        for index, (encrypted, plain) in enumerate(resolved.files.items()):
+        for index, encrypted in enumerate(p for p in resolved.files if p in project.env_files):
             written[encrypted] = settings.RUN_DIR / f"{run_id}.sops-{index}.env"
-            _write_private(written[encrypted], plain)
+            _write_private(written[encrypted], resolved.files[encrypted])
         env_files = [written.get(p, p) for p in project.env_files]
+        files = list(project.files)
+        services = _services_decrypted(by_service, project.files, resolved)
+        if services:
+            generated = settings.RUN_DIR / f"{run_id}.sops-services.yaml"
+            written[generated] = generated
+            _write_private(generated, sops_services.override_text(services))
+            files.append(generated)
         _observed(stack, resolved)
-        yield replace(project, env_files=env_files), resolved
+        yield replace(project, env_files=env_files, files=files), resolved
     finally:
         for path in written.values():
             path.unlink(missing_ok=True)
+
+
+def is_generated(path: Path) -> bool:
+    """A compose file the deploy wrote (in the run directory), not the repository's."""
+    return path.parent == Path(settings.RUN_DIR)
+
+
+def _services_decrypted(
+    by_service: dict[str, list[tuple[Path, Any]]], files: Sequence[Path], resolved: Resolved
+) -> dict[str, tuple[list[Any], dict[str, str]]]:
+    """Per service with an encrypted env_file: the entries it keeps and the decrypted
+    variables, in compose's order (a later env_file wins; its own environment wins over all)."""
+    services: dict[str, tuple[list[Any], dict[str, str]]] = {}
+    for name, entries in by_service.items():
+        if not any(path in resolved.files for path, _ in entries):
+            continue
+        shadowed = sops_services.own_environment_keys(files, name)
+        kept: list[Any] = []
+        variables: dict[str, str] = {}
+        for path, entry in entries:
+            if path in resolved.files:
+                variables.update(sops_services.decrypted_variables(resolved.files[path], shadowed))
+                continue
+            kept.append(entry)
+            try:  # a later plain file's keys are its own again
+                later = sops.dotenv_values(path.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                later = {}
+            for key in later:
+                variables.pop(key, None)
+        services[name] = (kept, variables)
+    return services
 
 
 def _observed(stack: GitStack, resolved: Resolved, *, keep_files: bool = False) -> None:

@@ -122,17 +122,59 @@ def test_age_credentials_are_checked(api: Any, git_server: Any, make_stack: Any,
     assert api.get(f"/api/git/stacks/{stack['id']}").json()["sopsCredentialId"] == age["id"]
 
 
-def test_an_encrypted_service_env_file_is_refused_not_passed_on_as_ciphertext(
+def test_an_encrypted_service_env_file_reaches_its_service_decrypted_in_compose_order(
     api: Any, git_server: Any, make_stack: Any, docker_image: str
 ) -> None:
     key = age_key()
     compose = compose_file().replace(
+        "    pull_policy: never\n", "    pull_policy: never\n    env_file: [service.env, later.env]\n"
+    )
+    # TOKEN only here; VERSION is the service's own (it wins); SHARED is in the later
+    # plain file too (the later file wins); a `$` stays a `$`.
+    service_env = f"TOKEN={DECRYPTED}\nVERSION=from-file\nSHARED=from-encrypted\nPRICE=5$\n"
+    repo = git_server.create_repo(
+        "sops-service",
+        {
+            "compose.yaml": compose,
+            "service.env": sops_encrypt(service_env, key.recipient),
+            "later.env": "SHARED=from-later\n",
+        },
+    )
+    credential = _age_credential(api, "service-age", key.identity)
+    stack = make_stack(repo, envFilePath="", sopsCredentialId=credential["id"], envVars=[])
+    body = _sync(api, stack)
+    assert body["success"] is True and body["deployed"] is True, body
+    env = dockersupport.container_env(container_name(stack))
+    assert env["TOKEN"] == DECRYPTED and env["PRICE"] == "5$"
+    assert env["VERSION"] == "1" and env["SHARED"] == "from-later"
+    assert not [k for k in env if k.startswith("sops_")]
+    assert DECRYPTED not in body["output"]
+    assert not [p for p in _files_under(settings.DATA_DIR) if DECRYPTED in p.read_text(errors="replace")]
+    # The same files give the same config hash: a forced sync recreates nothing.
+    first = dockersupport.inspect(container_name(stack))["Id"]
+    again = _sync(api, stack, force=True)
+    assert again["success"] is True, again
+    assert dockersupport.inspect(container_name(stack))["Id"] == first
+    status = api.get(f"/api/git/stacks/{stack['id']}/status").json()
+    assert status["syncState"] == "Synced", status
+
+
+def test_an_encrypted_env_file_of_an_included_file_is_refused_not_passed_on_as_ciphertext(
+    api: Any, git_server: Any, make_stack: Any, docker_image: str
+) -> None:
+    key = age_key()
+    service = compose_file().replace(
         "    pull_policy: never\n", "    pull_policy: never\n    env_file: [service.env]\n"
     )
     repo = git_server.create_repo(
-        "sops-service", {"compose.yaml": compose, "service.env": sops_encrypt("TOKEN=abc\n", key.recipient)}
+        "sops-included",
+        {
+            "compose.yaml": "include:\n  - sub/compose.yaml\n",
+            "sub/compose.yaml": service,
+            "sub/service.env": sops_encrypt("TOKEN=abc\n", key.recipient),
+        },
     )
-    credential = _age_credential(api, "service-age", key.identity)
+    credential = _age_credential(api, "included-age", key.identity)
     stack = make_stack(repo, envFilePath="", sopsCredentialId=credential["id"], envVars=[])
     failed = _sync(api, stack)
     assert failed["success"] is False and "service app reads a SOPS-encrypted env_file" in failed["error"], failed
