@@ -39,10 +39,12 @@ def recover_after_restart() -> dict[str, int]:
     removed = 0
     if settings.RUN_DIR.exists():
         for leftover in settings.RUN_DIR.iterdir():
-            if leftover.name.startswith(("git-", "engine-")) and leftover.is_dir():
+            # A run's own DOCKER_CONFIG (registry logins) and its generated compose
+            # files (a rollback's digests, decrypted env_file variables) hold secrets too.
+            if leftover.name.startswith(("git-", "engine-", "docker-config-")) and leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
                 removed += 1
-            elif leftover.suffix in (".env", ".partial"):
+            elif leftover.suffix in (".env", ".partial", ".yaml"):
                 leftover.unlink(missing_ok=True)
                 removed += 1
     stop_clear()  # a stop announced to the previous workers is over

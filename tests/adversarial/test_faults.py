@@ -49,12 +49,18 @@ def test_a_killed_worker_is_recovered_on_start(api: Any, app_repo: Any, make_sta
     keydir.mkdir()
     (keydir / "id").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nleft behind\n")
     (Path(settings.RUN_DIR) / f"deployment-{deployment.pk}.env").write_text("A='1'\n")
+    # A run's registry logins, and its generated compose file of decrypted variables.
+    logins = Path(settings.RUN_DIR) / "docker-config-leftover"
+    logins.mkdir()
+    (logins / "config.json").write_text('{"auths": {"127.0.0.1:5000": {"auth": "dTpw"}}}')
+    (Path(settings.RUN_DIR) / "run-1.sops-services.yaml").write_text('services:\n  "app":\n    environment: {}\n')
 
     summary = recover_after_restart()
 
-    assert summary == {"killed": 1, "removed": 2, "interrupted": 1, "requeued": 0, "rerun": 1}
+    assert summary == {"killed": 1, "removed": 4, "interrupted": 1, "requeued": 0, "rerun": 1}
     assert orphan.wait(timeout=5) != 0  # killed
-    assert not keydir.exists() and not list(Path(settings.RUN_DIR).glob("*.env"))
+    assert not keydir.exists() and not logins.exists()
+    assert not list(Path(settings.RUN_DIR).glob("*.env")) and not list(Path(settings.RUN_DIR).glob("*.yaml"))
     deployment.refresh_from_db()
     assert deployment.status == "interrupted" and "worker" in deployment.error
     # It ran again (trigger recovery): the stack runs what it was deploying.
