@@ -40,6 +40,8 @@ _FAILURES = (DockerException, RequestException)
 class EngineError(Exception):
     """The engine could not be reached or refused a request."""
 
+    error_code = "engine_unreachable"
+
 
 @dataclass(frozen=True)
 class ContainerInfo:

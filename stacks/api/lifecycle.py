@@ -48,7 +48,7 @@ class StackRollback(APIView):
             deployment = stack_rollback(stack=stack, by=request.user, deployment_id=wanted)
         except NothingToRollBack as exc:
             if wanted is not None:
-                return error(f"deploymentId: {exc}", 400, fields={"deploymentId": [str(exc)]})
+                return error(f"deploymentId: {exc}", 400, fields={"deploymentId": [str(exc)]}, cause=exc)
             raise
         if not query_bool(request, "wait", True) or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
@@ -88,7 +88,7 @@ class StackOperation(APIView):
                 stack=stack, operation=self.operation, by=request.user, volumes=volumes, images=images
             )
         except compose.ComposeError as exc:
-            return error(str(exc), status.HTTP_500_INTERNAL_SERVER_ERROR, success=False)
+            return error(str(exc), status.HTTP_500_INTERNAL_SERVER_ERROR, success=False, cause=exc)
         return Response({"success": True, "output": output, "stoppedByUser": stack.stopped_by_user})
 
 
@@ -130,4 +130,4 @@ class StackDiff(APIView):
             return Response(stack_diff(stack=stack))
         except git.GitError as exc:
             code = status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT
-            return error(str(exc), code)
+            return error(str(exc), code, cause=exc)

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dockhand.api import CollectionView, ItemView, error, paged, query_bool, query_int
+from dockhand.api import CollectionView, ItemView, error, error_body, paged, query_bool, query_int
 from dockhand.errors import Forbidden, InUse
 from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
@@ -202,9 +202,11 @@ class StackDetail(APIView):
                 remove_history=query_bool(request, "removeHistory", False),
             )
         except InUse as exc:
-            return error(str(exc), status.HTTP_409_CONFLICT)
+            return error(str(exc), status.HTTP_409_CONFLICT, cause=exc)
         except compose.ComposeError as exc:
-            return error(f"Could not remove the stack's containers: {exc}", status.HTTP_500_INTERNAL_SERVER_ERROR)
+            return error(
+                f"Could not remove the stack's containers: {exc}", status.HTTP_500_INTERNAL_SERVER_ERROR, cause=exc
+            )
         return Response({"success": True, "output": output})
 
 
@@ -225,11 +227,13 @@ def sync_result(deployment: Deployment) -> Response:
     if deployment.status in (Deployment.Status.QUEUED, Deployment.Status.RUNNING):
         return Response({"deploymentId": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
     code: int = status.HTTP_502_BAD_GATEWAY if deployment.remote_unreachable else status.HTTP_500_INTERNAL_SERVER_ERROR
+    kind = "remote_unreachable" if deployment.remote_unreachable else "deploy_failed"
     if deployment.status == Deployment.Status.CANCELLED:
-        code = status.HTTP_409_CONFLICT
-    return Response(
-        {"success": False, "deployed": False, "error": deployment.error or deployment.status, **base}, status=code
-    )
+        code, kind = status.HTTP_409_CONFLICT, "cancelled"
+    elif GitStack.objects.filter(pk=deployment.stack_id, branch_missing=True).exists():
+        kind = "branch_missing"  # the sync found the branch gone (its containers left running)
+    body = {"success": False, "deployed": False, **error_body(deployment.error or deployment.status, code, code=kind)}
+    return Response({**body, **base}, status=code)
 
 
 class StackSync(APIView):
@@ -256,9 +260,11 @@ class StackSync(APIView):
                 stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force, pin=pin, check_here=wait
             )
         except CommitNotOnBranch as exc:
-            return error(f"commit: {exc}", status.HTTP_400_BAD_REQUEST, fields={"commit": [str(exc)]})
+            return error(f"commit: {exc}", status.HTTP_400_BAD_REQUEST, fields={"commit": [str(exc)]}, cause=exc)
         except git.GitError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT)
+            return error(
+                str(exc), status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT, cause=exc
+            )
         if not wait or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))

@@ -84,7 +84,7 @@ def test_a_streamed_body_is_refused_before_the_web_process_holds_it(product: Pro
         timeout=60,
     )
     assert refused.status_code == 413
-    assert refused.json() == {"error": f"Request body too large: {10 * MiB} bytes at most"}
+    assert refused.json() == {"error": f"Request body too large: {10 * MiB} bytes at most", "code": "too_large"}
     # Nothing like the body was ever resident (it was 858 MB for 700 MB before).
     assert _peak_kib(web) - before < 40 * 1024, (before, _peak_kib(web))
     assert requests.get(f"{product.url}/api/health", timeout=10).status_code == 200
