@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 
-
 # Each exception the API answers names its body's stable `code` (`error_code`); the
 # API's error envelope (dockhand/api.py) reads it, whatever raised it.
 
