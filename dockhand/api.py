@@ -209,9 +209,12 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0, ma
     return value
 
 
-def paged(request: Request, queryset: Any, serializer: type[serializers.BaseSerializer[Any]]) -> Response:
-    """`{"data": [...], "meta": {"total", "limit", "offset"}}` from ?limit=&offset=."""
-    limit = query_int(request, "limit", 20, minimum=1, maximum=200)
+def paged(
+    request: Request, queryset: Any, serializer: type[serializers.BaseSerializer[Any]], *, most: int = 200
+) -> Response:
+    """`{"data": [...], "meta": {"total", "limit", "offset"}}` from ?limit=&offset=
+    (at most `most` a page)."""
+    limit = query_int(request, "limit", 20, minimum=1, maximum=most)
     offset = query_int(request, "offset", 0, maximum=10**9)
     data = serializer(queryset[offset : offset + limit], many=True).data
     return Response({"data": data, "meta": {"total": queryset.count(), "limit": limit, "offset": offset}})

@@ -74,6 +74,7 @@ api = [
     ),
     path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
     path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),
+    path("api/deployments", stack_api.DeploymentList.as_view()),
     path("api/deployments/<int:pk>", stack_api.DeploymentDetail.as_view()),
     path("api/deployments/<int:pk>/approve", stack_api.DeploymentApprove.as_view()),
     path("api/deployments/<int:pk>/cancel", lifecycle_api.DeploymentCancel.as_view()),

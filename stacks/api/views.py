@@ -27,7 +27,7 @@ from stacks.api.environment_serializers import EnvironmentSerializer
 from stacks.api.serializers import GitStackSerializer
 from stacks.models import Deployment, Environment, GitStack, Membership, WebhookDelivery
 from stacks.services.access import require, visible_environment_ids, visible_environments
-from stacks.services.deployments import deployment_approve, deployment_reject
+from stacks.services.deployments import deployment_approve, deployment_delete, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.listed import stacks_listed
 from stacks.services.lock import StackBusy
@@ -270,34 +270,67 @@ class StackSync(APIView):
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
 
 
+def _with_status(request: Request, deployments: Any) -> Any:
+    """?status=failed (or failed,interrupted): a 400 naming the parameter for another word."""
+    wanted = [w for w in request.query_params.get("status", "").split(",") if w]
+    unknown = [w for w in wanted if w not in Deployment.Status.values]
+    if unknown:
+        message = f"must be one of {', '.join(Deployment.Status.values)}, not {unknown[0]!r}"
+        raise ValidationError({"status": [message]})
+    # Neither shown in a list: the resolved model (a page's worth of YAML) and the config.
+    deployments = deployments.defer("resolved", "config")
+    return deployments.filter(status__in=wanted) if wanted else deployments
+
+
 class StackDeployments(APIView):
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        # Neither shown in a list: the resolved model (a page's worth of YAML) and the config.
-        deployments = Deployment.objects.filter(stack_id=pk).defer("resolved", "config")
-        wanted = request.query_params.get("status")
-        if wanted:
-            if wanted not in Deployment.Status.values:
-                return error(f"status: must be one of {', '.join(Deployment.Status.values)}", 400)
-            deployments = deployments.filter(status=wanted)
-        return paged(request, deployments, DeploymentListSerializer)
+        return paged(request, _with_status(request, Deployment.objects.filter(stack_id=pk)), DeploymentListSerializer)
+
+
+def visible_deployments(request: Request) -> Any:
+    """The deployments of the stacks this caller may see (those of deleted stacks: owners only)."""
+    allowed = visible_environment_ids(request.user, token_environment_ids(request))
+    deployments = Deployment.objects.all()
+    return deployments if allowed is None else deployments.filter(stack__environment_id__in=allowed)
+
+
+class DeploymentList(APIView):
+    """GET /api/deployments?status=&stackId=&environmentId=&limit=&offset=: every stack's
+    deployments the caller may see, newest first, in the seed's paged shape."""
+
+    def get(self, request: Request) -> Response:
+        deployments = _with_status(request, visible_deployments(request))
+        if "stackId" in request.query_params:
+            deployments = deployments.filter(stack_id=query_int(request, "stackId", 0, maximum=2**62))
+        if "environmentId" in request.query_params:
+            environment = query_int(request, "environmentId", 0, maximum=2**62)
+            deployments = deployments.filter(stack__environment_id=environment)
+        return paged(request, deployments, DeploymentListSerializer, most=100)
 
 
 def visible_deployment(request: Request, pk: int) -> Deployment | None:
-    allowed = visible_environment_ids(request.user, token_environment_ids(request))
-    deployments = Deployment.objects.select_related("stack__environment")
-    if allowed is not None:
-        deployments = deployments.filter(stack__environment_id__in=allowed)
-    return deployments.filter(pk=pk).first()
+    found: Deployment | None = visible_deployments(request).select_related("stack__environment").filter(pk=pk).first()
+    return found
 
 
 class DeploymentDetail(APIView):
+    """GET one deployment; DELETE it (a token needs deploy:admin, as for any removal)."""
+
     def get(self, request: Request, pk: int) -> Response:
         deployment = visible_deployment(request, pk)
         if deployment is None:
             return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return Response(DeploymentSerializer(deployment).data)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        """Gone from the history (its output with it), kept in the audit log."""
+        deployment = visible_deployment(request, pk)
+        if deployment is None:
+            return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        deployment_delete(deployment=deployment, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DeploymentApprove(APIView):

@@ -126,6 +126,13 @@ class Deployment(models.Model):
             self.number = (mine.aggregate(last=models.Max("number"))["last"] or 0) + 1
             super().save(*args, **kwargs)
 
+    @classmethod
+    def applied_of(cls, stack: GitStack) -> Deployment | None:
+        """The deployment whose deploy runs now: the stack's last successful one that
+        deployed (what its page shows as applied, and what a rollback starts from)."""
+        applied = cls.objects.filter(stack=stack, status=cls.Status.SUCCESS, deployed=True)
+        return applied.order_by("-finished_at", "-id").first()
+
     @property
     def audit_environment_id(self) -> int | None:
         """Whose members read its audit events (dockhand.audit.record); None once its
