@@ -23,12 +23,14 @@ from stacks.api import checks as checks_api
 from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
+from stacks.api import projects as projects_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
 from stacks.api.tokens import TokenDetail, TokenList
 from stacks.engine import CONTAINER_ACTIONS
 from stacks.services.git_reach import environment_choices, git_reach
+from stacks.services.projects import PROJECT_ACTIONS
 
 api = [
     path("api/health", HealthView.as_view()),
@@ -74,6 +76,13 @@ api = [
     ),
     path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
     path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),
+    path("api/projects", projects_api.ProjectList.as_view()),
+    path("api/projects/<str:name>", projects_api.ProjectDetail.as_view()),
+    path("api/projects/<str:name>/adopt", projects_api.ProjectAdopt.as_view()),
+    *(
+        path(f"api/projects/<str:name>/{action}", projects_api.ProjectOperation.as_view(operation=action))
+        for action in PROJECT_ACTIONS
+    ),
     path("api/deployments", stack_api.DeploymentList.as_view()),
     path("api/deployments/<int:pk>", stack_api.DeploymentDetail.as_view()),
     path("api/deployments/<int:pk>/approve", stack_api.DeploymentApprove.as_view()),

@@ -109,7 +109,7 @@ def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
     body["deploymentStatus"] = deployment.status
 
 
-def _check_source(request: Request, data: GitStackSerializer, environment: Environment) -> None:
+def check_source(request: Request, data: GitStackSerializer, environment: Environment) -> None:
     """A 400 naming each field the remote does not have (the URL, the credential, the
     branch, the files), unless `?check=false` or `skipSourceCheck` says not to ask it."""
     if not query_bool(request, "check", True) or data.validated_data.get("skipSourceCheck"):
@@ -151,7 +151,7 @@ class StackList(APIView):
         data.is_valid(raise_exception=True)
         environment = data.validated_data.get("environment") or local_environment()
         require(request.user, environment.pk, Membership.Role.ADMIN)
-        _check_source(request, data, environment)
+        check_source(request, data, environment)
         stack = stack_create(
             fields=data.model_fields(), repository_url=data.repository_url(), env_vars=data.env_var_inputs()
         )
@@ -178,7 +178,7 @@ class StackDetail(APIView):
         data.is_valid(raise_exception=True)
         if "environment" in data.validated_data:
             require(request.user, data.validated_data["environment"].pk, Membership.Role.ADMIN)
-        _check_source(request, data, data.validated_data.get("environment") or stack.environment)
+        check_source(request, data, data.validated_data.get("environment") or stack.environment)
         stack_update(
             stack=stack,
             fields=data.model_fields(),
@@ -230,7 +230,7 @@ def sync_result(deployment: Deployment) -> Response:
     kind = "remote_unreachable" if deployment.remote_unreachable else "deploy_failed"
     if deployment.status == Deployment.Status.CANCELLED:
         code, kind = status.HTTP_409_CONFLICT, "cancelled"
-    elif GitStack.objects.filter(pk=deployment.stack_id, branch_missing=True).exists():
+    elif deployment.stack_id and GitStack.objects.filter(pk=deployment.stack_id, branch_missing=True).exists():
         kind = "branch_missing"  # the sync found the branch gone (its containers left running)
     body = {"success": False, "deployed": False, **error_body(deployment.error or deployment.status, code, code=kind)}
     return Response({**body, **base}, status=code)

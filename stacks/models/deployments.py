@@ -42,6 +42,7 @@ class Deployment(models.Model):
         SCHEDULE = "schedule"
         ROLLBACK = "rollback"
         RECOVERY = "recovery"  # runs again a deployment that a stop or a crash interrupted
+        ADOPT = "adopt"  # a running project taken over as it ran: nothing was deployed
 
     FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
     WAITING = (Status.QUEUED, Status.PENDING_APPROVAL)
