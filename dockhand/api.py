@@ -342,3 +342,28 @@ class ItemView(APIView):
         except InUse as exc:
             return error(str(exc), status.HTTP_409_CONFLICT, cause=exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionView(APIView):
+    """GET /api/auth/session (Dockhand's): who is signed in, if anyone. Always 200: a
+    client asks it to learn whether to show its login form."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        user = request.user
+        if not user.is_authenticated:
+            return Response({"authenticated": False, "authEnabled": True})
+        return Response(
+            {
+                "authenticated": True,
+                "authEnabled": True,
+                "user": {
+                    "id": user.pk,
+                    "username": user.get_username(),
+                    "email": getattr(user, "email", "") or None,
+                    "isAdmin": bool(user.is_superuser),
+                },
+                "via": "token" if request.auth is not None else "session",
+            }
+        )

@@ -9,7 +9,7 @@ from django.views.generic.base import RedirectView
 
 from dockhand import logins, pages, user_views
 from dockhand import views as session_views
-from dockhand.api import LoginView, LogoutView
+from dockhand.api import LoginView, LogoutView, SessionView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
@@ -24,6 +24,7 @@ from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
 from stacks.api import projects as projects_api
+from stacks.api import system as system_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
@@ -37,6 +38,12 @@ api = [
     path("metrics", metrics.metrics_view),
     path("api/auth/login", LoginView.as_view()),
     path("api/auth/logout", LogoutView.as_view()),
+    path("api/auth/session", SessionView.as_view()),
+    path("api/system", system_api.SystemInfo.as_view()),
+    path("api/system/version", system_api.SystemVersion.as_view()),
+    path("api/notifications", system_api.NotificationList.as_view()),
+    # Dockhand's name for the projects list (its `?env=` is environmentId).
+    path("api/stacks", projects_api.ProjectList.as_view(names=("env", "environmentId"))),
     path("api/tokens", TokenList.as_view()),
     path("api/tokens/<int:pk>", TokenDetail.as_view()),
     path("api/audit", AuditList.as_view()),
