@@ -24,6 +24,7 @@ from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
 from stacks.api import projects as projects_api
+from stacks.api import swarm as swarm_api
 from stacks.api import system as system_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
@@ -80,6 +81,10 @@ api = [
     *(
         path(f"api/git/stacks/<int:pk>/{op}", lifecycle_api.StackOperation.as_view(operation=op))
         for op in ("start", "stop", "restart", "down")
+    ),
+    *(
+        path(f"api/git/stacks/<int:pk>/{action}", swarm_api.SwarmAction.as_view(action=action))
+        for action in ("scale", "run")
     ),
     path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
     path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),

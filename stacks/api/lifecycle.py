@@ -14,6 +14,7 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.api.deployment_serializers import DeploymentSerializer
+from stacks.api.swarm import swarm_answer
 from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
@@ -71,7 +72,8 @@ class DeploymentCancel(APIView):
 
 
 class StackOperation(APIView):
-    """POST /api/git/stacks/<id>/start|stop|restart|down (down: ?volumes=&images=)."""
+    """POST /api/git/stacks/<id>/start|stop|restart|down (down: ?volumes=&images=); a
+    swarm stack's restart (or one naming a `service`) restarts its swarm services."""
 
     write_scope = ApiToken.Scope.WRITE
     operation = ""
@@ -81,6 +83,9 @@ class StackOperation(APIView):
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
+        named = isinstance(request.data, dict) and "service" in request.data
+        if self.operation == "restart" and (stack.environment.swarm or named):
+            return swarm_answer(request, stack, "restart")  # a swarm's services, one or all
         volumes = query_bool(request, "volumes", False)
         images = query_bool(request, "images", False)
         try:
