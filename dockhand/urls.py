@@ -18,6 +18,7 @@ from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
 from stacks import member_views, metrics, token_views, webhook_views
+from stacks import project_views as project_pages
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import containers as containers_api
@@ -118,6 +119,18 @@ dashboard = [
     path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
     path("environments/<int:pk>/members/", member_views.member_list, name="environment-members"),
     path("environments/<int:pk>/members/<int:user_id>/remove/", member_views.member_remove, name="member-remove"),
+    path("projects/", project_pages.project_list, name="project-list"),
+    *(
+        path(
+            f"projects/<int:pk>/<str:name>/{action}/",
+            project_pages.project_operation_view,
+            {"action": action},
+            name=f"project-{action}",
+        )
+        for action in PROJECT_ACTIONS
+    ),
+    path("projects/<int:pk>/<str:name>/remove/", project_pages.project_delete_view, name="project-delete"),
+    path("projects/<int:pk>/<str:name>/adopt/", project_pages.project_adopt_view, name="project-adopt"),
     path("stacks/", stack_pages.stack_list, name="stack-list"),
     path("stacks/rows/", stack_pages.stack_rows, name="stack-rows"),
     path("stacks/new/", stack_pages.stack_form, name="stack-new"),

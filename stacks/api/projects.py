@@ -18,7 +18,7 @@ from gitsync import git
 from stacks import compose, engine
 from stacks.api.containers import container_row
 from stacks.api.serializers import GitStackSerializer
-from stacks.api.views import check_source
+from stacks.api.views import require_source
 from stacks.models import Environment, Membership
 from stacks.services.access import require, visible_environments
 from stacks.services.adopt import Adoption, project_adopt
@@ -155,6 +155,32 @@ def adoption_row(adoption: Adoption) -> dict[str, Any]:
     }
 
 
+def adopt(*, request: Any, environment: Environment, name: str, body: dict[str, Any], check: bool) -> Adoption:
+    """Adopt with a stack create's fields (`body`, camelCase), validated as a create is
+    (and its source asked of the remote unless `check` is False): the API's and the
+    page's one path. ValidationError names the field."""
+    require(request.user, environment.pk, Membership.Role.ADMIN)  # before the remote is asked
+    body = dict(body)
+    body.update(
+        stackName=body.pop("name", None) or body.get("stackName") or _name(name),
+        projectName=_name(name),
+        environmentId=environment.pk,
+    )
+    body.pop("deployNow", None)  # adopting deploys nothing
+    data = GitStackSerializer(data=body, context={"request": request})
+    data.is_valid(raise_exception=True)
+    if check:
+        require_source(data, environment)
+    return project_adopt(
+        environment=environment,
+        name=name,
+        by=request.user,
+        fields=data.model_fields(),
+        repository_url=data.repository_url(),
+        env_vars=data.env_var_inputs(),
+    )
+
+
 class ProjectAdopt(APIView):
     """POST /api/projects/<name>/adopt {"repositoryId" | "url", "composePath", "branch"?, …}:
     the project becomes a git stack of that project name (the stack create's fields)."""
@@ -163,25 +189,10 @@ class ProjectAdopt(APIView):
         environment = _environment(request)
         if environment is None:
             return error(ENVIRONMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        require(request.user, environment.pk, Membership.Role.ADMIN)  # before the remote is asked
-        body = dict(request.data) if isinstance(request.data, dict) else {}
-        body.update(
-            stackName=body.pop("name", None) or body.get("stackName") or _name(name),
-            projectName=_name(name),
-            environmentId=environment.pk,
-        )
-        body.pop("deployNow", None)  # adopting deploys nothing
-        data = GitStackSerializer(data=body, context={"request": request})
-        data.is_valid(raise_exception=True)
-        check_source(request, data, environment)
+        body = request.data if isinstance(request.data, dict) else {}
         try:
-            adoption = project_adopt(
-                environment=environment,
-                name=name,
-                by=request.user,
-                fields=data.model_fields(),
-                repository_url=data.repository_url(),
-                env_vars=data.env_var_inputs(),
+            adoption = adopt(
+                request=request, environment=environment, name=name, body=body, check=query_bool(request, "check", True)
             )
         except ProjectMissing as exc:
             return error(str(exc), status.HTTP_404_NOT_FOUND, cause=exc)

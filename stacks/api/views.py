@@ -112,7 +112,14 @@ def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
 def check_source(request: Request, data: GitStackSerializer, environment: Environment) -> None:
     """A 400 naming each field the remote does not have (the URL, the credential, the
     branch, the files), unless `?check=false` or `skipSourceCheck` says not to ask it."""
-    if not query_bool(request, "check", True) or data.validated_data.get("skipSourceCheck"):
+    if query_bool(request, "check", True):
+        require_source(data, environment)
+
+
+def require_source(data: GitStackSerializer, environment: Environment) -> None:
+    """ValidationError naming each field the remote does not have, unless the payload's
+    `skipSourceCheck` says not to ask it."""
+    if data.validated_data.get("skipSourceCheck"):
         return
     source = data.stack_source()
     if source is None:  # an edit that leaves the repository, branch and paths alone
