@@ -120,12 +120,14 @@ class Deployment(models.Model):
             # The stack's row lock makes "highest number + 1, insert" one step for
             # concurrent creators (PostgreSQL); SQLite's IMMEDIATE transactions already
             # run one writer at a time. The unique constraint stays the last word.
-            GitStack.objects.select_for_update().filter(pk=self.stack_id).values_list("pk").first()
+            stack = GitStack.objects.select_for_update().filter(pk=self.stack_id)
+            numbered = stack.values_list("deployments_numbered", flat=True).first() or 0
             mine = Deployment.objects.filter(stack_id=self.stack_id)
             if self.stack_id is None:
                 mine = mine.filter(stack_name=self.stack_name)
-            self.number = (mine.aggregate(last=models.Max("number"))["last"] or 0) + 1
+            self.number = max(mine.aggregate(last=models.Max("number"))["last"] or 0, numbered) + 1
             super().save(*args, **kwargs)
+            stack.update(deployments_numbered=self.number)
 
     @classmethod
     def applied_of(cls, stack: GitStack) -> Deployment | None:

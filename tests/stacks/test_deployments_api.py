@@ -133,3 +133,12 @@ def test_the_deployment_that_applied_what_runs_is_kept(api: APIClient, history: 
     answer = api.delete(f"/api/deployments/{history['applied'].pk}")
     assert answer.status_code == 409 and answer.json()["code"] == "deployment_applied"
     assert Deployment.objects.filter(pk=history["applied"].pk).exists()
+
+
+def test_a_deleted_deployments_number_is_not_given_again(api: APIClient, history: dict[str, Any]) -> None:
+    newest = history["api_ok"]
+    history["api"].record(last_commit="c" * 40)  # (so the newest is not the applied one)
+    Deployment.objects.filter(pk=newest.pk).update(deployed=False)
+    assert api.delete(f"/api/deployments/{newest.pk}").status_code == 204
+    following = Deployment.objects.create(stack=history["api"], trigger="api")
+    assert following.number == newest.number + 1
