@@ -4,6 +4,7 @@ kept in the audit log, nothing left pointing at it)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -142,3 +143,30 @@ def test_a_deleted_deployments_number_is_not_given_again(api: APIClient, history
     assert api.delete(f"/api/deployments/{newest.pk}").status_code == 204
     following = Deployment.objects.create(stack=history["api"], trigger="api")
     assert following.number == newest.number + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_stacks_failed_syncs_are_listed_together_and_one_is_deleted(
+    api: APIClient, git_server: Any, make_stack: Any
+) -> None:
+    broken = git_server.create_repo(
+        f"broken-{uuid.uuid4().hex[:8]}", {"compose.yaml": "services:\n  app:\n    image: [not, an, image]\n"}
+    )
+    stacks = [make_stack(broken, envFilePath="") for _ in range(2)]
+    failed = []
+    for stack in stacks:
+        answer = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
+        assert answer.status_code == 500 and answer.json()["code"] == "deploy_failed", answer.content
+        failed.append(answer.json()["deploymentId"])
+
+    listed = api.get("/api/deployments?status=failed").json()
+    assert [(d["id"], d["stackId"]) for d in listed["data"]] == [
+        (failed[1], stacks[1]["id"]),
+        (failed[0], stacks[0]["id"]),
+    ]
+    assert listed["meta"]["total"] == 2
+
+    assert api.delete(f"/api/deployments/{failed[0]}").status_code == 204
+    assert [d["id"] for d in api.get("/api/deployments?status=failed").json()["data"]] == [failed[1]]
+    assert api.get(f"/api/git/stacks/{stacks[0]['id']}/deployments").json()["meta"]["total"] == 0
+    assert AuditEvent.objects.filter(action="deployment.delete", object__startswith=f"deployment:{failed[0]} ").exists()
