@@ -22,7 +22,7 @@ from dockhand.audit import current_actor, record
 from dockhand.errors import Conflict
 from gitsync import git
 from gitsync.services.auth import git_auth
-from stacks import compose
+from stacks import compose, engine
 from stacks.engine import ContainerInfo
 from stacks.models import Deployment, Environment, GitStack, Membership
 from stacks.services.access import require
@@ -31,7 +31,7 @@ from stacks.services.deploy_errors import DeployError
 from stacks.services.lock import operation_lock
 from stacks.services.masked import SecretMask
 from stacks.services.output import plain_text
-from stacks.services.projects import ProjectManaged, environment_project
+from stacks.services.projects import ProjectManaged, ProjectMissing, environment_project
 from stacks.services.revision import revision, stack_config
 from stacks.services.stacks import EnvVarInput, RepositoryUrl, stack_create, stack_delete
 
@@ -78,8 +78,8 @@ def project_adopt(
     env_vars: list[EnvVarInput] | None = None,
 ) -> Adoption:
     """Make the unmanaged project `name` a git stack (`fields` as for stack_create; its
-    project name is `name`). ProjectMissing, ProjectManaged, or the git/compose error
-    that kept the repository's model from being read (then no stack is left)."""
+    project name is `name`). ProjectMissing, ProjectManaged, or the git, compose or
+    engine error that stopped it (then no stack is left)."""
     require(by, environment.pk, Membership.Role.ADMIN)
     if environment.swarm:
         raise Conflict("Compose projects are adopted into compose environments; this one deploys to a swarm")
@@ -101,8 +101,8 @@ def project_adopt(
                 deployed = {c.service: c.config_hash for c in found}
                 stack.record(remote_head=commit.sha, deployed_config_hashes=deployed)
             deployment = None if reasons else _recorded(stack, commit, rendered, found)
-    except (git.GitError, compose.ComposeError, DeployError):
-        stack_delete(stack=stack, remove_containers=False, remove_history=True)
+    except (git.GitError, compose.ComposeError, DeployError, engine.EngineError, ProjectMissing):
+        stack_delete(stack=stack, remove_containers=False, remove_history=True)  # an adopt that fails leaves none
         raise
     record("project.adopt", stack, f"project {name} at {commit.sha[:12]}: " + ("; ".join(reasons) or "in sync"))
     return Adoption(stack, commit.sha, reasons, deployment)

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from dockhand.models import AuditEvent
 from stacks import compose
-from stacks.models import Deployment
+from stacks.models import Deployment, GitStack
 from tests.support import docker as dockersupport
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -139,6 +139,10 @@ def test_adopting_checks_its_input(
         format="json",
     )
     assert wrong_path.status_code == 400 and wrong_path.json()["error"].startswith("composePath"), wrong_path.content
+    broken = git_server.create_repo(f"adopt-{uuid.uuid4().hex[:8]}", {"compose.yaml": "services:\n  web: [1]\n"})
+    unreadable = _adopt(api, hand_started, broken, token_credential)
+    assert unreadable.status_code == 400 and unreadable.json()["error"].startswith("composePath: ")
+    assert not GitStack.objects.exists()  # an adopt that fails leaves no stack behind
     refused = _adopt(_as(viewer), hand_started, repo, token_credential)
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
     assert _adopt(api, hand_started, repo, token_credential).status_code == 201
