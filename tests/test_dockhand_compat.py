@@ -69,3 +69,18 @@ def test_dockhands_stacks_is_the_projects_list(api: APIClient, monkeypatch: pyte
     listed = api.get(f"/api/stacks?env={local_environment().pk}").json()
     assert [(p["name"], p["managed"], p["status"]) for p in listed] == [("x", False, "running")]
     assert api.get("/api/stacks?env=nope").json()["code"] == "validation_error"
+    assert api.get("/api/stacks?env=999").json()["code"] == "not_found"
+
+
+def test_an_engine_that_does_not_answer_is_a_502_for_its_environment(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stacks import engine
+
+    def down(endpoint: object, projects: object = None) -> list[object]:
+        raise engine.EngineError("Cannot list containers: connection refused")
+
+    monkeypatch.setattr(engine, "containers", down)
+    answer = api.get(f"/api/projects?environmentId={local_environment().pk}")
+    assert answer.status_code == 502 and answer.json()["code"] == "engine_unreachable"
+    assert api.get("/api/projects").json() == []  # every environment: the offline one lists none

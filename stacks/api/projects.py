@@ -27,6 +27,7 @@ from stacks.services.projects import (
     Project,
     ProjectMissing,
     environment_project,
+    environment_projects,
     project_delete,
     project_operate,
     projects_listed,
@@ -91,7 +92,18 @@ class ProjectList(APIView):
 
     def get(self, request: Request) -> Response:
         include_stopped = query_bool(request, "all", True)
-        listed = projects_listed(environments=_environments(request, names=self.names), include_stopped=include_stopped)
+        environments = _environments(request, names=self.names)
+        if any(request.query_params.get(name) for name in self.names):
+            # One environment asked for: its engine not answering is an error, not an empty list.
+            environment = environments.first()
+            if environment is None:
+                return error(ENVIRONMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+            try:
+                listed = environment_projects(environment=environment, include_stopped=include_stopped)
+            except engine.EngineError as exc:
+                return error(str(exc), status.HTTP_502_BAD_GATEWAY, cause=exc)
+        else:  # every environment: one engine that does not answer hides only its own projects
+            listed = projects_listed(environments=environments, include_stopped=include_stopped)
         return Response([project_row(p) for p in listed])
 
 

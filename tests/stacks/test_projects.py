@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from dockhand.models import AuditEvent
 from stacks import compose
 from stacks.models import Deployment, GitStack
+from stacks.services.stacks import local_environment
 from tests.support import docker as dockersupport
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +62,7 @@ def _ids(name: str) -> dict[str, str]:
 
 
 def _listed(client: APIClient, name: str) -> dict[str, Any]:
-    answer = client.get("/api/projects?all=true")
+    answer = client.get(f"/api/projects?all=true&environmentId={local_environment().pk}")
     assert answer.status_code == 200, answer.content
     return next(p for p in answer.json() if p["name"] == name)
 
