@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,41 @@ def _field_errors(detail: Any) -> dict[str, Any]:
 
 
 log = logging.getLogger(__name__)
+
+# The stable, machine-readable `code` of an error body, by HTTP status, for errors that
+# carry none of their own (a domain exception names its own: `error_code`).
+STATUS_CODES = {
+    400: "validation_error",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "upstream_error",
+    503: "unavailable",
+    504: "timeout",
+}
+
+
+def error_code(http_status: int, cause: BaseException | None = None) -> str:
+    """The `code` of an error body: the cause's own (`error_code`, an attribute or a
+    property of the exception: `stack_busy`, `branch_missing`, …), else the status's."""
+    named = getattr(cause, "error_code", None)
+    if isinstance(named, str) and named:
+        return named
+    return STATUS_CODES.get(http_status, "client_error" if http_status < 500 else "server_error")
+
+
+def error_body(message: str, http_status: int, *, cause: BaseException | None = None, code: str = "") -> dict[str, Any]:
+    """`{"error": message, "code": …}`: the API's error envelope."""
+    return {"error": message, "code": code or error_code(http_status, cause)}
+
+
 UNAVAILABLE = "The database cannot be written right now; nothing was changed. Try again shortly."
 RETRY_AFTER = "30"
 
@@ -53,20 +89,24 @@ def unexpected_error(exc: Exception, path: str) -> tuple[int, dict[str, str], di
     exception is logged, never shown: its text may quote anything."""
     if isinstance(exc, DatabaseError):
         log.error("database error answering %s: %s", path, exc)
-        return 503, {"error": UNAVAILABLE}, {"Retry-After": RETRY_AFTER}
+        return 503, error_body(UNAVAILABLE, 503), {"Retry-After": RETRY_AFTER}
     log.error("unexpected error answering %s", path, exc_info=exc)
-    return 500, {"error": "Internal server error: the server's log has the details"}, {}
+    return 500, error_body("Internal server error: the server's log has the details", 500), {}
 
 
 class ApiErrorsMiddleware:
     """An exception that escapes a view under /api/ (a plain view such as a webhook, or
-    one DRF's handler passed on) is answered in the API's JSON envelope, not HTML."""
+    one DRF's handler passed on) is answered in the API's JSON envelope, not HTML; and
+    every JSON error body under /api/ carries a `code`, whoever built it."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if request.path.startswith("/api/") and response.status_code >= 400:
+            with_code(response)
+        return response
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not request.path.startswith("/api/"):
@@ -77,15 +117,31 @@ class ApiErrorsMiddleware:
         return JsonResponse(body, status=code, headers=headers)
 
 
+def with_code(response: HttpResponse) -> None:
+    """Add the status's `code` to a JSON error body that names none (a view's own
+    `{"error": …}`); the views that know better set it themselves."""
+    if getattr(response, "streaming", False) or not response.get("Content-Type", "").startswith("application/json"):
+        return
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return
+    if isinstance(body, dict) and "error" in body and "code" not in body:
+        body["code"] = error_code(response.status_code)
+        response.content = json.dumps(body).encode()
+        if response.has_header("Content-Length"):
+            response["Content-Length"] = str(len(response.content))
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every DRF error as `{"error": "<message>"}`, with `fields` for validation errors;
     an unexpected one as a JSON 500 (503 while the database cannot be used)."""
     if isinstance(exc, Busy):
-        return Response({"success": False, "error": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response({"success": False, **error_body(str(exc), 409, cause=exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, Forbidden):
-        return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
-    if isinstance(exc, Conflict):
-        return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(error_body(str(exc), 403, cause=exc), status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, (Conflict, InUse)):
+        return Response(error_body(str(exc), 409, cause=exc), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, SuspiciousOperation):
         return None  # raised on to Django's handler400 (a body too large: 413)
     response = drf_exception_handler(exc, context)
@@ -99,21 +155,31 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if fields:
             name = next(iter(fields))
             message = f"{name}: {message}"
-        body: dict[str, Any] = {"error": message}
+        body: dict[str, Any] = error_body(message, response.status_code, cause=exc)
         if fields:
             body["fields"] = fields
         response.data = body
     elif isinstance(exc, exceptions.NotAuthenticated):
         response.status_code = status.HTTP_401_UNAUTHORIZED
-        response.data = {"error": "Authentication required"}
+        response.data = error_body("Authentication required", 401)
     else:
-        response.data = {"error": _first_message(getattr(exc, "detail", str(exc)))}
+        message = _first_message(getattr(exc, "detail", str(exc)))
+        response.data = error_body(message, response.status_code, code=_drf_code(exc, response.status_code))
     return response
 
 
-def error(message: str, code: int, **extra: Any) -> Response:
-    """A JSON error response in the API's envelope."""
-    return Response({"error": message, **extra}, status=code)
+def _drf_code(exc: Exception, http_status: int) -> str:
+    # DRF's own 403 for a session without CSRF, 405, 415, throttling: by status, except
+    # a failed login of a token (DRF answers it 401 or 403).
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        return "unauthenticated"
+    return error_code(http_status, exc)
+
+
+def error(message: str, code: int, *, cause: BaseException | None = None, kind: str = "", **extra: Any) -> Response:
+    """A JSON error response in the API's envelope: HTTP status `code`, and the body's
+    `code` from `kind`, else from the `cause` (its `error_code`), else from the status."""
+    return Response({**error_body(message, code, cause=cause, code=kind), **extra}, status=code)
 
 
 def query_bool(request: Request, name: str, default: bool) -> bool:
@@ -143,9 +209,12 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0, ma
     return value
 
 
-def paged(request: Request, queryset: Any, serializer: type[serializers.BaseSerializer[Any]]) -> Response:
-    """`{"data": [...], "meta": {"total", "limit", "offset"}}` from ?limit=&offset=."""
-    limit = query_int(request, "limit", 20, minimum=1, maximum=200)
+def paged(
+    request: Request, queryset: Any, serializer: type[serializers.BaseSerializer[Any]], *, most: int = 200
+) -> Response:
+    """`{"data": [...], "meta": {"total", "limit", "offset"}}` from ?limit=&offset=
+    (at most `most` a page)."""
+    limit = query_int(request, "limit", 20, minimum=1, maximum=most)
     offset = query_int(request, "offset", 0, maximum=10**9)
     data = serializer(queryset[offset : offset + limit], many=True).data
     return Response({"data": data, "meta": {"total": queryset.count(), "limit": limit, "offset": offset}})
@@ -271,5 +340,30 @@ class ItemView(APIView):
         try:
             self.remove(instance)
         except InUse as exc:
-            return error(str(exc), status.HTTP_409_CONFLICT)
+            return error(str(exc), status.HTTP_409_CONFLICT, cause=exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionView(APIView):
+    """GET /api/auth/session (Dockhand's): who is signed in, if anyone. Always 200: a
+    client asks it to learn whether to show its login form."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        user = request.user
+        if not user.is_authenticated:
+            return Response({"authenticated": False, "authEnabled": True})
+        return Response(
+            {
+                "authenticated": True,
+                "authEnabled": True,
+                "user": {
+                    "id": user.pk,
+                    "username": user.get_username(),
+                    "email": getattr(user, "email", "") or None,
+                    "isAdmin": bool(user.is_superuser),
+                },
+                "via": "token" if request.auth is not None else "session",
+            }
+        )

@@ -66,7 +66,9 @@ class BodyLimitedRequest(http_protocol.WebRequest):  # type: ignore[misc]
         self.content = BytesIO()  # an empty body for whatever Twisted still does with it
         if kept is not None:
             kept.close()  # a temporary file goes with it
-        body = json.dumps({"error": f"Request body too large: {self.max_body} bytes at most"}).encode()
+        body = json.dumps(
+            {"error": f"Request body too large: {self.max_body} bytes at most", "code": "too_large"}
+        ).encode()
         head = (
             "HTTP/1.1 413 Content Too Large\r\n"
             "Content-Type: application/json\r\n"

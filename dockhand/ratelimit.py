@@ -105,7 +105,7 @@ def client_ip(request: HttpRequest) -> str:
 
 def too_many(state: State, message: str) -> JsonResponse:
     """A 429 in the API's error shape, with Retry-After and the limit headers."""
-    response = JsonResponse({"error": message}, status=429)
+    response = JsonResponse({"error": message, "code": "rate_limited"}, status=429)
     response["Retry-After"] = str(state.retry_after)
     for name, value in state.headers().items():
         response[name] = value

@@ -9,7 +9,7 @@ from django.views.generic.base import RedirectView
 
 from dockhand import logins, pages, user_views
 from dockhand import views as session_views
-from dockhand.api import LoginView, LogoutView
+from dockhand.api import LoginView, LogoutView, SessionView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
@@ -18,25 +18,36 @@ from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
 from stacks import member_views, metrics, registry_views, secret_store_views, token_views, webhook_views
+from stacks import project_views as project_pages
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import containers as containers_api
 from stacks.api import lifecycle as lifecycle_api
 from stacks.api import members as members_api
+from stacks.api import projects as projects_api
 from stacks.api import registries as registries_api
 from stacks.api import secret_stores as stores_api
+from stacks.api import swarm as swarm_api
+from stacks.api import system as system_api
 from stacks.api import views as stack_api
 from stacks.api.audit import AuditList
 from stacks.api.health import HealthView
 from stacks.api.tokens import TokenDetail, TokenList
 from stacks.engine import CONTAINER_ACTIONS
 from stacks.services.git_reach import environment_choices, git_reach
+from stacks.services.projects import PROJECT_ACTIONS
 
 api = [
     path("api/health", HealthView.as_view()),
     path("metrics", metrics.metrics_view),
     path("api/auth/login", LoginView.as_view()),
     path("api/auth/logout", LogoutView.as_view()),
+    path("api/auth/session", SessionView.as_view()),
+    path("api/system", system_api.SystemInfo.as_view()),
+    path("api/system/version", system_api.SystemVersion.as_view()),
+    path("api/notifications", system_api.NotificationList.as_view()),
+    # Dockhand's name for the projects list (its `?env=` is environmentId).
+    path("api/stacks", projects_api.ProjectList.as_view(names=("env", "environmentId"))),
     path("api/tokens", TokenList.as_view()),
     path("api/tokens/<int:pk>", TokenDetail.as_view()),
     path("api/audit", AuditList.as_view()),
@@ -80,8 +91,20 @@ api = [
         path(f"api/git/stacks/<int:pk>/{op}", lifecycle_api.StackOperation.as_view(operation=op))
         for op in ("start", "stop", "restart", "down")
     ),
+    *(
+        path(f"api/git/stacks/<int:pk>/{action}", swarm_api.SwarmAction.as_view(action=action))
+        for action in ("scale", "run")
+    ),
     path("api/git/stacks/<int:pk>/webhook", webhook_views.stack_webhook),
     path("api/git/stacks/<int:pk>/webhooks", stack_api.StackWebhooks.as_view()),
+    path("api/projects", projects_api.ProjectList.as_view()),
+    path("api/projects/<str:name>", projects_api.ProjectDetail.as_view()),
+    path("api/projects/<str:name>/adopt", projects_api.ProjectAdopt.as_view()),
+    *(
+        path(f"api/projects/<str:name>/{action}", projects_api.ProjectOperation.as_view(operation=action))
+        for action in PROJECT_ACTIONS
+    ),
+    path("api/deployments", stack_api.DeploymentList.as_view()),
     path("api/deployments/<int:pk>", stack_api.DeploymentDetail.as_view()),
     path("api/deployments/<int:pk>/approve", stack_api.DeploymentApprove.as_view()),
     path("api/deployments/<int:pk>/cancel", lifecycle_api.DeploymentCancel.as_view()),
@@ -104,6 +127,18 @@ dashboard = [
     path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
     path("environments/<int:pk>/members/", member_views.member_list, name="environment-members"),
     path("environments/<int:pk>/members/<int:user_id>/remove/", member_views.member_remove, name="member-remove"),
+    path("projects/", project_pages.project_list, name="project-list"),
+    *(
+        path(
+            f"projects/<int:pk>/<str:name>/{action}/",
+            project_pages.project_operation_view,
+            {"action": action},
+            name=f"project-{action}",
+        )
+        for action in PROJECT_ACTIONS
+    ),
+    path("projects/<int:pk>/<str:name>/remove/", project_pages.project_delete_view, name="project-delete"),
+    path("projects/<int:pk>/<str:name>/adopt/", project_pages.project_adopt_view, name="project-adopt"),
     path("stacks/", stack_pages.stack_list, name="stack-list"),
     path("stacks/rows/", stack_pages.stack_rows, name="stack-rows"),
     path("stacks/new/", stack_pages.stack_form, name="stack-new"),

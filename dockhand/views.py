@@ -11,6 +11,7 @@ from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 
+from dockhand.api import error_body
 from dockhand.logins import LoginForm
 
 
@@ -47,7 +48,7 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
 def _error(request: HttpRequest, code: int, title: str, message: str, *, with_request: bool = True) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": message}, status=code)
+        return JsonResponse(error_body(message, code), status=code)
     # Without the request there is no user to ask the database about: the navigation
     # is drawn without the user menu, its links still lead somewhere.
     context = {"title": title, "message": message, "code": code, "plain_nav": not with_request}

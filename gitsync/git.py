@@ -68,26 +68,40 @@ class GitError(Exception):
     """A git operation failed; the message is safe to show (no credentials). `detail`
     is what git said, without the action (for messages that name the action otherwise)."""
 
+    kind = "git_error"  # the API's `code` for it (dockhand/api.py), when the remote answered
+
     def __init__(self, message: str, *, unreachable: bool = False, detail: str = "") -> None:
         super().__init__(message)
         self.unreachable = unreachable
         self.detail = detail or message
 
+    @property
+    def error_code(self) -> str:
+        return "remote_unreachable" if self.unreachable else self.kind
+
 
 class BranchMissing(GitError):
     """The remote answered, and the branch is not there (deleted upstream?)."""
+
+    kind = "branch_missing"
 
 
 class AuthFailed(GitError):
     """The remote wants a credential, or refused the one sent."""
 
+    kind = "auth_failed"
+
 
 class RepositoryMissing(GitError):
     """The server answered, and has no repository at that path (or hides a private one)."""
 
+    kind = "repository_missing"
+
 
 class ListingTooLarge(GitError):
     """The branch's tree is larger than a listing may fetch (the server sent file contents too)."""
+
+    kind = "listing_too_large"
 
 
 @dataclass(frozen=True)

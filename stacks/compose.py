@@ -35,6 +35,8 @@ _PASSTHROUGH = ("PATH", "HOME", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER
 class ComposeError(Exception):
     """A compose command failed; the message is safe to show."""
 
+    error_code = "compose_failed"
+
 
 class ComposeCancelled(ComposeError):
     """The run was stopped because its deployment was cancelled."""

@@ -40,6 +40,8 @@ _FAILURES = (DockerException, RequestException)
 class EngineError(Exception):
     """The engine could not be reached or refused a request."""
 
+    error_code = "engine_unreachable"
+
 
 @dataclass(frozen=True)
 class ContainerInfo:
@@ -486,6 +488,7 @@ class ServiceInfo:
     running: int
     error: str = ""  # the newest task's error, if it failed
     updating: bool = False  # a rolling update (or its rollback) is under way
+    job: bool = False  # `deploy.mode: replicated-job`: runs to completion, is run again by hand
 
     @property
     def converged(self) -> bool:
@@ -533,4 +536,83 @@ def _service_info(service: Any, tasks: list[dict[str, Any]]) -> ServiceInfo:
         running=len(running),
         error=(newest.get("Status") or {}).get("Err", "") if newest else "",
         updating=(service.attrs.get("UpdateStatus") or {}).get("State", "") in ("updating", "rollback_started"),
+        job="ReplicatedJob" in (spec.get("Mode") or {}),
     )
+
+
+# What is done to one swarm service by hand: scale it, restart its tasks, run a job again.
+
+
+def service_scale(endpoint: Endpoint, name: str, replicas: int) -> None:
+    """Set a replicated service's replicas (until the next `docker stack deploy`)."""
+    try:
+        with _client(endpoint) as client:
+            if not client.services.get(name).scale(replicas):
+                raise EngineError(f"The swarm did not scale {name}")
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot scale {name}: {_said(exc)}") from exc
+
+
+def service_redo(endpoint: Endpoint, name: str) -> None:
+    """`docker service update --force`: every task is replaced (a rolling restart, as the
+    service's update_config orders it); a job service runs once more."""
+    try:
+        with _client(endpoint) as client:
+            # As the CLI does it: the spec as the engine holds it, with ForceUpdate counted
+            # up. The SDK's own update rebuilds the spec and sends an UpdateConfig, which
+            # the engine refuses for a job ("Jobs may not have an update config").
+            current = client.api.inspect_service(name)
+            spec = current["Spec"]
+            spec["TaskTemplate"]["ForceUpdate"] = int(spec["TaskTemplate"].get("ForceUpdate") or 0) + 1
+            url = client.api._url("/services/{0}/update", current["ID"])
+            answer = client.api._post_json(url, data=spec, params={"version": current["Version"]["Index"]})
+            client.api._raise_for_status(answer)
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot restart {name}: {_said(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Where a service stands after a scale, restart or run: `done` when it converged
+    (a job: when its current run completed), `error` when it cannot (a task failed)."""
+
+    done: bool
+    error: str = ""
+    detail: str = ""  # "2/3 running", "0/1 complete"
+
+
+_FAILED = ("failed", "rejected")
+
+
+def service_rollout(endpoint: Endpoint, name: str) -> Rollout:
+    """Whether the service's tasks are what its spec asks for now: a replicated service
+    runs its replicas, each task of the latest restart (its ForceUpdate counter); a job
+    completed every task of its latest run (its JobIteration)."""
+    try:
+        with _client(endpoint) as client:
+            service = client.services.get(name)
+            tasks = client.api.tasks(filters={"service": service.id})
+    except _FAILURES as exc:
+        raise EngineError(f"Cannot read {name}: {_said(exc)}") from exc
+    spec, attrs = _spec(service), service.attrs
+    mode = spec.get("Mode") or {}
+    state = (attrs.get("UpdateStatus") or {}).get("State", "")
+    if state in ("paused", "rollback_paused", "rollback_completed"):
+        return Rollout(True, (attrs.get("UpdateStatus") or {}).get("Message", "") or f"update {state}")
+    if "ReplicatedJob" in mode:
+        run = ((attrs.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
+        current = [t for t in tasks if (t.get("JobIteration") or {}).get("Index") == run]
+        wanted = int((mode["ReplicatedJob"] or {}).get("TotalCompletions") or 1)
+        failed = [t for t in current if (t.get("Status") or {}).get("State") in _FAILED]
+        if failed:
+            status = failed[0].get("Status") or {}
+            return Rollout(True, status.get("Err") or f"a task of {name} {status.get('State')}")
+        complete = sum(1 for t in current if (t.get("Status") or {}).get("State") == "complete")
+        return Rollout(complete >= wanted, detail=f"{complete}/{wanted} complete")
+    force = ((spec.get("TaskTemplate") or {}).get("ForceUpdate")) or 0
+    current = [t for t in tasks if t.get("DesiredState") == "running"]
+    running = [t for t in current if (t.get("Status") or {}).get("State") == "running"]
+    fresh = [t for t in running if ((t.get("Spec") or {}).get("ForceUpdate") or 0) == force]
+    wanted = int(((mode.get("Replicated") or {}).get("Replicas")) or 0) if "Replicated" in mode else len(current)
+    done = len(fresh) == wanted == len(running) and state not in ("updating", "rollback_started")
+    return Rollout(done, detail=f"{len(fresh)}/{wanted} running")

@@ -82,7 +82,10 @@ def test_bad_expired_and_deleted_tokens_are_401(api: Any) -> None:
     raw = _issue(api, scopes=["deploy:read"])
     ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     response = _as(raw).get("/api/git/stacks")
-    assert response.status_code == 401 and response.json() == {"error": "Invalid or expired API token"}
+    assert response.status_code == 401 and response.json() == {
+        "error": "Invalid or expired API token",
+        "code": "unauthenticated",
+    }
     fresh = _issue(api, scopes=["deploy:read"])
     token_id = ApiToken.objects.get(hint=fresh[:7]).pk
     assert api.delete(f"/api/tokens/{token_id}").status_code == 204

@@ -24,7 +24,8 @@ def test_an_unknown_api_address_is_a_json_404(api: Any) -> None:
     response = api.get("/api/git/nothing-here")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json" and response.json() == {
-        "error": "There is nothing at this address."
+        "error": "There is nothing at this address.",
+        "code": "not_found",
     }
 
 
@@ -42,7 +43,10 @@ def test_a_bug_in_an_api_view_is_a_json_500_without_its_details(failing: Client,
     for url in ("/api/test/broken-plain", "/api/test/broken"):
         response = failing.get(url)
         assert response.status_code == 500, url
-        assert response.json() == {"error": "Internal server error: the server's log has the details"}
+        assert response.json() == {
+            "error": "Internal server error: the server's log has the details",
+            "code": "internal_error",
+        }
         assert LEAK not in response.content.decode()
 
 

@@ -38,14 +38,17 @@ def test_only_owners_see_and_manage_users(api: APIClient, env_admin: Any, deploy
     assert APIClient().get("/api/users").status_code == 401
     for member in (env_admin, deployer, viewer):
         refused = _as(member).get("/api/users")
-        assert refused.status_code == 403 and refused.json() == {"error": "Only owners manage users"}
+        assert refused.status_code == 403 and refused.json() == {
+            "error": "Only owners manage users",
+            "code": "forbidden",
+        }
         assert _as(member).post("/api/users", {"username": "x", "password": PASSWORD}, format="json").status_code == 403
         assert _as(member).put(f"/api/users/{viewer.pk}", {"isActive": False}, format="json").status_code == 403
     viewer.refresh_from_db()
     assert viewer.is_active
     listed = api.get("/api/users").json()
     assert [u["username"] for u in listed] == ["admin", "deployer", "envadmin", "viewer"]
-    assert api.get("/api/users/999").json() == {"error": "User not found"}
+    assert api.get("/api/users/999").json() == {"error": "User not found", "code": "not_found"}
 
 
 def test_an_owner_creates_a_user_who_signs_in(api: APIClient) -> None:

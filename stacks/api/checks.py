@@ -24,7 +24,7 @@ def _notify_test(**owner: GitStack | Environment) -> Response:
     try:
         problems = notify_test(**owner)  # type: ignore[arg-type]
     except ValueError as exc:
-        return error(str(exc), status.HTTP_400_BAD_REQUEST, fields={"notifyUrls": [str(exc)]})
+        return error(str(exc), status.HTTP_400_BAD_REQUEST, fields={"notifyUrls": [str(exc)]}, cause=exc)
     if problems:
         return Response(
             {"error": "Some notification URLs did not take the message", "problems": problems},

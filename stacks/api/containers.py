@@ -84,7 +84,7 @@ class StackContainers(APIView):
             found = sorted(stack_workloads(stack), key=lambda w: (w.service, w.name))
             usage = container_usage(stack=stack, containers=found) if with_stats else {}
         except engine.EngineError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY)
+            return error(str(exc), status.HTTP_502_BAD_GATEWAY, cause=exc)
         rows = []
         for workload in found:
             row = container_row(workload)
@@ -142,9 +142,9 @@ class ContainerLogs(APIView):
         try:
             container, lines = container_log(stack=stack, ref=ref, tail=tail, since=since)
         except ContainerMissing as exc:
-            return error(str(exc), status.HTTP_404_NOT_FOUND)
+            return error(str(exc), status.HTTP_404_NOT_FOUND, cause=exc)
         except engine.EngineError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY)
+            return error(str(exc), status.HTTP_502_BAD_GATEWAY, cause=exc)
         text = "".join(f"{line.time} {line.text}\n" if timestamps else f"{line.text}\n" for line in lines)
         response = HttpResponse(text, content_type="text/plain; charset=utf-8")
         if download:
@@ -165,7 +165,7 @@ class ContainerOperation(APIView):
         try:
             container = container_operate(stack=stack, ref=ref, action=self.action, by=request.user)
         except ContainerMissing as exc:
-            return error(str(exc), status.HTTP_404_NOT_FOUND)
+            return error(str(exc), status.HTTP_404_NOT_FOUND, cause=exc)
         except engine.EngineError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY, success=False)
+            return error(str(exc), status.HTTP_502_BAD_GATEWAY, success=False, cause=exc)
         return Response({"success": True, "container": container_row(container)})

@@ -14,6 +14,7 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.api.deployment_serializers import DeploymentSerializer
+from stacks.api.swarm import swarm_answer
 from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
@@ -50,7 +51,7 @@ class StackRollback(APIView):
             deployment = stack_rollback(stack=stack, by=request.user, deployment_id=wanted)
         except NothingToRollBack as exc:
             if wanted is not None:
-                return error(f"deploymentId: {exc}", 400, fields={"deploymentId": [str(exc)]})
+                return error(f"deploymentId: {exc}", 400, fields={"deploymentId": [str(exc)]}, cause=exc)
             raise
         if not query_bool(request, "wait", True) or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
@@ -73,7 +74,8 @@ class DeploymentCancel(APIView):
 
 
 class StackOperation(APIView):
-    """POST /api/git/stacks/<id>/start|stop|restart|down (down: ?volumes=&images=)."""
+    """POST /api/git/stacks/<id>/start|stop|restart|down (down: ?volumes=&images=); a
+    swarm stack's restart (or one naming a `service`) restarts its swarm services."""
 
     write_scope = ApiToken.Scope.WRITE
     operation = ""
@@ -83,6 +85,9 @@ class StackOperation(APIView):
         if stack is None:
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         require(request.user, stack.environment_id, Membership.Role.DEPLOYER)
+        named = isinstance(request.data, dict) and "service" in request.data
+        if self.operation == "restart" and (stack.environment.swarm or named):
+            return swarm_answer(request, stack, "restart")  # a swarm's services, one or all
         volumes = query_bool(request, "volumes", False)
         images = query_bool(request, "images", False)
         try:
@@ -90,7 +95,7 @@ class StackOperation(APIView):
                 stack=stack, operation=self.operation, by=request.user, volumes=volumes, images=images
             )
         except compose.ComposeError as exc:
-            return error(str(exc), status.HTTP_500_INTERNAL_SERVER_ERROR, success=False)
+            return error(str(exc), status.HTTP_500_INTERNAL_SERVER_ERROR, success=False, cause=exc)
         return Response({"success": True, "output": output, "stoppedByUser": stack.stopped_by_user})
 
 
@@ -140,4 +145,4 @@ class StackDiff(APIView):
             return Response(stack_diff(stack=stack))
         except git.GitError as exc:
             code = status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT
-            return error(str(exc), code)
+            return error(str(exc), code, cause=exc)

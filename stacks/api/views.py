@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dockhand.api import CollectionView, ItemView, error, paged, query_bool, query_int
+from dockhand.api import CollectionView, ItemView, error, error_body, paged, query_bool, query_int
 from dockhand.errors import Forbidden, InUse
 from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
@@ -27,7 +27,7 @@ from stacks.api.environment_serializers import EnvironmentSerializer
 from stacks.api.serializers import GitStackSerializer
 from stacks.models import Deployment, Environment, GitStack, Membership, WebhookDelivery
 from stacks.services.access import require, visible_environment_ids, visible_environments
-from stacks.services.deployments import deployment_approve, deployment_reject
+from stacks.services.deployments import deployment_approve, deployment_delete, deployment_reject
 from stacks.services.environments import environment_delete, environment_save
 from stacks.services.listed import stacks_listed
 from stacks.services.lock import StackBusy
@@ -109,10 +109,17 @@ def _queue(request: Request, stack: GitStack, body: dict[str, Any]) -> None:
     body["deploymentStatus"] = deployment.status
 
 
-def _check_source(request: Request, data: GitStackSerializer, environment: Environment) -> None:
+def check_source(request: Request, data: GitStackSerializer, environment: Environment) -> None:
     """A 400 naming each field the remote does not have (the URL, the credential, the
     branch, the files), unless `?check=false` or `skipSourceCheck` says not to ask it."""
-    if not query_bool(request, "check", True) or data.validated_data.get("skipSourceCheck"):
+    if query_bool(request, "check", True):
+        require_source(data, environment)
+
+
+def require_source(data: GitStackSerializer, environment: Environment) -> None:
+    """ValidationError naming each field the remote does not have, unless the payload's
+    `skipSourceCheck` says not to ask it."""
+    if data.validated_data.get("skipSourceCheck"):
         return
     source = data.stack_source()
     if source is None:  # an edit that leaves the repository, branch and paths alone
@@ -151,7 +158,7 @@ class StackList(APIView):
         data.is_valid(raise_exception=True)
         environment = data.validated_data.get("environment") or local_environment()
         require(request.user, environment.pk, Membership.Role.ADMIN)
-        _check_source(request, data, environment)
+        check_source(request, data, environment)
         stack = stack_create(
             fields=data.model_fields(), repository_url=data.repository_url(), env_vars=data.env_var_inputs()
         )
@@ -178,7 +185,7 @@ class StackDetail(APIView):
         data.is_valid(raise_exception=True)
         if "environment" in data.validated_data:
             require(request.user, data.validated_data["environment"].pk, Membership.Role.ADMIN)
-        _check_source(request, data, data.validated_data.get("environment") or stack.environment)
+        check_source(request, data, data.validated_data.get("environment") or stack.environment)
         stack_update(
             stack=stack,
             fields=data.model_fields(),
@@ -202,9 +209,11 @@ class StackDetail(APIView):
                 remove_history=query_bool(request, "removeHistory", False),
             )
         except InUse as exc:
-            return error(str(exc), status.HTTP_409_CONFLICT)
+            return error(str(exc), status.HTTP_409_CONFLICT, cause=exc)
         except compose.ComposeError as exc:
-            return error(f"Could not remove the stack's containers: {exc}", status.HTTP_500_INTERNAL_SERVER_ERROR)
+            return error(
+                f"Could not remove the stack's containers: {exc}", status.HTTP_500_INTERNAL_SERVER_ERROR, cause=exc
+            )
         return Response({"success": True, "output": output})
 
 
@@ -225,11 +234,13 @@ def sync_result(deployment: Deployment) -> Response:
     if deployment.status in (Deployment.Status.QUEUED, Deployment.Status.RUNNING):
         return Response({"deploymentId": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
     code: int = status.HTTP_502_BAD_GATEWAY if deployment.remote_unreachable else status.HTTP_500_INTERNAL_SERVER_ERROR
+    kind = "remote_unreachable" if deployment.remote_unreachable else "deploy_failed"
     if deployment.status == Deployment.Status.CANCELLED:
-        code = status.HTTP_409_CONFLICT
-    return Response(
-        {"success": False, "deployed": False, "error": deployment.error or deployment.status, **base}, status=code
-    )
+        code, kind = status.HTTP_409_CONFLICT, "cancelled"
+    elif deployment.stack_id and GitStack.objects.filter(pk=deployment.stack_id, branch_missing=True).exists():
+        kind = "branch_missing"  # the sync found the branch gone (its containers left running)
+    body = {"success": False, "deployed": False, **error_body(deployment.error or deployment.status, code, code=kind)}
+    return Response({**body, **base}, status=code)
 
 
 class StackSync(APIView):
@@ -256,42 +267,77 @@ class StackSync(APIView):
                 stack=stack, trigger=Deployment.Trigger.API, by=request.user, force=force, pin=pin, check_here=wait
             )
         except CommitNotOnBranch as exc:
-            return error(f"commit: {exc}", status.HTTP_400_BAD_REQUEST, fields={"commit": [str(exc)]})
+            return error(f"commit: {exc}", status.HTTP_400_BAD_REQUEST, fields={"commit": [str(exc)]}, cause=exc)
         except git.GitError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT)
+            return error(
+                str(exc), status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT, cause=exc
+            )
         if not wait or deployment.status == Deployment.Status.PENDING_APPROVAL:
             return sync_result(deployment)
         return sync_result(deployment_wait(deployment=deployment, timeout=settings.SYNC_WAIT_TIMEOUT))
+
+
+def _with_status(request: Request, deployments: Any) -> Any:
+    """?status=failed (or failed,interrupted): a 400 naming the parameter for another word."""
+    wanted = [w for w in request.query_params.get("status", "").split(",") if w]
+    unknown = [w for w in wanted if w not in Deployment.Status.values]
+    if unknown:
+        message = f"must be one of {', '.join(Deployment.Status.values)}, not {unknown[0]!r}"
+        raise ValidationError({"status": [message]})
+    # Neither shown in a list: the resolved model (a page's worth of YAML) and the config.
+    deployments = deployments.defer("resolved", "config")
+    return deployments.filter(status__in=wanted) if wanted else deployments
 
 
 class StackDeployments(APIView):
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
-        # Neither shown in a list: the resolved model (a page's worth of YAML) and the config.
-        deployments = Deployment.objects.filter(stack_id=pk).defer("resolved", "config")
-        wanted = request.query_params.get("status")
-        if wanted:
-            if wanted not in Deployment.Status.values:
-                return error(f"status: must be one of {', '.join(Deployment.Status.values)}", 400)
-            deployments = deployments.filter(status=wanted)
-        return paged(request, deployments, DeploymentListSerializer)
+        return paged(request, _with_status(request, Deployment.objects.filter(stack_id=pk)), DeploymentListSerializer)
+
+
+def visible_deployments(request: Request) -> Any:
+    """The deployments of the stacks this caller may see (those of deleted stacks: owners only)."""
+    allowed = visible_environment_ids(request.user, token_environment_ids(request))
+    deployments = Deployment.objects.all()
+    return deployments if allowed is None else deployments.filter(stack__environment_id__in=allowed)
+
+
+class DeploymentList(APIView):
+    """GET /api/deployments?status=&stackId=&environmentId=&limit=&offset=: every stack's
+    deployments the caller may see, newest first, in the seed's paged shape."""
+
+    def get(self, request: Request) -> Response:
+        deployments = _with_status(request, visible_deployments(request))
+        if "stackId" in request.query_params:
+            deployments = deployments.filter(stack_id=query_int(request, "stackId", 0, maximum=2**62))
+        if "environmentId" in request.query_params:
+            environment = query_int(request, "environmentId", 0, maximum=2**62)
+            deployments = deployments.filter(stack__environment_id=environment)
+        return paged(request, deployments, DeploymentListSerializer, most=100)
 
 
 def visible_deployment(request: Request, pk: int) -> Deployment | None:
-    allowed = visible_environment_ids(request.user, token_environment_ids(request))
-    deployments = Deployment.objects.select_related("stack__environment")
-    if allowed is not None:
-        deployments = deployments.filter(stack__environment_id__in=allowed)
-    return deployments.filter(pk=pk).first()
+    found: Deployment | None = visible_deployments(request).select_related("stack__environment").filter(pk=pk).first()
+    return found
 
 
 class DeploymentDetail(APIView):
+    """GET one deployment; DELETE it (a token needs deploy:admin, as for any removal)."""
+
     def get(self, request: Request, pk: int) -> Response:
         deployment = visible_deployment(request, pk)
         if deployment is None:
             return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return Response(DeploymentSerializer(deployment).data)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        """Gone from the history (its output with it), kept in the audit log."""
+        deployment = visible_deployment(request, pk)
+        if deployment is None:
+            return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
+        deployment_delete(deployment=deployment, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DeploymentApprove(APIView):

@@ -42,6 +42,7 @@ class Deployment(models.Model):
         SCHEDULE = "schedule"
         ROLLBACK = "rollback"
         RECOVERY = "recovery"  # runs again a deployment that a stop or a crash interrupted
+        ADOPT = "adopt"  # a running project taken over as it ran: nothing was deployed
 
     FINISHED = (Status.SUCCESS, Status.SKIPPED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
     WAITING = (Status.QUEUED, Status.PENDING_APPROVAL)
@@ -122,12 +123,21 @@ class Deployment(models.Model):
             # The stack's row lock makes "highest number + 1, insert" one step for
             # concurrent creators (PostgreSQL); SQLite's IMMEDIATE transactions already
             # run one writer at a time. The unique constraint stays the last word.
-            GitStack.objects.select_for_update().filter(pk=self.stack_id).values_list("pk").first()
+            stack = GitStack.objects.select_for_update().filter(pk=self.stack_id)
+            numbered = stack.values_list("deployments_numbered", flat=True).first() or 0
             mine = Deployment.objects.filter(stack_id=self.stack_id)
             if self.stack_id is None:
                 mine = mine.filter(stack_name=self.stack_name)
-            self.number = (mine.aggregate(last=models.Max("number"))["last"] or 0) + 1
+            self.number = max(mine.aggregate(last=models.Max("number"))["last"] or 0, numbered) + 1
             super().save(*args, **kwargs)
+            stack.update(deployments_numbered=self.number)
+
+    @classmethod
+    def applied_of(cls, stack: GitStack) -> Deployment | None:
+        """The deployment whose deploy runs now: the stack's last successful one that
+        deployed (what its page shows as applied, and what a rollback starts from)."""
+        applied = cls.objects.filter(stack=stack, status=cls.Status.SUCCESS, deployed=True)
+        return applied.order_by("-finished_at", "-id").first()
 
     @property
     def audit_environment_id(self) -> int | None:

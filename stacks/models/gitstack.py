@@ -86,6 +86,9 @@ class GitStack(models.Model):
     pinned_commit = models.CharField(max_length=64, blank=True)
     # The branch head as last seen on the remote (by any sync or status check).
     remote_head = models.CharField(max_length=64, blank=True)
+    # The highest number a deployment of it was given: kept when that deployment is
+    # deleted from the history, so "#5" is never given twice (Deployment.save).
+    deployments_numbered = models.PositiveIntegerField(default=0)
     # This stack's own Apprise URLs and events, beside its environment's.
     notify_urls = EncryptedTextField(blank=True, default="")
     notify_events = models.JSONField(default=default_notify_events, blank=True)

@@ -45,11 +45,7 @@ class Applied:
 
 
 def stack_applied(*, stack: GitStack) -> Applied:
-    deployment = (
-        Deployment.objects.filter(stack=stack, status=Deployment.Status.SUCCESS, deployed=True)
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+    deployment = Deployment.applied_of(stack)
     if deployment is None or not stack.last_commit:
         return Applied(deployment)
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"

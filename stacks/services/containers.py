@@ -30,6 +30,8 @@ SHORT_ID = 12  # how `docker ps` shows an id, and the shortest prefix taken for 
 class ContainerMissing(LookupError):
     """No container of that id or name in the stack's project (answered 404)."""
 
+    error_code = "not_found"
+
 
 def _find(stack: GitStack, masked: SecretMask, ref: str) -> ContainerInfo:
     if stack.environment.swarm:

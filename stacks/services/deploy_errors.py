@@ -5,3 +5,5 @@ from __future__ import annotations
 
 class DeployError(Exception):
     """The stack's files or settings cannot be deployed; the message is safe to show."""
+
+    error_code = "deploy_failed"

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from dockhand.audit import current_actor, record
-from dockhand.errors import Conflict, Forbidden
+from dockhand.errors import Conflict, Forbidden, require_superuser
 from stacks.models import Deployment, Membership
 from stacks.services.access import deploy_needs_approval, require
 from stacks.services.lock import SyncOutcome, lock_release, lock_take_for
@@ -16,6 +16,19 @@ from stacks.services.output import DeploymentOutput, wake_viewers
 from stacks.services.sync import hand_to_worker
 
 NOT_PENDING = "This deployment is not waiting for approval"
+
+
+class DeploymentActive(Conflict):
+    """A deployment that waits or runs is not deleted: cancel it first (answered 409)."""
+
+    error_code = "deployment_active"
+
+
+class DeploymentApplied(Conflict):
+    """The deployment whose deploy runs now is kept: the applied commit, the stack's
+    applied page and the next rollback's starting point are read from it (409)."""
+
+    error_code = "deployment_applied"
 
 
 def deployment_approve(*, deployment: Deployment, by: Any) -> Deployment:
@@ -65,3 +78,35 @@ def deployment_cancel(*, deployment: Deployment, by: Any) -> Deployment:
     record("deployment.cancel", deployment, f"stack={deployment.stack_id}")
     deployment.refresh_from_db()
     return deployment
+
+
+def deployment_delete(*, deployment: Deployment, by: Any) -> None:
+    """Remove a finished deployment (and its output) from the history; the audit log
+    keeps that it was, and who removed it. Admins of its environment (owners, once its
+    stack is gone).
+
+    What pointed at it is left whole: a rollback or a retry that named it keeps its own
+    row (the link is cleared), a webhook delivery that started it too; the stack's lock
+    is never held by a finished deployment, and the one whose deploy runs now is refused
+    (DeploymentApplied)."""
+    stack = deployment.stack
+    if stack is None:
+        require_superuser(by)
+    else:
+        require(by, stack.environment_id, Membership.Role.ADMIN)
+        applied = Deployment.applied_of(stack)
+        if applied is not None and applied.pk == deployment.pk:
+            raise DeploymentApplied(
+                f"Deployment #{deployment.number} applied what runs now; deploy or roll back first to remove it"
+            )
+    name = stack.name if stack is not None else deployment.stack_name
+    what = f"#{deployment.number} of {name} ({deployment.status}, {deployment.commit_sha[:12]})"
+    with transaction.atomic():
+        # One conditional DELETE: a deployment that is (again) waiting or running, or
+        # holds its stack's lock, stays.
+        finished = Deployment.objects.filter(pk=deployment.pk, status__in=Deployment.FINISHED)
+        if stack is not None:
+            finished = finished.exclude(stack__lock_owner=deployment.pk)
+        if not finished.delete()[0]:
+            raise DeploymentActive(f"Deployment #{deployment.number} is {deployment.status}: cancel it first")
+        record("deployment.delete", deployment, what)

@@ -40,6 +40,8 @@ class Holder(IntEnum):
 class StackBusy(Busy):
     """The stack is already queued, syncing or being operated on (answered 409)."""
 
+    error_code = "stack_busy"
+
     def __init__(self) -> None:
         super().__init__(BUSY_MESSAGE)
 

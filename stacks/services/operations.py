@@ -15,6 +15,7 @@ from stacks.services.access import require_operate
 from stacks.services.lock import operation_lock
 from stacks.services.masked import SecretMask
 from stacks.services.status import stack_workloads
+from stacks.services.swarm_ops import stack_service_restart
 from stacks.services.sync import stack_sync
 
 OPERATIONS = {
@@ -35,10 +36,11 @@ def stack_operate(*, stack: GitStack, operation: str, by: Any, volumes: bool = F
     timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
     endpoint = stack.environment.engine_endpoint()
     on_swarm = stack.environment.swarm
-    if on_swarm and operation in ("stop", "restart"):
-        raise Conflict(
-            f"A swarm stack is not {operation}ed: the swarm keeps its replicas running; take it down instead"
-        )
+    if on_swarm and operation == "stop":
+        raise Conflict("A swarm stack is not stopped: the swarm keeps its replicas running; take it down instead")
+    if on_swarm and operation == "restart":  # each replicated service's tasks replaced, rolling
+        restarted = stack_service_restart(stack=stack, service=None, by=by, wait=False)
+        return "Restarting " + ", ".join(r.name for r in restarted)
     lines: list[str] = []  # compose names the containers: masked before they are shown
     masked = SecretMask.of(stack)
     if operation == "start" and not _has_containers(stack):

@@ -14,6 +14,8 @@ from stacks.services.sync import stack_sync
 class NothingToRollBack(Conflict):
     """No earlier successful deployment (with a different commit) exists."""
 
+    error_code = "nothing_to_roll_back"
+
 
 def rollback_target(stack: GitStack, deployment_id: int | None = None, *, automatic: bool = False) -> Deployment:
     """The deployment whose commit a rollback redeploys.

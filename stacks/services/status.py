@@ -26,6 +26,7 @@ class StackState:
     reasons: tuple[str, ...] = ()
 
 
+ADOPTED_AS_FOUND = "adopted as it ran, which is not the repository's model: a sync deploys it"
 UNKNOWN = StackState("Unknown", "Unknown", ("the Docker engine could not be asked",))
 
 
@@ -47,9 +48,12 @@ def sync_state(
 ) -> tuple[str, list[str]]:
     """OutOfSync when the desired revision is not the applied one, or when a running
     container's config hash is not what the last deploy rendered (a hand edit)."""
-    if not stack.last_commit or not stack.deployed_config_hashes:
+    adopted_as_found = not stack.last_commit and stack.sync_status == GitStack.SyncStatus.NEVER
+    if not stack.deployed_config_hashes or not (stack.last_commit or adopted_as_found):
         return "Unknown", ["not deployed by dockhand yet"]
-    reasons = revision_reasons(stack, overrides)
+    # An adopted project whose containers were not the repository's model: recorded as
+    # it ran (services/adopt.py), and out of sync until a sync deploys the repository.
+    reasons = [ADOPTED_AS_FOUND] if adopted_as_found else revision_reasons(stack, overrides)
     by_service: dict[str, list[ContainerInfo]] = {}
     for c in containers:
         by_service.setdefault(c.service, []).append(c)

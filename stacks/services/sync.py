@@ -123,6 +123,8 @@ def deployment_rerun(interrupted: Deployment) -> Deployment | None:
 class CommitNotOnBranch(Exception):
     """A pinned commit that is not in the history of the stack's branch (answered 400)."""
 
+    error_code = "commit_not_on_branch"
+
 
 def _on_branch(stack: GitStack, commit: str) -> str:
     """The full id of `commit` when the stack's branch holds it; GitError when the

@@ -52,7 +52,11 @@ def _credential(api: APIClient, name: str = "scoped", **fields: Any) -> dict[str
 
 def _refused(response: Any, field: str, message: str) -> None:
     assert response.status_code == 400, response.content
-    assert response.json() == {"error": f"{field}: {message}", "fields": {field: [message]}}
+    assert response.json() == {
+        "error": f"{field}: {message}",
+        "code": "validation_error",
+        "fields": {field: [message]},
+    }
 
 
 def _admin_of(*environments: Environment, name: str) -> Any:
@@ -505,7 +509,7 @@ def test_a_repository_webhook_secret_is_shown_only_to_who_administers_all_its_st
     one = _client(deployer).get(f"/api/git/repositories/{repositories['shared']['id']}")
     assert one.status_code == 200 and one.json()["webhookSecret"] is None
     hidden = _client(outsider).get(f"/api/git/repositories/{repositories['local']['id']}")
-    assert hidden.status_code == 404 and hidden.json() == {"error": "Repository not found"}
+    assert hidden.status_code == 404 and hidden.json() == {"error": "Repository not found", "code": "not_found"}
 
 
 def test_a_token_limited_to_one_environment_reaches_no_further(

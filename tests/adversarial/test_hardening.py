@@ -77,7 +77,10 @@ def test_a_malformed_public_url_stops_start_up(monkeypatch: pytest.MonkeyPatch) 
 def test_a_foreign_host_is_answered_400(settings: Any) -> None:
     settings.ALLOWED_HOSTS = ["dockhand.example"]
     api = Client(HTTP_HOST="evil.example").get("/api/health")
-    assert api.status_code == 400 and api.json() == {"error": "This server does not answer to that host name."}
+    assert api.status_code == 400 and api.json() == {
+        "error": "This server does not answer to that host name.",
+        "code": "validation_error",
+    }
     page = Client(HTTP_HOST="evil.example").get("/login/")
     assert page.status_code == 400 and "Unknown host" in page.content.decode()
     assert Client(HTTP_HOST="dockhand.example").get("/login/").status_code == 200

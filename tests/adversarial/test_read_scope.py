@@ -173,6 +173,7 @@ def test_health_tells_nobody_words_a_member_their_environments_and_an_owner_ever
     assert anonymous.json() == {
         "details": "unhealthy",
         "error": "failing: worker, work",
+        "code": "unavailable",
         "database": "ok",
         "disk": "ok",
         "worker": "failing",
@@ -186,6 +187,7 @@ def test_health_tells_nobody_words_a_member_their_environments_and_an_owner_ever
         "details": "unhealthy",
         "error": "worker: no django-q2 cluster is running; "
         "work: held past their lease, not taken back: 1 stack(s) you cannot see",
+        "code": "unavailable",
         "database": "ok",
         "disk": "ok",
         "worker": "no django-q2 cluster is running",

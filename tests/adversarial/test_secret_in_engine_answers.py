@@ -190,7 +190,7 @@ def test_an_engine_error_quoting_a_secret_is_masked(
     answer = api.get(f"/api/git/stacks/{leaky['id']}/containers")
     assert (answer.status_code, answer.json()) == (
         502,
-        {"error": f"Cannot list containers: container c-{MASK} is being removed"},
+        {"error": f"Cannot list containers: container c-{MASK} is being removed", "code": "engine_unreachable"},
     )
     shown = page.get(f"/stacks/{leaky['id']}/").content.decode()
     assert "The Docker engine could not be asked." in shown and secret not in shown

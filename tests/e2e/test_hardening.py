@@ -85,7 +85,7 @@ def test_a_streamed_body_is_refused_before_the_web_process_holds_it(product: Pro
         timeout=60,
     )
     assert refused.status_code == 413
-    assert refused.json() == {"error": f"Request body too large: {10 * MiB} bytes at most"}
+    assert refused.json() == {"error": f"Request body too large: {10 * MiB} bytes at most", "code": "too_large"}
     # Nothing like the body was ever resident (it was 858 MB for 700 MB before).
     after = {pid: _peak_kib(pid) for pid in webs}
     assert all(after[pid] - before[pid] < 40 * 1024 for pid in webs), (before, after)

@@ -124,7 +124,7 @@ def test_two_syncs_at_once_exactly_one_runs(client: ApiClient, stack: dict[str, 
         t.join(120)
     assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 409)
-    assert refused.json() == {"success": False, "error": BUSY_MESSAGE}
+    assert refused.json() == {"success": False, "error": BUSY_MESSAGE, "code": "stack_busy"}
     after = client.get(f"/api/git/stacks/{stack['id']}/deployments").json()["meta"]["total"]
     assert after == before + 1
 

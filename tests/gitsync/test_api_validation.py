@@ -104,8 +104,11 @@ def test_an_unknown_stack_is_a_404_in_the_seed_shape(api: Any) -> None:
     for method in ("get", "put", "delete"):
         response = getattr(api, method)("/api/git/stacks/999", {}, format="json")
         assert response.status_code == 404
-        assert response.json() == {"error": "Git stack not found"}
-    assert api.post("/api/git/stacks/999/sync", {}, format="json").json() == {"error": "Git stack not found"}
+        assert response.json() == {"error": "Git stack not found", "code": "not_found"}
+    assert api.post("/api/git/stacks/999/sync", {}, format="json").json() == {
+        "error": "Git stack not found",
+        "code": "not_found",
+    }
 
 
 def test_credential_secrets_are_write_only_and_encrypted_at_rest(api: Any) -> None:
@@ -167,7 +170,14 @@ def test_login_does_not_say_which_half_was_wrong(admin: Any) -> None:
     wrong_user = client.post("/api/auth/login", {"username": "nobody", "password": "admin-pass-123"}, format="json")
     wrong_pass = client.post("/api/auth/login", {"username": "admin", "password": "nope"}, format="json")
     assert wrong_user.status_code == wrong_pass.status_code == 401
-    assert wrong_user.json() == wrong_pass.json() == {"error": "Invalid username or password"}
+    assert (
+        wrong_user.json()
+        == wrong_pass.json()
+        == {
+            "error": "Invalid username or password",
+            "code": "unauthenticated",
+        }
+    )
     ok = client.post("/api/auth/login", {"username": "admin", "password": "admin-pass-123"}, format="json")
     assert ok.status_code == 200
     # Cookie sessions need the CSRF token for unsafe methods.

@@ -213,7 +213,10 @@ def test_an_engine_that_cannot_be_asked_is_a_502(
 
     monkeypatch.setattr(engine, "container_logs", refuse)
     answer = _logs(api, chatty, container_name(chatty))
-    assert answer.status_code == 502 and answer.json() == {"error": f"Cannot read the container's log: {MASK} is gone"}
+    assert answer.status_code == 502 and answer.json() == {
+        "error": f"Cannot read the container's log: {MASK} is gone",
+        "code": "engine_unreachable",
+    }
 
 
 def test_the_stack_page_offers_logs_to_viewers_and_actions_to_deployers(

@@ -29,6 +29,7 @@ def test_a_wrong_branch_is_a_400_naming_it_with_the_branches_and_nothing_is_save
     assert response.status_code == 400
     assert response.json() == {
         "error": "branch: no branch 'mian'; the remote has: main",
+        "code": "validation_error",
         "fields": {"branch": ["no branch 'mian'; the remote has: main"]},
     }
     assert not GitStack.objects.exists() and not Repository.objects.exists()

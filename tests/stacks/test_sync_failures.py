@@ -90,7 +90,7 @@ def test_a_second_sync_while_one_holds_the_lock_gets_409(api: Any, app_repo: Any
     )
     response = _sync(api, stack)
     assert response.status_code == 409
-    assert response.json() == {"success": False, "error": BUSY_MESSAGE}
+    assert response.json() == {"success": False, "error": BUSY_MESSAGE, "code": "stack_busy"}
     assert Deployment.objects.filter(stack_id=stack["id"]).count() == 0  # a refusal is no attempt
 
 

@@ -1,0 +1,82 @@
+"""Dockhand-compatible reads (Step 16): the version and the system it runs on, and the
+notification channels, under the names Dockhand's own clients ask for."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any
+
+import django
+from django.db import connection
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dockhand import notifier
+from dockhand.tokens import token_environment_ids
+from stacks.models import GitStack
+from stacks.services.access import visible_environments
+from stacks.services.environments import engines_check
+
+
+def version() -> str:
+    try:
+        return metadata.version("dockhand")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+class SystemVersion(APIView):
+    """GET /api/system/version"""
+
+    def get(self, request: Request) -> Response:
+        return Response({"name": "dockhand", "version": version()})
+
+
+class SystemInfo(APIView):
+    """GET /api/system: the version, what it runs on, and each engine the caller sees."""
+
+    def get(self, request: Request) -> Response:
+        environments = visible_environments(request.user, token_environment_ids(request))
+        engines = engines_check(environments)
+        return Response(
+            {
+                "name": "dockhand",
+                "version": version(),
+                "runtime": {"python": platform.python_version(), "django": django.get_version()},
+                "database": connection.vendor,
+                "environments": [
+                    {"id": env.pk, "name": env.name, "reachable": ok, "engine": said if ok else None}
+                    for env, (ok, said) in engines.items()
+                ],
+            }
+        )
+
+
+def _channel(kind: str, owner: Any, environment_id: int) -> dict[str, Any]:
+    """One owner's notification channel; its Apprise URLs carry tokens, so only their
+    scheme and host are shown (as `notifyTargets` shows them)."""
+    return {
+        "id": f"{kind}:{owner.pk}",
+        "type": "apprise",
+        "scope": kind,
+        "name": owner.name,
+        "enabled": True,
+        "environmentId": environment_id,
+        "stackId": owner.pk if kind == "stack" else None,
+        "config": {"urls": [notifier.shown(url) for url in owner.notify_urls.splitlines() if url.strip()]},
+        "eventTypes": list(owner.notify_events),
+    }
+
+
+class NotificationList(APIView):
+    """GET /api/notifications (Dockhand's): the notification channels of the
+    environments and stacks the caller sees, URLs masked."""
+
+    def get(self, request: Request) -> Response:
+        environments = list(visible_environments(request.user, token_environment_ids(request)).order_by("name"))
+        channels = [_channel("environment", env, env.pk) for env in environments if env.notify_urls.strip()]
+        stacks = GitStack.objects.filter(environment__in=environments).order_by("name")
+        channels += [_channel("stack", stack, stack.environment_id) for stack in stacks if stack.notify_urls.strip()]
+        return Response(channels)
