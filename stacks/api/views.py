@@ -69,14 +69,16 @@ SYNC_RESULT = detail(
     output=serializers.CharField(),
     deploymentId=serializers.IntegerField(),
 )
+# A deploy that ran and failed (or was cancelled) says all; a refusal before one ran
+# (busy, the remote unreachable, a conflict) is the plain error envelope.
 SYNC_FAILED = detail(
     "SyncFailed",
-    success=serializers.BooleanField(),
-    deployed=serializers.BooleanField(),
     error=serializers.CharField(),
-    commit=serializers.CharField(allow_null=True),
-    output=serializers.CharField(),
-    deploymentId=serializers.IntegerField(),
+    success=serializers.BooleanField(required=False),
+    deployed=serializers.BooleanField(required=False),
+    commit=serializers.CharField(allow_null=True, required=False),
+    output=serializers.CharField(required=False),
+    deploymentId=serializers.IntegerField(required=False),
 )
 SYNC_ANSWERS = {
     200: SYNC_RESULT,
