@@ -53,8 +53,8 @@ COPY gitsync ./gitsync
 COPY stacks ./stacks
 COPY templates ./templates
 COPY static ./static
-COPY docker/entrypoint.sh /usr/local/bin/docker-entrypoint
-COPY docker/dockhand.sh /usr/local/bin/dockhand
+COPY image/entrypoint.sh /usr/local/bin/docker-entrypoint
+COPY image/dockhand.sh /usr/local/bin/dockhand
 RUN ln -s /opt/venv/lib/python3.11/site-packages/compose/docker-compose /usr/local/bin/docker-compose
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -26,7 +26,8 @@ class ErrorSerializer(serializers.Serializer[Any]):
     error = serializers.CharField()
     code = serializers.CharField(required=False)
     # A field's messages; a list's or an object's own fields nest (`{"0": {"key": [...]}}`).
-    fields = serializers.DictField(child=serializers.JSONField(), required=False)
+    # (DRF's metaclass moves declared fields aside, so this does not hide Serializer.fields.)
+    fields = serializers.DictField(child=serializers.JSONField(), required=False)  # type: ignore[assignment]
 
 
 def detail(name: str, /, *, many: bool = False, **fields: Any) -> Any:
@@ -94,7 +95,7 @@ class AutoSchema(SpectacularAutoSchema):
         serializer = getattr(self.view, "serializer", None)
         if isinstance(serializer, type) and issubclass(serializer, serializers.BaseSerializer):
             return serializer()
-        return super()._get_serializer()
+        return super()._get_serializer()  # type: ignore[no-untyped-call]
 
     def _is_list_view(self, serializer: Any = None) -> bool:
         if getattr(self.view, "lists", False) and self.method == "GET":
@@ -103,6 +104,11 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _is_create_operation(self) -> bool:
         return bool(getattr(self.view, "lists", False)) and self.method == "POST"
+
+    def get_tags(self) -> list[str]:
+        # /api/git/stacks/… → "stacks": the git/ prefix is history, not a group a reader seeks.
+        words = [w for w in self._tokenize_path() if w != "git"]
+        return words[:1]
 
     def token_scope(self) -> str | None:
         """The scope a bearer token needs here (TokenScopes), or None for public operations."""
@@ -119,7 +125,7 @@ class AutoSchema(SpectacularAutoSchema):
             extensions["x-token-scope"] = scope
         return extensions
 
-    def get_description(self) -> str:
+    def get_description(self) -> str:  # type: ignore[override]  # spectacular's own signature
         text = super().get_description() or ""
         scope = self.token_scope()
         if scope:
@@ -135,7 +141,7 @@ class AutoSchema(SpectacularAutoSchema):
             codes += ["400", "409", "413"]
         elif self._get_parameters():
             codes.append("400")
-        error = self._get_response_for_code(ErrorSerializer, "400", direction=direction)
+        error = self._get_response_for_code(ErrorSerializer, "400", direction=direction)  # type: ignore[no-untyped-call]
         for code in sorted(set(codes)):
             if code not in responses:
                 responses[code] = {**error, "description": ERROR_TEXT[code]}

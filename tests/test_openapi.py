@@ -34,7 +34,7 @@ def _routes(patterns: list[URLPattern | URLResolver], prefix: str = "") -> list[
 
 
 def _schema_path(route: str) -> str:
-    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{id}" if m.group(1) == "pk" else "{%s}" % m.group(1), route)
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{" + ("id" if m.group(1) == "pk" else m.group(1)) + "}", route)
 
 
 def _ref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

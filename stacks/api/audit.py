@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import paged
-from dockhand.openapi import PAGE_PARAMETERS, paged_of
 from dockhand.models import ApiToken, AuditEvent
+from dockhand.openapi import PAGE_PARAMETERS, paged_of
 from dockhand.tokens import token_environment_ids
 from stacks.services.access import visible_audit_events
 

@@ -20,7 +20,6 @@ from stacks.services.access import require
 from stacks.services.environments import environment_engine_check
 from stacks.services.notifications import notify_test
 
-
 NOTIFY_TEST = extend_schema(
     request=None,
     responses={

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dockhand.openapi import detail
+from dockhand.openapi import detail as shape
 from dockhand.tokens import token_environment_ids
 from stacks.models import Environment, GitStack
 from stacks.services.access import visible_environment_ids
@@ -47,7 +47,7 @@ class _Reader:
 
 # Each check says `ok`, `failing` (anonymous callers) or why it fails; `engines` (signed
 # in only) what each visible engine runs.
-HEALTH = detail(
+HEALTH = shape(
     "Health",
     details=serializers.ChoiceField(choices=["healthy", "unhealthy"]),
     error=serializers.CharField(required=False),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +18,7 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.api.deployment_serializers import DeploymentSerializer
-from stacks.api.views import SYNC_ANSWERS, WAIT, STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
+from stacks.api.views import STACK_NOT_FOUND, SYNC_ANSWERS, WAIT, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
 from stacks.services.deployments import deployment_cancel
@@ -25,6 +27,10 @@ from stacks.services.operations import stack_operate
 from stacks.services.rollback import NothingToRollBack, stack_rollback
 from stacks.services.status import stack_states
 from stacks.services.sync import deployment_wait
+
+# `from` is a keyword in Python, not in the answer.
+FROM_COMMIT: dict[str, Any] = {"from": serializers.CharField(allow_null=True)}
+FROM_VALUE: dict[str, Any] = {"from": serializers.JSONField(allow_null=True)}
 
 
 def _stack(request: Request, pk: int) -> GitStack | None:
@@ -166,7 +172,7 @@ class StackDiff(APIView):
         responses={
             200: detail(
                 "StackDiff",
-                **{"from": serializers.CharField(allow_null=True)},
+                **FROM_COMMIT,
                 to=serializers.CharField(),
                 commitMessage=serializers.CharField(),
                 files=detail(
@@ -186,7 +192,7 @@ class StackDiff(APIView):
                 options=detail(
                     "DiffOption",
                     name=serializers.CharField(),
-                    **{"from": serializers.JSONField(allow_null=True)},
+                    **FROM_VALUE,
                     to=serializers.JSONField(allow_null=True),
                     many=True,
                 ),

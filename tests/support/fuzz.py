@@ -136,7 +136,7 @@ def main() -> int:
                     "ps",
                     "-a",
                     "--filter",
-                    f"label=com.docker.compose.project.working_dir",
+                    "label=com.docker.compose.project.working_dir",
                     "--format",
                     '{{.Label "com.docker.compose.project"}} {{.Label "com.docker.compose.project.working_dir"}}',
                 ],
