@@ -12,7 +12,7 @@ class DeploymentSerializer(serializers.Serializer[Deployment]):
     id = serializers.IntegerField(read_only=True)
     # The stack's own count ("#12"); `id` stays the handle for the API's URLs.
     number = serializers.IntegerField(read_only=True)
-    stackId = serializers.IntegerField(source="stack_id", read_only=True)
+    stackId = serializers.IntegerField(source="stack_id", read_only=True, allow_null=True)  # a removed stack's history
     status = serializers.ChoiceField(choices=Deployment.Status.choices, read_only=True)
     trigger = serializers.ChoiceField(choices=Deployment.Trigger.choices, read_only=True)
     force = serializers.BooleanField(read_only=True)

@@ -311,6 +311,10 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return value
 
     def validate_envVars(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # A PUT is partial, and DRF makes a partial serializer's nested fields optional
+        # too: a variable without a key got this far (the API fuzz found it, as a 500).
+        if any("key" not in item for item in value):
+            raise serializers.ValidationError("every variable needs a key")
         keys = [item["key"] for item in value]
         duplicate = next((k for k in keys if keys.count(k) > 1), None)
         if duplicate:

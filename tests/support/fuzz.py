@@ -60,7 +60,7 @@ def seed(product_url: str, git_prefix: str, repo_url: str, image: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("DOCKHAND_FUZZ_EXAMPLES", "25")))
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("DOCKHAND_FUZZ_EXAMPLES", "15")))
     parser.add_argument("extra", nargs="*", help="more schemathesis arguments (after --)")
     args = parser.parse_args()
     if not only_loopback():
