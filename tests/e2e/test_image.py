@@ -5,6 +5,7 @@ container's API, and the data still there after the container is recreated."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -59,6 +60,33 @@ def test_the_image_is_small_and_has_no_compiler() -> None:
     assert "gcc" not in probe.stdout and "/cc" not in probe.stdout and "pip" not in probe.stdout, probe.stdout
     assert "ca" not in probe.stdout.split(), "the build's CA secret is in the image"
     assert "git version" in probe.stdout and "OpenSSH" in probe.stderr, probe.stdout + probe.stderr
+
+
+def _certificates(pem: str) -> set[str]:
+    return set(re.findall(r"-----BEGIN CERTIFICATE-----\n(.*?)-----END", pem, re.S))
+
+
+def test_the_build_ca_is_in_no_layer() -> None:
+    """The machine's own CAs (a TLS-inspecting network's, handed to pip as a BuildKit
+    secret) are in none of the image's layers, only in Debian's bundle they are not."""
+    build_image()
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if not bundle.exists():
+        return  # nothing was handed in
+    shipped = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "cat", TAG, str(bundle)], capture_output=True, text=True, check=True
+    ).stdout
+    own = _certificates(bundle.read_text()) - _certificates(shipped)
+    if not own:
+        return  # this machine trusts only what Debian ships
+    lines = [cert.splitlines()[3].encode() for cert in own]
+    with subprocess.Popen(["docker", "save", TAG], stdout=subprocess.PIPE) as save:
+        assert save.stdout is not None
+        tail = b""
+        while chunk := save.stdout.read(1 << 20):
+            window = tail + chunk
+            assert not any(line in window for line in lines), "a layer holds the build's CA"
+            tail = chunk[-128:]
 
 
 def test_compose_up_deploys_a_relative_bind_mount_and_keeps_its_data(tmp_path: Path) -> None:
