@@ -4,9 +4,11 @@ with the authentication, scopes and answer shapes the API really has."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
@@ -132,3 +134,9 @@ def test_the_docs_page_loads_its_assets_from_here_without_inline_code(client: Cl
         assert client.get(asset).status_code == 200, asset
     script = client.get("/api/docs?script=")
     assert script.status_code == 200 and b"SwaggerUIBundle" in script.content
+
+
+def test_generating_it_warns_of_nothing(tmp_path: Path) -> None:
+    """An endpoint spectacular cannot read (no serializer, an untyped method field) is
+    a warning; `--fail-on-warn` makes it an error here, before the fuzz finds it."""
+    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yaml"))
