@@ -16,7 +16,7 @@ from tests.support.product import ROOT
 pytestmark = pytest.mark.e2e
 
 # Examples per operation: bounded so the run stays within its share of `make test`.
-EXAMPLES = os.environ.get("DOCKHAND_FUZZ_EXAMPLES", "15")
+EXAMPLES = os.environ.get("DOCKHAND_FUZZ_EXAMPLES", "12")
 
 
 def test_schemathesis_finds_no_server_error_or_schema_mismatch() -> None:

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support import docker as dockersupport
 from tests.support.gitserver import start_git_server
@@ -121,6 +122,13 @@ def test_compose_up_deploys_a_relative_bind_mount_and_keeps_its_data(tmp_path: P
             # …in the socket's group, whatever its gid is on this host.
             socket_gid = str(os.stat("/var/run/docker.sock").st_gid)
             assert all(socket_gid in line.split()[1].removeprefix("groups=").split(",") for line in serving), processes
+
+            # The contract and its docs page, with the sidecar's files, from the image.
+            docs = requests.get(f"{app.url}/api/docs", timeout=10)
+            assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
+            bundle = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', docs.text)
+            assert bundle and requests.get(app.url + bundle.group(1), timeout=10).status_code == 200
+            assert requests.get(f"{app.url}/api/schema", timeout=10).json()["openapi"].startswith("3.")
 
             admin = ApiClient(app.url, "admin", PASSWORD)
             credential = admin.post(
