@@ -177,6 +177,7 @@ class LoginView(APIView):
             429: ErrorSerializer,
         },
         tags=["auth"],
+        summary="Log in (a cookie session)",
     )
     def post(self, request: Request) -> Response:
         data = LoginSerializer(data=request.data)
@@ -202,7 +203,7 @@ class LoginView(APIView):
 class LogoutView(APIView):
     """POST /api/auth/logout: end the cookie session."""
 
-    @extend_schema(request=None, responses={200: SUCCESS}, tags=["auth"])
+    @extend_schema(request=None, responses={200: SUCCESS}, tags=["auth"], summary="Log out")
     def post(self, request: Request) -> Response:
         logout(request._request)
         return Response({"success": True})

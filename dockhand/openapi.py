@@ -8,6 +8,7 @@ DRF views and are added by `plain_views_hook`.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -79,11 +80,24 @@ ERROR_TEXT = {
     "502": "A remote (git or a Docker engine) could not be reached",
     "503": "The database cannot be written right now (see Retry-After)",
 }
+ITEM_VERBS = {"GET": "Get", "PUT": "Change", "DELETE": "Delete"}
+ACTION_VERBS = {"down": "Take down", "rollback": "Roll back", "test": "Test the engine of"}
 SCOPE_TEXT = {
     ApiToken.Scope.READ: "deploy:read",
     ApiToken.Scope.WRITE: "deploy:write",
     ApiToken.Scope.ADMIN: "deploy:admin",
 }
+
+
+def _one(plural: str) -> str:
+    """repositories → repository, stacks → stack (the API's nouns are regular)."""
+    if plural.endswith("ies"):
+        return plural[:-3] + "y"
+    return plural[:-1] if plural.endswith("s") else plural
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -125,8 +139,33 @@ class AutoSchema(SpectacularAutoSchema):
             extensions["x-token-scope"] = scope
         return extensions
 
+    def own_doc(self) -> str:
+        """The view's own docstring (or its method's): a base class's ("GET list / POST
+        create for one model") says nothing about this endpoint."""
+        handler = getattr(type(self.view), self.method.lower(), None)
+        if handler is not None and handler.__qualname__.split(".")[0] == type(self.view).__name__ and handler.__doc__:
+            return inspect.cleandoc(handler.__doc__)
+        return inspect.cleandoc(type(self.view).__dict__.get("__doc__") or "")
+
+    def get_summary(self) -> str:
+        """A one-line name read off the path: "List stacks", "Sync the stack"."""
+        words = [w for w in self.path.split("/") if w and w not in ("api", "git")]
+        named = [w for w in words if not w.startswith("{")]
+        last = named[-1]
+        if words[-1].startswith("{"):
+            return f"{ITEM_VERBS.get(self.method, self.method.title())} {_a(_one(last))}"
+        if len(named) > 1 and named[-2] == "notifications":
+            return f"Send a test notification for the {_one(named[-3])}"
+        if self.method == "GET":
+            if last.endswith("s") and last not in ("status", "logs"):
+                return f"List {last}"
+            return f"Get the {_one(named[-2])} {last}" if len(named) > 1 else f"Get {last}"
+        if last.endswith("s"):
+            return f"Create {_a(_one(last))}"
+        return f"{ACTION_VERBS.get(last, last.title())} the {_one(named[-2])}"
+
     def get_description(self) -> str:  # type: ignore[override]  # spectacular's own signature
-        text = super().get_description() or ""
+        text = self.own_doc()
         scope = self.token_scope()
         if scope:
             text = f"{text}\n\nBearer tokens need the scope `{scope}` (or a wider one).".strip()

@@ -68,6 +68,7 @@ def test_every_api_url_is_described(schema: dict[str, Any]) -> None:
 def test_every_operation_says_its_answers_and_errors(schema: dict[str, Any]) -> None:
     for path, item in schema["paths"].items():
         for method, operation in item.items():
+            assert operation.get("summary"), f"{method} {path}: no summary"
             codes = set(operation["responses"])
             assert any(code.startswith("2") for code in codes), f"{method} {path}: no success answer"
             if operation.get("security") and {} not in operation["security"] and "webhook" not in path:

@@ -26,7 +26,9 @@ class AuditList(APIView):
 
     read_scope = ApiToken.Scope.ADMIN
 
-    @extend_schema(responses=paged_of("AuditPage", AuditEventSerializer), parameters=PAGE_PARAMETERS)
+    @extend_schema(
+        responses=paged_of("AuditPage", AuditEventSerializer), parameters=PAGE_PARAMETERS, summary="List audit events"
+    )
     def get(self, request: Request) -> Response:
         events = visible_audit_events(request.user, token_environment_ids(request))
         return paged(request, events, AuditEventSerializer)

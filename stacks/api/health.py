@@ -77,7 +77,7 @@ class HealthView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: HEALTH, 503: HEALTH}, tags=["health"])
+    @extend_schema(responses={200: HEALTH, 503: HEALTH}, tags=["health"], summary="Can this node work?")
     def get(self, request: Request) -> Response:
         problems: dict[str, str] = {}
         try:

@@ -409,7 +409,11 @@ class DeploymentReject(APIView):
 class StackWebhooks(APIView):
     """GET /api/git/stacks/<id>/webhooks: deliveries this stack received (own or fanned out)."""
 
-    @extend_schema(responses=paged_of("WebhookDeliveryPage", WebhookDeliverySerializer), parameters=PAGE_PARAMETERS)
+    @extend_schema(
+        responses=paged_of("WebhookDeliveryPage", WebhookDeliverySerializer),
+        parameters=PAGE_PARAMETERS,
+        summary="List the webhook deliveries of the stack",
+    )
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
