@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.support.docker import ensure_image, remove_project
 from tests.support.gitserver import start_git_server
-from tests.support.product import ROOT, ApiClient, running_product
+from tests.support.product import ApiClient, running_product
 
 PASSWORD = "fuzz-admin-password"
 GIT_USER, GIT_TOKEN = "fuzzer", "fuzz-git-token"
@@ -125,7 +125,8 @@ def main() -> int:
                     "/api/auth/logout",
                     *args.extra,
                 ]
-                result = subprocess.run(command, cwd=ROOT)
+                # In the temporary directory: schemathesis keeps a cache where it runs.
+                result = subprocess.run(command, cwd=root)
                 if result.returncode != 0:
                     print(product.log(), file=sys.stderr)
                 return result.returncode
