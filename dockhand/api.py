@@ -14,6 +14,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -25,6 +26,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from dockhand import audit
 from dockhand.errors import Busy, Conflict, Forbidden, InUse, require_superuser
 from dockhand.logins import LoginForm
+from dockhand.openapi import SUCCESS, ErrorSerializer, detail
 
 
 def _first_message(detail: Any) -> str:
@@ -236,6 +238,16 @@ class LoginView(APIView):
         # No session exists yet, so there is nothing for CSRF to protect here.
         return csrf_exempt(super().as_view(**initkwargs))
 
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: detail("LoginAnswer", username=serializers.CharField(), csrfToken=serializers.CharField()),
+            401: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+        tags=["auth"],
+        summary="Log in (a cookie session)",
+    )
     def post(self, request: Request) -> Response:
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -260,6 +272,7 @@ class LoginView(APIView):
 class LogoutView(APIView):
     """POST /api/auth/logout: end the cookie session."""
 
+    @extend_schema(request=None, responses={200: SUCCESS}, tags=["auth"], summary="Log out")
     def post(self, request: Request) -> Response:
         logout(request._request)
         return Response({"success": True})
@@ -270,6 +283,7 @@ class CollectionView(APIView):
 
     serializer: type[ModelSerializer[Any]]
     model: type[Model]
+    lists = True  # GET answers an array of `serializer` (dockhand.openapi reads this)
 
     def save(self, instance: Any, fields: dict[str, Any]) -> Any:
         raise NotImplementedError

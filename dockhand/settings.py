@@ -118,6 +118,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    # Swagger UI's files, served from static/ like the rest (no CDN: CSP and offline hosts).
+    "drf_spectacular_sidecar",
     # Before django_q: its `qcluster` command is stacks' own (recovery, the clock, a
     # graceful stop), and Django runs the command of the first app that has it.
     "stacks",
@@ -243,6 +246,31 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["dockhand.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "dockhand.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "dockhand.openapi.AutoSchema",
+}
+
+# GET /api/schema (dockhand/openapi.py says what the views cannot).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dockhand API",
+    "DESCRIPTION": (
+        "Deploy Docker Compose stacks from git. Authenticate with a bearer token "
+        "(`Authorization: Bearer dh_…`, scoped) or the dashboard's cookie session. "
+        'Every error is `{"error": "…"}`, with `fields` for invalid input.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dockhand.openapi.plain_views_hook",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -6,10 +6,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic.base import RedirectView
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from dockhand import logins, pages, user_views
 from dockhand import views as session_views
 from dockhand.api import LoginView, LogoutView, SessionView
+from dockhand.api_docs import ApiDocsView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
@@ -39,6 +41,8 @@ from stacks.services.projects import PROJECT_ACTIONS
 
 api = [
     path("api/health", HealthView.as_view()),
+    path("api/schema", SpectacularJSONAPIView.as_view(), name="api-schema"),
+    path("api/docs", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("metrics", metrics.metrics_view),
     path("api/auth/login", LoginView.as_view()),
     path("api/auth/logout", LogoutView.as_view()),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,7 +26,7 @@ class UserSerializer(serializers.ModelSerializer[Any]):
     isOwner = serializers.BooleanField(source="is_superuser", required=False)  # noqa: N815
     # Write-only: set on creation, or reset by an owner; checked by Django's validators.
     password = serializers.CharField(write_only=True, required=False, trim_whitespace=False, max_length=4096)
-    lastLogin = serializers.DateTimeField(source="last_login", read_only=True)  # noqa: N815
+    lastLogin = serializers.DateTimeField(source="last_login", read_only=True, allow_null=True)  # noqa: N815
     createdAt = serializers.DateTimeField(source="date_joined", read_only=True)  # noqa: N815
 
     class Meta:
@@ -67,10 +68,12 @@ class UserList(APIView):
 
     read_scope = write_scope = ApiToken.Scope.ADMIN
 
+    @extend_schema(responses=UserSerializer(many=True))
     def get(self, request: Request) -> Response:
         require_owner(request.user)
         return Response(UserSerializer(_users(), many=True).data)
 
+    @extend_schema(request=UserSerializer, responses={201: UserSerializer})
     def post(self, request: Request) -> Response:
         require_owner(request.user)
         data = UserSerializer(data=request.data)
@@ -83,6 +86,7 @@ class UserDetail(APIView):
 
     read_scope = write_scope = ApiToken.Scope.ADMIN
 
+    @extend_schema(responses=UserSerializer)
     def get(self, request: Request, pk: int) -> Response:
         require_owner(request.user)
         user = _users().filter(pk=pk).first()
@@ -90,6 +94,7 @@ class UserDetail(APIView):
             return error(USER_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return Response(UserSerializer(user).data)
 
+    @extend_schema(request=UserSerializer(partial=True), responses=UserSerializer)
     def put(self, request: Request, pk: int) -> Response:
         require_owner(request.user)
         user = _users().filter(pk=pk).first()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,6 +10,7 @@ from rest_framework.views import APIView
 
 from dockhand.api import paged
 from dockhand.models import ApiToken, AuditEvent
+from dockhand.openapi import PAGE_PARAMETERS, paged_of
 from dockhand.tokens import token_environment_ids
 from stacks.services.access import visible_audit_events
 
@@ -24,6 +26,9 @@ class AuditList(APIView):
 
     read_scope = ApiToken.Scope.ADMIN
 
+    @extend_schema(
+        responses=paged_of("AuditPage", AuditEventSerializer), parameters=PAGE_PARAMETERS, summary="List audit events"
+    )
     def get(self, request: Request) -> Response:
         events = visible_audit_events(request.user, token_environment_ids(request))
         return paged(request, events, AuditEventSerializer)

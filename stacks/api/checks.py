@@ -3,7 +3,8 @@ test" of notification URLs (a stack's and an environment's)."""
 
 from __future__ import annotations
 
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,12 +12,25 @@ from rest_framework.views import APIView
 from dockhand.api import error
 from dockhand.errors import require_superuser
 from dockhand.models import ApiToken
+from dockhand.openapi import detail
 from stacks.api.members import ENVIRONMENT_NOT_FOUND
 from stacks.api.views import STACK_NOT_FOUND, visible_stacks
 from stacks.models import Environment, GitStack, Membership
 from stacks.services.access import require
 from stacks.services.environments import environment_engine_check
 from stacks.services.notifications import notify_test
+
+NOTIFY_TEST = extend_schema(
+    request=None,
+    responses={
+        200: detail("NotifyDelivered", delivered=serializers.BooleanField()),
+        502: detail(
+            "NotifyProblems",
+            error=serializers.CharField(),
+            problems=serializers.ListField(child=serializers.CharField(), help_text="Each URL's problem"),
+        ),
+    },
+)
 
 
 def _notify_test(**owner: GitStack | Environment) -> Response:
@@ -44,6 +58,7 @@ class StackNotifyTest(APIView):
 
     write_scope = ApiToken.Scope.ADMIN
 
+    @NOTIFY_TEST
     def post(self, request: Request, pk: int) -> Response:
         stack = visible_stacks(request, GitStack.objects.select_related("environment")).filter(pk=pk).first()
         if stack is None:
@@ -57,6 +72,7 @@ class EnvironmentNotifyTest(APIView):
 
     write_scope = ApiToken.Scope.ADMIN
 
+    @NOTIFY_TEST
     def post(self, request: Request, pk: int) -> Response:
         environment = _environment(request, pk)
         if environment is None:
@@ -69,6 +85,15 @@ class EnvironmentEngineTest(APIView):
 
     write_scope = ApiToken.Scope.ADMIN
 
+    @extend_schema(
+        request=None,
+        responses=detail(
+            "EngineCheck",
+            reachable=serializers.BooleanField(),
+            engine=serializers.CharField(allow_null=True, help_text="What the engine runs, when reachable"),
+            error=serializers.CharField(allow_null=True),
+        ),
+    )
     def post(self, request: Request, pk: int) -> Response:
         environment = _environment(request, pk)
         if environment is None:

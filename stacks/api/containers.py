@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 from django.http import HttpResponse
 from django.utils import timezone
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error, query_bool
 from dockhand.models import ApiToken
+from dockhand.openapi import ErrorSerializer, detail, flag
 from stacks import engine
 from stacks.api.views import STACK_NOT_FOUND, visible_stacks
 from stacks.models import GitStack
@@ -31,6 +33,30 @@ def stack_of(request: Request, pk: int) -> GitStack | None:
         visible_stacks(request, GitStack.objects.select_related("environment", "repository")).filter(pk=pk).first()
     )
     return stack
+
+
+# A container, or a swarm stack's service (its replicas instead of a state).
+CONTAINER_ROW = detail(
+    "Container",
+    id=serializers.CharField(required=False),
+    name=serializers.CharField(),
+    service=serializers.CharField(),
+    image=serializers.CharField(),
+    state=serializers.CharField(required=False),
+    status=serializers.CharField(required=False),
+    health=serializers.CharField(required=False, allow_null=True),
+    ports=serializers.ListField(child=serializers.JSONField(), required=False),
+    replicas=serializers.CharField(required=False),
+    running=serializers.IntegerField(required=False),
+    desired=serializers.IntegerField(required=False),
+    error=serializers.CharField(required=False, allow_null=True),
+    startedAt=serializers.DateTimeField(required=False, allow_null=True),
+    uptimeSeconds=serializers.IntegerField(required=False, allow_null=True),
+    cpuPercent=serializers.FloatField(required=False, allow_null=True),
+    memoryBytes=serializers.IntegerField(required=False, allow_null=True),
+    memoryLimitBytes=serializers.IntegerField(required=False, allow_null=True),
+    many=True,
+)
 
 
 def container_row(found: engine.ContainerInfo | engine.ServiceInfo) -> dict[str, object]:
@@ -75,6 +101,10 @@ class StackContainers(APIView):
     `?stats=true` adds each container's startedAt, uptimeSeconds, cpuPercent,
     memoryBytes and memoryLimitBytes (null while it is not running): a second more."""
 
+    @extend_schema(
+        responses={200: CONTAINER_ROW, 502: ErrorSerializer},
+        parameters=[flag("stats", "Add each container's usage (a second more)")],
+    )
     def get(self, request: Request, pk: int) -> Response:
         stack = stack_of(request, pk)
         if stack is None:
@@ -132,6 +162,15 @@ class ContainerLogs(APIView):
     """GET /api/git/stacks/<id>/containers/<name or id>/logs?tail=&timestamps=&since=
     &download=: the log as text, the stack's secrets masked (download: as a file)."""
 
+    @extend_schema(
+        responses={(200, "text/plain"): str, 502: ErrorSerializer},
+        parameters=[
+            OpenApiParameter("tail", str, description="Lines from the end: a number or `all` (default 500)"),
+            OpenApiParameter("since", str, description="UNIX seconds, an ISO 8601 time, or `30s`, `15m`, `2h`, `1d`"),
+            flag("timestamps", "Prefix each line with its time"),
+            flag("download", "Answer as a file (Content-Disposition)"),
+        ],
+    )
     def get(self, request: Request, pk: int, ref: str) -> HttpResponse:
         stack = stack_of(request, pk)
         if stack is None:
@@ -158,6 +197,13 @@ class ContainerOperation(APIView):
     write_scope = ApiToken.Scope.WRITE
     action = ""
 
+    @extend_schema(
+        request=None,
+        responses={
+            200: detail("ContainerDone", success=serializers.BooleanField(), container=CONTAINER_ROW.child),
+            502: ErrorSerializer,
+        },
+    )
     def post(self, request: Request, pk: int, ref: str) -> Response:
         stack = stack_of(request, pk)
         if stack is None:

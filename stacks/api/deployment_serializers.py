@@ -12,7 +12,7 @@ class DeploymentSerializer(serializers.Serializer[Deployment]):
     id = serializers.IntegerField(read_only=True)
     # The stack's own count ("#12"); `id` stays the handle for the API's URLs.
     number = serializers.IntegerField(read_only=True)
-    stackId = serializers.IntegerField(source="stack_id", read_only=True)
+    stackId = serializers.IntegerField(source="stack_id", read_only=True, allow_null=True)  # a removed stack's history
     status = serializers.ChoiceField(choices=Deployment.Status.choices, read_only=True)
     trigger = serializers.ChoiceField(choices=Deployment.Trigger.choices, read_only=True)
     force = serializers.BooleanField(read_only=True)
@@ -21,8 +21,8 @@ class DeploymentSerializer(serializers.Serializer[Deployment]):
     commitMessage = serializers.CharField(source="commit_message", read_only=True)
     commitAuthor = serializers.CharField(source="commit_author", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-    startedAt = serializers.DateTimeField(source="started_at", read_only=True)
-    finishedAt = serializers.DateTimeField(source="finished_at", read_only=True)
+    startedAt = serializers.DateTimeField(source="started_at", read_only=True, allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", read_only=True, allow_null=True)
     durationMs = serializers.IntegerField(source="duration_ms", read_only=True)
     output = serializers.CharField(source="output_text", read_only=True)
     error = serializers.CharField(read_only=True)

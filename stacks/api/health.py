@@ -12,12 +12,14 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.status import Stat
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dockhand.openapi import detail as shape
 from dockhand.tokens import token_environment_ids
 from stacks.models import Environment, GitStack
 from stacks.services.access import visible_environment_ids
@@ -43,6 +45,21 @@ class _Reader:
         return self.environment_ids is None or environment_id in self.environment_ids
 
 
+# Each check says `ok`, `failing` (anonymous callers) or why it fails; `engines` (signed
+# in only) what each visible engine runs.
+HEALTH = shape(
+    "Health",
+    details=serializers.ChoiceField(choices=["healthy", "unhealthy"]),
+    error=serializers.CharField(required=False),
+    database=serializers.CharField(),
+    disk=serializers.CharField(),
+    worker=serializers.CharField(),
+    work=serializers.CharField(),
+    docker=serializers.CharField(),
+    engines=serializers.DictField(child=serializers.CharField(), required=False),
+)
+
+
 class HealthView(APIView):
     """GET /api/health: the database (can it be written now?), the disk, the worker
     heartbeat, work stuck past its lease, and each environment's engine.
@@ -60,6 +77,7 @@ class HealthView(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(responses={200: HEALTH, 503: HEALTH}, tags=["health"], summary="Can this node work?")
     def get(self, request: Request) -> Response:
         problems: dict[str, str] = {}
         try:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error, query_bool
 from dockhand.models import ApiToken
+from dockhand.openapi import ErrorSerializer, detail, flag
 from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.api.deployment_serializers import DeploymentSerializer
 from stacks.api.swarm import swarm_answer
-from stacks.api.views import STACK_NOT_FOUND, sync_result, visible_deployment, visible_stacks
+from stacks.api.views import STACK_NOT_FOUND, SYNC_ANSWERS, WAIT, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
 from stacks.services.deployments import deployment_cancel
@@ -26,6 +30,10 @@ from stacks.services.rollback import NothingToRollBack, stack_rollback
 from stacks.services.secret_inputs import secret_inputs_refresh
 from stacks.services.status import stack_states
 from stacks.services.sync import deployment_wait
+
+# `from` is a keyword in Python, not in the answer.
+FROM_COMMIT: dict[str, Any] = {"from": serializers.CharField(allow_null=True)}
+FROM_VALUE: dict[str, Any] = {"from": serializers.JSONField(allow_null=True)}
 
 
 def _stack(request: Request, pk: int) -> GitStack | None:
@@ -40,6 +48,16 @@ class StackRollback(APIView):
 
     write_scope = ApiToken.Scope.WRITE
 
+    @extend_schema(
+        request=detail(
+            "RollbackRequest",
+            deploymentId=serializers.IntegerField(
+                required=False, help_text="The deployment whose commit to redeploy (default: the one before)"
+            ),
+        ),
+        responses=SYNC_ANSWERS,
+        parameters=[WAIT],
+    )
     def post(self, request: Request, pk: int) -> Response:
         stack = _stack(request, pk)
         if stack is None:
@@ -63,6 +81,7 @@ class DeploymentCancel(APIView):
 
     write_scope = ApiToken.Scope.WRITE
 
+    @extend_schema(request=None, responses=DeploymentSerializer)
     def post(self, request: Request, pk: int) -> Response:
         deployment = visible_deployment(request, pk)
         if deployment is None:
@@ -80,6 +99,22 @@ class StackOperation(APIView):
     write_scope = ApiToken.Scope.WRITE
     operation = ""
 
+    @extend_schema(
+        request=None,
+        responses={
+            200: detail(
+                "OperationDone",
+                success=serializers.BooleanField(),
+                output=serializers.CharField(),
+                stoppedByUser=serializers.BooleanField(),
+            ),
+            500: detail("OperationFailed", success=serializers.BooleanField(), error=serializers.CharField()),
+        },
+        parameters=[
+            flag("volumes", "down: also remove the stack's named volumes"),
+            flag("images", "down: also remove the images it used"),
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         stack = _stack(request, pk)
         if stack is None:
@@ -103,6 +138,17 @@ class StackStatus(APIView):
     """GET /api/git/stacks/<id>/status: asks the remote for the branch head now (and
     with ?refresh=true each registry for its tags' digests)."""
 
+    @extend_schema(
+        responses=detail(
+            "StackStatus",
+            syncState=serializers.CharField(),
+            health=serializers.CharField(),
+            reasons=serializers.ListField(child=serializers.CharField()),
+            branchHead=serializers.CharField(allow_null=True),
+            deployedCommit=serializers.CharField(allow_null=True),
+            remoteError=serializers.CharField(allow_null=True),
+        )
+    )
     def get(self, request: Request, pk: int) -> Response:
         stack = _stack(request, pk)
         if stack is None:
@@ -137,6 +183,41 @@ class StackStatus(APIView):
 class StackDiff(APIView):
     """GET /api/git/stacks/<id>/diff: what a sync would change (files and services)."""
 
+    @extend_schema(
+        responses={
+            200: detail(
+                "StackDiff",
+                **FROM_COMMIT,
+                to=serializers.CharField(),
+                commitMessage=serializers.CharField(),
+                files=detail(
+                    "DiffFile",
+                    status=serializers.CharField(),
+                    path=serializers.CharField(),
+                    diff=serializers.CharField(allow_null=True),
+                    many=True,
+                ),
+                overrides=detail(
+                    "DiffOverrides",
+                    added=serializers.ListField(child=serializers.CharField()),
+                    changed=serializers.ListField(child=serializers.CharField()),
+                    removed=serializers.ListField(child=serializers.CharField()),
+                    secrets=serializers.ListField(child=serializers.CharField()),
+                ),
+                options=detail(
+                    "DiffOption",
+                    name=serializers.CharField(),
+                    **FROM_VALUE,
+                    to=serializers.JSONField(allow_null=True),
+                    many=True,
+                ),
+                services=serializers.ListField(child=serializers.CharField(), allow_null=True),
+                servicesError=serializers.CharField(allow_null=True),
+            ),
+            409: ErrorSerializer,
+            502: ErrorSerializer,
+        }
+    )
     def get(self, request: Request, pk: int) -> Response:
         stack = _stack(request, pk)
         if stack is None:

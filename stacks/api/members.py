@@ -5,6 +5,7 @@ Superusers and the environment's admins manage its members; others do not see th
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,6 +27,7 @@ ENVIRONMENT_NOT_FOUND = "Environment not found"
 
 
 class MemberList(APIView):
+    @extend_schema(responses=MembershipSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         environment = _environment(request, pk)
         if environment is None:
@@ -33,6 +35,7 @@ class MemberList(APIView):
         members = environment_members(environment)
         return Response(MembershipSerializer(members, many=True).data)
 
+    @extend_schema(request=MembershipSerializer, responses={201: MembershipSerializer})
     def post(self, request: Request, pk: int) -> Response:
         """Add a member, or change the role of one already there."""
         environment = _environment(request, pk)
@@ -45,6 +48,7 @@ class MemberList(APIView):
 
 
 class MemberDetail(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int, user_id: int) -> Response:
         environment = _environment(request, pk)
         if environment is None:

@@ -158,7 +158,7 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     autoUpdateSchedule = serializers.ChoiceField(choices=sorted(CRON_PRESETS), write_only=True, required=False)
     nextSync = serializers.SerializerMethodField()
     projectName = serializers.CharField(source="project_name", max_length=100, required=False)
-    lastSync = serializers.DateTimeField(source="last_sync", read_only=True)
+    lastSync = serializers.DateTimeField(source="last_sync", read_only=True, allow_null=True)
     lastCommit = serializers.CharField(source="last_commit", read_only=True)
     syncStatus = serializers.CharField(source="sync_status", read_only=True)
     syncError = serializers.SerializerMethodField()
@@ -362,6 +362,10 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         return value
 
     def validate_envVars(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # A PUT is partial, and DRF makes a partial serializer's nested fields optional
+        # too: a variable without a key got this far (the API fuzz found it, as a 500).
+        if any("key" not in item for item in value):
+            raise serializers.ValidationError("every variable needs a key")
         keys = [item["key"] for item in value]
         duplicate = next((k for k in keys if keys.count(k) > 1), None)
         if duplicate:

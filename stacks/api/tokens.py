@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,7 +28,7 @@ class TokenSerializer(serializers.ModelSerializer[Any]):
         source="environment_ids", child=serializers.IntegerField(), required=False, allow_null=True
     )
     expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True)  # noqa: N815
-    lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True)  # noqa: N815
+    lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True, allow_null=True)  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)  # noqa: N815
 
     class Meta:
@@ -70,14 +71,25 @@ class TokenSerializer(serializers.ModelSerializer[Any]):
         return value
 
 
+class NewTokenSerializer(TokenSerializer):
+    """A new token: its value is in this answer and nowhere else, ever."""
+
+    token = serializers.CharField(read_only=True)
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+
+
 class TokenList(APIView):
     """GET /api/tokens (the caller's own); POST answers the token's value, once."""
 
     read_scope = write_scope = ApiToken.Scope.ADMIN
 
+    @extend_schema(responses=TokenSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(TokenSerializer(user_tokens(request.user), many=True).data)
 
+    @extend_schema(request=TokenSerializer, responses={201: NewTokenSerializer})
     def post(self, request: Request) -> Response:
         data = TokenSerializer(data=request.data, context={"user": request.user, "token": request.auth})
         data.is_valid(raise_exception=True)
@@ -88,6 +100,7 @@ class TokenList(APIView):
 class TokenDetail(APIView):
     read_scope = write_scope = ApiToken.Scope.ADMIN
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         token = user_tokens(request.user).filter(pk=pk).first()
         if token is None:

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from django.conf import settings
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 from dockhand.api import CollectionView, ItemView, error, error_body, paged, query_bool, query_int
 from dockhand.errors import Forbidden, InUse
 from dockhand.models import ApiToken
+from dockhand.openapi import PAGE_PARAMETERS, ErrorSerializer, detail, flag, paged_of
 from dockhand.tokens import token_environment_ids
 from gitsync import git
 from stacks import compose
@@ -48,6 +50,44 @@ STACK_NOT_FOUND = "Git stack not found"
 COMMIT_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")
 DEPLOYMENT_NOT_FOUND = "Deployment not found"
 AWAITING_APPROVAL = "Waiting for an admin of this environment to approve the deploy"
+
+
+CHECK = flag("check", "Ask the remote whether the repository, branch and files exist first (default true)")
+DEPLOYMENT_STATE = detail(
+    "DeploymentState",
+    deploymentId=serializers.IntegerField(),
+    status=serializers.ChoiceField(choices=Deployment.Status.choices),
+    message=serializers.CharField(required=False),
+)
+# POST …/sync and …/rollback once the deploy ended (spec §3); 202 while it runs or waits.
+SYNC_RESULT = detail(
+    "SyncResult",
+    success=serializers.BooleanField(),
+    deployed=serializers.BooleanField(),
+    message=serializers.CharField(),
+    commit=serializers.CharField(allow_null=True),
+    output=serializers.CharField(),
+    deploymentId=serializers.IntegerField(),
+)
+# A deploy that ran and failed (or was cancelled) says all; a refusal before one ran
+# (busy, the remote unreachable, a conflict) is the plain error envelope.
+SYNC_FAILED = detail(
+    "SyncFailed",
+    error=serializers.CharField(),
+    success=serializers.BooleanField(required=False),
+    deployed=serializers.BooleanField(required=False),
+    commit=serializers.CharField(allow_null=True, required=False),
+    output=serializers.CharField(required=False),
+    deploymentId=serializers.IntegerField(required=False),
+)
+SYNC_ANSWERS = {
+    200: SYNC_RESULT,
+    202: DEPLOYMENT_STATE,
+    409: SYNC_FAILED,
+    500: SYNC_FAILED,
+    502: SYNC_FAILED,
+}
+WAIT = flag("wait", "Answer when the deploy has ended (default true); false answers 202 at once")
 
 
 def visible_stacks(request: Request, stacks: Any) -> Any:
@@ -130,6 +170,14 @@ def require_source(data: GitStackSerializer, environment: Environment) -> None:
 
 
 class StackList(APIView):
+    @extend_schema(
+        responses=GitStackSerializer(many=True),
+        parameters=[
+            OpenApiParameter("environmentId", int, description="Only this environment's stacks"),
+            OpenApiParameter("limit", int, description="A page of at most this many (1-1000); X-Total-Count says all"),
+            OpenApiParameter("offset", int),
+        ],
+    )
     def get(self, request: Request) -> Response:
         stacks = visible_stacks(request, GitStack.objects.all())
         if "environmentId" in request.query_params:
@@ -153,6 +201,7 @@ class StackList(APIView):
             response["X-Total-Count"] = str(total)
         return response
 
+    @extend_schema(request=GitStackSerializer, responses={201: GitStackSerializer}, parameters=[CHECK])
     def post(self, request: Request) -> Response:
         data = GitStackSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -169,6 +218,7 @@ class StackList(APIView):
 
 
 class StackDetail(APIView):
+    @extend_schema(responses=GitStackSerializer)
     def get(self, request: Request, pk: int) -> Response:
         stack = visible_stacks(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
@@ -176,6 +226,7 @@ class StackDetail(APIView):
         context = {"request": request, "states": stack_states([stack])}
         return Response(GitStackSerializer(stack, context=context).data)
 
+    @extend_schema(request=GitStackSerializer(partial=True), responses=GitStackSerializer, parameters=[CHECK])
     def put(self, request: Request, pk: int) -> Response:
         stack = visible_stacks(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
@@ -197,6 +248,16 @@ class StackDetail(APIView):
             _queue(request, stack, body)
         return Response(body)
 
+    @extend_schema(
+        responses={
+            200: detail("StackDeleted", success=serializers.BooleanField(), output=serializers.CharField()),
+            500: ErrorSerializer,
+        },
+        parameters=[
+            flag("removeContainers", "Also `docker compose down` its containers (default true)"),
+            flag("removeHistory", "Also delete its deployments (default false)"),
+        ],
+    )
     def delete(self, request: Request, pk: int) -> Response:
         stack = visible_stacks(request, stack_queryset()).filter(pk=pk).first()
         if stack is None:
@@ -248,6 +309,15 @@ class StackSync(APIView):
 
     write_scope = ApiToken.Scope.WRITE
 
+    @extend_schema(
+        request=detail(
+            "SyncRequest",
+            force=serializers.BooleanField(required=False, help_text="Deploy even when nothing changed"),
+            commit=serializers.CharField(required=False, help_text="Deploy this commit of the branch (7-64 hex)"),
+        ),
+        responses=SYNC_ANSWERS,
+        parameters=[WAIT],
+    )
     def post(self, request: Request, pk: int) -> Response:
         stack = visible_stacks(request, GitStack.objects).filter(pk=pk).first()
         if stack is None:
@@ -290,6 +360,13 @@ def _with_status(request: Request, deployments: Any) -> Any:
 
 
 class StackDeployments(APIView):
+    @extend_schema(
+        responses=paged_of("DeploymentPage", DeploymentListSerializer),
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter("status", str, enum=Deployment.Status.values, description="Only this status"),
+        ],
+    )
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
@@ -325,12 +402,14 @@ def visible_deployment(request: Request, pk: int) -> Deployment | None:
 class DeploymentDetail(APIView):
     """GET one deployment; DELETE it (a token needs deploy:admin, as for any removal)."""
 
+    @extend_schema(responses=DeploymentSerializer)
     def get(self, request: Request, pk: int) -> Response:
         deployment = visible_deployment(request, pk)
         if deployment is None:
             return error(DEPLOYMENT_NOT_FOUND, status.HTTP_404_NOT_FOUND)
         return Response(DeploymentSerializer(deployment).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         """Gone from the history (its output with it), kept in the audit log."""
         deployment = visible_deployment(request, pk)
@@ -345,6 +424,7 @@ class DeploymentApprove(APIView):
 
     write_scope = ApiToken.Scope.WRITE
 
+    @extend_schema(request=None, responses={202: DEPLOYMENT_STATE})
     def post(self, request: Request, pk: int) -> Response:
         deployment = visible_deployment(request, pk)
         if deployment is None:
@@ -358,6 +438,10 @@ class DeploymentReject(APIView):
 
     write_scope = ApiToken.Scope.WRITE
 
+    @extend_schema(
+        request=detail("RejectRequest", reason=serializers.CharField(required=False, max_length=500)),
+        responses=DeploymentSerializer,
+    )
     def post(self, request: Request, pk: int) -> Response:
         deployment = visible_deployment(request, pk)
         if deployment is None:
@@ -372,6 +456,11 @@ class DeploymentReject(APIView):
 class StackWebhooks(APIView):
     """GET /api/git/stacks/<id>/webhooks: deliveries this stack received (own or fanned out)."""
 
+    @extend_schema(
+        responses=paged_of("WebhookDeliveryPage", WebhookDeliverySerializer),
+        parameters=PAGE_PARAMETERS,
+        summary="List the webhook deliveries of the stack",
+    )
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)

@@ -29,8 +29,9 @@ def git(*args: str, cwd: Path) -> str:
 class GitServer:
     """Serves bare repositories under `root` at http://127.0.0.1:<port>/<name>.git."""
 
-    def __init__(self, root: Path, username: str, password: str) -> None:
+    def __init__(self, root: Path, username: str, password: str, host: str = "127.0.0.1") -> None:
         self.root = root
+        self.host = host  # another address when a container must reach it (tests/support/image.py)
         self.username, self.password = username, password
         self.requests: list[str] = []  # "METHOD path auth-user" of every request
         server = self
@@ -92,7 +93,7 @@ class GitServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -110,7 +111,7 @@ class GitServer:
     @property
     def prefix(self) -> str:
         """Every repository of this server: the URL prefix a credential for it needs."""
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{self.host}:{self.port}/"
 
     def create_repo(self, name: str, files: dict[str, str], *, branch: str = "main") -> TestRepo:
         bare = self.root / f"{name}.git"
@@ -156,10 +157,10 @@ class TestRepo:
         return self.head()
 
 
-def start_git_server(root: Path, username: str, password: str) -> GitServer:
+def start_git_server(root: Path, username: str, password: str, host: str = "127.0.0.1") -> GitServer:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    return GitServer(root, username, password).start()
+    return GitServer(root, username, password, host).start()
 
 
 def changes(repo: TestRepo, sha: str) -> dict[str, list[str]]:

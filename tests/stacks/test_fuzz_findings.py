@@ -1,0 +1,33 @@
+"""What the API fuzz (tests/support/fuzz.py) found, kept as plain tests: each was a 500
+or an answer the contract did not describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from tests.support.gitserver import TestRepo
+
+
+def test_an_edit_with_a_variable_without_a_key_is_a_400_naming_it(
+    api: APIClient, make_stack: Any, app_repo: TestRepo
+) -> None:
+    stack = make_stack(app_repo)
+    response = api.put(
+        f"/api/git/stacks/{stack['id']}", {"envVars": [{"value": None, "isSecret": True}]}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["envVars"] == ["every variable needs a key"]
+
+
+def test_a_removed_stacks_deployment_answers_a_null_stack_id(
+    api: APIClient, make_stack: Any, app_repo: TestRepo
+) -> None:
+    stack = make_stack(app_repo)
+    deployed = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
+    assert deployed.status_code == 200, deployed.content
+    removed = api.delete(f"/api/git/stacks/{stack['id']}?removeHistory=false")
+    assert removed.status_code == 200, removed.content
+    kept = api.get(f"/api/deployments/{deployed.json()['deploymentId']}")
+    assert kept.status_code == 200 and kept.json()["stackId"] is None
