@@ -117,6 +117,10 @@ def _migration_rows_present(request: pytest.FixtureRequest) -> None:
     inside this test's transaction, so it is rolled back with the test.
     """
     marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+        # Without it the flush at its end re-creates the content types, and the seed
+        # reloaded here for the next test on this worker collides with them.
+        pytest.fail("a transactional test needs serialized_rollback=True (see _migration_rows_present)")
     if marker is None or marker.kwargs.get("transaction"):
         return
     request.getfixturevalue("db")  # inside the test's transaction, whatever the fixture order

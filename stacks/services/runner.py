@@ -233,22 +233,22 @@ def _sync(
         stack.record(pinned_commit=target)  # pinned to the commit that runs: nothing to do
         _unchanged(deployment, output, target)
         return
-    if not target and not deployment.commit_sha:  # (set: already seen to be new)
-        head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
-        stack.record(remote_head=head)
-        if applied and head == stack.last_commit:
-            if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
-                stack.record(pinned_commit="")
-            _unchanged(deployment, output, head)
-            return
+    # No `ls-remote` first: the fetch says where the branch is. A worker mostly runs
+    # what is new (a push; a caller that waits has found "unchanged" before queueing),
+    # and the round trip was a tenth of a push's way to running containers.
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
     commit = git.checkout(
         workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target or approved
     )
+    if not target and not approved:
+        stack.record(remote_head=commit.sha)
+        if applied and commit.sha == stack.last_commit:
+            if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
+                stack.record(pinned_commit="")
+            _unchanged(deployment, output, commit.sha)
+            return
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
     deployment.record(revision=revision(commit.sha, config), config=config)
-    if not target:  # what was just fetched is the branch head now
-        stack.record(remote_head=commit.sha)
     subject = commit.message.splitlines()[0] if commit.message else ""
     if deployment.rollback_to_id is not None:
         what = f"Rolling back to {commit.sha[:12]}"

@@ -31,7 +31,7 @@ def _console(driver: WebDriver) -> list[str]:
     return [str(entry["message"]) for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_docs_render_the_contract_without_a_csp_violation(
     live_server: Any, driver: WebDriver, tmp_path: Path
 ) -> None:

@@ -145,7 +145,7 @@ def test_a_deleted_deployments_number_is_not_given_again(api: APIClient, history
     assert following.number == newest.number + 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_stacks_failed_syncs_are_listed_together_and_one_is_deleted(
     api: APIClient, git_server: Any, make_stack: Any
 ) -> None:

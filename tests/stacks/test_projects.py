@@ -19,7 +19,7 @@ from stacks.models import Deployment, GitStack
 from stacks.services.stacks import local_environment
 from tests.support import docker as dockersupport
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 SERVICES = """\
 services:
