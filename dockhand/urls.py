@@ -13,11 +13,11 @@ from dockhand.api import LoginView, LogoutView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
+from stacks import config_views, member_views, metrics, token_views, webhook_views
 from stacks import container_views as container_pages
 from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
-from stacks import member_views, metrics, token_views, webhook_views
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
 from stacks.api import containers as containers_api
@@ -45,6 +45,8 @@ api = [
     path("api/git/repositories", git_api.RepositoryList.as_view(reach_of=git_reach)),
     path("api/git/repositories/<int:pk>", git_api.RepositoryDetail.as_view(reach_of=git_reach)),
     path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
+    path("api/git/repositories/<int:pk>/webhook/<str:target>", webhook_views.repository_webhook),
+    path("api/git/repositories/<int:pk>/discover", config_views.RepositoryDiscover.as_view()),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),

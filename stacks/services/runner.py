@@ -24,6 +24,7 @@ from gitsync.models import Repository
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import Deployment, GitStack
+from stacks.services.commit_status import deployment_status_post
 from stacks.services.deploy import git_metadata, stack_deploy, stack_secrets
 from stacks.services.deploy_errors import DeployError
 from stacks.services.lock import SyncOutcome, heartbeat, lock_release, lock_renew, lock_start_running
@@ -98,6 +99,7 @@ class _Outcome:
     deployed: bool = False
     compose_ran: bool = False  # a failure after this may have changed the containers
     config: Config | None = None  # what it applies besides the commit
+    status_posted: bool = False  # the forge was told `pending`: it hears the result too
 
 
 def deployment_run(*, deployment_id: int) -> Deployment:
@@ -164,6 +166,8 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         _end(stack, deployment, applied, Deployment.Status.SUCCESS, deployed=True)
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
     wake_viewers(deployment.pk)
+    if outcome.status_posted:
+        deployment_status_post(deployment, "success" if deployment.status == Deployment.Status.SUCCESS else "failure")
     deployment_notify(deployment, branch_missing=branch_missing)
     return deployment
 
@@ -242,6 +246,7 @@ def _sync(
     )
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
     deployment.record(revision=revision(commit.sha, config), config=config)
+    outcome.status_posted = deployment_status_post(deployment, "pending") is not None
     if not target:  # what was just fetched is the branch head now
         stack.record(remote_head=commit.sha)
     subject = commit.message.splitlines()[0] if commit.message else ""

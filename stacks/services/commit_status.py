@@ -1,0 +1,70 @@
+"""Commit statuses: each deploy tells the forge that hosts its repository `pending`,
+then `success` or `failure`, with a link to the deployment's page.
+
+Posted off the deploy's path, by one thread in order (so `pending` never lands after the
+result): a forge that is slow or down costs the deploy nothing, and its failure is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from django.conf import settings
+from django.urls import reverse
+
+from gitsync import forge
+from gitsync.models import Repository
+from gitsync.services.scope import credential_refusal
+from stacks.models import Deployment
+
+log = logging.getLogger(__name__)
+
+_POSTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit-status")
+
+
+def repository_forge(repository: Repository) -> forge.Forge | None:
+    """The forge a repository's statuses go to, or None when it names none (or its
+    token may not be sent to that API: the credential's URL prefixes decide)."""
+    credential = repository.forge_credential
+    if not repository.forge or not repository.forge_repo or credential is None or not credential.token:
+        return None
+    try:
+        api_url = forge.api_url_for(repository.forge, repository.forge_api_url)
+        refusal = credential_refusal(credential, url=api_url + "/")
+        if refusal is not None:
+            log.warning("commit status for %s not sent: %s", repository.name, refusal.message)
+            return None
+        return forge.Forge(kind=repository.forge, api_url=api_url, token=credential.token)
+    except forge.ForgeError as exc:
+        log.warning("commit status for %s not sent: %s", repository.name, exc)
+        return None
+
+
+def deployment_status_post(deployment: Deployment, state: str) -> Future[None] | None:
+    """Queue the commit status `state` (pending, success, failure) of the deployment's
+    commit; None when there is nothing to post to."""
+    stack = deployment.stack
+    if stack is None or not deployment.commit_sha:
+        return None
+    target = repository_forge(stack.repository)
+    if target is None:
+        return None
+    page = f"{settings.PUBLIC_URL}{reverse('deployment-detail', args=[deployment.pk])}" if settings.PUBLIC_URL else ""
+    words = {"pending": "deploying", "success": "deployed", "failure": "failed to deploy"}[state]
+    description = f"#{deployment.number} {words} to {stack.environment.name}"
+    context = f"dockhand/{stack.environment.name}/{stack.name}"
+    return _POSTER.submit(
+        _post, target, stack.repository.forge_repo, deployment.commit_sha, state, page, description, context
+    )
+
+
+def _post(target: forge.Forge, repo: str, sha: str, state: str, page: str, description: str, context: str) -> None:
+    try:
+        forge.post_status(
+            target, repo=repo, sha=sha, state=state, target_url=page, description=description, context=context
+        )
+    except forge.ForgeError as exc:
+        log.warning("commit status %s for %s@%s not posted: %s", state, repo, sha[:12], exc)
+    except Exception:  # a thread of its own: nothing else would see it
+        log.exception("commit status %s for %s@%s not posted", state, repo, sha[:12])
