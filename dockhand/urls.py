@@ -13,7 +13,7 @@ from dockhand.api import LoginView, LogoutView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
 from gitsync.api import views as git_api
-from stacks import config_views, member_views, metrics, token_views, webhook_views
+from stacks import config_views, member_views, metrics, poll_views, token_views, webhook_views
 from stacks import container_views as container_pages
 from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
@@ -47,6 +47,7 @@ api = [
     path("api/git/repositories/<int:pk>/webhook", webhook_views.repository_webhook),
     path("api/git/repositories/<int:pk>/webhook/<str:target>", webhook_views.repository_webhook),
     path("api/git/repositories/<int:pk>/discover", config_views.RepositoryDiscover.as_view()),
+    path("api/poll/run", poll_views.PollRun.as_view()),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),

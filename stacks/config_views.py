@@ -43,6 +43,8 @@ def requested_environment(request: Request, given: Any) -> Environment | None:
 
 
 class RepositoryDiscover(APIView):
+    """POST /api/git/repositories/<id>/discover {"environmentId"?, "target"?}"""
+
     def post(self, request: Request, pk: int) -> Response:
         repository = repositories_visible(git_reach(request)).filter(pk=pk).first()
         if repository is None:

@@ -158,6 +158,19 @@ def _first_error(errors: Any) -> tuple[str, str]:
     return name, str(value)
 
 
+def stack_fields(
+    data: dict[str, Any], existing: GitStack | None, *, where: str, names: dict[str, str]
+) -> dict[str, Any]:
+    """The model fields of a stack given in the stack API's words (`data`), checked by
+    the API's own serializer (a create, or a partial edit of `existing`); ConfigInvalid
+    naming `where` and the field, called by `names` (API name to the caller's)."""
+    serializer = GitStackSerializer(existing, data=data, partial=existing is not None)
+    if not serializer.is_valid():
+        name, message = _first_error(serializer.errors)
+        raise ConfigInvalid(f"{where}.{names.get(name, name)}: {message}")
+    return serializer.model_fields()
+
+
 @dataclass(frozen=True)
 class _Checked:
     entry: dict[str, Any]
@@ -177,12 +190,7 @@ def _check(
         )
     given = {_FIELDS[key]: value for key, value in entry.items()}
     data = {**_DEFAULTS, **given, "environmentId": environment.pk, "repositoryId": repository.pk}
-    serializer = GitStackSerializer(existing, data=data, partial=existing is not None)
-    if not serializer.is_valid():
-        name, message = _first_error(serializer.errors)
-        shown = next((key for key, api in _FIELDS.items() if api == name), name)
-        raise ConfigInvalid(f"{where}.{shown}: {message}")
-    fields = serializer.model_fields()
+    fields = stack_fields(data, existing, where=where, names={api: key for key, api in _FIELDS.items()})
     for key, path in (("composePath", fields["compose_path"]), ("envFilePath", fields["env_file_path"])):
         if path and path not in files:
             raise ConfigInvalid(f"{where}.{key}: {path!r} is not in the branch")
