@@ -14,31 +14,12 @@ from django.conf import settings
 from django.urls import reverse
 
 from gitsync import forge
-from gitsync.models import Repository
-from gitsync.services.scope import credential_refusal
+from gitsync.services.forges import ForgeRefused, repository_forge
 from stacks.models import Deployment
 
 log = logging.getLogger(__name__)
 
 _POSTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit-status")
-
-
-def repository_forge(repository: Repository) -> forge.Forge | None:
-    """The forge a repository's statuses go to, or None when it names none (or its
-    token may not be sent to that API: the credential's URL prefixes decide)."""
-    credential = repository.forge_credential
-    if not repository.forge or not repository.forge_repo or credential is None or not credential.token:
-        return None
-    try:
-        api_url = forge.api_url_for(repository.forge, repository.forge_api_url)
-        refusal = credential_refusal(credential, url=api_url + "/")
-        if refusal is not None:
-            log.warning("commit status for %s not sent: %s", repository.name, refusal.message)
-            return None
-        return forge.Forge(kind=repository.forge, api_url=api_url, token=credential.token)
-    except forge.ForgeError as exc:
-        log.warning("commit status for %s not sent: %s", repository.name, exc)
-        return None
 
 
 def deployment_status_post(deployment: Deployment, state: str) -> Future[None] | None:
@@ -47,7 +28,11 @@ def deployment_status_post(deployment: Deployment, state: str) -> Future[None] |
     stack = deployment.stack
     if stack is None or not deployment.commit_sha:
         return None
-    target = repository_forge(stack.repository)
+    try:
+        target = repository_forge(stack.repository)
+    except ForgeRefused as exc:
+        log.warning("commit status for %s not sent: %s", stack.repository.name, exc)
+        return None
     if target is None:
         return None
     page = f"{settings.PUBLIC_URL}{reverse('deployment-detail', args=[deployment.pk])}" if settings.PUBLIC_URL else ""
