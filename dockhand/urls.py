@@ -12,6 +12,7 @@ from dockhand import views as session_views
 from dockhand.api import LoginView, LogoutView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
+from gitsync.api import forge as forge_api
 from gitsync.api import views as git_api
 from stacks import config_views, member_views, metrics, poll_views, token_views, webhook_views
 from stacks import container_views as container_pages
@@ -48,6 +49,8 @@ api = [
     path("api/git/repositories/<int:pk>/webhook/<str:target>", webhook_views.repository_webhook),
     path("api/git/repositories/<int:pk>/discover", config_views.RepositoryDiscover.as_view()),
     path("api/poll/run", poll_views.PollRun.as_view()),
+    path("api/forge/repositories", forge_api.ForgeRepositories.as_view(reach_of=git_reach)),
+    path("api/forge/branches", forge_api.ForgeBranches.as_view(reach_of=git_reach)),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),
