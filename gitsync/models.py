@@ -57,9 +57,9 @@ class Credential(models.Model):
 class Forge(models.TextChoices):
     """The forges whose commit-status and listing APIs dockhand speaks."""
 
-    GITHUB = "github"
-    GITLAB = "gitlab"
-    GITEA = "gitea"
+    GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
+    GITEA = "gitea", "Gitea / Forgejo"
 
 
 class Repository(models.Model):

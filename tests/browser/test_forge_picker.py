@@ -132,3 +132,21 @@ def test_a_refusal_is_said_in_the_picker(product: Product, driver: WebDriver, fo
     failure = _wait(driver).until(ec.visibility_of_element_located((By.ID, "forge-error")))
     assert failure.text.startswith("credentialId:")
     assert forge_server.requests == []
+
+
+def test_the_repository_form_offers_commit_statuses(product: Product, driver: WebDriver, tmp_path: Path) -> None:
+    for size, (width, height) in SIZES.items():
+        driver.set_window_size(width, height)
+        driver.get(f"{product.url}/repositories/new/")
+        fields = driver.find_element(By.ID, "forge-fields")
+        assert [o.text for o in fields.find_elements(By.CSS_SELECTOR, "#forge option")] == [
+            "None",
+            "GitHub",
+            "GitLab",
+            "Gitea / Forgejo",
+        ]
+        driver.execute_script("arguments[0].scrollIntoView({behavior: 'instant'})", fields)
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"the repository form is {overflow}px wider than a {width}px screen"
+        driver.save_screenshot(str(tmp_path / f"repository-form-{size}-{width}x{height}.png"))
+    driver.set_window_size(*SIZES["desktop"])

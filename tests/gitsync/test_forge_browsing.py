@@ -95,3 +95,36 @@ def test_only_who_makes_stacks_browses(
     assert client.get("/api/forge/repositories", _query(forge_server, credential)).status_code == 403
     client.force_login(env_admin)
     assert client.get("/api/forge/repositories", _query(forge_server, credential)).status_code == 200
+
+
+@pytest.mark.parametrize("forge_server", ["gitea"], indirect=True)
+def test_the_repository_page_sets_the_forge_for_commit_statuses(
+    admin: Any, forge_server: ForgeServer, credential: int, git_server: Any, token_credential: dict[str, Any]
+) -> None:
+    from django.test import Client
+
+    from gitsync.models import Repository
+
+    client = Client()
+    client.force_login(admin)
+    form = {
+        "url": git_server.url("page-repo"),
+        "branch": "main",
+        "credentialId": token_credential["id"],
+        "forge": "gitea",
+    }
+    refused = client.post("/repositories/new/", {**form, "forgeRepo": "team/shop", "forgeCredentialId": credential})
+    assert refused.status_code == 400 and "has no public API" in refused.content.decode()  # Gitea's must be given
+    saved = client.post(
+        "/repositories/new/",
+        {**form, "forgeApiUrl": forge_server.api_url, "forgeRepo": "team/shop", "forgeCredentialId": credential},
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    repository = Repository.objects.get(url=form["url"])
+    assert (repository.forge, repository.forge_repo, repository.forge_credential_id) == (
+        "gitea",
+        "team/shop",
+        credential,
+    )
+    page = client.get(f"/repositories/{repository.pk}/edit/").content.decode()
+    assert 'value="team/shop"' in page and '<option value="gitea" selected>' in page
