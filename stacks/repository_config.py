@@ -121,7 +121,7 @@ def _entries(text: str, file: str) -> list[dict[str, Any]]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
+        line = f" (line {where.line + 1}: {getattr(exc, 'problem', '')})" if where is not None else ""
         raise ConfigInvalid(f"{file}: not valid YAML{line}") from None
     if not isinstance(data, dict) or set(data) - {"stacks"}:
         raise ConfigInvalid(f"{file}: must be a mapping with one key, `stacks` (a list of stacks)")
@@ -228,6 +228,8 @@ def repository_discover(
         declared = [s.pk for s in found.declared]
         gone = GitStack.objects.filter(repository=repository, environment=environment, config_file=file)
         found.missing = list(gone.exclude(pk__in=declared))
+        if not found.changed_ids:
+            return found  # (every push discovers: one that changes nothing leaves no trace)
         record(
             "repository.discover",
             repository,

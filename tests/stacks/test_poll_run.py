@@ -120,3 +120,27 @@ def test_a_deployer_runs_stacks_but_does_not_make_them(
     assert api.post("/api/poll/run?wait=false", body, format="json").status_code == 202  # an admin makes it
     again = client.post("/api/poll/run", body, format="json")
     assert again.status_code == 200 and again.json()[0]["success"] is True
+
+
+def test_without_deployments_the_repository_s_own_config_decides(
+    api: APIClient, git_server: Any, token_credential: dict[str, Any], projects: list[str], name: str, docker_image: str
+) -> None:
+    projects.extend([f"{name}-a", f"{name}-b"])
+    repo = git_server.create_repo(
+        name,
+        {
+            "a/compose.yaml": compose_file("a"),
+            "b/compose.yaml": compose_file("b"),
+            ".dockhand.yaml": f"stacks:\n  - name: {name}-a\n    composePath: a/compose.yaml\n"
+            f"  - name: {name}-b\n    composePath: b/compose.yaml\n",
+        },
+    )
+
+    response = api.post("/api/poll/run", [{"url": repo.url}], format="json")
+
+    assert response.status_code == 200, response.content
+    assert sorted((r["stackName"], r["deployed"]) for r in response.json()) == [
+        (f"{name}-a", True),
+        (f"{name}-b", True),
+    ]
+    assert dockersupport.container_env(f"{name}-b-app-1")["VERSION"] == "b"

@@ -212,3 +212,22 @@ def test_discover_needs_admin_of_the_environment(
     assert not GitStack.objects.filter(repository_id=repo_json["id"]).exists()
     assert client.post(url, {}, format="json").status_code == 200  # admin of local: made there
     assert GitStack.objects.get(repository_id=repo_json["id"]).environment.name == "local"
+
+
+def test_a_broken_file_is_reported_and_the_other_stacks_still_deploy(
+    repository: Any, make_stack: Any, projects: list[str], docker_image: str
+) -> None:
+    repo, repo_json = repository({"compose.yaml": compose_file("1")})
+    stack = make_stack(repo, webhookEnabled=True, envFilePath="")  # (on the same repository: its URL and credential)
+    assert stack["repositoryId"] == repo_json["id"]
+    before = repo.head()
+    sha = repo.commit({"compose.yaml": compose_file("2"), ".dockhand.yaml": "stacks: [oops\n"}, "broken config")
+
+    response = _push(repo_json, repo, before, sha)
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["discovery"]["file"] == ".dockhand.yaml"
+    assert body["discovery"]["error"].startswith(".dockhand.yaml: not valid YAML (line 1: ")
+    assert [d["stackId"] for d in body["deployments"]] == [stack["id"]]
+    assert dockersupport.container_env(f"{stack['projectName']}-app-1")["VERSION"] == "2"
