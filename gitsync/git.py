@@ -365,7 +365,12 @@ def head_file(*, url: str, branch: str, path: str, auth: GitAuth | None) -> Head
             )
             if size > HEAD_FILE_MAX_BYTES:
                 raise GitError(f"{path} is {size} bytes: at most {HEAD_FILE_MAX_BYTES} are read")
-            data = runner.execute(["git", "cat-file", "blob", f"HEAD:{path}"], env=env, stdout_as_string=False)
+            data = runner.execute(
+                ["git", "cat-file", "blob", f"HEAD:{path}"],
+                env=env,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
+            )
         except git.GitCommandError as exc:
             raise _error(exc, auth, f"Failed to read {path}", url) from exc
     try:
