@@ -8,6 +8,7 @@ result): a forge that is slow or down costs the deploy nothing, and its failure 
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
@@ -19,7 +20,16 @@ from stacks.models import Deployment
 
 log = logging.getLogger(__name__)
 
-_POSTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit-status")
+_POSTERS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _poster() -> ThreadPoolExecutor:
+    """This process's posting thread: a worker forked from a process that had one
+    inherits the executor but not its thread, which would then never run."""
+    pid = os.getpid()
+    if pid not in _POSTERS:
+        _POSTERS[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit-status")
+    return _POSTERS[pid]
 
 
 def deployment_status_post(deployment: Deployment, state: str) -> Future[None] | None:
@@ -39,7 +49,7 @@ def deployment_status_post(deployment: Deployment, state: str) -> Future[None] |
     words = {"pending": "deploying", "success": "deployed", "failure": "failed to deploy"}[state]
     description = f"#{deployment.number} {words} to {stack.environment.name}"
     context = f"dockhand/{stack.environment.name}/{stack.name}"
-    return _POSTER.submit(
+    return _poster().submit(
         _post, target, stack.repository.forge_repo, deployment.commit_sha, state, page, description, context
     )
 

@@ -58,7 +58,7 @@ def test_a_deploy_posts_pending_then_success_for_its_commit(
     api: APIClient, forge_server: ForgeServer, forge_stack: dict[str, Any], app_repo: Any, docker_image: str
 ) -> None:
     result = api.post(f"/api/git/stacks/{forge_stack['id']}/sync", {}, format="json").json()
-    assert result["deployed"] is True
+    assert result["deployed"] is True, result
 
     pending, done = forge_server.wait_for_statuses(2)
     sha = app_repo.head()
