@@ -144,3 +144,21 @@ def test_without_deployments_the_repository_s_own_config_decides(
         (f"{name}-b", True),
     ]
     assert dockersupport.container_env(f"{name}-b-app-1")["VERSION"] == "b"
+
+
+def test_a_deploy_write_token_runs_stacks_and_only_an_admin_token_makes_them(
+    api: APIClient, git_server: Any, token_credential: dict[str, Any], name: str, projects: list[str], docker_image: str
+) -> None:
+    projects.append(name)
+    repo = git_server.create_repo(name, {"compose.yaml": compose_file("1")})
+    body = [{"url": repo.url, "deployments": [{"name": name}]}]
+    raw = api.post("/api/tokens", {"name": "ci", "scopes": ["deploy:write"]}, format="json").json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    refused = client.post("/api/poll/run", body, format="json")
+
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "Making a stack needs a deploy:admin token"
+    assert api.post("/api/poll/run?wait=false", body, format="json").status_code == 202
+    assert client.post("/api/poll/run", body, format="json").json()[0]["success"] is True
