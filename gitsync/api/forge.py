@@ -32,6 +32,10 @@ class _Browse(APIView):
             raise ForgeRefused("forge", f"must be one of {', '.join(forge.FORGES)}")
         credential_id = query_int(request, "credentialId", 0, maximum=2**62)
         credential = Credential.objects.filter(pk=credential_id).first() if credential_id else None
+        admin_of = reach.admin_of
+        if credential is not None and credential.environment_ids and admin_of is not None:
+            if not set(credential.environment_ids) & admin_of:
+                raise ForgeRefused("credentialId", "this credential is limited to environments you do not administer")
         return forge_client(
             kind,
             api_url=request.query_params.get("apiUrl", ""),

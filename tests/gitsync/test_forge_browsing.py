@@ -95,6 +95,13 @@ def test_only_who_makes_stacks_browses(
     assert client.get("/api/forge/repositories", _query(forge_server, credential)).status_code == 403
     client.force_login(env_admin)
     assert client.get("/api/forge/repositories", _query(forge_server, credential)).status_code == 200
+    from gitsync.models import Credential
+    from stacks.models import Environment
+
+    elsewhere = Environment.objects.create(name="elsewhere")
+    Credential.objects.filter(pk=credential).update(environment_ids=[elsewhere.pk])
+    refused = client.get("/api/forge/repositories", _query(forge_server, credential))
+    assert refused.status_code == 400 and refused.json()["error"].startswith("credentialId: this credential is limited")
 
 
 @pytest.mark.parametrize("forge_server", ["gitea"], indirect=True)
