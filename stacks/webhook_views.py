@@ -22,7 +22,14 @@ from stacks.api.views import sync_result
 from stacks.models import GitStack
 from stacks.repository_config import ConfigInvalid, ConfigMissing, config_file_for, repository_discover
 from stacks.services.sync import deployment_wait
-from stacks.services.webhooks import MAX_BODY, WebhookAnswer, webhook_receive_for_repository, webhook_receive_for_stack
+from stacks.services.webhooks import (
+    MAX_BODY,
+    WebhookAnswer,
+    delivery_seen,
+    repository_target,
+    webhook_receive_for_repository,
+    webhook_receive_for_stack,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +119,8 @@ def repository_webhook(request: HttpRequest, pk: int, target: str = "") -> JsonR
     with acting_as(f"webhook:{delivery.provider}"):
         discovered: dict[str, Any] | None = None
         fresh: frozenset[int] = frozenset()
-        if delivery.kind == "push" and delivery.branch == repository.branch:
+        seen = delivery_seen(repository_target(repository, target), delivery)
+        if delivery.kind == "push" and delivery.branch == repository.branch and not seen:
             try:
                 found = repository_discover(repository=repository, target=target)
             except ConfigMissing as exc:

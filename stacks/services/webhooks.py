@@ -102,6 +102,18 @@ def webhook_receive_for_stack(*, stack: GitStack, delivery: Delivery) -> Webhook
     return WebhookAnswer(202, {"deploymentId": deployment.pk}, deployment)
 
 
+def repository_target(repository: Repository, target: str = "") -> str:
+    """What a repository webhook's deliveries are recorded under (one per custom target)."""
+    return f"repository:{repository.pk}{':' + target if target else ''}"
+
+
+def delivery_seen(target: str, delivery: Delivery) -> bool:
+    """Whether this delivery reached `target` before (a sender's retry, or a replay);
+    a delivery without an id is never known."""
+    seen = WebhookDelivery.objects.filter(target=target, delivery_id=delivery.delivery_id)
+    return bool(delivery.delivery_id) and seen.exists()
+
+
 def webhook_receive_for_repository(
     *,
     repository: Repository,
@@ -114,7 +126,7 @@ def webhook_receive_for_repository(
     whose watch paths the push touched (the monorepo case). A custom `target` reaches
     only the stacks its `config_file` declared; `fresh` stacks (just made or changed by
     that file) deploy whatever paths the push touched."""
-    receipt = _claim(f"repository:{repository.pk}{':' + target if target else ''}", delivery, repository=repository)
+    receipt = _claim(repository_target(repository, target), delivery, repository=repository)
     if receipt is None:
         return WebhookAnswer(200, {"duplicate": True})
     if delivery.kind != "push":

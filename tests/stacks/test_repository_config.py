@@ -228,6 +228,25 @@ def test_a_broken_file_is_reported_and_the_other_stacks_still_deploy(
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["discovery"]["file"] == ".dockhand.yaml"
-    assert body["discovery"]["error"].startswith(".dockhand.yaml: not valid YAML (line 1: ")
+    assert body["discovery"]["error"].startswith(".dockhand.yaml: not valid YAML (line 2: expected ',' or ']'")
     assert [d["stackId"] for d in body["deployments"]] == [stack["id"]]
     assert dockersupport.container_env(f"{stack['projectName']}-app-1")["VERSION"] == "2"
+
+
+def test_a_replayed_delivery_does_not_discover_again(
+    repository: Any, git_server: Any, projects: list[str], tag: str, docker_image: str
+) -> None:
+    projects.append(f"r-{tag}")
+    repo, repo_json = repository({"compose.yaml": compose_file()})
+    before = repo.head()
+    sha = repo.commit({".dockhand.yaml": _config({"name": f"r-{tag}", "projectName": f"r-{tag}"})}, "declare")
+    hook = hooks.github_push(repo, repo_json["webhookSecret"], before=before, shas=[sha])
+    url = f"/api/git/repositories/{repo_json['id']}/webhook"
+    first = APIClient().post(url, data=hook.body, content_type="application/json", **hook.meta())
+    assert first.json()["discovery"]["created"][0]["stackName"] == f"r-{tag}"
+    asked = len(git_server.requests)
+
+    again = APIClient().post(url, data=hook.body, content_type="application/json", **hook.meta())
+
+    assert again.json() == {"duplicate": True}
+    assert len(git_server.requests) == asked  # not even the remote was read again
