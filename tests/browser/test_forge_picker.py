@@ -66,6 +66,16 @@ def _click(driver: WebDriver, element: WebElement) -> None:
     element.click()
 
 
+def _open(driver: WebDriver, url: str) -> None:
+    """The page, logged in as the admin first when the browser is not (yet)."""
+    driver.get(url)
+    if "/login/" in driver.current_url:
+        driver.find_element(By.NAME, "username").send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys(ADMIN_PASSWORD)
+        driver.find_element(By.ID, "login").click()
+        _wait(driver).until(ec.url_to_be(url))
+
+
 def _open_picker(driver: WebDriver, forge_server: ForgeServer) -> None:
     _click(driver, driver.find_element(By.ID, "forge-browse-toggle"))
     api_url = driver.find_element(By.ID, "forge-api-url")
@@ -84,11 +94,7 @@ def test_a_repository_and_branch_picked_from_the_forge_fill_the_form(
         {"name": "octo-token", "authType": "token", "token": TOKEN, "urlPrefixes": [forge_server.prefix]},
     ).raise_for_status()
     driver.set_window_size(*SIZES["desktop"])
-    driver.get(f"{base}/stacks/new/")
-    driver.find_element(By.NAME, "username").send_keys("admin")
-    driver.find_element(By.NAME, "password").send_keys(ADMIN_PASSWORD)
-    driver.find_element(By.ID, "login").click()
-    _wait(driver).until(ec.url_to_be(f"{base}/stacks/new/"))
+    _open(driver, f"{base}/stacks/new/")
     assert not driver.find_element(By.ID, "forge-browser").is_displayed()
 
     _open_picker(driver, forge_server)
@@ -125,7 +131,7 @@ def test_a_repository_and_branch_picked_from_the_forge_fill_the_form(
 
 
 def test_a_refusal_is_said_in_the_picker(product: Product, driver: WebDriver, forge_server: ForgeServer) -> None:
-    driver.get(f"{product.url}/stacks/new/")
+    _open(driver, f"{product.url}/stacks/new/")
     _click(driver, driver.find_element(By.ID, "forge-browse-toggle"))
     driver.find_element(By.ID, "forge-api-url").send_keys("https://other.example.test/api")
     _click(driver, driver.find_element(By.ID, "forge-list"))
@@ -137,7 +143,7 @@ def test_a_refusal_is_said_in_the_picker(product: Product, driver: WebDriver, fo
 def test_the_repository_form_offers_commit_statuses(product: Product, driver: WebDriver, tmp_path: Path) -> None:
     for size, (width, height) in SIZES.items():
         driver.set_window_size(width, height)
-        driver.get(f"{product.url}/repositories/new/")
+        _open(driver, f"{product.url}/repositories/new/")
         fields = driver.find_element(By.ID, "forge-fields")
         assert [o.text for o in fields.find_elements(By.CSS_SELECTOR, "#forge option")] == [
             "None",
