@@ -58,7 +58,7 @@ def _push(repository: dict[str, Any], repo: Any, before: str, sha: str, suffix: 
 
 
 def test_one_push_discovers_two_stacks_and_deploys_both(
-    repository: Any, projects: list[str], tag: str, docker_image: str
+    repository: Any, projects: list[str], tag: str, docker_image: str, django_user_model: Any
 ) -> None:
     web, api_ = f"web-{tag}", f"api-{tag}"
     projects.extend([web, api_])
@@ -87,6 +87,9 @@ def test_one_push_discovers_two_stacks_and_deploys_both(
     assert dockersupport.container_env(f"{web}-app-1")["VERSION"] == "web-1"
     assert dockersupport.container_env(f"{api_}-app-1")["VERSION"] == "api-1"
     assert stacks[web].config_file == ".dockhand.yaml" and stacks[web].watch_paths == ["web"]
+    shown = APIClient()
+    shown.force_login(django_user_model.objects.get(username="admin"))
+    assert shown.get(f"/api/git/stacks/{stacks[web].pk}").json()["configFile"] == ".dockhand.yaml"
     assert AuditEvent.objects.filter(action="repository.discover").count() == 1
 
     # The next push changes one stack's folder: the other is discovered unchanged and left alone.
