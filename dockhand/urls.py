@@ -14,12 +14,22 @@ from dockhand.api import LoginView, LogoutView, SessionView
 from dockhand.api_docs import ApiDocsView
 from dockhand.users_api import UserDetail, UserList
 from gitsync import views as git_pages
+from gitsync.api import forge as forge_api
 from gitsync.api import views as git_api
+from stacks import (
+    config_views,
+    member_views,
+    metrics,
+    poll_views,
+    registry_views,
+    secret_store_views,
+    token_views,
+    webhook_views,
+)
 from stacks import container_views as container_pages
 from stacks import deployment_views as deployment_pages
 from stacks import environment_views as environment_pages
 from stacks import lifecycle_views as lifecycle_pages
-from stacks import member_views, metrics, registry_views, secret_store_views, token_views, webhook_views
 from stacks import project_views as project_pages
 from stacks import views as stack_pages
 from stacks.api import checks as checks_api
@@ -68,6 +78,11 @@ api = [
     path("api/registries", registries_api.RegistryList.as_view()),
     path("api/registries/<int:pk>", registries_api.RegistryDetail.as_view()),
     path("api/registries/<int:pk>/test", registries_api.RegistryTest.as_view()),
+    path("api/git/repositories/<int:pk>/webhook/<str:target>", webhook_views.repository_webhook),
+    path("api/git/repositories/<int:pk>/discover", config_views.RepositoryDiscover.as_view()),
+    path("api/poll/run", poll_views.PollRun.as_view()),
+    path("api/forge/repositories", forge_api.ForgeRepositories.as_view(reach_of=git_reach)),
+    path("api/forge/branches", forge_api.ForgeBranches.as_view(reach_of=git_reach)),
     path("api/environments", stack_api.EnvironmentList.as_view()),
     path("api/environments/<int:pk>", stack_api.EnvironmentDetail.as_view()),
     path("api/environments/<int:pk>/members", members_api.MemberList.as_view()),

@@ -338,6 +338,68 @@ def branch_files(*, url: str, branch: str, auth: GitAuth | None, max_bytes: int 
     file contents into a scratch repository that is removed afterwards. Bounded by
     DOCKHAND_GIT_TIMEOUT and `max_bytes` (default LISTING_MAX_BYTES; ListingTooLarge);
     BranchMissing when the branch is not there."""
+    with _shallow_tree(url=url, branch=branch, auth=auth, max_bytes=max_bytes) as (runner, env):
+        try:
+            return _listing(runner, env)
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, "Failed to list the files", url) from exc
+
+
+@dataclass(frozen=True)
+class HeadFile:
+    """One file at the head of a branch: the commit, its text (None: no such file)
+    and every path of that commit (to check the paths the file names)."""
+
+    commit: str
+    text: str | None
+    files: list[str]
+
+
+# An in-repository configuration file is small; a bigger one is refused unread.
+HEAD_FILE_MAX_BYTES = 256 * 1024
+
+
+def head_file(*, url: str, branch: str, path: str, auth: GitAuth | None) -> HeadFile:
+    """The text of `path` at the head of `branch` (UTF-8), from the same bounded
+    shallow clone as `branch_files`: only that one blob is fetched. GitError when it is
+    over HEAD_FILE_MAX_BYTES or not text."""
+    with _shallow_tree(url=url, branch=branch, auth=auth, max_bytes=None) as (runner, env):
+        try:
+            commit = str(runner.execute(["git", "rev-parse", "HEAD"], env=env)).strip()
+            files = _listing(runner, env)
+            if path not in files:
+                return HeadFile(commit=commit, text=None, files=files)
+            # Reading the blob fetches it (the clone has none): bounded like the clone.
+            size = int(
+                str(
+                    runner.execute(
+                        ["git", "cat-file", "-s", f"HEAD:{path}"], env=env, kill_after_timeout=settings.GIT_TIMEOUT
+                    )
+                )
+            )
+            if size > HEAD_FILE_MAX_BYTES:
+                raise GitError(f"{path} is {size} bytes: at most {HEAD_FILE_MAX_BYTES} are read")
+            data = runner.execute(
+                ["git", "cat-file", "blob", f"HEAD:{path}"],
+                env=env,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
+            )
+        except git.GitCommandError as exc:
+            raise _error(exc, auth, f"Failed to read {path}", url) from exc
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GitError(f"{path} is not UTF-8 text") from exc
+    return HeadFile(commit=commit, text=text, files=files)
+
+
+@contextmanager
+def _shallow_tree(
+    *, url: str, branch: str, auth: GitAuth | None, max_bytes: int | None
+) -> Iterator[tuple[git.cmd.Git, dict[str, str]]]:
+    """A bare, depth-1 clone of the branch head without file contents, in a scratch
+    directory removed afterwards; git's runner and environment in it."""
     _refuse(url, auth)
     with _environment(auth) as env:
         scratch = Path(tempfile.mkdtemp(prefix="git-list-", dir=settings.RUN_DIR))
@@ -357,13 +419,17 @@ def branch_files(*, url: str, branch: str, auth: GitAuth | None, max_bytes: int 
                 str(scratch / "repo"),
             ]
             limit = LISTING_MAX_BYTES if max_bytes is None else max_bytes
-            _run_bounded(clone, env=env, cwd=scratch, watch=scratch, max_bytes=limit)
-            runner = git.cmd.Git(scratch / "repo")
-            listed = runner.execute(["git", "ls-tree", "-r", "-z", "--name-only", "HEAD"], env=env)
-        except git.GitCommandError as exc:
-            raise _error(exc, auth, "Failed to list the files", url) from exc
+            try:
+                _run_bounded(clone, env=env, cwd=scratch, watch=scratch, max_bytes=limit)
+            except git.GitCommandError as exc:
+                raise _error(exc, auth, "Failed to list the files", url) from exc
+            yield git.cmd.Git(scratch / "repo"), env
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _listing(runner: git.cmd.Git, env: dict[str, str]) -> list[str]:
+    listed = runner.execute(["git", "ls-tree", "-r", "-z", "--name-only", "HEAD"], env=env)
     return [path for path in str(listed).split("\0") if path]
 
 

@@ -56,6 +56,14 @@ class Credential(models.Model):
         return [v for v in (self.password, self.token, self.ssh_private_key, self.ssh_passphrase, self.age_key) if v]
 
 
+class Forge(models.TextChoices):
+    """The forges whose commit-status and listing APIs dockhand speaks."""
+
+    GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
+    GITEA = "gitea", "Gitea / Forgejo"
+
+
 class Repository(models.Model):
     """A git remote that stacks deploy from."""
 
@@ -69,6 +77,14 @@ class Repository(models.Model):
     last_commit = models.CharField(max_length=64, blank=True)
     # Signs the repository-wide webhook that fans out to its stacks.
     webhook_secret = EncryptedTextField(blank=True)
+    # The forge that hosts it, for commit statuses and browsing (gitsync/forge.py):
+    # its API, the repository there (`owner/repo`, or a GitLab project id) and a token.
+    forge = models.CharField(max_length=10, choices=Forge.choices, blank=True)
+    forge_api_url = models.CharField(max_length=500, blank=True)
+    forge_repo = models.CharField(max_length=300, blank=True)
+    forge_credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="forge_repositories"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

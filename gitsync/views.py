@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from dockhand.forms import checkbox, lines, optional_id
 from dockhand.pages import Resource
 from gitsync.api.serializers import CredentialSerializer, RepositorySerializer
-from gitsync.models import Credential, Repository
+from gitsync.models import Credential, Forge, Repository
 from gitsync.services.repositories import (
     credential_delete,
     credential_save,
@@ -32,6 +32,7 @@ AUTH_TYPES = [
     (Credential.AuthType.AGE, "age key (decrypts SOPS files)"),
     (Credential.AuthType.NONE, "None (a public repository)"),
 ]
+FORGE_CHOICES = [("", "None"), *Forge.choices]
 # Environment (id, name) pairs, listed by stacks and handed in by the wiring.
 EnvironmentChoices = Callable[[], list[tuple[int, str]]]
 
@@ -50,8 +51,11 @@ def _credential_data(post: QueryDict) -> dict[str, Any]:
 
 
 def _repository_data(post: QueryDict) -> dict[str, Any]:
-    data: dict[str, Any] = {k: post.get(k, "").strip() for k in ("name", "url", "branch")}
+    data: dict[str, Any] = {
+        k: post.get(k, "").strip() for k in ("name", "url", "branch", "forge", "forgeApiUrl", "forgeRepo")
+    }
     data["credentialId"] = optional_id(post, "credentialId")
+    data["forgeCredentialId"] = optional_id(post, "forgeCredentialId")
     return data
 
 
@@ -82,7 +86,10 @@ def repository_pages(*, reach_of: ReachOf) -> Resource:
         data=_repository_data,
         save=lambda instance, fields: repository_save(repository=instance, fields=fields),
         delete=lambda instance: repository_delete(repository=instance),
-        page_context=lambda request: {"credentials": Credential.objects.exclude(auth_type=Credential.AuthType.AGE)},
+        page_context=lambda request: {
+            "credentials": Credential.objects.exclude(auth_type=Credential.AuthType.AGE),
+            "forges": FORGE_CHOICES,
+        },
         defaults={"branch": "main"},
         visible=lambda request: repositories_visible(reach_of(request)),
     )

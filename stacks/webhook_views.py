@@ -4,6 +4,7 @@ body is parsed. Plain Django views: the raw body must reach the HMAC untouched."
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -13,13 +14,22 @@ from django.views.decorators.http import require_POST
 
 from dockhand import ratelimit
 from dockhand.audit import acting_as
+from gitsync import git
 from gitsync.models import Repository
 from gitsync.services import webhook_payloads as payloads
 from stacks import metrics
 from stacks.api.views import sync_result
 from stacks.models import GitStack
+from stacks.repository_config import ConfigInvalid, ConfigMissing, config_file_for, repository_discover
 from stacks.services.sync import deployment_wait
-from stacks.services.webhooks import MAX_BODY, WebhookAnswer, webhook_receive_for_repository, webhook_receive_for_stack
+from stacks.services.webhooks import (
+    MAX_BODY,
+    WebhookAnswer,
+    delivery_seen,
+    repository_target,
+    webhook_receive_for_repository,
+    webhook_receive_for_stack,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +103,38 @@ def stack_webhook(request: HttpRequest, pk: int) -> JsonResponse:
 
 @csrf_exempt
 @require_POST
-def repository_webhook(request: HttpRequest, pk: int) -> JsonResponse:
-    """POST /api/git/repositories/<id>/webhook"""
+def repository_webhook(request: HttpRequest, pk: int, target: str = "") -> JsonResponse:
+    """POST /api/git/repositories/<id>/webhook[/<target>]: the stacks its config file
+    (`.dockhand.yaml`, or `.dockhand.<target>.yaml`) declares are discovered first."""
     repository = Repository.objects.filter(pk=pk).first()
     if repository is None:
         return _error("Repository not found", 404)
+    try:
+        config_file = config_file_for(target)
+    except ConfigInvalid as exc:
+        return _error(str(exc), 404)
     delivery = _verified(request, repository.webhook_secret, f"repository {pk}")
     if isinstance(delivery, JsonResponse):
         return delivery
     with acting_as(f"webhook:{delivery.provider}"):
-        return _respond(request, webhook_receive_for_repository(repository=repository, delivery=delivery))
+        discovered: dict[str, Any] | None = None
+        fresh: frozenset[int] = frozenset()
+        seen = delivery_seen(repository_target(repository, target), delivery)
+        if delivery.kind == "push" and delivery.branch == repository.branch and not seen:
+            try:
+                found = repository_discover(repository=repository, target=target)
+            except ConfigMissing as exc:
+                if target:  # a custom target is its file: without it there is nothing to deploy
+                    return _error(str(exc), 404)
+            except (ConfigInvalid, git.GitError) as exc:
+                if target:
+                    return _error(str(exc), 502 if isinstance(exc, git.GitError) else 400)
+                discovered = {"file": config_file, "error": str(exc)}  # its other stacks still deploy
+            else:
+                discovered, fresh = found.body(), frozenset(found.changed_ids)
+        answer = webhook_receive_for_repository(
+            repository=repository, delivery=delivery, target=target, config_file=config_file, fresh=fresh
+        )
+        if discovered is not None and answer.deployment is None:
+            answer.body["discovery"] = discovered
+        return _respond(request, answer)

@@ -9,8 +9,9 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from gitsync.models import Credential, Repository
+from gitsync.models import Credential, Forge, Repository
 from gitsync.remotes import RemoteError, is_loopback, normal_prefix, parse
+from gitsync.services.forges import ForgeRefused, forge_client
 from gitsync.services.scope import credential_refusal, credential_stranded
 from gitsync.services.visibility import Reach, webhook_secret_shown
 from gitsync.validation import branch_problem, url_problem
@@ -147,6 +148,12 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
     lastCommit = serializers.CharField(source="last_commit", read_only=True)
     webhookSecret = serializers.CharField(source="webhook_secret", max_length=200, required=False, allow_blank=True)
     webhookUrl = serializers.SerializerMethodField()
+    forge = serializers.ChoiceField(choices=Forge.choices, required=False, allow_blank=True)
+    forgeApiUrl = serializers.CharField(source="forge_api_url", max_length=500, required=False, allow_blank=True)
+    forgeRepo = serializers.CharField(source="forge_repo", max_length=300, required=False, allow_blank=True)
+    forgeCredentialId = serializers.PrimaryKeyRelatedField(
+        source="forge_credential", queryset=Credential.objects.all(), required=False, allow_null=True
+    )
 
     class Meta:
         model = Repository
@@ -160,6 +167,10 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
             "lastCommit",
             "webhookSecret",
             "webhookUrl",
+            "forge",
+            "forgeApiUrl",
+            "forgeRepo",
+            "forgeCredentialId",
         ]
 
     def get_webhookUrl(self, obj: Repository) -> str:
@@ -174,6 +185,8 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current: Repository | None = self.instance
+        if {"forge", "forge_api_url", "forge_repo", "forge_credential"} & attrs.keys():
+            self._check_forge(attrs, current)
         if current is not None and not {"url", "credential"} & attrs.keys():
             return attrs
         credential = attrs.get("credential", current.credential if current else None)
@@ -191,6 +204,24 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
 
     def validate_branch(self, value: str) -> str:
         return validate_branch_name(value)
+
+    def _check_forge(self, attrs: dict[str, Any], current: Repository | None) -> None:
+        """A forge needs the repository there and a token its API may be sent."""
+        kind = attrs.get("forge", current.forge if current else "")
+        if not kind:
+            return
+        if not attrs.get("forge_repo", current.forge_repo if current else "").strip():
+            raise serializers.ValidationError(
+                {"forgeRepo": ["is required with a forge: owner/repo, or a GitLab project id"]}
+            )
+        try:
+            forge_client(
+                kind,
+                api_url=attrs.get("forge_api_url", current.forge_api_url if current else ""),
+                credential=attrs.get("forge_credential", current.forge_credential if current else None),
+            )
+        except ForgeRefused as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from exc
 
 
 def _plain_http_out(prefix: str) -> bool:

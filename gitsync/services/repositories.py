@@ -59,6 +59,7 @@ def credential_save(*, credential: Credential | None, fields: dict[str, Any]) ->
 
 def credential_delete(*, credential: Credential) -> None:
     names = list(credential.repositories.values_list("name", flat=True)[:5])
+    names += list(credential.forge_repositories.values_list("name", flat=True)[:5])
     if names:
         raise InUse(f"Credential is used by repositories: {', '.join(names)}")
     # (The stacks that decrypt with an age key hold it by a reverse relation: no import.)

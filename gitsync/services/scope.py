@@ -54,3 +54,15 @@ def credential_stranded(credential: Credential) -> Refusal | None:
         if refusal is not None:
             return Refusal(refusal.field, f"repository {repository.name!r} uses this credential: {refusal.message}")
     return None
+
+
+def credential_for_url(url: str, *, environment: tuple[int, str]) -> Credential | None:
+    """The stored credential that may be sent to `url` from `environment`, the one with
+    the longest URL prefix when several may; None when none may (the remote is then
+    asked without one)."""
+    allowed = [
+        credential
+        for credential in Credential.objects.exclude(auth_type=Credential.AuthType.NONE)
+        if credential.url_prefixes and credential_refusal(credential, url=url, environment=environment) is None
+    ]
+    return max(allowed, key=lambda c: (max(len(p) for p in c.url_prefixes), -c.pk), default=None)

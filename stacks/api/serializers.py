@@ -163,6 +163,8 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
     syncStatus = serializers.CharField(source="sync_status", read_only=True)
     syncError = serializers.SerializerMethodField()
     branchMissing = serializers.BooleanField(source="branch_missing", read_only=True)
+    # The in-repository file that declared it (`.dockhand.yaml`), "" for a stack made here.
+    configFile = serializers.CharField(source="config_file", read_only=True)
     additionalComposeFiles = serializers.ListField(
         source="additional_compose_files", child=serializers.CharField(max_length=500), required=False, max_length=20
     )

@@ -45,6 +45,9 @@ class GitStack(models.Model):
     webhook_enabled = models.BooleanField(default=False)
     webhook_secret = EncryptedTextField(blank=True)
     watch_paths = models.JSONField(default=list, blank=True)
+    # The in-repository file that declared it (`.dockhand.yaml`, `.dockhand.<target>.yaml`),
+    # so that a later discovery updates it, and reports it when the file drops it.
+    config_file = models.CharField(max_length=120, blank=True)
 
     sync_status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.NEVER)
     sync_error = models.TextField(blank=True)

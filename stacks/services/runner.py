@@ -24,6 +24,7 @@ from gitsync.models import Repository
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import Deployment, GitStack
+from stacks.services.commit_status import deployment_status_post
 from stacks.services.deploy import git_metadata, stack_deploy, stack_secrets
 from stacks.services.deploy_errors import DeployError
 from stacks.services.images import services_to_pull, stack_images_ran
@@ -100,6 +101,7 @@ class _Outcome:
     deployed: bool = False
     compose_ran: bool = False  # a failure after this may have changed the containers
     config: Config | None = None  # what it applies besides the commit
+    status_posted: bool = False  # the forge was told `pending`: it hears the result too
 
 
 def deployment_run(*, deployment_id: int) -> Deployment:
@@ -166,6 +168,8 @@ def deployment_run(*, deployment_id: int) -> Deployment:
         _end(stack, deployment, applied, Deployment.Status.SUCCESS, deployed=True)
         Repository.objects.filter(pk=stack.repository_id).update(last_commit=deployment.commit_sha)
     wake_viewers(deployment.pk)
+    if outcome.status_posted:
+        deployment_status_post(deployment, "success" if deployment.status == Deployment.Status.SUCCESS else "failure")
     deployment_notify(deployment, branch_missing=branch_missing)
     return deployment
 
@@ -249,6 +253,7 @@ def _sync(
             return
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
     deployment.record(revision=revision(commit.sha, config), config=config)
+    outcome.status_posted = deployment_status_post(deployment, "pending") is not None
     subject = commit.message.splitlines()[0] if commit.message else ""
     if deployment.rollback_to_id is not None:
         what = f"Rolling back to {commit.sha[:12]}"

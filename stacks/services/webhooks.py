@@ -61,10 +61,11 @@ def _deploy(record: WebhookDelivery, stack: GitStack) -> Deployment | None:
     return deployment
 
 
-def _why_not(stack: GitStack, delivery: Delivery) -> str:
+def _why_not(stack: GitStack, delivery: Delivery, *, any_path: bool = False) -> str:
     """Why this push does not deploy the stack ('' when it does). A push to its branch
-    that an automatic sync may not deploy (paused, locked) leaves it out of sync: told."""
-    ignored = ignore_reason(delivery, branch=stack.branch, watch_paths=stack.watch_paths)
+    that an automatic sync may not deploy (paused, locked) leaves it out of sync: told.
+    `any_path`: its watch paths do not matter (a stack its config file just made or changed)."""
+    ignored = ignore_reason(delivery, branch=stack.branch, watch_paths=[] if any_path else stack.watch_paths)
     if ignored:
         return ignored
     refusal = auto_sync_refusal(stack)
@@ -101,15 +102,38 @@ def webhook_receive_for_stack(*, stack: GitStack, delivery: Delivery) -> Webhook
     return WebhookAnswer(202, {"deploymentId": deployment.pk}, deployment)
 
 
-def webhook_receive_for_repository(*, repository: Repository, delivery: Delivery) -> WebhookAnswer:
+def repository_target(repository: Repository, target: str = "") -> str:
+    """What a repository webhook's deliveries are recorded under (one per custom target)."""
+    return f"repository:{repository.pk}{':' + target if target else ''}"
+
+
+def delivery_seen(target: str, delivery: Delivery) -> bool:
+    """Whether this delivery reached `target` before (a sender's retry, or a replay);
+    a delivery without an id is never known."""
+    seen = WebhookDelivery.objects.filter(target=target, delivery_id=delivery.delivery_id)
+    return bool(delivery.delivery_id) and seen.exists()
+
+
+def webhook_receive_for_repository(
+    *,
+    repository: Repository,
+    delivery: Delivery,
+    target: str = "",
+    config_file: str = "",
+    fresh: frozenset[int] = frozenset(),
+) -> WebhookAnswer:
     """A repository webhook: fan out to every webhook-enabled stack of the pushed branch
-    whose watch paths the push touched (the monorepo case)."""
-    receipt = _claim(f"repository:{repository.pk}", delivery, repository=repository)
+    whose watch paths the push touched (the monorepo case). A custom `target` reaches
+    only the stacks its `config_file` declared; `fresh` stacks (just made or changed by
+    that file) deploy whatever paths the push touched."""
+    receipt = _claim(repository_target(repository, target), delivery, repository=repository)
     if receipt is None:
         return WebhookAnswer(200, {"duplicate": True})
     if delivery.kind != "push":
         return _not_a_push(delivery)
     enabled = repository.stacks.filter(webhook_enabled=True).select_related("environment")  # read by _why_not
+    if target:
+        enabled = enabled.filter(config_file=config_file)
     tracking = [s for s in enabled if s.branch == delivery.branch]
     if not tracking:
         receipt.reason = f"no webhook-enabled stack tracks {delivery.ref or 'that ref'}"[:300]
@@ -121,7 +145,7 @@ def webhook_receive_for_repository(*, repository: Repository, delivery: Delivery
         record = _claim(f"repository:{repository.pk}>stack:{stack.pk}", delivery, stack=stack, repository=repository)
         if record is None:
             continue  # this delivery reached this stack already
-        reason = _why_not(stack, delivery)
+        reason = _why_not(stack, delivery, any_path=stack.pk in fresh)
         if reason:
             record.reason = reason[:300]
             record.save(update_fields=["reason"])
