@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import cron, disk, lists, live, sync, webhooks  # noqa: E402
+from bench import cron, disk, lists, live, push, sync, webhooks  # noqa: E402
 from bench.harness import Report  # noqa: E402
 from bench.world import world  # noqa: E402
 
@@ -19,11 +19,13 @@ def main(argv: list[str]) -> None:
     only = {int(a) for a in argv}
     report = Report(command="make bench")
     with world() as w:
-        if not only or only & {1, 2, 8}:
+        if not only or only & {1, 2, 8, 9}:
             with w.product("sync") as app:
                 try:
                     if not only or only & {1, 2}:
                         sync.run(w, app, report)
+                    if not only or 9 in only:
+                        push.run(w, app, report)
                     if not only or 8 in only:
                         disk.run(w, app, report)
                 finally:
