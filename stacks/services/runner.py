@@ -237,22 +237,22 @@ def _sync(
         stack.record(pinned_commit=target)  # pinned to the commit that runs: nothing to do
         _unchanged(deployment, output, target)
         return
-    # No `ls-remote` first: the fetch says where the branch is. A worker mostly runs
-    # what is new (a push; a caller that waits has found "unchanged" before queueing),
-    # and the round trip was a tenth of a push's way to running containers.
+    if not target and not deployment.commit_sha:  # (set: already seen to be new)
+        head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
+        stack.record(remote_head=head)
+        if applied and head == stack.last_commit:
+            if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
+                stack.record(pinned_commit="")
+            _unchanged(deployment, output, head)
+            return
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
     commit = git.checkout(
         workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target or approved
     )
-    if not target and not approved:
-        stack.record(remote_head=commit.sha)
-        if applied and commit.sha == stack.last_commit:
-            if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
-                stack.record(pinned_commit="")
-            _unchanged(deployment, output, commit.sha)
-            return
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
     deployment.record(revision=revision(commit.sha, config), config=config)
+    if not target:  # what was just fetched is the branch head now
+        stack.record(remote_head=commit.sha)
     outcome.status_posted = deployment_status_post(deployment, "pending") is not None
     subject = commit.message.splitlines()[0] if commit.message else ""
     if deployment.rollback_to_id is not None:
@@ -291,7 +291,10 @@ def _sync(
     if target and stack.stopped_by_user:  # a pinned or rolled-back commit runs again
         stack.record(stopped_by_user=False)
     pushed = ", ".join(deployed.pushed)
-    deployment.record(env_snapshot=snapshot, images=deployed.images, resolved=resolved, pushed_image=pushed)
+    # An image reference may carry an interpolated secret (`app:${TAG}`): kept masked, as
+    # everything else a deployment shows.
+    shown = [{k: mask(v, output.secrets) if isinstance(v, str) else v for k, v in e.items()} for e in deployed.images]
+    deployment.record(env_snapshot=snapshot, images=shown, resolved=resolved, pushed_image=mask(pushed, output.secrets))
     stack.record(deployed_config_hashes=deployed.config_hashes)
     # What it ran is what the tags are now, as far as this stack knows: the revision applied.
     stack_images_ran(stack=stack, ran=deployed.images)

@@ -143,6 +143,9 @@ def test_the_credential_form_marks_each_field_with_its_types(admin: Any) -> None
         "sshPrivateKey": "ssh",
         "sshPassphrase": "ssh",
         "sshKnownHosts": "ssh",
+        "ageKey": "age",
+        # An age key decrypts files: it is no login to a URL.
+        "urlPrefixes": "none password token ssh",
     }
     assert 'name="urlPrefixes"' in html and 'name="environmentIds"' in html and 'name="allowPlainHttp"' in html
     assert "js/credential-form.js" in html
