@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from stacks.models import Registry
+from stacks.models import Environment, Registry
 
 
 def _host(value: str) -> str:
@@ -19,12 +19,25 @@ def _host(value: str) -> str:
     return value
 
 
+def environment_ids_field() -> serializers.ListField:
+    """Which environments' stacks may use a registry or secret store (empty: all)."""
+    return serializers.ListField(
+        source="environment_ids", child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+    )
+
+
+def existing_environment_ids(value: list[int]) -> list[int]:
+    """The ids, each naming an environment that exists (a typo would scope to nothing)."""
+    missing = sorted(set(value) - set(Environment.objects.filter(pk__in=value).values_list("pk", flat=True)))
+    if missing:
+        raise serializers.ValidationError(f"no environment has the id {', '.join(map(str, missing))}")
+    return sorted(set(value))
+
+
 class RegistrySerializer(serializers.ModelSerializer[Registry]):
     url = serializers.CharField(max_length=255)
     password = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False)
-    environmentIds = serializers.ListField(
-        source="environment_ids", child=serializers.IntegerField(min_value=1), required=False, max_length=1000
-    )
+    environmentIds = environment_ids_field()
     hasPassword = serializers.BooleanField(source="has_password", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 

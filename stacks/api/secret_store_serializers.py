@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
+from stacks.api.registry_serializers import environment_ids_field, existing_environment_ids
 from stacks.models import SecretStore
 
 
@@ -19,6 +20,7 @@ class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
     secretId = serializers.CharField(
         source="secret_id", write_only=True, required=False, allow_blank=True, max_length=2000
     )
+    environmentIds = environment_ids_field()
     hasToken = serializers.BooleanField(source="has_token", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 
@@ -34,6 +36,7 @@ class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
             "token",
             "roleId",
             "secretId",
+            "environmentIds",
             "hasToken",
             "createdAt",
         ]
@@ -48,6 +51,9 @@ class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
             raise serializers.ValidationError("must be an http:// or https:// URL without credentials in it")
         return value.rstrip("/")
+
+    def validate_environmentIds(self, value: list[int]) -> list[int]:
+        return existing_environment_ids(value)
 
     def validate_mount(self, value: str) -> str:
         value = value.strip("/")

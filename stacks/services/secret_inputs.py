@@ -30,7 +30,7 @@ from django.conf import settings
 
 from dockhand.crypto import fingerprint
 from stacks import compose, sops, vault
-from stacks.models import GitStack, SecretStore, StackEnvVar
+from stacks.models import Environment, GitStack, SecretStore, StackEnvVar
 from stacks.services import sops_services
 from stacks.services.deploy_errors import DeployError
 from stacks.services.secret_stores import vault_store
@@ -60,15 +60,28 @@ def parse_ref(ref: str) -> Ref:
     return Ref(found["store"], found["path"].strip("/"), found["field"])
 
 
-def ref_problem(ref: str) -> str | None:
-    """Why `ref` cannot be resolved as stored (syntax, unknown store), or None (API validation)."""
+def ref_problem(ref: str, environment: Environment | None = None) -> str | None:
+    """Why `ref` cannot be resolved as stored (syntax, unknown store, a store the
+    stack's `environment` may not use), or None (API validation)."""
     try:
         parsed = parse_ref(ref)
     except ValueError as exc:
         return str(exc)
-    if not SecretStore.objects.filter(name=parsed.store).exists():
+    store = SecretStore.objects.filter(name=parsed.store).first()
+    if store is None:
         return f"there is no secret store named {parsed.store!r}"
+    if environment is not None and not store.allows_environment(environment.pk):
+        return _out_of_scope(store, environment)
     return None
+
+
+def refs_problem(refs: Iterable[str], environment: Environment) -> str | None:
+    """The first of `refs` a stack of `environment` may not name, and why; or None."""
+    return next((p for p in (ref_problem(r, environment) for r in refs if r) if p), None)
+
+
+def _out_of_scope(store: SecretStore, environment: Environment) -> str:
+    return f"secret store {store.name!r} may not be used in environment {environment.name!r}"
 
 
 @dataclass
@@ -82,10 +95,14 @@ class Resolved:
     values: list[str] = field(default_factory=list)
 
 
-def _store(name: str) -> vault.Store:
+def _store(name: str, stack: GitStack) -> vault.Store:
+    """The store, if the stack's environment may use it now (the stack may have moved,
+    or the store's environments changed, since the reference was saved)."""
     found = SecretStore.objects.filter(name=name).first()
     if found is None:
         raise vault.VaultError(f"there is no secret store named {name!r}")
+    if not found.allows_environment(stack.environment_id):
+        raise vault.VaultError(_out_of_scope(found, stack.environment))
     return vault_store(found)
 
 
@@ -101,7 +118,7 @@ def resolve_refs(stack: GitStack, into: Resolved) -> None:
         try:
             ref = parse_ref(var.secret_ref)
             if ref.store not in stores:
-                stores[ref.store] = _store(ref.store)
+                stores[ref.store] = _store(ref.store, stack)
             value = vault.read_field(stores[ref.store], path=ref.path, field=ref.field)
         except (ValueError, vault.VaultError) as exc:
             raise DeployError(f"override {var.key} ({var.secret_ref}): {exc}") from None
