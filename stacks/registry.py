@@ -62,6 +62,11 @@ class Login:
     username: str
     password: str = field(repr=False)
 
+    @property
+    def auth(self) -> str:
+        """`username:password` in base64, as DOCKER_CONFIG's `auths` hold it (a secret too)."""
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+
 
 @dataclass(frozen=True)
 class ImageRef:
@@ -285,8 +290,7 @@ def docker_config_write(where: Path, logins: Sequence[Login]) -> None:
     auths = {}
     for login in logins:
         key = _HUB_AUTH_KEY if same_host(login.host, DOCKER_HUB) else login.host
-        token = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
-        auths[key] = {"auth": token}
+        auths[key] = {"auth": login.auth}
     path = where / "config.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
