@@ -198,17 +198,24 @@ class _Session:
             raise RegistryError(RegistryError.UNREACHABLE, self.host, f"its token service: {_reason(exc)}") from exc
         if answer.status_code in (401, 403):
             raise self._refused()
-        try:
-            body = answer.json()
-            token = body.get("token") or body.get("access_token")
-        except ValueError:
-            token = None
+        token = _token_of(answer)
         if answer.status_code != 200 or not token:
             raise RegistryError(
                 RegistryError.AUTHENTICATION, self.host, f"its token service answered {answer.status_code}"
             )
         self.http.auth = None
         self.http.headers["Authorization"] = f"Bearer {token}"
+
+
+def _token_of(answer: requests.Response) -> str | None:
+    """The token of a token service's answer; None for anything but a JSON object with a
+    string `token` or `access_token` (a hostile service may answer anything)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+    return token if isinstance(token, str) and token.isprintable() and token.isascii() else None
 
 
 def _reason(exc: Exception | None) -> str:
