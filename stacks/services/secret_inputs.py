@@ -138,6 +138,9 @@ def decrypt_files(stack: GitStack, paths: Iterable[Path], *, root: Path, into: R
         if not sops.is_encrypted(text):
             continue
         shown = _shown(path, root)
+        foreign = sops.foreign_master_keys(text)
+        if foreign:
+            raise DeployError(f"{shown} is encrypted for {', '.join(foreign)}; dockhand decrypts age only")
         credential = stack.sops_credential
         if credential is None or not credential.age_key:
             raise DeployError(
