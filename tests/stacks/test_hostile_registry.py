@@ -100,3 +100,55 @@ def test_a_realm_that_is_no_url_is_a_registry_error(hostile: HostileRegistry) ->
     hostile.routes["/v2/team/app/manifests/1"] = Answer(401, {"WWW-Authenticate": 'Bearer realm="http://[::1"'})
     with pytest.raises(registry.RegistryError):
         registry.remote_digest(f"{hostile.host}/team/app:1")
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[HostileRegistry]:
+    with hostile_registry() as server:
+        yield server
+
+
+def test_a_redirect_is_followed_only_on_the_same_host(hostile: HostileRegistry, elsewhere: HostileRegistry) -> None:
+    digest = "sha256:" + "c" * 64
+    elsewhere.routes["/v2/team/app/manifests/1"] = Answer(200, {"Docker-Content-Digest": digest})
+    hostile.routes["/v2/team/app/manifests/1"] = Answer(
+        302, {"Location": f"http://{elsewhere.host}/v2/team/app/manifests/1"}
+    )
+    with pytest.raises(registry.RegistryError, match="redirected elsewhere"):
+        registry.remote_digest(f"{hostile.host}/team/app:1")
+    assert elsewhere.seen == []
+    hostile.routes["/v2/team/app/manifests/1"] = Answer(307, {"Location": "/v2/team/app/manifests/moved"})
+    hostile.routes["/v2/team/app/manifests/moved"] = Answer(200, {"Docker-Content-Digest": digest})
+    assert registry.remote_digest(f"{hostile.host}/team/app:1") == digest
+
+
+def test_a_token_service_that_answers_without_end_is_refused(hostile: HostileRegistry) -> None:
+    _bearer(hostile)
+    hostile.routes["/token"] = Answer(200, {"Content-Type": "application/json"}, endless=True)
+    with pytest.raises(registry.RegistryError, match="answered too much"):
+        registry.remote_digest(f"{hostile.host}/team/app:1")
+
+
+def test_a_realm_must_be_https_and_not_internal_for_a_public_registry(
+    hostile: HostileRegistry, elsewhere: HostileRegistry
+) -> None:
+    _bearer(hostile, realm="http://example.com/token")
+    with pytest.raises(registry.RegistryError, match="not https"):
+        registry.remote_digest(f"{hostile.host}/team/app:1")
+    public = registry._Session("1.1.1.1:5000", None)
+    for realm in (
+        "https://169.254.169.254/latest",
+        "https://10.1.2.3/token",
+        "https://[fe80::1]/t",
+        "https://127.0.0.1/t",
+    ):
+        with pytest.raises(registry.RegistryError, match="private address"):
+            public._realm(realm)
+    assert public._realm("https://9.9.9.9/token") == "https://9.9.9.9/token"
+    # A registry on an internal address may have its token service on one.
+    assert registry._Session("10.0.0.5:5000", None)._realm("https://10.0.0.6/t") == "https://10.0.0.6/t"
+    _bearer(hostile, realm=f"http://{elsewhere.host}/token")  # loopback: plain http is allowed
+    elsewhere.routes["/token"] = Answer(200, {"Content-Type": "application/json"}, b'{"token": "t"}')
+    with pytest.raises(registry.RegistryError, match="authentication failed: it needs a login"):
+        registry.remote_digest(f"{hostile.host}/team/app:1")
+    assert elsewhere.seen and elsewhere.seen[0].startswith("GET /token?")
