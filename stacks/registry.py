@@ -129,7 +129,9 @@ def _name_of(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host[:port]` (or a bare name or address) is this machine: the only place
+    plain http is spoken to (as dockerd allows for registries)."""
     name = _name_of(host)
     if name == "localhost":
         return True
@@ -168,7 +170,7 @@ class _Session:
 
     def _send(self, path: str, *, head: bool, headers: dict[str, str]) -> requests.Response:
         """The answer (its body unread and closed: only status and headers are used)."""
-        schemes = [self.base] if self.base else ["https", *(["http"] if _is_loopback(self.api) else [])]
+        schemes = [self.base] if self.base else ["https", *(["http"] if is_loopback(self.api) else [])]
         last: Exception | None = None
         for scheme in schemes:
             try:
@@ -259,7 +261,7 @@ class _Session:
             host, parts = "", urlsplit("")
         if not host or parts.scheme not in ("https", "http") or parts.username or parts.password:
             raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service is no http(s) URL")
-        if parts.scheme == "http" and not _is_loopback(host):
+        if parts.scheme == "http" and not is_loopback(host):
             raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service is not https")
         if _is_internal(host) and not _is_internal(_name_of(self.api)):
             raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service is on a private address")

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from stacks.api.registry_serializers import environment_ids_field, existing_environment_ids
 from stacks.models import SecretStore
+from stacks.registry import is_loopback
 
 
 class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
@@ -47,9 +48,15 @@ class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
         return value
 
     def validate_url(self, value: str) -> str:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (a bad port raises here)
+        except ValueError:
+            raise serializers.ValidationError("is not a URL") from None
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
             raise serializers.ValidationError("must be an http:// or https:// URL without credentials in it")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):  # (the token would cross in clear)
+            raise serializers.ValidationError("must be https:// (plain http only to this machine)")
         return value.rstrip("/")
 
     def validate_environmentIds(self, value: list[int]) -> list[int]:
