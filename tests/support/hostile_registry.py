@@ -1,4 +1,4 @@
-"""A registry-looking HTTP server on 127.0.0.1 that answers what a test tells it to, per
+"""A registry- (or Vault-) looking HTTP server on 127.0.0.1 that answers what a test tells it to, per
 path (a token service's JSON list, a redirect elsewhere, an endless body), and keeps
 each request it got: what a hostile repository's image host can do to dockhand."""
 
@@ -24,6 +24,7 @@ class HostileRegistry:
     port: int = 0
     routes: dict[str, Answer] = field(default_factory=dict)  # path (without query) -> answer
     seen: list[str] = field(default_factory=list)  # "METHOD path"
+    headers: list[dict[str, str]] = field(default_factory=list)  # each request's headers
 
     @property
     def host(self) -> str:
@@ -40,6 +41,10 @@ def hostile_registry() -> Iterator[HostileRegistry]:
 
         def _answer(self, head: bool) -> None:
             registry.seen.append(f"{self.command} {self.path}")
+            registry.headers.append(dict(self.headers.items()))
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
             answer = registry.routes.get(self.path.split("?", 1)[0], Answer(404))
             self.send_response(answer.status)
             for name, value in answer.headers.items():
@@ -64,6 +69,12 @@ def hostile_registry() -> Iterator[HostileRegistry]:
 
         def do_HEAD(self) -> None:
             self._answer(head=True)
+
+        def do_POST(self) -> None:
+            self._answer(head=False)
+
+        def do_PUT(self) -> None:
+            self._answer(head=False)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
