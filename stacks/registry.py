@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -234,7 +235,7 @@ class _Session:
                 stream=True,
             )
             with answer:
-                body = answer.raw.read(MAX_BODY + 1, decode_content=True)
+                body = _bounded_body(answer)
         except (requests.RequestException, OSError, ValueError) as exc:
             raise RegistryError(RegistryError.UNREACHABLE, self.host, f"its token service: {_reason(exc)}") from exc
         if answer.status_code in (401, 403):
@@ -266,6 +267,20 @@ class _Session:
         if _is_internal(host) and not _is_internal(_name_of(self.api)):
             raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service is on a private address")
         return realm
+
+
+def _bounded_body(answer: requests.Response) -> bytes:
+    """At most MAX_BODY + 1 bytes of the answer's body, read within TIMEOUT seconds in
+    all (a per-read timeout alone lets a trickle go on for hours)."""
+    deadline = time.monotonic() + TIMEOUT
+    body = b""
+    for chunk in answer.iter_content(8192):
+        body += chunk
+        if len(body) > MAX_BODY:
+            break
+        if time.monotonic() > deadline:
+            raise requests.Timeout("the body took too long")
+    return body
 
 
 def _is_internal(host: str) -> bool:

@@ -152,3 +152,13 @@ def test_a_realm_must_be_https_and_not_internal_for_a_public_registry(
     with pytest.raises(registry.RegistryError, match="authentication failed: it needs a login"):
         registry.remote_digest(f"{hostile.host}/team/app:1")
     assert elsewhere.seen and elsewhere.seen[0].startswith("GET /token?")
+
+
+def test_a_token_service_that_trickles_is_cut_off_in_time(
+    hostile: HostileRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "TIMEOUT", 1)
+    _bearer(hostile)
+    hostile.routes["/token"] = Answer(200, {"Content-Type": "application/json"}, endless=True, trickle=True)
+    with pytest.raises(registry.RegistryError, match="its token service: no answer within 1 s"):
+        registry.remote_digest(f"{hostile.host}/team/app:1")

@@ -5,6 +5,7 @@ each request it got: what a hostile repository's image host can do to dockhand."
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     endless: bool = False  # a body that never ends (Content-Length absent)
+    trickle: bool = False  # ... sent a byte at a time, slowly
 
 
 @dataclass
@@ -55,7 +57,12 @@ def hostile_registry() -> Iterator[HostileRegistry]:
             if head:
                 return
             try:
-                if answer.endless:
+                if answer.endless and answer.trickle:
+                    for _ in range(200):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                elif answer.endless:
                     chunk = b"x" * 65536
                     for _ in range(16 * 1024):  # up to 1 GiB: far more than anyone should read
                         self.wfile.write(chunk)
