@@ -14,11 +14,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -29,6 +32,9 @@ _HUB_AUTH_KEY = "https://index.docker.io/v1/"
 # Where dockerd reads a registry's CA (the same file is trusted here, so both agree).
 CERTS_DIR = Path("/etc/docker/certs.d")
 TIMEOUT = 15
+# The most of an answer's body read: a token is a few KiB; an endless body is refused.
+MAX_BODY = 64 * 1024
+MAX_REDIRECTS = 3  # followed only to the same scheme, host and port
 # A tag may point at one manifest or at an index of them (multi-platform): the digest a
 # `docker pull` records is of whichever it is, so every kind is accepted.
 MANIFEST_TYPES = ", ".join(
@@ -61,6 +67,11 @@ class Login:
     host: str
     username: str
     password: str = field(repr=False)
+
+    @property
+    def auth(self) -> str:
+        """`username:password` in base64, as DOCKER_CONFIG's `auths` hold it (a secret too)."""
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
 
 @dataclass(frozen=True)
@@ -112,8 +123,17 @@ def same_host(a: str, b: str) -> bool:
     return a.lower() == b.lower() or (a.lower() in hub and b.lower() in hub)
 
 
-def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
+def _name_of(host: str) -> str:
+    """The host name or address of `host[:port]` (an IPv6 address in brackets or bare)."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host[:port]` (or a bare name or address) is this machine: the only place
+    plain http is spoken to (as dockerd allows for registries)."""
+    name = _name_of(host)
     if name == "localhost":
         return True
     try:
@@ -150,24 +170,40 @@ class _Session:
         return answer
 
     def _send(self, path: str, *, head: bool, headers: dict[str, str]) -> requests.Response:
-        schemes = [self.base] if self.base else ["https", *(["http"] if _is_loopback(self.api) else [])]
+        """The answer (its body unread and closed: only status and headers are used)."""
+        schemes = [self.base] if self.base else ["https", *(["http"] if is_loopback(self.api) else [])]
         last: Exception | None = None
         for scheme in schemes:
             try:
-                answer = self.http.request(
-                    "HEAD" if head else "GET",
-                    f"{scheme}://{self.api}{path}",
-                    headers=headers,
-                    timeout=TIMEOUT,
-                    verify=_ca(self.host),
-                    allow_redirects=True,
-                )
+                answer = self._request(f"{scheme}://{self.api}{path}", head=head, headers=headers)
             except requests.RequestException as exc:
                 last = exc
                 continue
             self.base = scheme
             return answer
         raise RegistryError(RegistryError.UNREACHABLE, self.host, _reason(last))
+
+    def _request(self, url: str, *, head: bool, headers: dict[str, str]) -> requests.Response:
+        """One request, following a redirect only to the same scheme, host and port (a
+        redirect elsewhere would carry the login, or reach what the server can reach)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = self.http.request(
+                "HEAD" if head else "GET",
+                url,
+                headers=headers,
+                timeout=TIMEOUT,
+                verify=_ca(self.host),
+                allow_redirects=False,
+                stream=True,
+            )
+            answer.close()
+            if not answer.is_redirect:
+                return answer
+            target = urljoin(url, answer.headers.get("Location", ""))
+            if urlsplit(target)[:2] != urlsplit(url)[:2]:
+                raise RegistryError(RegistryError.UNREACHABLE, self.host, "it redirected elsewhere (not followed)")
+            url = target
+        raise RegistryError(RegistryError.UNREACHABLE, self.host, "it redirected too many times")
 
     def _refused(self) -> RegistryError:
         said = "the username or password was refused" if self.login else "it needs a login and none is configured"
@@ -187,23 +223,92 @@ class _Session:
         query = {"service": values.get("service", "")}
         if scope or values.get("scope"):
             query["scope"] = scope or values["scope"]
+        realm = self._realm(values["realm"])
         try:
-            answer = self.http.get(values["realm"], params=query, auth=basic, timeout=TIMEOUT, verify=_ca(self.host))
-        except requests.RequestException as exc:
+            answer = self.http.get(
+                realm,
+                params=query,
+                auth=basic,
+                timeout=TIMEOUT,
+                verify=_ca(self.host),
+                allow_redirects=False,
+                stream=True,
+            )
+            with answer:
+                body = _bounded_body(answer)
+        except (requests.RequestException, OSError, ValueError) as exc:
             raise RegistryError(RegistryError.UNREACHABLE, self.host, f"its token service: {_reason(exc)}") from exc
         if answer.status_code in (401, 403):
             raise self._refused()
-        try:
-            body = answer.json()
-            token = body.get("token") or body.get("access_token")
-        except ValueError:
-            token = None
+        if len(body) > MAX_BODY:
+            raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service answered too much")
+        token = _token_of(body)
         if answer.status_code != 200 or not token:
             raise RegistryError(
                 RegistryError.AUTHENTICATION, self.host, f"its token service answered {answer.status_code}"
             )
         self.http.auth = None
         self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def _realm(self, realm: str) -> str:
+        """The token service's URL, if dockhand may ask it: https (http only on a loopback
+        host), and not a private or link-local address unless the registry is one too
+        (a public registry must not point the server at what only it can reach)."""
+        try:
+            parts = urlsplit(realm)
+            host = parts.hostname or ""
+            parts.port  # noqa: B018 (a bad port raises here)
+        except ValueError:
+            host, parts = "", urlsplit("")
+        if not host or parts.scheme not in ("https", "http") or parts.username or parts.password:
+            raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service is no http(s) URL")
+        if parts.scheme == "http" and not is_loopback(host):
+            raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service is not https")
+        if _is_internal(host) and not _is_internal(_name_of(self.api)):
+            raise RegistryError(RegistryError.AUTHENTICATION, self.host, "its token service is on a private address")
+        return realm
+
+
+def _bounded_body(answer: requests.Response) -> bytes:
+    """At most MAX_BODY + 1 bytes of the answer's body, read within TIMEOUT seconds in
+    all (a per-read timeout alone lets a trickle go on for hours)."""
+    deadline = time.monotonic() + TIMEOUT
+    body = b""
+    for chunk in answer.iter_content(8192):
+        body += chunk
+        if len(body) > MAX_BODY:
+            break
+        if time.monotonic() > deadline:
+            raise requests.Timeout("the body took too long")
+    return body
+
+
+def _is_internal(host: str) -> bool:
+    """Whether `host` (a name or an address) is, or resolves to, an address that is not
+    global: loopback, private, link-local (the cloud metadata service), reserved."""
+    name = host
+    if name == "localhost":
+        return True
+    try:
+        addresses = [ipaddress.ip_address(name)]
+    except ValueError:
+        try:
+            found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return False  # (it cannot be reached either)
+        addresses = [ipaddress.ip_address(str(entry[4][0]).split("%", 1)[0]) for entry in found]
+    return any(not a.is_global for a in addresses)
+
+
+def _token_of(raw: bytes) -> str | None:
+    """The token of a token service's answer; None for anything but a JSON object with a
+    string `token` or `access_token` (a hostile service may answer anything)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+    return token if isinstance(token, str) and token.isprintable() and token.isascii() else None
 
 
 def _reason(exc: Exception | None) -> str:
@@ -285,8 +390,7 @@ def docker_config_write(where: Path, logins: Sequence[Login]) -> None:
     auths = {}
     for login in logins:
         key = _HUB_AUTH_KEY if same_host(login.host, DOCKER_HUB) else login.host
-        token = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
-        auths[key] = {"auth": token}
+        auths[key] = {"auth": login.auth}
     path = where / "config.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

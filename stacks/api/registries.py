@@ -4,7 +4,7 @@ of a registry's environments (or any, for a registry of every environment) reads
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -18,21 +18,27 @@ from dockhand.errors import require_superuser
 from dockhand.models import ApiToken
 from dockhand.tokens import token_environment_ids
 from stacks.api.registry_serializers import RegistrySerializer
-from stacks.models import Registry
+from stacks.models import Registry, SecretStore
 from stacks.services.access import visible_environment_ids
 from stacks.services.registries import registry_delete, registry_save, registry_test
 
+M = TypeVar("M", Registry, SecretStore)
 
-def registries_visible(request: Request | HttpRequest) -> QuerySet[Registry]:
-    """Owners: every registry; anyone else those of an environment they see, or of all."""
+
+def scoped_visible(request: Request | HttpRequest, everything: QuerySet[M]) -> QuerySet[M]:
+    """Owners: every row; anyone else those (registries, secret stores: `environment_ids`)
+    of an environment they see, or of all."""
     limit = token_environment_ids(request) if isinstance(request, Request) else None
     allowed = visible_environment_ids(request.user, limit)
-    everything = Registry.objects.all()
     if allowed is None:
         return everything
-    # A registry of every environment: for members of some environment, not for outsiders.
+    # A row of every environment: for members of some environment, not for outsiders.
     keep = [r.pk for r in everything if set(r.environment_ids or allowed) & set(allowed)]
-    return Registry.objects.filter(pk__in=keep)
+    return everything.filter(pk__in=keep)
+
+
+def registries_visible(request: Request | HttpRequest) -> QuerySet[Registry]:
+    return scoped_visible(request, Registry.objects.all())
 
 
 class RegistryList(CollectionView):

@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
+from stacks.api.registry_serializers import environment_ids_field, existing_environment_ids
 from stacks.models import SecretStore
+from stacks.registry import is_loopback
 
 
 class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
@@ -19,6 +21,7 @@ class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
     secretId = serializers.CharField(
         source="secret_id", write_only=True, required=False, allow_blank=True, max_length=2000
     )
+    environmentIds = environment_ids_field()
     hasToken = serializers.BooleanField(source="has_token", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 
@@ -34,6 +37,7 @@ class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
             "token",
             "roleId",
             "secretId",
+            "environmentIds",
             "hasToken",
             "createdAt",
         ]
@@ -44,10 +48,19 @@ class SecretStoreSerializer(serializers.ModelSerializer[SecretStore]):
         return value
 
     def validate_url(self, value: str) -> str:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (a bad port raises here)
+        except ValueError:
+            raise serializers.ValidationError("is not a URL") from None
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
             raise serializers.ValidationError("must be an http:// or https:// URL without credentials in it")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):  # (the token would cross in clear)
+            raise serializers.ValidationError("must be https:// (plain http only to this machine)")
         return value.rstrip("/")
+
+    def validate_environmentIds(self, value: list[int]) -> list[int]:
+        return existing_environment_ids(value)
 
     def validate_mount(self, value: str) -> str:
         value = value.strip("/")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,6 +13,7 @@ from rest_framework.views import APIView
 
 from dockhand.api import CollectionView, ItemView, error
 from dockhand.errors import require_superuser
+from stacks.api.registries import scoped_visible
 from stacks.api.secret_store_serializers import SecretStoreSerializer
 from stacks.models import SecretStore
 from stacks.services.secret_stores import secret_store_delete, secret_store_save, secret_store_test
@@ -18,8 +21,16 @@ from stacks.services.secret_stores import secret_store_delete, secret_store_save
 NOT_FOUND = "Secret store not found"
 
 
+def stores_visible(request: Request | HttpRequest) -> QuerySet[SecretStore]:
+    """Owners: every store; anyone else those of an environment they see, or of all."""
+    return scoped_visible(request, SecretStore.objects.all())
+
+
 class SecretStoreList(CollectionView):
     serializer, model = SecretStoreSerializer, SecretStore
+
+    def visible(self, request: Request) -> QuerySet[SecretStore]:
+        return stores_visible(request)
 
     def save(self, instance: SecretStore | None, fields: dict[str, Any]) -> SecretStore:
         return secret_store_save(store=instance, fields=fields)
@@ -27,6 +38,9 @@ class SecretStoreList(CollectionView):
 
 class SecretStoreDetail(ItemView):
     serializer, model, not_found = SecretStoreSerializer, SecretStore, NOT_FOUND
+
+    def visible(self, request: Request) -> QuerySet[SecretStore]:
+        return stores_visible(request)
 
     def save(self, instance: SecretStore | None, fields: dict[str, Any]) -> SecretStore:
         return secret_store_save(store=instance, fields=fields)
@@ -40,7 +54,7 @@ class SecretStoreTest(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         require_superuser(request.user)
-        store = SecretStore.objects.filter(pk=pk).first()
+        store = stores_visible(request).filter(pk=pk).first()
         if store is None:
             return error(NOT_FOUND, status.HTTP_404_NOT_FOUND)
         ok, message = secret_store_test(store=store)

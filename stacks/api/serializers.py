@@ -29,7 +29,7 @@ from stacks.models import Environment, GitStack, PullPolicy, StackEnvVar, defaul
 from stacks.services.access import admin_environment_ids, is_admin_of
 from stacks.services.deploy import relative_path_problem
 from stacks.services.schedules import CRON_PRESETS
-from stacks.services.secret_inputs import ref_problem
+from stacks.services.secret_inputs import ref_problem, refs_problem
 from stacks.services.source import StackSource
 from stacks.services.stacks import EnvVarInput, RepositoryUrl, local_environment
 from stacks.services.status import StackState
@@ -424,6 +424,11 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
             raise serializers.ValidationError(
                 {"sopsCredentialId": [f"credential {age.name!r} may not be used in environment {where.name!r}"]}
             )
+        moved = current is not None and "environment" in attrs  # (its references move with it)
+        overrides = attrs.get("env_vars", current.env_vars.values() if moved and current else [])
+        problem = refs_problem((v.get("secret_ref", "") for v in overrides), where)
+        if problem:
+            raise serializers.ValidationError({"envVars": [f"secretRef {problem}"]})
         return attrs
 
     def _check_credential(self, attrs: dict[str, Any], current: GitStack | None, environment: Environment) -> None:

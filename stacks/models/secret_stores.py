@@ -9,7 +9,8 @@ from dockhand.crypto import EncryptedTextField
 
 class SecretStore(models.Model):
     """Where `vault://<name>/<path>#<field>` references are read, and how to log in
-    (a token, or an AppRole's role id and secret id); secrets encrypted at rest."""
+    (a token, or an AppRole's role id and secret id); secrets encrypted at rest. Only
+    stacks of `environment_ids` may name it (empty: every environment), as registries."""
 
     class Kind(models.TextChoices):
         VAULT = "vault"
@@ -22,6 +23,7 @@ class SecretStore(models.Model):
     token = EncryptedTextField(blank=True)
     role_id = models.CharField(max_length=200, blank=True)
     secret_id = EncryptedTextField(blank=True)
+    environment_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -33,6 +35,9 @@ class SecretStore(models.Model):
     @property
     def has_token(self) -> bool:
         return bool(self.token or self.secret_id)
+
+    def allows_environment(self, environment_id: int) -> bool:
+        return not self.environment_ids or environment_id in self.environment_ids
 
     def secret_values(self) -> list[str]:
         """Its own secrets, for masking."""

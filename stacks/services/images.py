@@ -162,6 +162,9 @@ def stack_images_refresh(*, stack: GitStack) -> list[str]:
             seen[ref] = registry.remote_digest(ref, logins)
         except registry.RegistryError as exc:
             problems.append(str(exc))
+        except Exception:  # one registry's odd answer must not stop the others (nor the clock)
+            log.exception("asking the registry for %s failed", ref)
+            problems.append(f"Registry of {ref}: its answer could not be read")
     seen = {ref: digest for ref, digest in seen.items() if ref in running}
     if seen != stack.image_digests:
         stack.record(image_digests=seen)

@@ -60,5 +60,7 @@ def stack_logins(stack: GitStack, references: Iterable[str]) -> list[registry.Lo
 
 
 def registry_secrets(environment_id: int) -> list[str]:
-    """Every registry password a stack of this environment could carry (to mask)."""
-    return [r.password for r in environment_registries(environment_id) if r.password]
+    """Every registry password a stack of this environment could carry (to mask), and
+    its login as DOCKER_CONFIG holds it (`user:password` in base64)."""
+    found = [r for r in environment_registries(environment_id) if r.password]
+    return [r.password for r in found] + [_login(r).auth for r in found]

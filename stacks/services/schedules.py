@@ -113,9 +113,14 @@ def _plainly_unchanged(stacks: list[GitStack], heads: dict[int, str]) -> list[Gi
             continue
         # A secret rotated in its store, or a tag moved at its registry, is a change
         # too (a store that cannot answer is left to the one-by-one path, which fails
-        # the deploy saying why).
-        stack_images_refresh(stack=stack)
-        if secret_inputs_refresh(stack=stack) or not unchanged(stack, heads.get(stack.pk)):
+        # the deploy saying why; so is a stack whose asking failed in any other way,
+        # which must not drop the other stacks' tick).
+        try:
+            stack_images_refresh(stack=stack)
+            if secret_inputs_refresh(stack=stack) or not unchanged(stack, heads.get(stack.pk)):
+                continue
+        except Exception:
+            log.exception("checking stack %s for changes failed; it is checked on its own", stack.pk)
             continue
         if not deploy_needs_approval(None, stack.environment):
             found.append(stack)

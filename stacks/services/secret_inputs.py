@@ -30,8 +30,8 @@ from django.conf import settings
 
 from dockhand.crypto import fingerprint
 from stacks import compose, sops, vault
-from stacks.models import GitStack, SecretStore, StackEnvVar
-from stacks.services import sops_services
+from stacks.models import Environment, GitStack, SecretStore, StackEnvVar
+from stacks.services import compose_checks, sops_services
 from stacks.services.deploy_errors import DeployError
 from stacks.services.secret_stores import vault_store
 
@@ -60,15 +60,28 @@ def parse_ref(ref: str) -> Ref:
     return Ref(found["store"], found["path"].strip("/"), found["field"])
 
 
-def ref_problem(ref: str) -> str | None:
-    """Why `ref` cannot be resolved as stored (syntax, unknown store), or None (API validation)."""
+def ref_problem(ref: str, environment: Environment | None = None) -> str | None:
+    """Why `ref` cannot be resolved as stored (syntax, unknown store, a store the
+    stack's `environment` may not use), or None (API validation)."""
     try:
         parsed = parse_ref(ref)
     except ValueError as exc:
         return str(exc)
-    if not SecretStore.objects.filter(name=parsed.store).exists():
+    store = SecretStore.objects.filter(name=parsed.store).first()
+    if store is None:
         return f"there is no secret store named {parsed.store!r}"
+    if environment is not None and not store.allows_environment(environment.pk):
+        return _out_of_scope(store, environment)
     return None
+
+
+def refs_problem(refs: Iterable[str], environment: Environment) -> str | None:
+    """The first of `refs` a stack of `environment` may not name, and why; or None."""
+    return next((p for p in (ref_problem(r, environment) for r in refs if r) if p), None)
+
+
+def _out_of_scope(store: SecretStore, environment: Environment) -> str:
+    return f"secret store {store.name!r} may not be used in environment {environment.name!r}"
 
 
 @dataclass
@@ -82,10 +95,14 @@ class Resolved:
     values: list[str] = field(default_factory=list)
 
 
-def _store(name: str) -> vault.Store:
+def _store(name: str, stack: GitStack) -> vault.Store:
+    """The store, if the stack's environment may use it now (the stack may have moved,
+    or the store's environments changed, since the reference was saved)."""
     found = SecretStore.objects.filter(name=name).first()
     if found is None:
         raise vault.VaultError(f"there is no secret store named {name!r}")
+    if not found.allows_environment(stack.environment_id):
+        raise vault.VaultError(_out_of_scope(found, stack.environment))
     return vault_store(found)
 
 
@@ -101,7 +118,7 @@ def resolve_refs(stack: GitStack, into: Resolved) -> None:
         try:
             ref = parse_ref(var.secret_ref)
             if ref.store not in stores:
-                stores[ref.store] = _store(ref.store)
+                stores[ref.store] = _store(ref.store, stack)
             value = vault.read_field(stores[ref.store], path=ref.path, field=ref.field)
         except (ValueError, vault.VaultError) as exc:
             raise DeployError(f"override {var.key} ({var.secret_ref}): {exc}") from None
@@ -114,13 +131,13 @@ def decrypt_files(stack: GitStack, paths: Iterable[Path], *, root: Path, into: R
     """Decrypt, into `into`, every file of `paths` that sops encrypted, with the stack's
     age key. DeployError "could not decrypt <file> with the age key <name>" otherwise."""
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue  # (compose says so, naming the file)
-        if not sops.is_encrypted(text):
+        text = _read_inside(path, root)
+        if text is None or not sops.is_encrypted(text):
             continue
         shown = _shown(path, root)
+        foreign = sops.foreign_master_keys(text)
+        if foreign:
+            raise DeployError(f"{shown} is encrypted for {', '.join(foreign)}; dockhand decrypts age only")
         credential = stack.sops_credential
         if credential is None or not credential.age_key:
             raise DeployError(
@@ -150,6 +167,22 @@ def refuse_encrypted_env_files(model: dict[str, object]) -> None:
                 " dockhand decrypts the env_file of the project's own compose files, envFilePath and .env,"
                 " not one named in an included or extended file"
             )
+
+
+def _read_inside(path: Path, root: Path) -> str | None:
+    """The text of `path` if it is a regular file inside the working copy `root` of at
+    most compose_checks.MAX_FILE_BYTES; None otherwise (an absolute path, `../`, a
+    symlink out, /dev/zero: left unread, for the compose checks to refuse by name)."""
+    try:
+        real = path.resolve()
+        if not real.is_relative_to(root.resolve()) or not real.is_file():
+            return None
+        if real.stat().st_size > compose_checks.MAX_FILE_BYTES:
+            return None
+        with real.open("rb") as fh:
+            return fh.read(compose_checks.MAX_FILE_BYTES).decode("utf-8", errors="replace")
+    except (OSError, RuntimeError):  # (RuntimeError: a symlink loop)
+        return None
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -189,7 +222,7 @@ def secret_inputs_applied(
             _write_private(written[encrypted], resolved.files[encrypted])
         env_files = [written.get(p, p) for p in project.env_files]
         files = list(project.files)
-        services = _services_decrypted(by_service, project.files, resolved)
+        services = _services_decrypted(by_service, project.files, resolved, root=root)
         if services:
             generated = settings.RUN_DIR / f"{run_id}.sops-services.yaml"
             written[generated] = generated
@@ -208,7 +241,7 @@ def is_generated(path: Path) -> bool:
 
 
 def _services_decrypted(
-    by_service: dict[str, list[tuple[Path, Any]]], files: Sequence[Path], resolved: Resolved
+    by_service: dict[str, list[tuple[Path, Any]]], files: Sequence[Path], resolved: Resolved, *, root: Path
 ) -> dict[str, tuple[list[Any], dict[str, str]]]:
     """Per service with an encrypted env_file: the entries it keeps and the decrypted
     variables, in compose's order (a later env_file wins; its own environment wins over all)."""
@@ -224,10 +257,8 @@ def _services_decrypted(
                 variables.update(sops_services.decrypted_variables(resolved.files[path], shadowed))
                 continue
             kept.append(entry)
-            try:  # a later plain file's keys are its own again
-                later = sops.dotenv_values(path.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                later = {}
+            # A later plain file's keys are its own again (one the checks refuse: unread).
+            later = sops.dotenv_values(_read_inside(path, root) or "")
             for key in later:
                 variables.pop(key, None)
         services[name] = (kept, variables)

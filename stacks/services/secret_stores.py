@@ -33,7 +33,10 @@ def secret_store_save(*, store: SecretStore | None, fields: dict[str, Any]) -> S
             var.secret_ref = f"vault://{store.name}/" + var.secret_ref.removeprefix(f"vault://{renamed_from}/")
             var.save(update_fields=["secret_ref"])
     changed = sorted(n for n in _SECRETS if fields.get(n))
-    detail = f"url={store.url} mount={store.mount} secrets set: {', '.join(changed) or 'none'}"
+    detail = (
+        f"url={store.url} mount={store.mount} secrets set: {', '.join(changed) or 'none'}"
+        f" environmentIds={','.join(map(str, store.environment_ids)) or 'all'}"
+    )
     record("secret_store.create" if created else "secret_store.update", store, detail)
     return store
 
