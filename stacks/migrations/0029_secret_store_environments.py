@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stacks", "0027_merge_steps_13_15_16"),
+        ("stacks", "0028_merge_repository_config"),
     ]
 
     operations = [
