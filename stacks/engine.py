@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import docker
 from django.conf import settings
 from docker.errors import APIError, DockerException, NotFound
 from docker.tls import TLSConfig
 from requests import RequestException
 
-import docker
 from dockhand.sshopts import ssh_options, write_askpass
 
 PROJECT_LABEL = "com.docker.compose.project"

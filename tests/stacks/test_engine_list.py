@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import docker
 import pytest
 from docker.api.client import APIClient
 
-import docker
 from stacks import engine
 from tests.support import docker as dockersupport
 
