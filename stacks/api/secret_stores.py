@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 
 from dockhand.api import CollectionView, ItemView, error
 from dockhand.errors import require_superuser
+from dockhand.openapi import CHECKED
 from stacks.api.secret_store_serializers import SecretStoreSerializer
 from stacks.models import SecretStore
 from stacks.services.secret_stores import secret_store_delete, secret_store_save, secret_store_test
@@ -38,6 +40,7 @@ class SecretStoreDetail(ItemView):
 class SecretStoreTest(APIView):
     """POST /api/secret-stores/<id>/test: log in as a deploy would; what happened."""
 
+    @extend_schema(request=None, responses=CHECKED)
     def post(self, request: Request, pk: int) -> Response:
         require_superuser(request.user)
         store = SecretStore.objects.filter(pk=pk).first()
