@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error, query_bool, query_int
-from dockhand.openapi import ErrorSerializer, detail, flag
+from dockhand.openapi import ERROR_TEXT, ErrorSerializer, detail, flag
 from dockhand.tokens import token_environment_ids
 from gitsync import git
 from stacks import compose, engine
@@ -80,7 +80,14 @@ PROJECT = detail(
     containers=CONTAINER_ROW,
 )
 ENVIRONMENT_ID = OpenApiParameter("environmentId", int, description="The project's environment (default: local)")
-PROJECTS = {200: PROJECT, 502: ErrorSerializer}  # a list view (`lists`): 200 is an array of them
+NO_ENGINE = OpenApiResponse(ErrorSerializer, description="The environment's engine did not answer")
+# A list view (`lists`): 200 is an array of them; an environment named that the caller
+# does not see is a 404.
+PROJECTS = {
+    200: PROJECT,
+    404: OpenApiResponse(ErrorSerializer, description="No such environment visible to this caller"),
+    502: NO_ENGINE,
+}
 ALL = flag("all", "Also the projects with nothing running (default true)")
 ONLY_ENVIRONMENT = OpenApiParameter(
     "environmentId", int, description="Only this environment's (an engine that does not answer is a 502)"
@@ -159,7 +166,7 @@ class DockhandProjectList(ProjectList):
 class ProjectDetail(APIView):
     """GET one project; DELETE it (`?volumes=&images=`): unmanaged ones only."""
 
-    @extend_schema(responses={200: PROJECT, 502: ErrorSerializer}, parameters=[ENVIRONMENT_ID])
+    @extend_schema(responses={200: PROJECT, 502: NO_ENGINE}, parameters=[ENVIRONMENT_ID])
     def get(self, request: Request, name: str) -> Response:
         environment = _environment(request)
         if environment is None:
@@ -269,7 +276,7 @@ class ProjectAdopt(APIView):
                 reasons=serializers.ListField(child=serializers.CharField(), help_text="Why it does not match"),
                 deploymentId=serializers.IntegerField(allow_null=True),
             ),
-            502: ErrorSerializer,
+            502: OpenApiResponse(ErrorSerializer, description=ERROR_TEXT["502"]),
         },
         parameters=[
             ENVIRONMENT_ID,
