@@ -197,6 +197,11 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
     raise exceptions.ValidationError({name: [f"must be true or false, not {raw!r}"]})
 
 
+# The largest database id (a 64-bit column): a larger number names nothing, and a list
+# of ids kept in a JSON column could neither be stored faithfully nor answered.
+MAX_ID = 2**63 - 1
+
+
 def query_int(request: Request, name: str, default: int, *, minimum: int = 0, maximum: int = 10_000) -> int:
     """A bounded whole-number query parameter; anything else is a 400 naming it."""
     raw = request.query_params.get(name)

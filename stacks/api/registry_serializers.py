@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from dockhand.api import MAX_ID
 from stacks.models import Registry
 
 
@@ -23,7 +24,10 @@ class RegistrySerializer(serializers.ModelSerializer[Registry]):
     url = serializers.CharField(max_length=255)
     password = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False)
     environmentIds = serializers.ListField(
-        source="environment_ids", child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+        source="environment_ids",
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=1000,
     )
     hasPassword = serializers.BooleanField(source="has_password", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
