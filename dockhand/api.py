@@ -14,7 +14,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -197,6 +197,11 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
     raise exceptions.ValidationError({name: [f"must be true or false, not {raw!r}"]})
 
 
+# The largest database id (a 64-bit column): a larger number names nothing, and a list
+# of ids kept in a JSON column could neither be stored faithfully nor answered.
+MAX_ID = 2**63 - 1
+
+
 def query_int(request: Request, name: str, default: int, *, minimum: int = 0, maximum: int = 10_000) -> int:
     """A bounded whole-number query parameter; anything else is a 400 naming it."""
     raw = request.query_params.get(name)
@@ -364,6 +369,29 @@ class SessionView(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        responses=detail(
+            "Session",
+            authenticated=serializers.BooleanField(),
+            authEnabled=serializers.BooleanField(),
+            user=inline_serializer(
+                "SessionUser",
+                fields={
+                    "id": serializers.IntegerField(),
+                    "username": serializers.CharField(),
+                    "email": serializers.CharField(allow_null=True),
+                    "isAdmin": serializers.BooleanField(),
+                },
+                required=False,
+                help_text="Who is signed in (only when authenticated)",
+            ),
+            via=serializers.ChoiceField(
+                choices=["session", "token"], required=False, help_text="How (only when authenticated)"
+            ),
+        ),
+        tags=["auth"],
+        summary="Who is signed in",
+    )
     def get(self, request: Request) -> Response:
         user = request.user
         if not user.is_authenticated:

@@ -37,6 +37,8 @@ def detail(name: str, /, *, many: bool = False, **fields: Any) -> Any:
 
 
 SUCCESS = detail("Success", success=serializers.BooleanField())
+# A login tried now (a registry's, a secret store's): whether it worked, and what was said.
+CHECKED = detail("CheckResult", success=serializers.BooleanField(), message=serializers.CharField())
 
 
 class PageMetaSerializer(serializers.Serializer[Any]):
@@ -81,7 +83,7 @@ ERROR_TEXT = {
     "503": "The database cannot be written right now (see Retry-After)",
 }
 ITEM_VERBS = {"GET": "Get", "PUT": "Change", "DELETE": "Delete"}
-ACTION_VERBS = {"down": "Take down", "rollback": "Roll back", "test": "Test the engine of"}
+ACTION_VERBS = {"down": "Take down", "rollback": "Roll back", "test": "Test the engine of", "run": "Run the jobs of"}
 SCOPE_TEXT = {
     ApiToken.Scope.READ: "deploy:read",
     ApiToken.Scope.WRITE: "deploy:write",

@@ -60,8 +60,7 @@ api = [
     path("api/system", system_api.SystemInfo.as_view()),
     path("api/system/version", system_api.SystemVersion.as_view()),
     path("api/notifications", system_api.NotificationList.as_view()),
-    # Dockhand's name for the projects list (its `?env=` is environmentId).
-    path("api/stacks", projects_api.ProjectList.as_view(names=("env", "environmentId"))),
+    path("api/stacks", projects_api.DockhandProjectList.as_view()),
     path("api/tokens", TokenList.as_view()),
     path("api/tokens/<int:pk>", TokenDetail.as_view()),
     path("api/audit", AuditList.as_view()),

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from dockhand.api import MAX_ID
 from gitsync.models import Credential, Forge, Repository
 from gitsync.remotes import RemoteError, is_loopback, normal_prefix, parse
 from gitsync.services.forges import ForgeRefused, forge_client
@@ -38,7 +39,10 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
         source="url_prefixes", child=serializers.CharField(max_length=1000), required=False, max_length=50
     )
     environmentIds = serializers.ListField(
-        source="environment_ids", child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+        source="environment_ids",
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=1000,
     )
     allowPlainHttp = serializers.BooleanField(source="allow_plain_http", required=False)
     hasSecret = serializers.BooleanField(source="has_secret", read_only=True)

@@ -18,7 +18,7 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.api.deployment_serializers import DeploymentSerializer
-from stacks.api.swarm import swarm_answer
+from stacks.api.swarm import ACTION_FAILED, SwarmServiceSerializer, swarm_answer
 from stacks.api.views import STACK_NOT_FOUND, SYNC_ANSWERS, WAIT, sync_result, visible_deployment, visible_stacks
 from stacks.models import Deployment, GitStack, Membership
 from stacks.services.access import require
@@ -100,19 +100,26 @@ class StackOperation(APIView):
     operation = ""
 
     @extend_schema(
-        request=None,
+        request=detail(
+            "StackOperationRequest",
+            service=serializers.CharField(required=False, help_text="restart: only this swarm service"),
+        ),
         responses={
+            # compose's output; a swarm stack's restart: each service's state instead.
             200: detail(
                 "OperationDone",
                 success=serializers.BooleanField(),
-                output=serializers.CharField(),
-                stoppedByUser=serializers.BooleanField(),
+                output=serializers.CharField(required=False),
+                stoppedByUser=serializers.BooleanField(required=False),
+                waited=serializers.BooleanField(required=False),
+                services=SwarmServiceSerializer(many=True, required=False),
             ),
-            500: detail("OperationFailed", success=serializers.BooleanField(), error=serializers.CharField()),
+            **{code: ACTION_FAILED for code in (500, 502, 504)},
         },
         parameters=[
             flag("volumes", "down: also remove the stack's named volumes"),
             flag("images", "down: also remove the images it used"),
+            flag("wait", "restart of a swarm stack: answer once its services converged (default false)"),
         ],
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -6,17 +6,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error, query_bool, query_int
+from dockhand.openapi import ERROR_TEXT, ErrorSerializer, detail, flag
 from dockhand.tokens import token_environment_ids
 from gitsync import git
 from stacks import compose, engine
-from stacks.api.containers import container_row
+from stacks.api.containers import CONTAINER_ROW, container_row
 from stacks.api.serializers import GitStackSerializer
 from stacks.api.views import require_source
 from stacks.models import Environment, Membership
@@ -58,6 +60,44 @@ def project_row(project: Project) -> dict[str, Any]:
     }
 
 
+PROJECT = detail(
+    "Project",
+    name=serializers.CharField(),
+    environmentId=serializers.IntegerField(),
+    environment=serializers.CharField(),
+    managed=serializers.BooleanField(help_text="A git stack deploys it"),
+    stackId=serializers.IntegerField(allow_null=True),
+    stackName=serializers.CharField(allow_null=True),
+    status=serializers.CharField(help_text="running, partially running, exited, … (as `docker compose ls`)"),
+    services=detail(
+        "ProjectService",
+        name=serializers.CharField(),
+        states=serializers.ListField(child=serializers.CharField(), help_text="Its containers' states"),
+        running=serializers.IntegerField(),
+        total=serializers.IntegerField(),
+        many=True,
+    ),
+    containers=CONTAINER_ROW,
+)
+ENVIRONMENT_ID = OpenApiParameter("environmentId", int, description="The project's environment (default: local)")
+NO_ENGINE = OpenApiResponse(ErrorSerializer, description="The environment's engine did not answer")
+# A list view (`lists`): 200 is an array of them; an environment named that the caller
+# does not see is a 404.
+PROJECTS = {
+    200: PROJECT,
+    404: OpenApiResponse(ErrorSerializer, description="No such environment visible to this caller"),
+    502: NO_ENGINE,
+}
+ALL = flag("all", "Also the projects with nothing running (default true)")
+ONLY_ENVIRONMENT = OpenApiParameter(
+    "environmentId", int, description="Only this environment's (an engine that does not answer is a 502)"
+)
+PROJECT_DONE = detail("ProjectDone", success=serializers.BooleanField(), output=serializers.CharField())
+PROJECT_FAILED = detail(
+    "ProjectFailed", error=serializers.CharField(), code=serializers.CharField(), success=serializers.BooleanField()
+)
+
+
 def _environments(request: Request, *, names: tuple[str, ...] = ("environmentId",)) -> Any:
     """The environments asked about (`?environmentId=`, Dockhand's `?env=`) among those the
     caller sees: all of them when none is named."""
@@ -89,7 +129,9 @@ class ProjectList(APIView):
     `managed`; `all=false` leaves out those with nothing running."""
 
     names: tuple[str, ...] = ("environmentId",)
+    lists = True  # an array of projects (dockhand.openapi)
 
+    @extend_schema(responses=PROJECTS, parameters=[ALL, ONLY_ENVIRONMENT])
     def get(self, request: Request) -> Response:
         include_stopped = query_bool(request, "all", True)
         environments = _environments(request, names=self.names)
@@ -107,9 +149,24 @@ class ProjectList(APIView):
         return Response([project_row(p) for p in listed])
 
 
+class DockhandProjectList(ProjectList):
+    """GET /api/stacks?env=: Dockhand's name for the projects list (its `env` is environmentId)."""
+
+    names = ("env", "environmentId")
+
+    @extend_schema(
+        responses=PROJECTS,
+        parameters=[ALL, ONLY_ENVIRONMENT, OpenApiParameter("env", int, description="Dockhand's environmentId")],
+        summary="List compose projects (Dockhand's name)",
+    )
+    def get(self, request: Request) -> Response:
+        return super().get(request)
+
+
 class ProjectDetail(APIView):
     """GET one project; DELETE it (`?volumes=&images=`): unmanaged ones only."""
 
+    @extend_schema(responses={200: PROJECT, 502: NO_ENGINE}, parameters=[ENVIRONMENT_ID])
     def get(self, request: Request, name: str) -> Response:
         environment = _environment(request)
         if environment is None:
@@ -121,6 +178,14 @@ class ProjectDetail(APIView):
         except engine.EngineError as exc:
             return error(str(exc), status.HTTP_502_BAD_GATEWAY, cause=exc)
 
+    @extend_schema(
+        responses={200: PROJECT_DONE, 502: PROJECT_FAILED},
+        parameters=[
+            ENVIRONMENT_ID,
+            flag("volumes", "Also remove its named volumes"),
+            flag("images", "Also remove the images it used"),
+        ],
+    )
     def delete(self, request: Request, name: str) -> Response:
         environment = _environment(request)
         if environment is None:
@@ -142,6 +207,7 @@ class ProjectOperation(APIView):
 
     operation = ""
 
+    @extend_schema(request=None, responses={200: PROJECT_DONE, 502: PROJECT_FAILED}, parameters=[ENVIRONMENT_ID])
     def post(self, request: Request, name: str) -> Response:
         environment = _environment(request)
         if environment is None:
@@ -197,6 +263,26 @@ class ProjectAdopt(APIView):
     """POST /api/projects/<name>/adopt {"repositoryId" | "url", "composePath", "branch"?, …}:
     the project becomes a git stack of that project name (the stack create's fields)."""
 
+    @extend_schema(
+        request=GitStackSerializer(partial=True),
+        responses={
+            201: detail(
+                "Adoption",
+                stackId=serializers.IntegerField(),
+                stackName=serializers.CharField(),
+                commit=serializers.CharField(),
+                matched=serializers.BooleanField(help_text="What runs is the commit's model"),
+                syncState=serializers.ChoiceField(choices=["Synced", "OutOfSync"]),
+                reasons=serializers.ListField(child=serializers.CharField(), help_text="Why it does not match"),
+                deploymentId=serializers.IntegerField(allow_null=True),
+            ),
+            502: OpenApiResponse(ErrorSerializer, description=ERROR_TEXT["502"]),
+        },
+        parameters=[
+            ENVIRONMENT_ID,
+            flag("check", "Ask the remote whether the repository, branch and files exist first (default true)"),
+        ],
+    )
     def post(self, request: Request, name: str) -> Response:
         environment = _environment(request)
         if environment is None:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 from dockhand.api import CollectionView, ItemView, error
 from dockhand.errors import require_superuser
 from dockhand.models import ApiToken
+from dockhand.openapi import CHECKED
 from dockhand.tokens import token_environment_ids
 from stacks.api.registry_serializers import RegistrySerializer
 from stacks.models import Registry, SecretStore
@@ -69,6 +71,7 @@ class RegistryTest(APIView):
 
     write_scope = ApiToken.Scope.WRITE
 
+    @extend_schema(request=None, responses=CHECKED)
     def post(self, request: Request, pk: int) -> Response:
         require_superuser(request.user)
         instance = registries_visible(request).filter(pk=pk).first()

@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from dockhand.api import MAX_ID
 from stacks.models import Environment, Registry
 
 _HOST = re.compile(
@@ -29,7 +30,10 @@ def _host(value: str) -> str:
 def environment_ids_field() -> serializers.ListField:
     """Which environments' stacks may use a registry or secret store (empty: all)."""
     return serializers.ListField(
-        source="environment_ids", child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+        source="environment_ids",
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=1000,
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 
 from dockhand.api import CollectionView, ItemView, error
 from dockhand.errors import require_superuser
+from dockhand.openapi import CHECKED
 from stacks.api.registries import scoped_visible
 from stacks.api.secret_store_serializers import SecretStoreSerializer
 from stacks.models import SecretStore
@@ -52,6 +54,7 @@ class SecretStoreDetail(ItemView):
 class SecretStoreTest(APIView):
     """POST /api/secret-stores/<id>/test: log in as a deploy would; what happened."""
 
+    @extend_schema(request=None, responses=CHECKED)
     def post(self, request: Request, pk: int) -> Response:
         require_superuser(request.user)
         store = stores_visible(request).filter(pk=pk).first()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 
 from dockhand.api import error, query_bool
 from dockhand.models import ApiToken
+from dockhand.openapi import detail, flag
 from stacks import engine
 from stacks.api.views import STACK_NOT_FOUND, visible_stacks
 from stacks.models import GitStack
@@ -26,6 +28,35 @@ from stacks.services.swarm_ops import (
 )
 
 MAX_REPLICAS = 1000
+
+
+class SwarmServiceSerializer(serializers.Serializer[Any]):
+    """What became of one service an action was about (`_rows`)."""
+
+    service = serializers.CharField(help_text="The compose service")
+    name = serializers.CharField(help_text="The swarm service")
+    done = serializers.BooleanField(help_text="Converged, or its job completed (false without ?wait=true)")
+    detail = serializers.CharField()
+    error = serializers.CharField(allow_null=True)
+
+
+SWARM_DONE = detail(
+    "SwarmDone",
+    success=serializers.BooleanField(),
+    waited=serializers.BooleanField(),
+    services=SwarmServiceSerializer(many=True),
+)
+# An action that ran and failed (500), did not converge within the wait (504), or met
+# an engine that does not answer (502); a swarm action says each service's state.
+ACTION_FAILED = detail(
+    "ActionFailed",
+    error=serializers.CharField(),
+    code=serializers.CharField(),
+    success=serializers.BooleanField(),
+    services=SwarmServiceSerializer(many=True, required=False),
+)
+SWARM_ANSWERS = {200: SWARM_DONE, 500: ACTION_FAILED, 502: ACTION_FAILED, 504: ACTION_FAILED}
+WAIT = flag("wait", "Answer once the services converged or their jobs completed (default false)")
 
 
 def _rows(results: list[ServiceResult]) -> list[dict[str, Any]]:
@@ -72,6 +103,17 @@ class SwarmAction(APIView):
     write_scope = ApiToken.Scope.WRITE
     action = ""
 
+    @extend_schema(
+        request=detail(
+            "SwarmActionRequest",
+            service=serializers.CharField(required=False, help_text="One service (default: every one it fits)"),
+            replicas=serializers.IntegerField(
+                required=False, min_value=0, max_value=MAX_REPLICAS, help_text="scale: how many (required)"
+            ),
+        ),
+        responses=SWARM_ANSWERS,
+        parameters=[WAIT],
+    )
     def post(self, request: Request, pk: int) -> Response:
         stack = visible_stacks(request, GitStack.objects.select_related("environment")).filter(pk=pk).first()
         if stack is None:

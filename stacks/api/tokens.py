@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.accounts import token_create, token_revoke, user_tokens
-from dockhand.api import error
+from dockhand.api import MAX_ID, error
 from dockhand.models import ApiToken
 from stacks.models import Environment
 from stacks.services.access import visible_environment_ids
@@ -25,7 +25,10 @@ class TokenSerializer(serializers.ModelSerializer[Any]):
 
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiToken.Scope.choices), allow_empty=False)
     environmentIds = serializers.ListField(  # noqa: N815 (the API speaks camelCase)
-        source="environment_ids", child=serializers.IntegerField(), required=False, allow_null=True
+        source="environment_ids",
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        allow_null=True,
     )
     expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True)  # noqa: N815
     lastUsedAt = serializers.DateTimeField(source="last_used_at", read_only=True, allow_null=True)  # noqa: N815

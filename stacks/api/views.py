@@ -359,14 +359,14 @@ def _with_status(request: Request, deployments: Any) -> Any:
     return deployments.filter(status__in=wanted) if wanted else deployments
 
 
+DEPLOYMENT_PAGE = paged_of("DeploymentPage", DeploymentListSerializer)
+STATUS_FILTER = OpenApiParameter(
+    "status", str, description=f"Only these statuses, comma-separated ({', '.join(Deployment.Status.values)})"
+)
+
+
 class StackDeployments(APIView):
-    @extend_schema(
-        responses=paged_of("DeploymentPage", DeploymentListSerializer),
-        parameters=[
-            *PAGE_PARAMETERS,
-            OpenApiParameter("status", str, enum=Deployment.Status.values, description="Only this status"),
-        ],
-    )
+    @extend_schema(responses=DEPLOYMENT_PAGE, parameters=[*PAGE_PARAMETERS, STATUS_FILTER])
     def get(self, request: Request, pk: int) -> Response:
         if not visible_stacks(request, GitStack.objects).filter(pk=pk).exists():
             return error(STACK_NOT_FOUND, status.HTTP_404_NOT_FOUND)
@@ -384,6 +384,18 @@ class DeploymentList(APIView):
     """GET /api/deployments?status=&stackId=&environmentId=&limit=&offset=: every stack's
     deployments the caller may see, newest first, in the seed's paged shape."""
 
+    @extend_schema(
+        operation_id="deployments_list",
+        responses=DEPLOYMENT_PAGE,
+        parameters=[
+            OpenApiParameter("limit", int, description="Rows in the page (1-100, default 20)"),
+            PAGE_PARAMETERS[1],
+            STATUS_FILTER,
+            OpenApiParameter("stackId", int, description="Only this stack's"),
+            OpenApiParameter("environmentId", int, description="Only the stacks of this environment"),
+        ],
+        summary="List the deployments of every stack",
+    )
     def get(self, request: Request) -> Response:
         deployments = _with_status(request, visible_deployments(request))
         if "stackId" in request.query_params:

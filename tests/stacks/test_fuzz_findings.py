@@ -31,3 +31,20 @@ def test_a_removed_stacks_deployment_answers_a_null_stack_id(
     assert removed.status_code == 200, removed.content
     kept = api.get(f"/api/deployments/{deployed.json()['deploymentId']}")
     assert kept.status_code == 200 and kept.json()["stackId"] is None
+
+
+HUGE_ID = 2**64 + 1  # beyond a database id: stored in a JSON list, no answer could render it again
+
+
+def test_an_environment_id_beyond_any_id_is_a_400_naming_the_field(api: APIClient) -> None:
+    registry = {"name": "huge", "url": "registry.example:5000", "environmentIds": [HUGE_ID]}
+    credential = {"name": "huge", "authType": "token", "username": "u", "token": "t", "environmentIds": [HUGE_ID]}
+    for path, body in (("/api/registries", registry), ("/api/git/credentials", credential)):
+        response = api.post(path, body, format="json")
+        assert response.status_code == 400, (path, response.content)
+        assert "environmentIds" in response.json()["fields"], response.content
+        assert api.get(path).status_code == 200  # and the list still answers
+    tokens = api.post(
+        "/api/tokens", {"name": "huge", "scopes": ["deploy:read"], "environmentIds": [HUGE_ID]}, format="json"
+    )
+    assert tokens.status_code == 400, tokens.content
