@@ -233,7 +233,7 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
-def _webhook(kind: str, parameter: str) -> dict[str, Any]:
+def _webhook(kind: str, parameter: str, target: str = "") -> dict[str, Any]:
     accepted = {
         "type": "object",
         "description": "What the delivery did: the deployments it queued, or why it did nothing.",
@@ -249,14 +249,17 @@ def _webhook(kind: str, parameter: str) -> dict[str, Any]:
         "post": {
             "operationId": f"{kind}_webhook",
             "tags": ["webhooks"],
-            "summary": f"Push webhook of a {kind}",
+            "summary": f"Push webhook of a {kind.replace('_', ' ')}",
             "description": (
                 f"A forge's push event for this {kind} (GitHub, GitLab, Gitea/Forgejo, Bitbucket or a "
                 "plain JSON body). Authenticated by the webhook secret, not by a login: GitHub's and "
                 "Gitea's `X-Hub-Signature-256` (HMAC-SHA256 of the body), GitLab's `X-Gitlab-Token`, "
                 "or `?secret=` / `X-Webhook-Secret`. A push to another branch is answered 200 and ignored."
             ),
-            "parameters": [{"name": parameter, "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": [
+                {"name": parameter, "in": "path", "required": True, "schema": {"type": "integer"}},
+                *([{"name": target, "in": "path", "required": True, "schema": {"type": "string"}}] if target else []),
+            ],
             "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
             "security": [{"webhookSignature": []}, {"webhookSecret": []}],
             "responses": {
@@ -286,6 +289,7 @@ def _webhook(kind: str, parameter: str) -> dict[str, Any]:
 PLAIN_VIEWS: dict[str, Any] = {
     "/api/git/stacks/{id}/webhook": _webhook("stack", "id"),
     "/api/git/repositories/{id}/webhook": _webhook("repository", "id"),
+    "/api/git/repositories/{id}/webhook/{target}": _webhook("repository_target", "id", "target"),
     "/metrics": {
         "get": {
             "operationId": "metrics",

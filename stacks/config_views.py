@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error
+from dockhand.openapi import detail
 from dockhand.tokens import token_environment_ids
 from gitsync import git
 from gitsync.services.visibility import repositories_visible
@@ -42,9 +44,30 @@ def requested_environment(request: Request, given: Any) -> Environment | None:
     return environment
 
 
+_LISTED = detail("DiscoveredStack", many=True, id=serializers.IntegerField(), stackName=serializers.CharField())
+DISCOVERED = detail(
+    "Discovery",
+    file=serializers.CharField(),
+    commit=serializers.CharField(),
+    environmentId=serializers.IntegerField(),
+    created=_LISTED,
+    updated=_LISTED,
+    unchanged=_LISTED,
+    missing=_LISTED,
+)
+
+
 class RepositoryDiscover(APIView):
     """POST /api/git/repositories/<id>/discover {"environmentId"?, "target"?}"""
 
+    @extend_schema(
+        request=detail(
+            "DiscoverRequest",
+            environmentId=serializers.IntegerField(required=False),
+            target=serializers.CharField(required=False),
+        ),
+        responses=DISCOVERED,
+    )
     def post(self, request: Request, pk: int) -> Response:
         repository = repositories_visible(git_reach(request)).filter(pk=pk).first()
         if repository is None:

@@ -17,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +26,7 @@ from rest_framework.views import APIView
 from dockhand.api import error, query_bool
 from dockhand.errors import Forbidden
 from dockhand.models import ApiToken
+from dockhand.openapi import flag
 from gitsync import git
 from gitsync.models import Repository
 from gitsync.services.repositories import repository_for_url, repository_name_from_url
@@ -149,11 +151,56 @@ def _repository(target: _Target, environment: Environment) -> Repository:
     return repository_for_url(url=target.url, branch=target.branch or "main", credential=credential)
 
 
+POLL_RESULTS = inline_serializer(
+    "PollResult",
+    many=True,
+    fields={
+        "url": serializers.CharField(),
+        "stackId": serializers.IntegerField(),
+        "stackName": serializers.CharField(),
+        "status": serializers.CharField(required=False),
+        "success": serializers.BooleanField(required=False),
+        "deployed": serializers.BooleanField(required=False),
+        "message": serializers.CharField(required=False),
+        "error": serializers.CharField(required=False),
+        "commit": serializers.CharField(required=False, allow_null=True),
+        "output": serializers.CharField(required=False),
+        "deploymentId": serializers.IntegerField(required=False, allow_null=True),
+    },
+)
+
+
 class PollRun(APIView):
     """POST /api/poll/run: sync every target of doco-cd's body, answering each result."""
 
     write_scope = ApiToken.Scope.WRITE  # running stacks; making one needs an admin (below)
 
+    @extend_schema(
+        parameters=[
+            flag("wait", "Answer each sync's result (default), or 202 with the deployment ids at once"),
+            OpenApiParameter("environmentId", int, description="Where the stacks are (default: local)"),
+        ],
+        request=inline_serializer(
+            "PollTarget",
+            many=True,
+            fields={
+                "url": serializers.CharField(),
+                "reference": serializers.CharField(required=False),
+                "deployments": inline_serializer(
+                    "PollDeployment",
+                    many=True,
+                    required=False,
+                    fields={
+                        "name": serializers.CharField(),
+                        "working_dir": serializers.CharField(required=False),
+                        "compose_files": serializers.ListField(child=serializers.CharField(), required=False),
+                        "env_files": serializers.ListField(child=serializers.CharField(), required=False),
+                    },
+                ),
+            },
+        ),
+        responses={200: POLL_RESULTS, 202: POLL_RESULTS},
+    )
     def post(self, request: Request) -> Response:
         wait = query_bool(request, "wait", True)  # doco-cd's default
         try:

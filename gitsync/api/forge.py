@@ -7,17 +7,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error, query_int
 from dockhand.errors import Forbidden
+from dockhand.openapi import detail
 from gitsync import forge
 from gitsync.models import Credential
 from gitsync.services.forges import ForgeRefused, forge_client
 from gitsync.services.visibility import ReachOf, owners_only
+
+_ASKED = [
+    OpenApiParameter("forge", str, required=True, enum=list(forge.FORGES), description="Which forge's API"),
+    OpenApiParameter("apiUrl", str, description="The forge's API (empty: the public one)"),
+    OpenApiParameter("credentialId", int, description="A token credential whose URL prefixes hold apiUrl"),
+    OpenApiParameter("q", str, description="Narrows the list"),
+    OpenApiParameter("page", int, description="1 and up"),
+]
+
+
+def _page(name: str, item: Any) -> Any:
+    return detail(name, data=item, page=serializers.IntegerField(), hasMore=serializers.BooleanField())
+
+
+REPOSITORY_PAGE = _page(
+    "ForgeRepositoryPage",
+    detail(
+        "ForgeRepository",
+        many=True,
+        name=serializers.CharField(),
+        ref=serializers.CharField(),
+        cloneUrl=serializers.CharField(),
+        defaultBranch=serializers.CharField(),
+        private=serializers.BooleanField(),
+    ),
+)
+BRANCH_PAGE = _page("ForgeBranchPage", serializers.ListField(child=serializers.CharField()))
 
 
 class _Browse(APIView):
@@ -60,6 +89,9 @@ class _Browse(APIView):
 
 
 class ForgeRepositories(_Browse):
+    """GET /api/forge/repositories: the repositories a forge token sees."""
+
+    @extend_schema(parameters=_ASKED, responses=REPOSITORY_PAGE)
     def get(self, request: Request) -> Response:
         query = request.query_params.get("q", "")[:100]
         return self.answer(request, lambda client, page: forge.list_repositories(client, query=query, page=page))
@@ -75,6 +107,12 @@ class ForgeRepositories(_Browse):
 
 
 class ForgeBranches(_Browse):
+    """GET /api/forge/branches: the branches of one of them."""
+
+    @extend_schema(
+        parameters=[*_ASKED, OpenApiParameter("repo", str, required=True, description="owner/repo, or a GitLab id")],
+        responses=BRANCH_PAGE,
+    )
     def get(self, request: Request) -> Response:
         repo = request.query_params.get("repo", "").strip()
         if not repo:
