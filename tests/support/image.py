@@ -97,7 +97,8 @@ class ComposedDockhand:
                 last = (response.status_code, response.text)
                 if response.status_code == 200:
                     return
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # Docker's proxy takes the connection before the product listens behind it.
                 last = exc
             time.sleep(1)
         raise AssertionError(f"not healthy within {timeout} s (last: {last}):\n{self.logs()}")
