@@ -26,6 +26,13 @@ ADMIN_PASSWORD = "browser-Admin-pass-77"
 SECRET = "browser-Secret-4d9e1f"
 
 
+def _click_below_the_fold(driver: WebDriver, element: Any) -> None:
+    """The stack page grew (images, containers): its overrides editor starts below the
+    fold, and Bootstrap's smooth scrolling would still be moving at click time."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
+
+
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory, docker_image: str) -> Iterator[Product]:
     need("make", shutil.which("make") is not None)
@@ -107,7 +114,7 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     stack_url = driver.current_url
 
     # A secret override, added with the editor.
-    driver.find_element(By.ID, "add-env-row").click()
+    _click_below_the_fold(driver, driver.find_element(By.ID, "add-env-row"))
     row = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")[-1]
     row.find_element(By.NAME, "key").send_keys("API_KEY")
     row.find_element(By.NAME, "value").send_keys(SECRET)
@@ -183,7 +190,7 @@ def test_a_saved_override_shows_the_banner_until_sync_applies_it(
         driver.get(stack_url)
         assert not driver.find_elements(By.ID, "pending-changes")
 
-        driver.find_element(By.ID, "add-env-row").click()
+        _click_below_the_fold(driver, driver.find_element(By.ID, "add-env-row"))
         row = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")[-1]
         row.find_element(By.NAME, "key").send_keys("PLAIN")
         row.find_element(By.NAME, "value").send_keys("from-the-banner-test")
