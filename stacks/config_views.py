@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockhand.api import error
-from dockhand.openapi import detail
+from dockhand.openapi import ErrorSerializer, detail
 from dockhand.tokens import token_environment_ids
 from gitsync import git
 from gitsync.services.visibility import repositories_visible
@@ -66,7 +66,10 @@ class RepositoryDiscover(APIView):
             environmentId=serializers.IntegerField(required=False),
             target=serializers.CharField(required=False),
         ),
-        responses=DISCOVERED,
+        responses={
+            200: DISCOVERED,
+            502: OpenApiResponse(ErrorSerializer, description="The repository's remote could not be read"),
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         repository = repositories_visible(git_reach(request)).filter(pk=pk).first()

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from dockhand.api import error, query_bool
 from dockhand.errors import Forbidden
 from dockhand.models import ApiToken
-from dockhand.openapi import flag
+from dockhand.openapi import ErrorSerializer, flag
 from gitsync import git
 from gitsync.models import Repository
 from gitsync.services.repositories import repository_for_url, repository_name_from_url
@@ -199,7 +199,12 @@ class PollRun(APIView):
                 ),
             },
         ),
-        responses={200: POLL_RESULTS, 202: POLL_RESULTS},
+        responses={
+            200: POLL_RESULTS,
+            202: POLL_RESULTS,
+            404: OpenApiResponse(ErrorSerializer, description="No such environment the caller sees"),
+            502: OpenApiResponse(ErrorSerializer, description="A repository's remote could not be read"),
+        },
     )
     def post(self, request: Request) -> Response:
         wait = query_bool(request, "wait", True)  # doco-cd's default

@@ -8,6 +8,7 @@ of records: callers pass where the store is and how to log in.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import hvac
@@ -15,6 +16,8 @@ import requests
 from hvac import exceptions
 
 TIMEOUT = 10  # seconds per request: a deploy waits on it
+
+log = logging.getLogger(__name__)
 
 
 class VaultError(Exception):
@@ -89,6 +92,9 @@ class _Translated:
             raise VaultError(f"{where} is sealed or down: could not {self.action}", unreachable=True) from None
         if isinstance(exc, exceptions.VaultError | requests.exceptions.RequestException):
             raise VaultError(f"{where} answered an error: could not {self.action}") from None
+        if isinstance(exc, Exception):  # e.g. urllib3's LocationParseError for a host like `a..b`
+            log.warning("asking %s failed: %s", where, type(exc).__name__)
+            raise VaultError(f"{where} could not be asked ({type(exc).__name__}): could not {self.action}") from None
 
 
 def read_field(store: Store, *, path: str, field: str) -> str:

@@ -48,3 +48,14 @@ def test_an_environment_id_beyond_any_id_is_a_400_naming_the_field(api: APIClien
         "/api/tokens", {"name": "huge", "scopes": ["deploy:read"], "environmentIds": [HUGE_ID]}, format="json"
     )
     assert tokens.status_code == 400, tokens.content
+
+
+def test_testing_a_store_whose_host_cannot_be_parsed_says_so(api: APIClient) -> None:
+    # `a..b` passes the URL field but urllib3 cannot parse it: the test was a 500.
+    created = api.post(
+        "/api/secret-stores", {"name": "odd", "kind": "vault", "url": "https://a..b", "token": "t"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    tested = api.post(f"/api/secret-stores/{created.json()['id']}/test")
+    assert tested.status_code == 200, tested.content
+    assert tested.json()["success"] is False and "could not be asked" in tested.json()["message"]
