@@ -68,7 +68,7 @@ class RepositoryDiscover(APIView):
         ),
         responses={
             200: DISCOVERED,
-            502: OpenApiResponse(ErrorSerializer, description="The repository's remote could not be read"),
+            502: OpenApiResponse(ErrorSerializer, description="The repository's remote could not be reached"),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -93,5 +93,8 @@ class RepositoryDiscover(APIView):
         except ConfigInvalid as exc:
             return error(str(exc), status.HTTP_400_BAD_REQUEST)
         except git.GitError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY)
+            # Unreachable is the remote's fault (502); a refused login or a missing
+            # branch is the stored configuration's (409), as for the stack's own diff.
+            code = status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT
+            return error(str(exc), code, cause=exc)
         return Response(found.body())

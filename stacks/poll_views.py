@@ -203,7 +203,7 @@ class PollRun(APIView):
             200: POLL_RESULTS,
             202: POLL_RESULTS,
             404: OpenApiResponse(ErrorSerializer, description="No such environment the caller sees"),
-            502: OpenApiResponse(ErrorSerializer, description="A repository's remote could not be read"),
+            502: OpenApiResponse(ErrorSerializer, description="A repository's remote could not be reached"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -224,7 +224,10 @@ class PollRun(APIView):
         except ConfigInvalid as exc:
             return error(str(exc), status.HTTP_400_BAD_REQUEST)
         except git.GitError as exc:
-            return error(str(exc), status.HTTP_502_BAD_GATEWAY)
+            # Unreachable is the remote's fault (502); a refused login or a missing
+            # branch is the stored configuration's (409), as for the stack's own diff.
+            code = status.HTTP_502_BAD_GATEWAY if exc.unreachable else status.HTTP_409_CONFLICT
+            return error(str(exc), code, cause=exc)
         started = [(target, stack, self._sync(request, stack)) for target in targets for stack in target.stacks]
         results = []
         for target, stack, outcome in started:

@@ -59,3 +59,21 @@ def test_testing_a_store_whose_host_cannot_be_parsed_says_so(api: APIClient) -> 
     tested = api.post(f"/api/secret-stores/{created.json()['id']}/test")
     assert tested.status_code == 200, tested.content
     assert tested.json()["success"] is False and "could not be asked" in tested.json()["message"]
+
+
+def test_discovery_with_a_login_the_remote_refuses_is_a_409_not_a_server_error(
+    api: APIClient, git_server: Any, app_repo: TestRepo
+) -> None:
+    wrong = api.post(
+        "/api/git/credentials",
+        {"name": "wrong", "authType": "token", "token": "not-the-token", "urlPrefixes": [git_server.prefix]},
+        format="json",
+    )
+    assert wrong.status_code == 201, wrong.content
+    repository = api.post(
+        "/api/git/repositories?check=false", {"url": app_repo.url, "credentialId": wrong.json()["id"]}, format="json"
+    )
+    assert repository.status_code == 201, repository.content
+    answer = api.post(f"/api/git/repositories/{repository.json()['id']}/discover", {}, format="json")
+    assert answer.status_code == 409, answer.content
+    assert "authentication failed" in answer.json()["error"]
