@@ -56,9 +56,11 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DOCKHAND_DEBUG", False)
 BIND = env_str("DOCKHAND_BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
 BIND_HOST, BIND_PORT = split_bind(BIND)
-# Daphne processes serving BIND side by side (dockhand.listen): one a core by default,
-# since one process runs one request's Python at a time.
-WEB_PROCESSES = env_int("DOCKHAND_WEB_PROCESSES", len(os.sched_getaffinity(0)), minimum=1)
+# Daphne processes serving BIND side by side (dockhand.listen): one process runs one
+# request's Python at a time, so one a core by default from four cores up. Below that
+# one: a second costs about 90 MiB, which a small host needs more (benchmark #7).
+_CORES = len(os.sched_getaffinity(0))
+WEB_PROCESSES = env_int("DOCKHAND_WEB_PROCESSES", _CORES if _CORES >= 4 else 1, minimum=1)
 # The base of every URL shown or sent out (webhook URLs, notifications); empty means
 # "the host of the request", which ALLOWED_HOSTS then vouches for.
 PUBLIC_URL = env_public_url("DOCKHAND_PUBLIC_URL")
