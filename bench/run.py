@@ -37,7 +37,9 @@ def main(argv: list[str]) -> None:
                 finally:
                     app.remove_projects()  # the clock may deploy a stack before set-up marks it deployed
         if not only or 4 in only:
-            with w.product("webhooks") as app:
+            # Step 17's web tier: two processes, as DOCKHAND_WEB_PROCESSES=2 sets on this
+            # 2-core machine (the default starts two from four cores up).
+            with w.product("webhooks", {"DOCKHAND_WEB_PROCESSES": str(webhooks.WEB_PROCESSES)}) as app:
                 try:
                     webhooks.run(w, app, report)
                 finally:

@@ -20,6 +20,7 @@ from tests.support import webhooks as hooks
 from tests.support.product import free_port
 
 SECONDS, CONNECTIONS, RUNS = 5, 32, 5
+WEB_PROCESSES = 2
 
 
 def _wrk(url: str, hook_dir: Path | None) -> dict[str, str]:
@@ -92,7 +93,7 @@ def run(world: World, app: Running, report: Report) -> None:
     report.add(
         Row(
             4,
-            f"signed GitHub push webhooks, {CONNECTIONS} clients (wrk)",
+            f"signed GitHub push webhooks, {CONNECTIONS} clients (wrk), {WEB_PROCESSES} web processes",
             f"`/api/health` {rate_base:.0f}/s",
             f"{rate_ours:.0f}/s, p99 {p99:.0f} ms",
             f"{share:.0%} of health, p99 {p99:.0f} ms",
