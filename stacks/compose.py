@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 
@@ -392,8 +392,7 @@ def pull(
     stop: threading.Event | None = None,
 ) -> None:
     """`pull` of these services: their tags' current images (an image update)."""
-    args = [*project.args(), "pull", *services]
-    run(args, env=env, on_line=on_line, timeout=timeout, cwd=project.workdir, stop=stop)
+    _of_services("pull", project, services, env=env, on_line=on_line, timeout=timeout, stop=stop)
 
 
 def push(
@@ -406,8 +405,11 @@ def push(
     stop: threading.Event | None = None,
 ) -> None:
     """`push` of these services' images, to the names their `image:` gives."""
-    args = [*project.args(), "push", *services]
-    run(args, env=env, on_line=on_line, timeout=timeout, cwd=project.workdir, stop=stop)
+    _of_services("push", project, services, env=env, on_line=on_line, timeout=timeout, stop=stop)
+
+
+def _of_services(verb: str, project: ComposeProject, services: Sequence[str], **run_with: Any) -> None:
+    run([*project.args(), verb, *services], cwd=project.workdir, **run_with)
 
 
 def operate(
