@@ -13,7 +13,8 @@ from dockhand.errors import require_superuser
 from dockhand.pages import Resource
 from stacks.api.secret_store_serializers import SecretStoreSerializer
 from stacks.api.secret_stores import stores_visible
-from stacks.models import Environment, SecretStore
+from stacks.models import SecretStore
+from stacks.registry_views import environment_choices
 from stacks.services.secret_stores import secret_store_delete, secret_store_save, secret_store_test
 
 
@@ -42,10 +43,7 @@ STORES = Resource(
     save=lambda instance, fields: secret_store_save(store=instance, fields=fields),
     delete=lambda instance: secret_store_delete(store=instance),
     defaults={"mount": "secret"},
-    page_context=lambda request: {
-        "environments": list(Environment.objects.values_list("pk", "name")),
-        "environment_names": dict(Environment.objects.values_list("pk", "name")),
-    },
+    page_context=environment_choices,
     visible=stores_visible,
 )
 

