@@ -25,6 +25,7 @@ from dockhand.masking import MASK
 from tests.conftest import GIT_TOKEN, GIT_USER, need, unique_stack_name
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
+from tests.support.browser import click
 from tests.support.product import ApiClient, Product, running_product
 
 ADMIN_PASSWORD = "containers-Admin-pass-58"
@@ -106,8 +107,7 @@ def _click(driver: WebDriver, css: str) -> None:
 
     def clicked(d: WebDriver) -> bool:
         found = d.find_element(By.CSS_SELECTOR, css)
-        d.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", found)
-        found.click()
+        click(d, found)
         return True
 
     _wait(driver).until(clicked)

@@ -20,17 +20,11 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, need, slow_compose_file, unique_stack_name
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
+from tests.support.browser import click
 from tests.support.product import ApiClient, Product, running_product
 
 ADMIN_PASSWORD = "browser-Admin-pass-77"
 SECRET = "browser-Secret-4d9e1f"
-
-
-def _click_below_the_fold(driver: WebDriver, element: Any) -> None:
-    """The stack page grew (images, containers): its overrides editor starts below the
-    fold, and Bootstrap's smooth scrolling would still be moving at click time."""
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
-    element.click()
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +82,7 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     _fill(driver, name="test-server", username=GIT_USER, token=GIT_TOKEN, urlPrefixes=git_server.prefix)
     Select(driver.find_element(By.NAME, "authType")).select_by_value("token")
     save = driver.find_element(By.ID, "save-credential")  # below the fold since the scope fields
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save)
-    save.click()
+    click(driver, save)
     _wait(driver).until(ec.url_to_be(f"{base}/credentials/"))
     assert "test-server" in driver.page_source and GIT_TOKEN not in driver.page_source
 
@@ -107,21 +100,18 @@ def test_a_person_creates_a_stack_syncs_it_and_watches_it_deploy_live(
     _fill(driver, stackName=stack_name)
     Select(driver.find_element(By.NAME, "repositoryId")).select_by_visible_text(f"browser-repo — {repo.url}")
     save = driver.find_element(By.ID, "save-stack")
-    # Below the fold; Bootstrap's smooth scrolling would still be moving at click time.
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save)
-    save.click()
+    click(driver, save)
     _wait(driver).until(ec.url_matches(r"/stacks/\d+/$"))
     stack_url = driver.current_url
 
     # A secret override, added with the editor.
-    _click_below_the_fold(driver, driver.find_element(By.ID, "add-env-row"))
+    click(driver, driver.find_element(By.ID, "add-env-row"))
     row = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")[-1]
     row.find_element(By.NAME, "key").send_keys("API_KEY")
     row.find_element(By.NAME, "value").send_keys(SECRET)
     row.find_element(By.NAME, "secret").click()
     save_env = driver.find_element(By.ID, "save-env")  # below the containers section: scrolled to first
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save_env)
-    save_env.click()
+    click(driver, save_env)
     _wait(driver).until(ec.url_to_be(stack_url))
     assert SECRET not in driver.page_source
 
@@ -190,13 +180,12 @@ def test_a_saved_override_shows_the_banner_until_sync_applies_it(
         driver.get(stack_url)
         assert not driver.find_elements(By.ID, "pending-changes")
 
-        _click_below_the_fold(driver, driver.find_element(By.ID, "add-env-row"))
+        click(driver, driver.find_element(By.ID, "add-env-row"))
         row = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")[-1]
         row.find_element(By.NAME, "key").send_keys("PLAIN")
         row.find_element(By.NAME, "value").send_keys("from-the-banner-test")
         save = driver.find_element(By.ID, "save-env")  # below the fold since the containers section
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", save)
-        save.click()
+        click(driver, save)
         banner = _wait(driver).until(ec.visibility_of_element_located((By.ID, "pending-changes")))
         assert "Saved changes are not applied yet" in banner.text and "override PLAIN added" in banner.text
 

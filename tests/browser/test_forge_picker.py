@@ -12,13 +12,13 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import need
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
+from tests.support.browser import click
 from tests.support.forge import ForgeServer
 from tests.support.product import ApiClient, Product, running_product
 
@@ -61,11 +61,6 @@ def _names(driver: WebDriver, list_id: str) -> list[str]:
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"#{list_id} button .mono")]
 
 
-def _click(driver: WebDriver, element: WebElement) -> None:
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
-    element.click()
-
-
 def _open(driver: WebDriver, url: str) -> None:
     """The page, logged in as the admin first when the browser is not (yet)."""
     driver.get(url)
@@ -77,11 +72,11 @@ def _open(driver: WebDriver, url: str) -> None:
 
 
 def _open_picker(driver: WebDriver, forge_server: ForgeServer) -> None:
-    _click(driver, driver.find_element(By.ID, "forge-browse-toggle"))
+    click(driver, driver.find_element(By.ID, "forge-browse-toggle"))
     api_url = driver.find_element(By.ID, "forge-api-url")
     api_url.clear()
     api_url.send_keys(forge_server.api_url)
-    _click(driver, driver.find_element(By.ID, "forge-list"))
+    click(driver, driver.find_element(By.ID, "forge-list"))
     _wait(driver).until(lambda d: len(_names(d, "forge-repos")) == 20)
 
 
@@ -99,20 +94,20 @@ def test_a_repository_and_branch_picked_from_the_forge_fill_the_form(
 
     _open_picker(driver, forge_server)
     assert _names(driver, "forge-repos")[0] == "octo/service-00"
-    _click(driver, driver.find_element(By.ID, "forge-next"))
+    click(driver, driver.find_element(By.ID, "forge-next"))
     _wait(driver).until(lambda d: "octo/shop" in _names(d, "forge-repos"))
     assert driver.find_element(By.ID, "forge-page").text == "Page 2"
     assert not driver.find_element(By.ID, "forge-next").is_enabled()
 
     search = driver.find_element(By.ID, "forge-search")
     search.send_keys("shop")
-    _click(driver, driver.find_element(By.ID, "forge-list"))
+    click(driver, driver.find_element(By.ID, "forge-list"))
     _wait(driver).until(lambda d: _names(d, "forge-repos") == ["octo/shop"])
-    _click(driver, driver.find_element(By.CSS_SELECTOR, "#forge-repos button"))
+    click(driver, driver.find_element(By.CSS_SELECTOR, "#forge-repos button"))
     _wait(driver).until(lambda d: _names(d, "forge-branches") == ["trunk", "next", "feature/cart"])
     assert driver.find_element(By.ID, "url").get_attribute("value") == "https://forge.example.test/octo/shop.git"
     assert driver.find_element(By.ID, "branch").get_attribute("value") == "trunk"  # its default
-    _click(driver, driver.find_elements(By.CSS_SELECTOR, "#forge-branches button")[2])
+    click(driver, driver.find_elements(By.CSS_SELECTOR, "#forge-branches button")[2])
     assert driver.find_element(By.ID, "branch").get_attribute("value") == "feature/cart"
     assert all(r.authorized for r in forge_server.requests)
     assert TOKEN not in driver.page_source
@@ -121,7 +116,7 @@ def test_a_repository_and_branch_picked_from_the_forge_fill_the_form(
         driver.set_window_size(width, height)
         driver.get(f"{base}/stacks/new/")
         _open_picker(driver, forge_server)
-        _click(driver, driver.find_element(By.CSS_SELECTOR, "#forge-repos button"))
+        click(driver, driver.find_element(By.CSS_SELECTOR, "#forge-repos button"))
         _wait(driver).until(lambda d: len(_names(d, "forge-branches")) == 2)
         driver.execute_script("document.getElementById('forge-browser').scrollIntoView({behavior: 'instant'})")
         overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
@@ -132,9 +127,9 @@ def test_a_repository_and_branch_picked_from_the_forge_fill_the_form(
 
 def test_a_refusal_is_said_in_the_picker(product: Product, driver: WebDriver, forge_server: ForgeServer) -> None:
     _open(driver, f"{product.url}/stacks/new/")
-    _click(driver, driver.find_element(By.ID, "forge-browse-toggle"))
+    click(driver, driver.find_element(By.ID, "forge-browse-toggle"))
     driver.find_element(By.ID, "forge-api-url").send_keys("https://other.example.test/api")
-    _click(driver, driver.find_element(By.ID, "forge-list"))
+    click(driver, driver.find_element(By.ID, "forge-list"))
     failure = _wait(driver).until(ec.visibility_of_element_located((By.ID, "forge-error")))
     assert failure.text.startswith("credentialId:")
     assert forge_server.requests == []

@@ -18,6 +18,7 @@ from tests.browser.test_account_pages import SIZES, Shots, _wait
 from tests.conftest import need
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
+from tests.support.browser import click
 from tests.support.product import ApiClient, Product, running_product
 from tests.support.vault import OpenBao, age_key
 
@@ -38,13 +39,6 @@ def driver() -> Iterator[WebDriver]:
     chrome = browsersupport.start()
     yield chrome
     chrome.quit()
-
-
-def _click(driver: WebDriver, by: str, value: str) -> None:
-    """Click an element once scrolled to the middle (a fixed bar may cover the bottom)."""
-    element = driver.find_element(by, value)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
 
 
 def test_a_store_and_an_age_key_made_and_used_from_the_pages(
@@ -68,7 +62,7 @@ def test_a_store_and_an_age_key_made_and_used_from_the_pages(
     driver.find_element(By.ID, "name").send_keys("prod-bao")
     driver.find_element(By.ID, "url").send_keys(openbao.url)
     driver.find_element(By.ID, "token").send_keys(openbao.token)
-    _click(driver, By.ID, "save-store")
+    click(driver, driver.find_element(By.ID, "save-store"))
     _wait(driver).until(ec.url_to_be(f"{base}/secret-stores/"))
     assert "Store prod-bao created." in driver.page_source and openbao.token not in driver.page_source
     driver.find_element(By.CSS_SELECTOR, 'button[data-test="prod-bao"]').click()
@@ -91,7 +85,7 @@ def test_a_store_and_an_age_key_made_and_used_from_the_pages(
     driver.find_element(By.ID, "ageKey").send_keys(key.identity)
     shots.paths.append(tmp_path / "age-form-desktop-1366x900.png")
     driver.save_screenshot(str(tmp_path / "age-form-desktop-1366x900.png"))
-    _click(driver, By.ID, "save-credential")
+    click(driver, driver.find_element(By.ID, "save-credential"))
     _wait(driver).until(ec.url_to_be(f"{base}/credentials/"))
     assert "team-age" in driver.page_source and key.identity not in driver.page_source
 
@@ -122,11 +116,11 @@ def test_a_store_and_an_age_key_made_and_used_from_the_pages(
 
     # A reference typed into the overrides editor is saved as one.
     driver.get(f"{base}/stacks/{sid}/")
-    _click(driver, By.ID, "add-env-row")
+    click(driver, driver.find_element(By.ID, "add-env-row"))
     rows = driver.find_elements(By.CSS_SELECTOR, "#env-rows tr")
     rows[-1].find_element(By.NAME, "key").send_keys("API_KEY")
     rows[-1].find_element(By.NAME, "value").send_keys("vault://prod-bao/app/api#key")
-    _click(driver, By.ID, "save-env")
+    click(driver, driver.find_element(By.ID, "save-env"))
     _wait(driver).until(ec.url_to_be(f"{base}/stacks/{sid}/"))
     shown = {v["key"]: v for v in api.get(f"/api/git/stacks/{sid}").json()["envVars"]}
     assert shown["API_KEY"]["secretRef"] == "vault://prod-bao/app/api#key" and shown["API_KEY"]["value"] is None

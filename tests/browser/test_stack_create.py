@@ -15,13 +15,13 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import GIT_TOKEN, GIT_USER, compose_file, need, unique_stack_name
 from tests.support import browser as browsersupport
 from tests.support import docker as dockersupport
+from tests.support.browser import click
 from tests.support.gitserver import git as run_git
 from tests.support.product import ApiClient, Product, running_product
 
@@ -67,12 +67,6 @@ def _shots(driver: WebDriver, folder: Path, name: str, show: str, *, wide: str =
     driver.set_window_size(*SIZES["desktop"])
 
 
-def _click(driver: WebDriver, element: WebElement) -> None:
-    # Below the fold; Bootstrap's smooth scrolling would still be moving at click time.
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
-    element.click()
-
-
 def _offered(driver: WebDriver, field: str) -> list[str]:
     return [
         b.get_attribute("data-value") or "" for b in driver.find_elements(By.CSS_SELECTOR, f'[data-fill="{field}"]')
@@ -115,7 +109,7 @@ def test_a_wrong_branch_is_refused_at_create_with_the_branches_offered(
     # A wrong branch, submitted: refused, the branches named, what was typed kept.
     branch = driver.find_element(By.ID, "branch")
     branch.send_keys("mian")
-    _click(driver, driver.find_element(By.ID, "save-stack"))
+    click(driver, driver.find_element(By.ID, "save-stack"))
     refusal = _wait(driver).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, '#branch-check [data-error-for="branch"]'))
     )
@@ -131,20 +125,20 @@ def test_a_wrong_branch_is_refused_at_create_with_the_branches_offered(
     assert api.get("/api/git/stacks").json() == []
 
     # One picked: the field is filled, asked about again, no longer marked; then created.
-    _click(driver, driver.find_element(By.CSS_SELECTOR, '[data-fill="branch"][data-value="develop"]'))
+    click(driver, driver.find_element(By.CSS_SELECTOR, '[data-fill="branch"][data-value="develop"]'))
     _wait(driver).until(lambda d: "develop is at " in d.find_element(By.ID, "branch-check").text)
     assert "is-invalid" not in (driver.find_element(By.ID, "branch").get_attribute("class") or "")
     assert "Found on develop" in driver.find_element(By.ID, "composePath-check").text
     # An override given on the create form, a secret one too.
     for key, value, secret in (("MODE", "prod", False), ("API_KEY", "create-Secret-81", True)):
-        _click(driver, driver.find_element(By.ID, "add-env-row"))
+        click(driver, driver.find_element(By.ID, "add-env-row"))
         row = driver.find_elements(By.CSS_SELECTOR, "#env-rows .env-row")[-1]
         row.find_element(By.NAME, "key").send_keys(key)
         row.find_element(By.NAME, "value").send_keys(value)
         if secret:
             row.find_element(By.NAME, "secret").click()
     _shots(driver, shots, "stack-form-overrides", "overrides")
-    _click(driver, driver.find_element(By.ID, "save-stack"))
+    click(driver, driver.find_element(By.ID, "save-stack"))
     _wait(driver).until(ec.url_matches(r"/stacks/\d+/$"))
     created = api.get("/api/git/stacks").json()
     assert [(s["stackName"], s["branch"], s["composePath"]) for s in created] == [(name, "develop", "compose.yaml")]

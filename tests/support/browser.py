@@ -7,6 +7,8 @@ import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -35,6 +37,9 @@ def start(*, javascript: bool = True) -> webdriver.Chrome:
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1280,1000",
+        # Bootstrap scrolls smoothly unless the reader asked for less motion: a click
+        # right after scrolling would otherwise land while the page still moves.
+        "--force-prefers-reduced-motion",
         f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
     ):
         options.add_argument(flag)
@@ -43,3 +48,10 @@ def start(*, javascript: bool = True) -> webdriver.Chrome:
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     return driver
+
+
+def click(driver: WebDriver, element: WebElement) -> None:
+    """Click an element once it is scrolled to the middle of the screen, clear of the
+    fixed bars at the top and the bottom, with no scrolling animation left to finish."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
