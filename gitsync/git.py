@@ -288,7 +288,11 @@ def remote_head(*, url: str, branch: str, auth: GitAuth | None) -> str:
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
             return sha
-    raise BranchMissing(f"Branch {branch!r} does not exist in {url}")
+    raise _branch_missing(branch, url)
+
+
+def _branch_missing(branch: str, url: str) -> BranchMissing:
+    return BranchMissing(f"Branch {branch!r} does not exist in {url}")
 
 
 @dataclass(frozen=True)
@@ -504,6 +508,8 @@ def checkout(*, workdir: Path, url: str, branch: str, auth: GitAuth | None, comm
             runner.execute(["git", "checkout", "--force", "--detach", target], env=env, umask=_WORKING_COPY_UMASK)
             return _commit_info(runner, env, "HEAD")
         except git.GitCommandError as exc:
+            if not commit and _NO_SUCH_REF in (exc.stderr or ""):
+                raise _branch_missing(branch, url) from exc  # as `remote_head` says it
             raise _error(exc, auth, "Failed to pull from repository", url) from exc
 
 
@@ -550,6 +556,10 @@ def commit_on_branch(*, url: str, branch: str, commit: str, auth: GitAuth | None
             raise _error(exc, auth, "Failed to read the branch", url) from exc
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+# What `git fetch` says of a branch the remote does not have.
+_NO_SUCH_REF = "couldn't find remote ref"
 
 
 def _fetch(runner: git.cmd.Git, env: dict[str, str], *, url: str, branch: str, commit: str = "") -> str:

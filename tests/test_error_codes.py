@@ -73,7 +73,8 @@ def test_a_branch_gone_upstream_is_branch_missing(
     def gone(**_: Any) -> str:
         raise git.BranchMissing("Branch 'main' was not found on the remote")
 
-    monkeypatch.setattr(git, "remote_head", gone)
+    monkeypatch.setattr(git, "remote_head", gone)  # the request's look at the branch
+    monkeypatch.setattr(git, "checkout", gone)  # the worker's fetch
     answer = api.post(f"/api/git/stacks/{stack.pk}/sync", {}, format="json")
     assert answer.status_code == 500, answer.content  # the sync ran, and failed
     assert answer.json()["code"] == "branch_missing"

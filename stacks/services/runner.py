@@ -237,22 +237,22 @@ def _sync(
         stack.record(pinned_commit=target)  # pinned to the commit that runs: nothing to do
         _unchanged(deployment, output, target)
         return
-    if not target and not deployment.commit_sha:  # (set: already seen to be new)
-        head = git.remote_head(url=repository.url, branch=stack.branch, auth=auth)
-        stack.record(remote_head=head)
-        if applied and head == stack.last_commit:
-            if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
-                stack.record(pinned_commit="")
-            _unchanged(deployment, output, head)
-            return
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
+    # The branch is fetched at once, not asked for its head first: a push's deploy is one
+    # git round trip, and an unchanged head (rare here: the waiting caller and the clock
+    # find those before the queue) fetches nothing new.
     commit = git.checkout(
         workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target or approved
     )
-    _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
-    deployment.record(revision=revision(commit.sha, config), config=config)
     if not target:  # what was just fetched is the branch head now
         stack.record(remote_head=commit.sha)
+    if not target and not deployment.commit_sha and applied and commit.sha == stack.last_commit:
+        if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
+            stack.record(pinned_commit="")
+        _unchanged(deployment, output, commit.sha)
+        return
+    _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
+    deployment.record(revision=revision(commit.sha, config), config=config)
     outcome.status_posted = deployment_status_post(deployment, "pending") is not None
     subject = commit.message.splitlines()[0] if commit.message else ""
     if deployment.rollback_to_id is not None:

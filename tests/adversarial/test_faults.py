@@ -162,7 +162,7 @@ def test_a_stalled_git_server_is_cut_off_by_the_timeout(
     response = _sync(api, stack)
     elapsed = time.monotonic() - started
     assert response.status_code == 502 and response.json()["success"] is False
-    assert response.json()["error"] == "Failed to read the remote: the remote did not answer in 3 s"
+    assert response.json()["error"] == "Failed to pull from repository: the remote did not answer in 3 s"
     assert elapsed < 20, f"the stalled fetch took {elapsed:.0f} s"
     assert accepted, "git did connect to the stalled server"
     assert GitStack.objects.get(pk=stack["id"]).lock_owner is None

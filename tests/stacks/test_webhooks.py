@@ -182,3 +182,19 @@ def test_received_webhooks_are_listed_without_secrets(api: Any, hooked: dict[str
     assert rows[1]["deploymentId"] == deployment_id and rows[1]["provider"] == "github" and rows[1]["via"] == "stack"
     assert hooked["webhookSecret"] not in listed.content.decode()
     assert hook.headers["X-Hub-Signature-256"] not in listed.content.decode()
+
+
+def test_a_push_is_deployed_with_one_fetch_and_no_ls_remote(
+    hooked: dict[str, Any], app_repo: Any, git_server: Any
+) -> None:
+    # The worker fetches the branch at once: asking for its head first (ls-remote, one
+    # more round trip) cost a push ~35 ms of the ~60 the raw commands allow (bench #9).
+    hook = hooks.github_push(app_repo, hooked["webhookSecret"], before=hooked["before"], shas=[hooked["new"]])
+    asked = len(git_server.requests)
+    assert _send(hook, hooked).status_code == 202
+    # Authenticated requests only: git asks anonymously first and is told 401.
+    seen = [r.split()[1].split("?")[0].rsplit("/", 1)[-1] for r in git_server.requests[asked:] if not r.endswith(" -")]
+    # One fetch in git's protocol v2: the capabilities, then ls-refs, then fetch. An
+    # ls-remote first would add a capabilities request and an ls-refs of its own.
+    assert seen == ["refs", "git-upload-pack", "git-upload-pack"], seen
+    assert dockersupport.container_env(container_name(hooked))["VERSION"] == "2"
