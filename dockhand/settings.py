@@ -234,6 +234,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # The same broker, woken by each queued task instead of waiting for its next poll.
+    Q_CLUSTER["broker_class"] = "dockhand.broker.ORM"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
