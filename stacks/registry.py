@@ -387,14 +387,18 @@ def docker_config(parent: Path, logins: Sequence[Login] = ()) -> Iterator[Path]:
 
 def docker_config_write(where: Path, logins: Sequence[Login]) -> None:
     """(Re)write `config.json` in a run's DOCKER_CONFIG with these logins."""
+    fd = os.open(where / "config.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(docker_config_json(logins))
+
+
+def docker_config_json(logins: Sequence[Login]) -> bytes:
+    """A DOCKER_CONFIG's `config.json` holding these logins and nothing else."""
     auths = {}
     for login in logins:
         key = _HUB_AUTH_KEY if same_host(login.host, DOCKER_HUB) else login.host
         auths[key] = {"auth": login.auth}
-    path = where / "config.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"auths": auths}, fh)
+    return json.dumps({"auths": auths}).encode()
 
 
 # What dockerd and compose print when a pull fails, by kind (their words vary by version).

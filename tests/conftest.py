@@ -211,7 +211,8 @@ def make_stack(api: APIClient, token_credential: dict[str, Any], projects: list[
 
 @pytest.fixture
 def compose_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Records every compose command dockhand runs (the real commands still run)."""
+    """Records every compose command dockhand runs, when it runs (the real commands
+    still run)."""
     from stacks import compose
 
     calls: list[str] = []
@@ -225,8 +226,14 @@ def compose_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("config")
         return real_config(project, **kwargs)
 
+    def go(held: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(" ".join(held.args))  # an `up` started ahead runs from here
+        return real_go(held, *args, **kwargs)
+
+    real_go = compose.HeldUp.go
     monkeypatch.setattr(compose, "run", run)
     monkeypatch.setattr(compose, "config", config)
+    monkeypatch.setattr(compose.HeldUp, "go", go)
     return calls
 
 

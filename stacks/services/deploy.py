@@ -7,7 +7,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -320,49 +320,53 @@ def stack_deploy(
     on (this environment's), in a DOCKER_CONFIG made for this run; a stack with
     `pushTo` pushes what it built."""
     pins = pins or {}
+    options = compose.UpOptions(
+        # Like `docker compose up -d`: an image that is missing is built anyway;
+        # buildOnDeploy rebuilds every deploy so a changed Dockerfile takes effect.
+        build=stack.build_on_deploy,
+        no_cache=stack.no_build_cache,
+        pull=stack.pull_policy,
+        force_recreate=stack.force_recreate,
+        timeout=stack.compose_timeout or settings.DEPLOY_TIMEOUT,
+    )
+    # `up` starts beside the checks when it is the one command to run with the files
+    # as they are: no override file to add, nothing to pull or build before it.
+    ahead = not (stack.environment.swarm or pins or stack.push_to or pull or options.no_cache)
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
         if on_secrets is not None:
             on_secrets(inputs.resolved.values)
-        model = _checked_model(stack, inputs.project, inputs.env, root=workdir)
-        project, model, pushed = _with_images(
-            stack, inputs, model, run_id=run_id, root=workdir, pins=pins, commit=metadata.get("GIT_COMMIT_SHA", "")
-        )
-        references = images.model_images(model)
-        logins = stack_logins(stack, references)
-        registry.docker_config_write(inputs.docker_config, logins)
-        services = sorted(model.get("services") or {})  # type: ignore[call-overload]
-        timeout = stack.compose_timeout or settings.DEPLOY_TIMEOUT
-        if stack.environment.swarm:
-            with _registry_errors(references):
-                swarm.deploy(
-                    stack.project_name,
-                    model,
-                    env=inputs.env,
-                    pull=stack.pull_policy,
-                    on_line=on_line,
-                    timeout=timeout,
-                    stop=stop,
-                    registry_auth=bool(logins),
-                )
-            return _after_swarm_deploy(stack, inputs, services, on_line, stop, model=model)
-        options = compose.UpOptions(
-            # Like `docker compose up -d`: an image that is missing is built anyway;
-            # buildOnDeploy rebuilds every deploy so a changed Dockerfile takes effect.
-            build=stack.build_on_deploy,
-            no_cache=stack.no_build_cache,
-            pull=stack.pull_policy,
-            force_recreate=stack.force_recreate,
-            timeout=timeout,
-        )
-        with _registry_errors(references + list(pushed.values())):
-            wanted = [name for name in pull if name in services]
-            if wanted:
-                on_line(f"Pulling the newer images of {', '.join(wanted)}")
-                compose.pull(project, wanted, env=inputs.env, on_line=on_line, timeout=timeout, stop=stop)
-            compose.up(project, env=inputs.env, on_line=on_line, options=options, stop=stop)
-            if pushed and not (stop and stop.is_set()):
-                on_line(f"Pushing {', '.join(pushed.values())}")
-                compose.push(project, sorted(pushed), env=inputs.env, on_line=on_line, timeout=timeout, stop=stop)
+        with compose.held_up(inputs.project, env=inputs.env, options=options) if ahead else nullcontext() as held:
+            model = _checked_model(stack, inputs.project, inputs.env, root=workdir)
+            project, model, pushed = _with_images(
+                stack, inputs, model, run_id=run_id, root=workdir, pins=pins, commit=metadata.get("GIT_COMMIT_SHA", "")
+            )
+            references = images.model_images(model)
+            logins = stack_logins(stack, references)
+            registry.docker_config_write(inputs.docker_config, logins)
+            services = sorted(model.get("services") or {})  # type: ignore[call-overload]
+            if stack.environment.swarm:
+                with _registry_errors(references):
+                    swarm.deploy(
+                        stack.project_name,
+                        model,
+                        env=inputs.env,
+                        pull=stack.pull_policy,
+                        on_line=on_line,
+                        timeout=options.timeout,
+                        stop=stop,
+                        registry_auth=bool(logins),
+                    )
+                return _after_swarm_deploy(stack, inputs, services, on_line, stop, model=model)
+            with _registry_errors(references + list(pushed.values())):
+                if held is not None:
+                    held.go(registry.docker_config_json(logins), on_line=on_line, timeout=options.timeout, stop=stop)
+                else:
+                    _pull_then_up(project, inputs, [name for name in pull if name in services], options, on_line, stop)
+                if pushed and not (stop and stop.is_set()):
+                    on_line(f"Pushing {', '.join(pushed.values())}")
+                    compose.push(
+                        project, sorted(pushed), env=inputs.env, on_line=on_line, timeout=options.timeout, stop=stop
+                    )
     if stop and stop.is_set():
         return Deployed(env_snapshot=_snapshot(inputs), config_hashes={}, model=model, secret_inputs=inputs.resolved)
     running = None
@@ -389,6 +393,20 @@ def stack_deploy(
         secret_inputs=inputs.resolved,
         pushed=sorted(pushed.values()),
     )
+
+
+def _pull_then_up(
+    project: compose.ComposeProject,
+    inputs: _Inputs,
+    wanted: list[str],
+    options: compose.UpOptions,
+    on_line: Callable[[str], None],
+    stop: threading.Event | None,
+) -> None:
+    if wanted:
+        on_line(f"Pulling the newer images of {', '.join(wanted)}")
+        compose.pull(project, wanted, env=inputs.env, on_line=on_line, timeout=options.timeout, stop=stop)
+    compose.up(project, env=inputs.env, on_line=on_line, options=options, stop=stop)
 
 
 def _snapshot(inputs: _Inputs) -> dict[str, str]:

@@ -1,0 +1,76 @@
+"""`up` started beside the checks: held before its first read, it does nothing until let
+go, and nothing at all when the checks refuse."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from stacks import compose
+from tests.conftest import compose_file
+from tests.support import docker as dockersupport
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(tmp_path: Path, docker_image: str) -> Iterator[compose.ComposeProject]:
+    (tmp_path / "compose.yaml").write_text(compose_file("held"))
+    name = f"held-{uuid.uuid4().hex[:8]}"
+    try:
+        yield compose.ComposeProject(name=name, workdir=tmp_path, files=[tmp_path / "compose.yaml"])
+    finally:
+        dockersupport.remove_project(name)
+
+
+@pytest.fixture
+def run_env(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "docker-config"
+    config.mkdir(mode=0o700)
+    return compose.process_env(engine_env={}, docker_config=config)
+
+
+def _pids() -> set[str]:
+    return {p.name for p in (settings.RUN_DIR / "compose-pids").glob("*.pid")}
+
+
+def test_a_held_up_does_nothing_until_let_go_then_runs(
+    project: compose.ComposeProject, run_env: dict[str, str]
+) -> None:
+    lines: list[str] = []
+    with compose.held_up(project, env=run_env, options=compose.UpOptions(timeout=60)) as held:
+        time.sleep(1.0)  # far longer than compose takes to start
+        process = held._started.proc
+        assert process.poll() is None, "compose waits at its gate"
+        assert dockersupport.containers(project.name) == [], "and has done nothing yet"
+        assert _pids(), "an orphan's pid file is there, as for any run"
+        held.go(b'{"auths": {}}', on_line=lines.append, timeout=60, stop=None)
+    assert any("Started" in line for line in lines), lines
+    assert [c["State"] for c in dockersupport.containers(project.name)] == ["running"]
+    assert not (Path(run_env["DOCKER_CONFIG"]) / "held-up").exists()
+    assert _pids() == set()
+
+
+def test_a_held_up_never_let_go_is_ended_unread(project: compose.ComposeProject, run_env: dict[str, str]) -> None:
+    with pytest.raises(RuntimeError, match="the checks refused"):
+        with compose.held_up(project, env=run_env, options=compose.UpOptions(timeout=60)) as held:
+            process = held._started.proc
+            time.sleep(0.5)
+            raise RuntimeError("the checks refused")
+    assert process.poll() is not None, "the held compose is gone"
+    assert dockersupport.containers(project.name) == [], "having created nothing"
+    assert not (Path(run_env["DOCKER_CONFIG"]) / "held-up").exists()
+    assert _pids() == set()
+
+
+def test_a_held_up_that_cannot_start_says_so(project: compose.ComposeProject, run_env: dict[str, str]) -> None:
+    (project.workdir / "compose.yaml").write_text("services: [not, a, mapping]\n")
+    with compose.held_up(project, env=run_env, options=compose.UpOptions(timeout=60)) as held:
+        with pytest.raises(compose.ComposeError, match="docker compose failed"):
+            held.go(b'{"auths": {}}', on_line=lambda _: None, timeout=60, stop=None)
+    assert _pids() == set()
