@@ -16,6 +16,7 @@ import queue
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -222,14 +223,15 @@ class _Started:
     pidfile: Path
 
 
-def _spawn(cmd: Sequence[str], *, cwd: Path | None, env: Mapping[str, str]) -> _Started:
+def _spawn(cmd: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], merged: bool = True) -> _Started:
+    """Start compose in a session of its own; its errors in its output (`merged`) or apart."""
     try:
         proc = subprocess.Popen(
             cmd,
             cwd=cwd,
             env=dict(env),
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if merged else subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
@@ -338,35 +340,49 @@ def kill_orphans() -> list[int]:
     return killed
 
 
+_CONFIG_TIMEOUT = 120
+
+
+def _config_args(project: ComposeProject, *args: str) -> list[str]:
+    return [*project.args(), "config", *args]
+
+
 def _config(project: ComposeProject, env: Mapping[str, str], *args: str) -> str:
     """`config …` of the project, run in its folder as `up` is: compose resolves some
     paths (a nested include's) against its working directory, which must never be
     dockhand's own."""
     try:
         done = subprocess.run(
-            [*compose_command(), *project.args(), "config", *args],
+            [*compose_command(), *_config_args(project, *args)],
             cwd=project.workdir,
             env=dict(env),
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=_CONFIG_TIMEOUT,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
-        raise ComposeError("docker compose config did not finish within 120 s") from exc
+        raise ComposeError(f"docker compose config did not finish within {_CONFIG_TIMEOUT} s") from exc
     if done.returncode != 0:
         raise ComposeError(f"Invalid compose project: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout
 
 
-def config(project: ComposeProject, *, env: Mapping[str, str]) -> dict[str, object]:
-    """Validate the project and return its resolved model.
+def config(project: ComposeProject, *, env: Mapping[str, str], ahead: HeldConfig | None = None) -> dict[str, object]:
+    """Validate the project and return its resolved model; from `ahead` (`held_config`)
+    when that was started as this run would be.
 
     The resolved model holds interpolated (secret) values: whoever keeps or shows it
     masks them first; only the error text of a failure leaves this function as is.
     """
+    if ahead is not None and ahead.matches(_config_args(project, "--format", "json"), env):
+        return ahead.model()
+    return _model(_config(project, env, "--format", "json"))
+
+
+def _model(out: str) -> dict[str, object]:
     try:
-        model: dict[str, object] = json.loads(_config(project, env, "--format", "json"))
+        model: dict[str, object] = json.loads(out)
     except json.JSONDecodeError as exc:
         raise ComposeError("docker compose config printed something that is not JSON") from exc
     return model
@@ -406,19 +422,27 @@ def _up_args(project: ComposeProject, options: UpOptions) -> list[str]:
     return args
 
 
-class HeldUp:
-    """An `up` started ahead, held before its first read until `go` (see `held_up`)."""
+class Held:
+    """A compose run started ahead, held before its first read until let go.
 
-    def __init__(self, started: _Started, gate: Path, args: list[str]) -> None:
+    Compose (the docker CLI's plugin code) reads its DOCKER_CONFIG's config.json first,
+    before anything of the project or the engine. Here that file is a named pipe in a
+    DOCKER_CONFIG of the run's own: until it is written, compose has read nothing and
+    done nothing. A compose process takes ~25 ms to start, most of it before that read:
+    started ahead, that time is spent beside other work (the fetch, the checks) instead
+    of after it. Never let go, it is killed unread (`_held`)."""
+
+    def __init__(self, started: _Started, gate: Path, args: list[str], env: Mapping[str, str]) -> None:
         self._started, self._gate = started, gate
         self.args = args  # (as `run` is given them: without the program)
+        self._env = _but_config(env)
         self.released = False
 
-    def go(
-        self, docker_config: bytes, *, on_line: Callable[[str], None], timeout: float, stop: threading.Event | None
-    ) -> None:
-        """Let it read `docker_config` (its config.json: the run's registry logins) and
-        run on, each output line to `on_line` (as `run`)."""
+    def matches(self, args: Sequence[str], env: Mapping[str, str]) -> bool:
+        """Whether it is the very run these arguments and environment would start."""
+        return list(args) == self.args and _but_config(env) == self._env
+
+    def _let_go(self, docker_config: bytes, timeout: float) -> None:
         fd = self._gate_opened(deadline=time.monotonic() + timeout)
         try:
             # Any later read (a build's buildx) finds a plain file: the pipe serves only this one.
@@ -430,7 +454,6 @@ class HeldUp:
         finally:
             os.close(fd)
         self.released = True  # (from here it ends as any run does)
-        _follow(self._started, "docker compose", on_line=on_line, timeout=timeout, stop=stop)
 
     def _gate_opened(self, deadline: float) -> int:
         """The pipe's writing end, once compose waits at its reading end."""
@@ -451,40 +474,85 @@ class HeldUp:
             time.sleep(0.002)
 
 
-@contextmanager
-def held_up(project: ComposeProject, *, env: Mapping[str, str], options: UpOptions) -> Iterator[HeldUp]:
-    """`up` started now, while the caller still checks whether it may run (`config`, the
-    policy), and held until `HeldUp.go`: a compose process takes ~30 ms to start, most of
-    it before its first read, and that time is spent beside the checks instead of after.
+def _but_config(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k != "DOCKER_CONFIG"}
 
-    Compose (the docker CLI's plugin code) reads its DOCKER_CONFIG's config.json first,
-    before anything of the project or the engine. Here that file is a named pipe of a
-    DOCKER_CONFIG of its own: until `go` writes the logins into it, compose has read
-    nothing and done nothing. Left without `go`, the process is killed unread. Not for
-    `no_cache` (two commands)."""
-    assert not options.no_cache
-    held_config = Path(env["DOCKER_CONFIG"]) / "held-up"
-    held_config.mkdir(mode=0o700)
-    _lend_plugins(held_config)
-    gate = held_config / "config.json"
-    os.mkfifo(gate, 0o600)
-    try:
-        args = _up_args(project, options)
-        started = _spawn(
-            [*compose_command(), *args], cwd=project.workdir, env={**env, "DOCKER_CONFIG": str(held_config)}
-        )
-        held = HeldUp(started, gate, args)
+
+class HeldUp(Held):
+    """`up` started ahead (`held_up`)."""
+
+    def go(
+        self, docker_config: bytes, *, on_line: Callable[[str], None], timeout: float, stop: threading.Event | None
+    ) -> None:
+        """Let it read `docker_config` (its config.json: the run's registry logins) and
+        run on, each output line to `on_line` (as `run`)."""
+        self._let_go(docker_config, timeout)
+        _follow(self._started, "docker compose", on_line=on_line, timeout=timeout, stop=stop)
+
+
+class HeldConfig(Held):
+    """`config --format json` started ahead (`held_config`)."""
+
+    def model(self) -> dict[str, object]:
+        """Let it run (it needs no logins) and return the model, as `config` does."""
+        self._let_go(b'{"auths": {}}', _CONFIG_TIMEOUT)
+        proc = self._started.proc
         try:
-            yield held
+            out, errors = proc.communicate(timeout=_CONFIG_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            _signal(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise ComposeError(f"docker compose config did not finish within {_CONFIG_TIMEOUT} s") from exc
         finally:
-            if not held.released:  # never let go: ended before it read anything
+            self._started.pidfile.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            raise ComposeError(f"Invalid compose project: {errors.strip() or out.strip()}")
+        return _model(out)
+
+
+@contextmanager
+def _held(
+    args: list[str], *, cwd: Path, env: Mapping[str, str], merged: bool = True
+) -> Iterator[tuple[_Started, Path]]:
+    settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    held_config = Path(tempfile.mkdtemp(prefix="docker-config-held-", dir=settings.RUN_DIR))  # 0700
+    try:
+        _lend_plugins(held_config)
+        gate = held_config / "config.json"
+        os.mkfifo(gate, 0o600)
+        env = {**env, "DOCKER_CONFIG": str(held_config)}
+        started = _spawn([*compose_command(), *args], cwd=cwd, env=env, merged=merged)
+        try:
+            yield started, gate
+        finally:
+            if started.pidfile.exists():  # never let go (or it never reached its gate)
                 _signal(started.proc.pid, signal.SIGKILL)
                 started.proc.wait()
                 started.pidfile.unlink(missing_ok=True)
-                if started.proc.stdout is not None:
-                    started.proc.stdout.close()
+            if started.proc.stdout is not None:
+                started.proc.stdout.close()
     finally:
         shutil.rmtree(held_config, ignore_errors=True)
+
+
+@contextmanager
+def held_up(project: ComposeProject, *, env: Mapping[str, str], options: UpOptions) -> Iterator[HeldUp]:
+    """`up` started now, while the caller still checks whether it may run (`config`, the
+    policy), held until `HeldUp.go` (see `Held`). Not for `no_cache` (two commands)."""
+    assert not options.no_cache
+    args = _up_args(project, options)
+    with _held(args, cwd=project.workdir, env=env) as (started, gate):
+        yield HeldUp(started, gate, args, env)
+
+
+@contextmanager
+def held_config(project: ComposeProject, *, env: Mapping[str, str]) -> Iterator[HeldConfig]:
+    """`config` started now, before the files it is to read are there (the fetch),
+    held until `HeldConfig.model` (see `Held`); `config(…, ahead=)` uses it when its
+    project and environment turned out the same."""
+    args = _config_args(project, "--format", "json")
+    with _held(args, cwd=project.workdir, env=env, merged=False) as (started, gate):  # JSON on stdout alone
+        yield HeldConfig(started, gate, args, env)
 
 
 def pull(

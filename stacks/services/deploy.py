@@ -190,16 +190,10 @@ def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str],
     references only in the process env. A SOPS-encrypted env file is read decrypted,
     from a 0600 file outside the checkout removed with the generated one.
     """
-    env_files = []
-    if stack.env_file_path:
-        env_files.append(confined(workdir, stack.env_file_path, "envFilePath"))
-    plain: dict[str, str] = {}
-    secret: dict[str, str] = {}
-    for var in stack.env_vars.all():
-        (secret if var.is_secret else plain)[var.key] = var.value or ""
+    plain, secret = _overrides(stack)
     plain.update(metadata)
-    generated = settings.RUN_DIR / f"{run_id}.env"
-    project = stack_project(stack, workdir, [*env_files, generated])
+    generated = _generated_path(run_id)
+    project = _project(stack, workdir, run_id)
     write_env_file(generated, plain)
     try:
         with secret_inputs_applied(stack, project, root=workdir, run_id=run_id) as (project, resolved):
@@ -211,6 +205,47 @@ def _compose_inputs(stack: GitStack, workdir: Path, metadata: Mapping[str, str],
     finally:
         generated.unlink(missing_ok=True)
         _override_path(run_id).unlink(missing_ok=True)
+
+
+def _overrides(stack: GitStack) -> tuple[dict[str, str], dict[str, str]]:
+    """The stack's overrides: (plain, secret)."""
+    plain: dict[str, str] = {}
+    secret: dict[str, str] = {}
+    for var in stack.env_vars.all():
+        (secret if var.is_secret else plain)[var.key] = var.value or ""
+    return plain, secret
+
+
+def _project(stack: GitStack, workdir: Path, run_id: str) -> compose.ComposeProject:
+    env_files = []
+    if stack.env_file_path:
+        env_files.append(confined(workdir, stack.env_file_path, "envFilePath"))
+    return stack_project(stack, workdir, [*env_files, _generated_path(run_id)])
+
+
+def _generated_path(run_id: str) -> Path:
+    return settings.RUN_DIR / f"{run_id}.env"
+
+
+@contextmanager
+def stack_config_ahead(stack: GitStack, workdir: Path, run_id: str) -> Iterator[compose.HeldConfig | None]:
+    """`compose config` of the deploy to come, started before the fetch and held (see
+    compose.Held), with the files and environment the working copy gives now. The
+    deploy uses it only where the fetched files give the very same run (the common
+    push: the files' contents changed, not which files there are nor the overrides);
+    otherwise it ends unread. None for a first deploy or another engine than this one's."""
+    project = None
+    if not stack.environment.engine_endpoint().host and (workdir / ".git").is_dir():
+        try:
+            project = _project(stack, workdir, run_id)
+        except DeployError:
+            pass  # (the files as they are now are not a project: the fetch may change that)
+    if project is None:
+        yield None
+        return
+    env = compose.process_env(engine_env={}, extra=_overrides(stack)[1])
+    with compose.held_config(project, env=env) as ahead:
+        yield ahead
 
 
 def _override_path(run_id: str) -> Path:
@@ -288,9 +323,14 @@ def stack_model(*, stack: GitStack, workdir: Path, metadata: Mapping[str, str], 
 
 
 def _checked_model(
-    stack: GitStack, project: compose.ComposeProject, env: Mapping[str, str], *, root: Path
+    stack: GitStack,
+    project: compose.ComposeProject,
+    env: Mapping[str, str],
+    *,
+    root: Path,
+    ahead: compose.HeldConfig | None = None,
 ) -> dict[str, object]:
-    model = compose.config(project, env=env)
+    model = compose.config(project, env=env, ahead=ahead)
     check_model(root, model)
     refuse_encrypted_env_files(model)
     environment = stack.environment
@@ -309,6 +349,7 @@ def stack_deploy(
     on_secrets: Callable[[list[str]], None] | None = None,
     pins: Mapping[str, images.Ran] | None = None,
     pull: Sequence[str] = (),
+    ahead: compose.HeldConfig | None = None,
 ) -> Deployed:
     """Run `docker compose up` for a checked-out stack (spec §4 steps 5–7), then wait
     for its services to be healthy (when the stack's healthTimeout is not 0).
@@ -318,7 +359,7 @@ def stack_deploy(
     (a rollback runs exactly those digests); `pull`: services whose tag has a newer
     digest, pulled first. Compose gets logins only for the registries its images are
     on (this environment's), in a DOCKER_CONFIG made for this run; a stack with
-    `pushTo` pushes what it built."""
+    `pushTo` pushes what it built. `ahead`: `stack_config_ahead`'s `config`."""
     pins = pins or {}
     options = compose.UpOptions(
         # Like `docker compose up -d`: an image that is missing is built anyway;
@@ -331,12 +372,12 @@ def stack_deploy(
     )
     # `up` starts beside the checks when it is the one command to run with the files
     # as they are: no override file to add, nothing to pull or build before it.
-    ahead = not (stack.environment.swarm or pins or stack.push_to or pull or options.no_cache)
+    up_ahead = not (stack.environment.swarm or pins or stack.push_to or pull or options.no_cache)
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
         if on_secrets is not None:
             on_secrets(inputs.resolved.values)
-        with compose.held_up(inputs.project, env=inputs.env, options=options) if ahead else nullcontext() as held:
-            model = _checked_model(stack, inputs.project, inputs.env, root=workdir)
+        with compose.held_up(inputs.project, env=inputs.env, options=options) if up_ahead else nullcontext() as held:
+            model = _checked_model(stack, inputs.project, inputs.env, root=workdir, ahead=ahead)
             project, model, pushed = _with_images(
                 stack, inputs, model, run_id=run_id, root=workdir, pins=pins, commit=metadata.get("GIT_COMMIT_SHA", "")
             )

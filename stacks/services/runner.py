@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -25,7 +26,7 @@ from gitsync.services.auth import git_auth
 from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services.commit_status import deployment_status_post
-from stacks.services.deploy import git_metadata, stack_deploy, stack_secrets
+from stacks.services.deploy import git_metadata, stack_config_ahead, stack_deploy, stack_secrets
 from stacks.services.deploy_errors import DeployError
 from stacks.services.images import services_to_pull, stack_images_ran
 from stacks.services.lock import SyncOutcome, heartbeat, lock_release, lock_renew, lock_start_running
@@ -219,7 +220,6 @@ def _sync(
 ) -> None:
     """Steps 2–7 of spec §4. A rollback or a pinned sync deploys its target commit
     instead of the branch head."""
-    repository = stack.repository
     target = deployment.target_commit
     # An approved deploy runs exactly the commit and settings its approver was shown.
     approved = deployment.commit_sha if deployment.reviewed_by else ""
@@ -238,11 +238,36 @@ def _sync(
         _unchanged(deployment, output, target)
         return
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
+    run_id = f"deployment-{deployment.pk}"
+    # `compose config` starts while git fetches (it waits to read the files until then).
+    with stack_config_ahead(stack, workdir, run_id) as ahead:
+        _fetch_and_deploy(
+            stack, deployment, auth, output, stop, outcome, workdir=workdir, config=config, applied=applied, ahead=ahead
+        )
+
+
+def _fetch_and_deploy(
+    stack: GitStack,
+    deployment: Deployment,
+    auth: git.GitAuth | None,
+    output: DeploymentOutput,
+    stop: threading.Event,
+    outcome: _Outcome,
+    *,
+    workdir: Path,
+    config: Config,
+    applied: bool,
+    ahead: compose.HeldConfig | None,
+) -> None:
+    """Steps 2–7 from the fetch on (`_sync` decided a deploy may be needed); `applied`:
+    the settings are those last applied, so the commit decides."""
+    target = deployment.target_commit
+    approved = deployment.commit_sha if deployment.reviewed_by else ""
     # The branch is fetched at once, not asked for its head first: a push's deploy is one
     # git round trip, and an unchanged head (rare here: the waiting caller and the clock
     # find those before the queue) fetches nothing new.
     commit = git.checkout(
-        workdir=workdir, url=repository.url, branch=stack.branch, auth=auth, commit=target or approved
+        workdir=workdir, url=stack.repository.url, branch=stack.branch, auth=auth, commit=target or approved
     )
     if not target:  # what was just fetched is the branch head now
         stack.record(remote_head=commit.sha)
@@ -273,6 +298,7 @@ def _sync(
         workdir=workdir,
         metadata=git_metadata(stack, commit),
         run_id=f"deployment-{deployment.pk}",
+        ahead=ahead,
         on_line=output.line,
         stop=stop,
         on_secrets=output.also_mask,

@@ -7,12 +7,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 
 from stacks import compose
-from tests.conftest import compose_file
+from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +75,47 @@ def test_a_held_up_that_cannot_start_says_so(project: compose.ComposeProject, ru
         with pytest.raises(compose.ComposeError, match="docker compose failed"):
             held.go(b'{"auths": {}}', on_line=lambda _: None, timeout=60, stop=None)
     assert _pids() == set()
+
+
+def test_a_config_started_before_the_fetch_reads_the_files_as_fetched(
+    project: compose.ComposeProject, run_env: dict[str, str]
+) -> None:
+    with compose.held_config(project, env=run_env) as ahead:
+        time.sleep(0.5)  # started, waiting at its gate
+        (project.workdir / "compose.yaml").write_text(compose_file("fetched"))  # what git brings
+        model = compose.config(project, env=run_env, ahead=ahead)
+        assert ahead.released, "the model came from the run started ahead"
+    assert model["services"]["app"]["environment"]["VERSION"] == "fetched"  # type: ignore[index]
+    assert _pids() == set()
+
+
+def test_a_config_started_ahead_for_another_run_is_ended_and_a_fresh_one_runs(
+    project: compose.ComposeProject, run_env: dict[str, str]
+) -> None:
+    with compose.held_config(project, env=run_env) as ahead:
+        process = ahead._started.proc
+        changed = {**run_env, "API_KEY": "an override added since"}
+        model = compose.config(project, env=changed, ahead=ahead)
+        assert not ahead.released
+    assert process.poll() is not None and _pids() == set()
+    assert model["services"]["app"]["environment"]["VERSION"] == "held"  # type: ignore[index]
+
+
+def test_a_pushed_deploy_reads_its_model_from_the_config_started_before_the_fetch(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_ahead: list[dict[str, object]] = []
+    real = compose.HeldConfig.model
+
+    def model(held: compose.HeldConfig) -> dict[str, object]:
+        read_ahead.append(real(held))
+        return read_ahead[-1]
+
+    monkeypatch.setattr(compose.HeldConfig, "model", model)
+    stack = make_stack(app_repo)
+    assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()["deployed"] is True
+    assert read_ahead == []  # a first deploy has no working copy to start from
+    app_repo.commit({"compose.yaml": compose_file("2")}, "version 2")
+    assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()["deployed"] is True
+    assert [m["services"]["app"]["environment"]["VERSION"] for m in read_ahead] == ["2"]  # type: ignore[index]
+    assert dockersupport.container_env(container_name(stack))["VERSION"] == "2"
