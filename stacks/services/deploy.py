@@ -7,7 +7,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -238,13 +238,16 @@ def stack_config_ahead(stack: GitStack, workdir: Path, run_id: str) -> Iterator[
     if not stack.environment.engine_endpoint().host and (workdir / ".git").is_dir():
         try:
             project = _project(stack, workdir, run_id)
-        except DeployError:
+        except (DeployError, OSError):
             pass  # (the files as they are now are not a project: the fetch may change that)
-    if project is None:
-        yield None
-        return
-    env = compose.process_env(engine_env={}, extra=_overrides(stack)[1])
-    with compose.held_config(project, env=env) as ahead:
+    with ExitStack() as later:
+        ahead = None
+        if project is not None:
+            try:
+                env = compose.process_env(engine_env={}, extra=_overrides(stack)[1])
+                ahead = later.enter_context(compose.held_config(project, env=env))
+            except (OSError, compose.ComposeError):
+                pass  # (a full disk, say): the deploy runs its own and says what fails
         yield ahead
 
 
