@@ -100,6 +100,7 @@ def writer(n):
         "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "USER": "", "PASSWORD": "", "HOST": "", "PORT": "",
         "TEST": {}}, alias=f"w{n}")
     try:
+        db.ensure_connection()
         for i in range(int(sys.argv[3])):
             db._start_transaction_under_autocommit()
             db.cursor().execute("INSERT INTO t (v) VALUES (%s)", [f"{n}-{i}"])
@@ -114,6 +115,7 @@ threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
 [t.start() for t in threads]
 [t.join(60) for t in threads]
 print(len(failures), flush=True)
+print(*failures[:1], file=sys.stderr)
 """
 
 
