@@ -117,11 +117,9 @@ def _approval_once(target: str, delivery: Delivery, stack: GitStack, /, **fields
     """Where an admin must approve, the request reads the branch head from the remote:
     not while holding the database's writer lock. The delivery is recorded first (a
     copy of it stops there), and asking again joins the deployment already waiting."""
-    with transaction.atomic():
-        try:
-            record = _record(target, delivery, WebhookDelivery.Result.ACCEPTED, **fields)
-        except _Seen:
-            return WebhookAnswer(200, {"duplicate": True})
+    record = _claim(target, delivery, **fields)
+    if record is None:
+        return WebhookAnswer(200, {"duplicate": True})
     deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.WEBHOOK, by=None)
     record.result, record.reason = _outcome(deployment)
     record.deployment = deployment
