@@ -187,10 +187,10 @@ else:
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
             },
-            # A web process answers every request in one thread (dockhand/asgi.py): its
-            # connection is kept, as PostgreSQL's is, instead of opened (a file, three
-            # PRAGMAs: ~0.8 ms of CPU, as much as a whole 404) for each request that
-            # reads the database (benchmark #4).
+            # Each request thread's connection is kept, as PostgreSQL's is, instead of
+            # opened for every request that reads the database (the file, the PRAGMAs,
+            # the schema parsed again, the statement cache lost: about as much CPU as a
+            # whole 404; benchmark #4).
             "CONN_MAX_AGE": 60,
         }
     }
