@@ -187,11 +187,6 @@ else:
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
             },
-            # Each request thread's connection is kept, as PostgreSQL's is, instead of
-            # opened for every request that reads the database (the file, the PRAGMAs,
-            # the schema parsed again, the statement cache lost: about as much CPU as a
-            # whole 404; benchmark #4).
-            "CONN_MAX_AGE": 60,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
