@@ -19,7 +19,6 @@ from gitsync.models import Repository
 from gitsync.services import webhook_payloads as payloads
 from stacks import metrics
 from stacks.api.views import sync_result
-from stacks.models import GitStack
 from stacks.repository_config import ConfigInvalid, ConfigMissing, config_file_for, repository_discover
 from stacks.services.sync import deployment_wait
 from stacks.services.webhooks import (
@@ -29,6 +28,7 @@ from stacks.services.webhooks import (
     repository_target,
     webhook_receive_for_repository,
     webhook_receive_for_stack,
+    webhook_stack,
 )
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ def _respond(request: HttpRequest, answer: WebhookAnswer) -> JsonResponse:
 @require_POST
 def stack_webhook(request: HttpRequest, pk: int) -> JsonResponse:
     """POST /api/git/stacks/<id>/webhook"""
-    # Its environment decides whether a push may deploy (paused, protected): read with it.
-    stack = GitStack.objects.select_related("environment").filter(pk=pk).first()
+    stack = webhook_stack(pk)
     if stack is None:
         return _error("Git stack not found", 404)
     delivery = _verified(request, stack.webhook_secret, f"stack {pk}")

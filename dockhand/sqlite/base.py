@@ -1,22 +1,32 @@
-"""SQLite with the writers of one process taking turns on a lock, not on SQLite's
-busy handler.
+"""SQLite with its writers taking turns on locks of their own, not on SQLite's busy
+handler.
 
 SQLite lets one connection write at a time. Another writer waits in its busy
 handler, which sleeps 1, 2, 5, 10, … up to 100 ms between looks, whether or not the
 lock came free meanwhile. A burst of webhooks (benchmark #4: 32 at once, each a few
 short writes) spent most of its time asleep there: p99 1.9 s. Here the request
 threads of a process queue on one lock instead, and the next starts as soon as the
-previous one commits. A writer in another process (the worker) is still waited for
-by SQLite itself.
+previous one commits.
+
+Several processes write too (two or more web processes, the worker), and a process's
+writer that met another process's lock slept in SQLite's handler while every writer
+of its own process queued behind it. So the holder of a process's turn then takes
+the database's: an `flock` on a file beside it (`<database>.writers`), looked at
+every fraction of a millisecond while another process holds it. The kernel gives a
+dead process's flock back; both turns keep the connection's timeout, and a writer
+that does not get them in time fails as SQLite would ("database is locked").
 
 Atomic blocks begin IMMEDIATE (settings), so a transaction is a writer from its
-BEGIN: it takes the lock there and gives it back at COMMIT or ROLLBACK. A write
+BEGIN: it takes the turn there and gives it back at COMMIT or ROLLBACK. A write
 statement outside a transaction takes it for that one statement.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -24,33 +34,90 @@ from typing import Any
 from django.db.backends.sqlite3 import base
 from django.db.utils import OperationalError
 
-_WRITER = threading.Lock()
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# Seconds between looks at another process's flock: a turn lasts a millisecond or
+# two, so a look costs little and a freed lock waits at most this long.
+_LOOKS = (0.0002, 0.0005, 0.001)
 
 
-def _take(timeout: float) -> None:
-    if not _WRITER.acquire(timeout=timeout):
-        raise OperationalError("database is locked")  # as SQLite says after its busy timeout
+class _Turn:
+    """The writers' turn at one database file: this process's threads one at a time
+    (a threading lock), then the processes one at a time (an flock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.threads = threading.Lock()
+        self._fd = -1
+        self._pid = 0
+
+    def _file(self) -> int:
+        # A forked child shares its parent's open file, and so its flock: its own.
+        if self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def take(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        if not self.threads.acquire(timeout=timeout):
+            raise OperationalError("database is locked")  # as SQLite says after its busy timeout
+        try:
+            self._flock(deadline)
+        except BaseException:
+            self.threads.release()
+            raise
+
+    def _flock(self, deadline: float) -> None:
+        fd = self._file()
+        looks = 0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OperationalError("database is locked") from None
+            time.sleep(_LOOKS[min(looks, len(_LOOKS) - 1)])
+            looks += 1
+
+    def give(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
+
+
+_turns: dict[str, _Turn] = {}
+_turns_made = threading.Lock()
+
+
+def turn_of(database: str) -> _Turn:
+    """The one `_Turn` of this process for a database file."""
+    with _turns_made:
+        if database not in _turns:
+            _turns[database] = _Turn(f"{database}.writers")
+        return _turns[database]
 
 
 @contextmanager
-def _turn(timeout: float) -> Iterator[None]:
-    """The lock for one statement written outside a transaction."""
-    _take(timeout)
+def _statement(turn: _Turn, timeout: float) -> Iterator[None]:
+    """The turn for one statement written outside a transaction."""
+    turn.take(timeout)
     try:
         yield
     finally:
-        _WRITER.release()
+        turn.give()
 
 
 class _Cursor(base.SQLiteCursorWrapper):
     timeout = 5.0
+    turn: _Turn
 
     def _own_turn(self, query: str) -> Any:
-        # Inside a transaction the lock is held since BEGIN. Only the statement's first
+        # Inside a transaction the turn is held since BEGIN. Only the statement's first
         # word is looked at: this runs for every query, reads included.
         writes = not self.connection.in_transaction and query[:8].lstrip().upper().startswith(_WRITES)
-        return _turn(self.timeout) if writes else nullcontext()
+        return _statement(self.turn, self.timeout) if writes else nullcontext()
 
     def execute(self, query: str, params: Any = None) -> Any:
         with self._own_turn(query):
@@ -71,16 +138,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _timeout(self) -> float:
         return float(self.settings_dict["OPTIONS"].get("timeout", 5))
 
+    def _turn(self) -> _Turn:
+        return turn_of(os.path.abspath(str(self.settings_dict["NAME"])))
+
     def create_cursor(self, name: str | None = None) -> Any:
         if not self._queued():
             return super().create_cursor(name)
         cursor = self.connection.cursor(factory=_Cursor)
         cursor.timeout = self._timeout()
+        cursor.turn = self._turn()
         return cursor
 
     def _start_transaction_under_autocommit(self) -> None:
         if self._queued():
-            _take(self._timeout())
+            self._turn().take(self._timeout())
             self._writing = True
         try:
             super()._start_transaction_under_autocommit()  # type: ignore[misc]  # not in django-stubs
@@ -91,7 +162,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _done_writing(self) -> None:
         if self._writing:
             self._writing = False
-            _WRITER.release()
+            self._turn().give()
 
     def _commit(self) -> None:
         try:

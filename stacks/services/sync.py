@@ -51,6 +51,7 @@ def stack_sync(
     again: Deployment | None = None,
     check_here: bool = False,
     head: str | None = None,
+    hand_off: bool = True,
 ) -> Deployment:
     """Take the stack's lock, record a queued deployment and hand it to the worker.
 
@@ -69,6 +70,10 @@ def stack_sync(
     (CommitNotOnBranch otherwise, before anything is recorded). Like a rollback, a pin
     pauses automatic syncs: no push or schedule undoes it behind the user's back.
     `again` (recovery) runs an interrupted deployment again with the same aim.
+
+    `hand_off=False`: the caller writes more in the same transaction (a webhook's
+    delivery) and hands a queued deployment to the worker once that has committed
+    (`hand_to_worker`): the worker must not look for a row it cannot see yet.
     """
     needs_approval = deploy_needs_approval(by, stack.environment)  # who may, before anything costly
     if pin:
@@ -93,7 +98,7 @@ def stack_sync(
         stack.record(auto_sync_paused=True)
     if check_here and deployment_check_unchanged(deployment=deployment, head=head):
         return deployment
-    return hand_to_worker(stack, deployment)
+    return hand_to_worker(stack, deployment) if hand_off else deployment
 
 
 def deployment_rerun(interrupted: Deployment) -> Deployment | None:
@@ -212,12 +217,13 @@ def deployment_wait(*, deployment: Deployment, timeout: float) -> Deployment:
 
 
 def stack_sync_coalesced(
-    *, stack: GitStack, trigger: str, check_here: bool = False, head: str | None = None
+    *, stack: GitStack, trigger: str, check_here: bool = False, head: str | None = None, hand_off: bool = True
 ) -> Deployment | None:
     """Sync now, or, when a sync is running, make sure exactly one follow-up runs after
     it (webhooks and schedules: a push that arrives mid-sync must not be lost).
 
     Returns the new deployment, or None when the request joined the pending follow-up.
+    `hand_off` as for `stack_sync`.
     """
     # A burst of pushes finds the lock held: asking for the follow-up first costs one
     # UPDATE, where a sync attempt writes a deployment row and rolls it back. Not where an
@@ -229,7 +235,9 @@ def stack_sync_coalesced(
             record("stack.sync_coalesced", stack, f"trigger={trigger}: one follow-up after the running sync")
             return None
         try:
-            return stack_sync(stack=stack, trigger=trigger, by=None, check_here=check_here, head=head)
+            return stack_sync(
+                stack=stack, trigger=trigger, by=None, check_here=check_here, head=head, hand_off=hand_off
+            )
         except StackBusy:
             held = True
     raise StackBusy()

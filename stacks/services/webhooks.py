@@ -12,10 +12,29 @@ from django.db import IntegrityError, transaction
 from gitsync.models import Repository
 from gitsync.services.webhook_payloads import Delivery, ignore_reason
 from stacks.models import Deployment, GitStack, NotifyEvent, WebhookDelivery
+from stacks.services.access import deploy_needs_approval
 from stacks.services.notifications import stack_notify
-from stacks.services.sync import auto_sync_refusal, stack_sync_coalesced
+from stacks.services.sync import auto_sync_refusal, hand_to_worker, stack_sync, stack_sync_coalesced
 
 MAX_BODY = 1024 * 1024
+
+# What a push to a stack's webhook reads of the stack and its environment. A push
+# mostly joins the follow-up of the sync that runs, and a row of ~50 columns costs
+# more to select and build than the rest of the request; what a deploy (or a
+# notification) reads besides is loaded when it is used.
+_PUSH_READS = (
+    "name", "environment", "repository_id", "branch", "webhook_enabled", "webhook_secret", "watch_paths",
+    "auto_sync_paused", "lock_owner", "environment__name", "environment__protection",
+    "environment__approval_required",
+)  # fmt: skip
+
+
+def webhook_stack(pk: int) -> GitStack | None:
+    """The stack a webhook names, read for a push (`_PUSH_READS`); None if there is none."""
+    try:
+        return GitStack.objects.select_related("environment").only(*_PUSH_READS).get(pk=pk)
+    except GitStack.DoesNotExist:
+        return None
 
 
 @dataclass
@@ -27,20 +46,36 @@ class WebhookAnswer:
     deployment: Deployment | None = None
 
 
-def _claim(target: str, delivery: Delivery, **fields: Any) -> WebhookDelivery | None:
-    """Record the delivery for `target`; None if that delivery id was seen before."""
+class _Seen(Exception):
+    """The delivery id reached this target before: what was written with it rolls back."""
+
+
+def _record(target: str, delivery: Delivery, result: str, reason: str = "", **fields: Any) -> WebhookDelivery:
+    """Write the delivery for `target` with what it did, in the caller's transaction;
+    `_Seen` when that delivery id was recorded before (the unique constraint decides,
+    so concurrent copies of one delivery cannot both pass)."""
+    try:
+        return WebhookDelivery.objects.create(
+            target=target,
+            provider=delivery.provider,
+            event=delivery.event[:100],
+            delivery_id=delivery.delivery_id,
+            ref=delivery.ref[:300],
+            result=result,
+            reason=reason[:300],
+            **fields,
+        )
+    except IntegrityError as exc:
+        raise _Seen() from exc
+
+
+def _claim(target: str, delivery: Delivery, reason: str = "", **fields: Any) -> WebhookDelivery | None:
+    """Record a delivery that deploys nothing (yet), in a transaction of its own; None
+    for a delivery seen before."""
     try:
         with transaction.atomic():
-            return WebhookDelivery.objects.create(
-                target=target,
-                provider=delivery.provider,
-                event=delivery.event[:100],
-                delivery_id=delivery.delivery_id,
-                ref=delivery.ref[:300],
-                result=WebhookDelivery.Result.IGNORED,
-                **fields,
-            )
-    except IntegrityError:
+            return _record(target, delivery, WebhookDelivery.Result.IGNORED, reason, **fields)
+    except _Seen:
         return None
 
 
@@ -50,55 +85,102 @@ def _not_a_push(delivery: Delivery) -> WebhookAnswer:
     return WebhookAnswer(200, {"ignored": True, "reason": f"event {delivery.event!r} is not a push"})
 
 
-def _deploy(record: WebhookDelivery, stack: GitStack) -> Deployment | None:
-    deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
-    record.result = WebhookDelivery.Result.ACCEPTED if deployment else WebhookDelivery.Result.COALESCED
-    record.reason = "" if deployment else "a sync was running: one follow-up sync will run after it"
-    if deployment and deployment.status == Deployment.Status.PENDING_APPROVAL:
-        record.reason = "the environment requires approval: the deploy waits for an admin"
+def _not_a_push_once(target: str, delivery: Delivery, **fields: Any) -> WebhookAnswer:
+    answer = _not_a_push(delivery)
+    reason = str(answer.body.get("reason", delivery.event))
+    if _claim(target, delivery, reason, **fields) is None:
+        return WebhookAnswer(200, {"duplicate": True})
+    return answer
+
+
+def _deploy_once(
+    target: str, delivery: Delivery, stack: GitStack, /, **fields: Any
+) -> WebhookAnswer | Deployment | None:
+    """Sync the stack (or join the follow-up of the sync that runs) and record the
+    delivery with what it did, in ONE transaction: one turn at the database's writer
+    lock, and a delivery seen before rolls back the deployment or the follow-up it
+    asked for. The deployment (None: joined the follow-up), or the duplicate answer."""
+    if deploy_needs_approval(None, stack.environment):
+        return _approval_once(target, delivery, stack, **fields)
+    try:
+        with transaction.atomic():
+            deployment = stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK, hand_off=False)
+            _record(target, delivery, *_outcome(deployment), deployment=deployment, **fields)
+    except _Seen:
+        return WebhookAnswer(200, {"duplicate": True})
+    if deployment is not None and deployment.status == Deployment.Status.QUEUED:
+        deployment = hand_to_worker(stack, deployment)  # committed: the worker finds its row
+    return deployment
+
+
+def _approval_once(target: str, delivery: Delivery, stack: GitStack, /, **fields: Any) -> WebhookAnswer | Deployment:
+    """Where an admin must approve, the request reads the branch head from the remote:
+    not while holding the database's writer lock. The delivery is recorded first (a
+    copy of it stops there), and asking again joins the deployment already waiting."""
+    record = _claim(target, delivery, **fields)
+    if record is None:
+        return WebhookAnswer(200, {"duplicate": True})
+    deployment = stack_sync(stack=stack, trigger=Deployment.Trigger.WEBHOOK, by=None)
+    record.result, record.reason = _outcome(deployment)
     record.deployment = deployment
     record.save(update_fields=["result", "reason", "deployment"])
     return deployment
 
 
-def _why_not(stack: GitStack, delivery: Delivery, *, any_path: bool = False) -> str:
-    """Why this push does not deploy the stack ('' when it does). A push to its branch
-    that an automatic sync may not deploy (paused, locked) leaves it out of sync: told.
+def _outcome(deployment: Deployment | None) -> tuple[str, str]:
+    """The delivery's result and reason for what the sync did."""
+    if deployment is None:
+        return WebhookDelivery.Result.COALESCED, "a sync was running: one follow-up sync will run after it"
+    if deployment.status == Deployment.Status.PENDING_APPROVAL:
+        return WebhookDelivery.Result.ACCEPTED, "the environment requires approval: the deploy waits for an admin"
+    return WebhookDelivery.Result.ACCEPTED, ""
+
+
+def _why_not(stack: GitStack, delivery: Delivery, *, any_path: bool = False) -> tuple[str, bool]:
+    """Why this push does not deploy the stack ('' when it does), and whether it is a
+    push to its branch that an automatic sync may not deploy (paused, locked): that
+    leaves it out of sync, which is told once the delivery is recorded.
     `any_path`: its watch paths do not matter (a stack its config file just made or changed)."""
     ignored = ignore_reason(delivery, branch=stack.branch, watch_paths=[] if any_path else stack.watch_paths)
     if ignored:
-        return ignored
+        return ignored, False
     refusal = auto_sync_refusal(stack)
-    if refusal:
-        stack_notify(stack, NotifyEvent.OUT_OF_SYNC, detail=f"A push to {stack.branch} was not deployed: {refusal}")
-    return refusal
+    return refusal, bool(refusal)
+
+
+def _ignore_once(
+    target: str, delivery: Delivery, stack: GitStack, reason: str, refused: bool, /, **fields: Any
+) -> bool:
+    """Record an ignored delivery; False when it was seen before (nothing told twice)."""
+    if _claim(target, delivery, reason, **fields) is None:
+        return False
+    if refused:
+        stack_notify(stack, NotifyEvent.OUT_OF_SYNC, detail=f"A push to {stack.branch} was not deployed: {reason}")
+    return True
 
 
 def webhook_receive_for_stack(*, stack: GitStack, delivery: Delivery) -> WebhookAnswer:
-    """A stack's own webhook: deploy when the push concerns its branch and paths."""
+    """A stack's own webhook: deploy when the push concerns its branch and paths.
+    `stack` may be read with only what a push reads (`webhook_stack`)."""
     if delivery.provider == "generic" and not delivery.ref:
         # A generic sender may just say "deploy": it means this stack's branch.
         delivery = dataclasses.replace(delivery, kind="push", ref=f"refs/heads/{stack.branch}")
-    record = _claim(f"stack:{stack.pk}", delivery, stack=stack, repository_id=stack.repository_id)
-    if record is None:
-        return WebhookAnswer(200, {"duplicate": True})
+    target, fields = f"stack:{stack.pk}", {"stack": stack, "repository_id": stack.repository_id}
     if delivery.kind != "push":
-        answer = _not_a_push(delivery)
-        record.reason = str(answer.body.get("reason", delivery.event))[:300]
-        record.save(update_fields=["reason"])
-        return answer
-    reason = _why_not(stack, delivery)
+        return _not_a_push_once(target, delivery, **fields)
+    reason, refused = _why_not(stack, delivery)
     if reason:
-        record.reason = reason[:300]
-        record.save(update_fields=["reason"])
+        if not _ignore_once(target, delivery, stack, reason, refused, **fields):
+            return WebhookAnswer(200, {"duplicate": True})
         return WebhookAnswer(200, {"ignored": True, "reason": reason})
-    deployment = _deploy(record, stack)
+    deployment = _deploy_once(target, delivery, stack, **fields)
+    if isinstance(deployment, WebhookAnswer):
+        return deployment
+    message = _outcome(deployment)[1]
     if deployment is None:
-        return WebhookAnswer(202, {"deploymentId": None, "coalesced": True, "message": record.reason})
+        return WebhookAnswer(202, {"deploymentId": None, "coalesced": True, "message": message})
     if deployment.status == Deployment.Status.PENDING_APPROVAL:
-        return WebhookAnswer(
-            202, {"deploymentId": deployment.pk, "status": deployment.status, "message": record.reason}
-        )
+        return WebhookAnswer(202, {"deploymentId": deployment.pk, "status": deployment.status, "message": message})
     return WebhookAnswer(202, {"deploymentId": deployment.pk}, deployment)
 
 
@@ -142,16 +224,19 @@ def webhook_receive_for_repository(
     deployed: list[dict[str, Any]] = []
     ignored: list[dict[str, Any]] = []
     for stack in tracking:
-        record = _claim(f"repository:{repository.pk}>stack:{stack.pk}", delivery, stack=stack, repository=repository)
-        if record is None:
-            continue  # this delivery reached this stack already
-        reason = _why_not(stack, delivery, any_path=stack.pk in fresh)
+        # A delivery that reached a stack already is left out (`_Seen`, False).
+        target_stack, fields = (
+            f"repository:{repository.pk}>stack:{stack.pk}",
+            {"stack": stack, "repository": repository},
+        )
+        reason, refused = _why_not(stack, delivery, any_path=stack.pk in fresh)
         if reason:
-            record.reason = reason[:300]
-            record.save(update_fields=["reason"])
-            ignored.append({"stackId": stack.pk, "reason": reason})
+            if _ignore_once(target_stack, delivery, stack, reason, refused, **fields):
+                ignored.append({"stackId": stack.pk, "reason": reason})
             continue
-        deployment = _deploy(record, stack)
+        deployment = _deploy_once(target_stack, delivery, stack, **fields)
+        if isinstance(deployment, WebhookAnswer):
+            continue
         deployed.append({"stackId": stack.pk, "deploymentId": deployment.pk if deployment else None})
     receipt.result = WebhookDelivery.Result.ACCEPTED if deployed else WebhookDelivery.Result.IGNORED
     receipt.save(update_fields=["result"])
