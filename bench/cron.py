@@ -1,24 +1,32 @@
 """#3 5,000 stacks on 50 repositories due on the same cron minute, none changed: the
 time from that minute until every one has been checked, against 5,000 `git ls-remote`
-run one after another (500 timed, times ten: the full run would take minutes a run)."""
+run one after another (500 timed, times ten: the full run would take minutes a run).
+
+#10 the same minutes, seen by a user: a stack's detail (`GET /api/git/stacks/<id>`,
+logged in) asked every 20 ms from REST seconds before the minute until every stack
+was checked; the answers while the clock checks against those in the window before,
+when it is idle."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
-from bench.harness import Report, Row
-from bench.world import Running, World
+from bench.harness import Report, Row, percentile
+from bench.world import PASSWORD, Running, World
+from tests.support.product import ApiClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
 STACKS, REPOSITORIES, RUNS = 5000, 50, 3
 TIMED = 500  # of the baseline's STACKS ls-remote runs
+REST, EVERY = 8.0, 0.020  # #10: the idle window before the minute; one request each EVERY s
 
 
 def _serial_ls_remote(url: str, branch: str) -> float:
@@ -47,17 +55,56 @@ def _checked_since(app: Running, since: float) -> tuple[int, float]:
     return count, datetime.fromisoformat(last).replace(tzinfo=UTC).timestamp()
 
 
-def _one_minute(app: Running) -> float:
-    """Wait for the next minute to fire; seconds from it until all STACKS were checked."""
+class _Prober(threading.Thread):
+    """Asks for one stack's detail every EVERY seconds, one request at a time, as a
+    user's open page would; keeps (when sent, seconds to the answer) of each."""
+
+    def __init__(self, app: Running, stack_id: int) -> None:
+        super().__init__(name="bench-prober", daemon=True)
+        self.client = ApiClient(app.product.url, "admin", PASSWORD)
+        self.path = f"/api/git/stacks/{stack_id}"
+        self.stop = threading.Event()
+        self.times: list[tuple[float, float]] = []
+
+    def run(self) -> None:
+        due = time.time()
+        while not self.stop.is_set():
+            sent = time.time()
+            response = self.client.get(self.path)
+            self.times.append((sent, time.time() - sent))
+            assert response.status_code == 200, response.status_code
+            due = max(due + EVERY, time.time())
+            self.stop.wait(max(0.0, due - time.time()))
+
+
+def _one_minute(app: Running, probe: _Prober | None = None) -> float:
+    """Wait for the next minute to fire; seconds from it until all STACKS were checked.
+    With `probe`: it runs from REST s before the minute until the last check."""
     due = _next_minute()
+    if probe:
+        time.sleep(max(0.0, due - REST - time.time()))
+        probe.start()
     time.sleep(max(0.0, due - time.time()))
     deadline = due + 120
-    while time.time() < deadline:
-        count, last = _checked_since(app, due)
-        if count >= STACKS:
-            return last - due
-        time.sleep(0.5)
+    try:
+        while time.time() < deadline:
+            count, last = _checked_since(app, due)
+            if count >= STACKS:
+                return last - due
+            time.sleep(0.5)
+    finally:
+        if probe:
+            probe.stop.set()
+            probe.join()
     raise AssertionError(f"only {_checked_since(app, due)[0]} of {STACKS} checked within 120 s")
+
+
+def _split(probe: _Prober, due: float, took: float) -> tuple[list[float], list[float]]:
+    """The answers to requests sent before the minute (the clock idle) and during its
+    checks (from the minute until the last check finished)."""
+    rest = [t for sent, t in probe.times if sent < due]
+    busy = [t for sent, t in probe.times if due <= sent <= due + took]
+    return rest, busy
 
 
 def _as_after_a_first_deploy(app: Running) -> None:
@@ -85,10 +132,11 @@ def _as_after_a_first_deploy(app: Running) -> None:
 
 def run(world: World, app: Running, report: Report) -> None:
     repos = [world.repo() for _ in range(REPOSITORIES)]
+    stacks = []
     for repo in repos:
         # Scheduled only once all are made and marked deployed: a minute that fires
         # meanwhile would deploy them for real.
-        app.stacks(repo, STACKS // REPOSITORIES)
+        stacks += app.stacks(repo, STACKS // REPOSITORIES)
     _as_after_a_first_deploy(app)
     repo = repos[0]
     url = world.authed_url(repo)
@@ -96,9 +144,16 @@ def run(world: World, app: Running, report: Report) -> None:
     _one_minute(app)
     baseline: list[float] = []
     ours: list[float] = []
+    rest: list[float] = []
+    busy: list[float] = []
     for _ in range(RUNS):
         baseline.append(_serial_ls_remote(url, repo.branch))
-        ours.append(_one_minute(app))
+        probe = _Prober(app, stacks[0]["id"])
+        due = _next_minute()
+        ours.append(_one_minute(app, probe))
+        quiet, checking = _split(probe, due, ours[-1])
+        rest += quiet
+        busy += checking
     b, o = median(baseline), median(ours)
     report.add(
         Row(
@@ -113,3 +168,28 @@ def run(world: World, app: Running, report: Report) -> None:
         f"#3 baseline s: {' '.join(f'{v:.1f}' for v in baseline)}",
         f"#3 dockhand s: {' '.join(f'{v:.1f}' for v in ours)}",
     )
+    _report_delay(report, rest, busy)
+
+
+def _report_delay(report: Report, rest: list[float], busy: list[float]) -> None:
+    """#10: the clock's checks must not delay what users ask meanwhile (see notes.md)."""
+    r50, r99, b50, b99 = median(rest), percentile(rest, 99), median(busy), percentile(busy, 99)
+    report.add(
+        Row(
+            10,
+            f"a stack's detail (`GET /api/git/stacks/<id>`) every {EVERY * 1000:.0f} ms while #3's checks run",
+            f"clock idle: median {_ms(r50)}, p99 {_ms(r99)}",
+            f"median {_ms(b50)}, p99 {_ms(b99)}",
+            f"p99 ratio {b99 / r99:.2f}",
+            "p99 ≤ 1.5× idle and < 200 ms",
+            b99 <= 1.5 * r99 and b99 < 0.2,
+        ),
+        f"#10 idle: {len(rest)} requests, median {_ms(r50)}, p90 {_ms(percentile(rest, 90))}, p99 {_ms(r99)},"
+        f" max {_ms(max(rest))}",
+        f"#10 checking: {len(busy)} requests, median {_ms(b50)}, p90 {_ms(percentile(busy, 90))}, p99 {_ms(b99)},"
+        f" max {_ms(max(busy))}",
+    )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
