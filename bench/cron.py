@@ -9,24 +9,24 @@ when it is idle."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
 from bench.harness import Report, Row, percentile
+from bench.probe import EVERY
 from bench.world import PASSWORD, Running, World
-from tests.support.product import ApiClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
 STACKS, REPOSITORIES, RUNS = 5000, 50, 3
 TIMED = 500  # of the baseline's STACKS ls-remote runs
-REST, EVERY = 8.0, 0.020  # #10: the idle window before the minute; one request each EVERY s
+REST = 8.0  # #10: the idle window before the minute
 
 
 def _serial_ls_remote(url: str, branch: str) -> float:
@@ -55,55 +55,49 @@ def _checked_since(app: Running, since: float) -> tuple[int, float]:
     return count, datetime.fromisoformat(last).replace(tzinfo=UTC).timestamp()
 
 
-class _Prober(threading.Thread):
-    """Asks for one stack's detail every EVERY seconds, one request at a time, as a
-    user's open page would; keeps (when sent, seconds to the answer) of each."""
+class _Prober:
+    """bench/probe.py in a process of its own, asking for one stack's detail from
+    `start`; `stop()` ends it and keeps (when sent, seconds to the answer) of each."""
 
-    def __init__(self, app: Running, stack_id: int) -> None:
-        super().__init__(name="bench-prober", daemon=True)
-        self.client = ApiClient(app.product.url, "admin", PASSWORD)
-        self.path = f"/api/git/stacks/{stack_id}"
-        self.stop = threading.Event()
+    def __init__(self, app: Running, stack_id: int, start: float) -> None:
+        argv = [sys.executable, "-m", "bench.probe", app.product.url, f"/api/git/stacks/{stack_id}", PASSWORD]
+        self.proc = subprocess.Popen(
+            [*argv, str(start)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.due = start + REST  # the minute
         self.times: list[tuple[float, float]] = []
 
-    def run(self) -> None:
-        due = time.time()
-        while not self.stop.is_set():
-            sent = time.time()
-            response = self.client.get(self.path)
-            self.times.append((sent, time.time() - sent))
-            assert response.status_code == 200, response.status_code
-            due = max(due + EVERY, time.time())
-            self.stop.wait(max(0.0, due - time.time()))
+    def stop(self) -> None:
+        out, _ = self.proc.communicate("stop\n", timeout=60)
+        assert self.proc.returncode == 0, self.proc.returncode
+        self.times = [(sent, took) for sent, took in json.loads(out)]
 
 
-def _one_minute(app: Running, probe: _Prober | None = None) -> float:
+def _one_minute(app: Running, probe_stack: int | None = None) -> tuple[float, _Prober | None]:
     """Wait for the next minute to fire; seconds from it until all STACKS were checked.
-    With `probe`: it runs from REST s before the minute until the last check."""
+    With `probe_stack`: that stack's detail is asked from REST s before the minute until
+    the last check (bench/probe.py)."""
     due = _next_minute()
-    if probe:
-        time.sleep(max(0.0, due - REST - time.time()))
-        probe.start()
+    probe = _Prober(app, probe_stack, due - REST) if probe_stack is not None else None
     time.sleep(max(0.0, due - time.time()))
     deadline = due + 120
     try:
         while time.time() < deadline:
             count, last = _checked_since(app, due)
             if count >= STACKS:
-                return last - due
+                return last - due, probe
             time.sleep(0.5)
     finally:
         if probe:
-            probe.stop.set()
-            probe.join()
+            probe.stop()
     raise AssertionError(f"only {_checked_since(app, due)[0]} of {STACKS} checked within 120 s")
 
 
-def _split(probe: _Prober, due: float, took: float) -> tuple[list[float], list[float]]:
+def _split(probe: _Prober, took: float) -> tuple[list[float], list[float]]:
     """The answers to requests sent before the minute (the clock idle) and during its
     checks (from the minute until the last check finished)."""
-    rest = [t for sent, t in probe.times if sent < due]
-    busy = [t for sent, t in probe.times if due <= sent <= due + took]
+    rest = [t for sent, t in probe.times if sent < probe.due]
+    busy = [t for sent, t in probe.times if probe.due <= sent <= probe.due + took]
     return rest, busy
 
 
@@ -148,10 +142,10 @@ def run(world: World, app: Running, report: Report) -> None:
     busy: list[float] = []
     for _ in range(RUNS):
         baseline.append(_serial_ls_remote(url, repo.branch))
-        probe = _Prober(app, stacks[0]["id"])
-        due = _next_minute()
-        ours.append(_one_minute(app, probe))
-        quiet, checking = _split(probe, due, ours[-1])
+        took, probe = _one_minute(app, stacks[0]["id"])
+        ours.append(took)
+        assert probe is not None
+        quiet, checking = _split(probe, took)
         rest += quiet
         busy += checking
     b, o = median(baseline), median(ours)
