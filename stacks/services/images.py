@@ -11,8 +11,10 @@ API's refresh, the schedule, the runner and notifications.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
+
+from django.db.models import JSONField, OuterRef, Subquery
 
 from stacks import engine, registry
 from stacks.models import Deployment, GitStack
@@ -139,20 +141,31 @@ def stack_images_ran(*, stack: GitStack, ran: Sequence[Ran]) -> None:
 
 def last_ran(stack: GitStack) -> list[Ran]:
     """What the last successful deploy of the stack ran."""
+    return last_ran_of([stack.pk]).get(stack.pk, [])
+
+
+def last_ran_of(stack_ids: Collection[int]) -> dict[int, list[Ran]]:
+    """last_ran for many stacks in one query (the clock checks thousands on a minute):
+    stack id → what its last successful deploy ran (absent: none yet)."""
     last = (
-        Deployment.objects.filter(stack=stack, status=Deployment.Status.SUCCESS, deployed=True)
+        Deployment.objects.filter(stack=OuterRef("pk"), status=Deployment.Status.SUCCESS, deployed=True)
         .order_by("-finished_at", "-id")
-        .values_list("images", flat=True)
-        .first()
+        .values("images")[:1]
     )
-    return [e for e in (last or []) if isinstance(e, dict)]
+    rows = (
+        GitStack.objects.filter(pk__in=stack_ids)
+        .annotate(ran=Subquery(last, output_field=JSONField()))
+        .values_list("pk", "ran")
+    )
+    return {pk: [e for e in ran if isinstance(e, dict)] for pk, ran in rows if isinstance(ran, list)}
 
 
-def stack_images_refresh(*, stack: GitStack) -> list[str]:
+def stack_images_refresh(*, stack: GitStack, ran: Sequence[Ran] | None = None) -> list[str]:
     """Ask each registry for the current digest of every tag the stack runs (a HEAD of
     the manifest with the stack's logins) and keep what it says; the problems, in words
-    that name the registry (never a password)."""
-    running = _tagged(last_ran(stack))
+    that name the registry (never a password). `ran`: the stack's last_ran, when the
+    caller read it already (for many stacks at once)."""
+    running = _tagged(last_ran(stack) if ran is None else ran)
     if not running:
         return []
     logins = stack_logins(stack, running)

@@ -26,7 +26,7 @@ from gitsync import git
 from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
 from stacks.services.access import deploy_needs_approval
-from stacks.services.images import scheduled_hold, stack_images_refresh
+from stacks.services.images import last_ran_of, scheduled_hold, stack_images_refresh
 from stacks.services.revision import stack_config
 from stacks.services.secret_inputs import secret_inputs_refresh
 from stacks.services.skipped import skipped_record, unchanged
@@ -108,6 +108,7 @@ def _plainly_unchanged(stacks: list[GitStack], heads: dict[int, str]) -> list[Gi
     """The stacks whose check is a plain `skipped`: unchanged at their head, free, and
     in an environment where an automatic sync needs no one's approval."""
     found = []
+    ran = last_ran_of([stack.pk for stack in stacks])  # one query, not one per stack
     for stack in stacks:
         if stack.lock_owner is not None or auto_sync_refusal(stack):
             continue
@@ -116,7 +117,7 @@ def _plainly_unchanged(stacks: list[GitStack], heads: dict[int, str]) -> list[Gi
         # the deploy saying why; so is a stack whose asking failed in any other way,
         # which must not drop the other stacks' tick).
         try:
-            stack_images_refresh(stack=stack)
+            stack_images_refresh(stack=stack, ran=ran.get(stack.pk, []))
             if secret_inputs_refresh(stack=stack) or not unchanged(stack, heads.get(stack.pk)):
                 continue
         except Exception:

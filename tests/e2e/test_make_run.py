@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,10 +241,12 @@ def test_cancel_stops_a_hanging_deploy_within_the_grace_period(
 
 
 def test_the_auto_sync_clock_runs_under_make_run(
-    client: ApiClient, stack: dict[str, Any], git_server: Any, docker_image: str
+    product: Product, client: ApiClient, stack: dict[str, Any], git_server: Any, docker_image: str
 ) -> None:
-    """The clock lives in the web process `serve` starts: a stack due every minute is
-    checked at the next minute without anyone asking."""
+    """The clock lives in the worker process `serve` starts, not in a web process (its
+    minute of checks would delay the pages, benchmark #10): a stack due every minute is
+    checked at the next minute without anyone asking, and the minute after, unchanged,
+    it is recorded `skipped` by the clock's own process."""
     repo = git_server.create_repo(f"clock-{unique_stack_name()}", {"compose.yaml": compose_file("1")})
     cred = next(c["id"] for c in client.get("/api/git/credentials").json() if c["name"] == "e2e")
     created = client.post(
@@ -262,6 +265,13 @@ def test_the_auto_sync_clock_runs_under_make_run(
         # Its deploy finishes before the project is removed, or it would start the
         # container again after the removal and leave it (and its network) behind.
         _wait_settled(client, clocked["id"], count=1)
+        runs = _wait_settled(client, clocked["id"], count=2, timeout=90)
+        skipped = [r["id"] for r in runs if r["status"] == "skipped" and r["trigger"] == "schedule"]
+        assert skipped, runs
+        with sqlite3.connect(product.data_dir / "dockhand.sqlite3") as db:
+            (worker,) = db.execute("SELECT worker FROM stacks_deployment WHERE id = ?", (skipped[0],)).fetchone()
+        clock_process = Path(f"/proc/{worker.rsplit(':', 1)[1]}/cmdline").read_bytes().split(b"\0")
+        assert b"qcluster" in clock_process and b"daphne" not in clock_process, clock_process
     finally:
         dockersupport.remove_project(clocked["projectName"])
 

@@ -80,7 +80,7 @@ def test_a_failing_refresh_leaves_its_stack_to_the_one_by_one_path_and_the_tick_
         stack.record(last_commit=app_repo.head(), applied_config=stack_config(stack))
     hostile_id = ids[0]
 
-    def refresh(*, stack: GitStack) -> list[str]:
+    def refresh(*, stack: GitStack, ran: Any = None) -> list[str]:
         if stack.pk == hostile_id:
             raise AttributeError("'list' object has no attribute 'get'")
         return []

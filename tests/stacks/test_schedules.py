@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from dockhand.models import AuditEvent
 from stacks.models import Deployment, GitStack
-from stacks.services import schedules
+from stacks.services import images, schedules
 from stacks.services.lock import Holder, lock_take
 from stacks.services.revision import stack_config
 from stacks.services.schedules import auto_sync_tick, due_stacks_claim, next_runs
@@ -183,3 +183,36 @@ def test_unchanged_due_stacks_are_recorded_skipped_together_and_a_busy_one_gets_
     assert sorted(events.values_list("object", flat=True)) == sorted(
         f"gitstack:{s.pk} {s}" for s in GitStack.objects.filter(pk__in=free) for _ in (1, 2)
     )
+
+
+def test_what_each_due_stack_last_ran_is_read_in_one_query_whatever_their_number(
+    app_repo: Any, make_stack: Any, settings: Any
+) -> None:
+    settings.AUTO_SYNC_CONCURRENCY = 1
+    ids = sorted(make_stack(app_repo, autoUpdate=True, autoUpdateCron="* * * * *")["id"] for _ in range(5))
+    for n, stack in enumerate(GitStack.objects.filter(pk__in=ids).select_related("environment").order_by("pk")):
+        stack.record(last_commit=app_repo.head(), applied_config=stack_config(stack))
+        # An older and a newer successful deploy, and a failed one after them: the newer counts.
+        for image, status in ((f"old:{n}", "success"), (f"app:{n}", "success"), (f"failed:{n}", "failed")):
+            Deployment.objects.create(
+                stack=stack,
+                trigger="api",
+                status=status,
+                deployed=True,
+                finished_at=timezone.now(),
+                images=[{"service": "app", "image": image, "digest": "", "imageId": "sha256:1"}],
+            )
+    *ran, never = ids
+    Deployment.objects.filter(stack_id=never).delete()
+    assert images.last_ran_of(ids) == {
+        pk: [{"service": "app", "image": f"app:{n}", "digest": "", "imageId": "sha256:1"}] for n, pk in enumerate(ran)
+    }
+    assert images.last_ran(GitStack.objects.get(pk=ran[1])) == images.last_ran_of(ids)[ran[1]]
+
+    with CaptureQueriesContext(connection) as queries:
+        done = auto_sync_tick(timezone.now() + timedelta(minutes=1))
+    assert sorted(done) == sorted(ids)
+    assert all(Deployment.objects.get(pk=int(d.split()[1])).status == "skipped" for d in done.values())
+    # The last deploy's images of all five in one statement, not one per stack.
+    reads = [q for q in queries.captured_queries if '"images"' in q["sql"] and q["sql"].startswith("SELECT")]
+    assert len(reads) == 1, [q["sql"] for q in reads]

@@ -1,5 +1,5 @@
 """Run everything a user needs in the foreground: migrations, the first admin, the
-Daphne web server (with the auto-sync clock) and the django-q2 cluster; Ctrl-C stops
+Daphne web server and the django-q2 cluster (with the auto-sync clock); Ctrl-C stops
 both."""
 
 from __future__ import annotations
@@ -48,15 +48,17 @@ class Command(BaseCommand):
         self.stdout.flush()
         # Become the small supervisor: the memory used to get here is given back.
         grace = settings.STOP_GRACE + settings.CANCEL_GRACE + ENDING_SECONDS
-        processes = json.dumps({**web, "worker": {"argv": worker}})
+        # The auto-sync clock runs in the worker's first process, which forks nothing once
+        # the cluster has started (its sentinel forks the workers) and answers no request:
+        # its minute of checks (thousands of stacks, all Python) shares no GIL with a web
+        # process, so it delays no page (benchmark #10), and it costs no process of its own.
+        processes = json.dumps({**web, "worker": {"argv": worker, "env": {"DOCKHAND_RUN_CLOCK": "1"}}})
         supervisor = [sys.executable, "-m", "dockhand.supervise", str(grace), processes]
         os.execv(sys.executable, supervisor)  # noqa: S606 (no shell: argv as given)
 
     def _web_processes(self) -> dict[str, dict[str, object]]:
         """DOCKHAND_WEB_PROCESSES Daphne processes, each on its own listening socket
-        (dockhand.listen). The first keeps the auto-sync clock (see dockhand.asgi): one
-        clock per node, in a process that never forks, so scheduled checks start on the
-        minute whatever the workers are doing."""
+        (dockhand.listen); none runs the clock (the worker does, above)."""
         daphne = [sys.executable, "-m", "daphne", "dockhand.asgi:application"]
         listen: list[tuple[list[str], list[int]]]
         if ":" in settings.BIND_HOST:  # IPv6: Daphne adopts IPv4 sockets only; it binds its one itself.
@@ -71,7 +73,7 @@ class Command(BaseCommand):
             ("web" if n == 0 else f"web-{n + 1}"): {
                 "argv": [*daphne[:3], *args, daphne[3]],
                 "fds": inherited,
-                "env": {"DOCKHAND_RUN_CLOCK": "1" if n == 0 else "0"},
+                "env": {"DOCKHAND_RUN_CLOCK": "0"},
             }
             for n, (args, inherited) in enumerate(listen)
         }

@@ -1,7 +1,8 @@
 """`manage.py qcluster`: django-q2's worker cluster as a dockhand node runs it.
 
-Started by `serve` (which holds the node lock, ran start-up recovery and runs the clock
-in its web process) it adds only a graceful stop. Run alone, as a worker node in
+Started by `serve` (which holds the node lock and ran start-up recovery) it adds a
+graceful stop and runs the clock (`serve` sets DOCKHAND_RUN_CLOCK for it: the clock's
+checks then share no process with a web request). Run alone, as a worker node in
 scale-out, it is a node of its own: it takes the node lock, runs the same start-up
 recovery and runs the clock (the reaper and the schedules), so the work of a dead node
 is taken back and run again by whichever nodes are alive.
@@ -54,7 +55,9 @@ class Command(qcluster.Command):  # type: ignore[misc]
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         cluster.start()
-        clock = start_clock() if alone else None
+        # After the cluster's start: this process forks nothing from here on (the
+        # sentinel forks the workers), so no child is forked with the clock's thread.
+        clock = start_clock() if alone or os.environ.get("DOCKHAND_RUN_CLOCK") == "1" else None
         if options.get("run_once"):
             cluster.stop()
         # The signal handler stops the cluster (in this thread, between two sleeps).
