@@ -24,17 +24,21 @@ def test_three_triggers_during_a_deploy_make_one_follow_up_that_deploys_the_newe
     stack_json = make_stack(app_repo)
     stack = GitStack.objects.get(pk=stack_json["id"])
     deploying = app_repo.head()
-    real_up = compose.up
     arrivals: list[Deployment | None] = []
 
-    def up_while_pushes_arrive(*args: Any, **kwargs: Any) -> Any:
-        if not arrivals:  # three pushes land while the first compose run is under way
-            for version in ("2", "3", "4"):
-                app_repo.commit({"compose.yaml": compose_file(version)}, f"version {version}")
-                arrivals.append(sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK))
-        return real_up(*args, **kwargs)
+    def while_pushes_arrive(real_up: Any) -> Any:
+        def up(*args: Any, **kwargs: Any) -> Any:
+            if not arrivals:  # three pushes land while the first compose run is under way
+                for version in ("2", "3", "4"):
+                    app_repo.commit({"compose.yaml": compose_file(version)}, f"version {version}")
+                    arrivals.append(sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK))
+            return real_up(*args, **kwargs)
 
-    monkeypatch.setattr(compose, "up", up_while_pushes_arrive)
+        return up
+
+    # `up` runs as started ahead (compose.HeldUp) or, with a pull or a build first, plainly.
+    monkeypatch.setattr(compose, "up", while_pushes_arrive(compose.up))
+    monkeypatch.setattr(compose.HeldUp, "go", while_pushes_arrive(compose.HeldUp.go))
     first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=None)
 
     assert arrivals == [None, None, None]  # each joined the one pending follow-up
