@@ -510,6 +510,52 @@ class HeldConfig(Held):
         return _model(out)
 
 
+def can_hold() -> bool:
+    """Whether this compose reads its DOCKER_CONFIG's config.json before anything else,
+    as the docker CLI's plugin code does: only then does a run started ahead wait at
+    its gate (a compose that never read it would run at once, before the checks)."""
+    return _reads_config_first(compose_command())
+
+
+@lru_cache(maxsize=4)
+def _reads_config_first(command: tuple[str, ...]) -> bool:
+    """Asked once per compose: `config` of an empty project with config.json a named
+    pipe must wait at it, then finish once it is written."""
+    settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="compose-probe-", dir=settings.RUN_DIR) as where:
+        folder = Path(where)
+        (folder / "compose.yaml").write_text("services: {}\n")
+        gate = folder / "config.json"
+        os.mkfifo(gate, 0o600)
+        env = {**{k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}, "DOCKER_CONFIG": where}
+        args = ["--project-directory", where, "--file", str(folder / "compose.yaml"), "config", "--quiet"]
+        try:
+            proc = subprocess.Popen(
+                [*command, *args], cwd=where, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        except OSError:
+            return False
+        deadline = time.monotonic() + 20
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:  # (not opened for reading yet)
+                    time.sleep(0.005)
+                    continue
+                os.write(fd, b"{}")
+                os.close(fd)
+                return proc.wait(timeout=20) == 0
+            return False  # it ended (or ran on) without reading it
+        except subprocess.TimeoutExpired:
+            return False
+        finally:
+            if proc.poll() is None:
+                _signal(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 @contextmanager
 def _held(
     args: list[str], *, cwd: Path, env: Mapping[str, str], merged: bool = True

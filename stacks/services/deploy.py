@@ -235,7 +235,7 @@ def stack_config_ahead(stack: GitStack, workdir: Path, run_id: str) -> Iterator[
     push: the files' contents changed, not which files there are nor the overrides);
     otherwise it ends unread. None for a first deploy or another engine than this one's."""
     project = None
-    if not stack.environment.engine_endpoint().host and (workdir / ".git").is_dir():
+    if not stack.environment.engine_endpoint().host and (workdir / ".git").is_dir() and compose.can_hold():
         try:
             project = _project(stack, workdir, run_id)
         except (DeployError, OSError):
@@ -376,6 +376,7 @@ def stack_deploy(
     # `up` starts beside the checks when it is the one command to run with the files
     # as they are: no override file to add, nothing to pull or build before it.
     up_ahead = not (stack.environment.swarm or pins or stack.push_to or pull or options.no_cache)
+    up_ahead = up_ahead and compose.can_hold()
     with _compose_inputs(stack, workdir, metadata, run_id) as inputs:
         if on_secrets is not None:
             on_secrets(inputs.resolved.values)

@@ -119,3 +119,13 @@ def test_a_pushed_deploy_reads_its_model_from_the_config_started_before_the_fetc
     assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()["deployed"] is True
     assert [m["services"]["app"]["environment"]["VERSION"] for m in read_ahead] == ["2"]  # type: ignore[index]
     assert dockersupport.container_env(container_name(stack))["VERSION"] == "2"
+
+
+def test_only_a_compose_that_reads_its_config_first_is_started_ahead(tmp_path: Path, docker_image: str) -> None:
+    # A stand-in that never reads config.json would not wait at the gate: it would run
+    # before the checks. Such a compose is never started ahead.
+    stand_in = tmp_path / "compose-like"
+    stand_in.write_text("#!/bin/sh\necho 'prints and exits at once'\n")
+    stand_in.chmod(0o755)
+    assert compose._reads_config_first((str(stand_in),)) is False
+    assert compose._reads_config_first(compose.compose_command()) is True
