@@ -44,7 +44,10 @@ _UNREACHABLE = (
 )
 # Files checked out for compose to read: 0644 and 0755 (see `checkout`).
 _WORKING_COPY_UMASK = 0o022
-_AUTH_FAILED = ("authentication failed", "permission denied", "403", "401", "terminal prompts disabled")
+# HTTP statuses as git says them ("The requested URL returned error: 403"): a bare
+# "403" also matched a URL's port (127.0.0.1:34037), calling a missing repository a
+# refused credential.
+_AUTH_FAILED = ("authentication failed", "permission denied", "error: 403", "error: 401", "terminal prompts disabled")
 # What servers say for a path that holds no repository (GitHub also for a private one).
 _NO_REPOSITORY = (
     "repository not found",
