@@ -242,7 +242,17 @@ def _sync(
     # `compose config` starts while git fetches (it waits to read the files until then).
     with stack_config_ahead(stack, workdir, run_id) as ahead:
         _fetch_and_deploy(
-            stack, deployment, auth, output, stop, outcome, workdir=workdir, config=config, applied=applied, ahead=ahead
+            stack,
+            deployment,
+            auth,
+            output,
+            stop,
+            outcome,
+            workdir=workdir,
+            run_id=run_id,
+            config=config,
+            applied=applied,
+            ahead=ahead,
         )
 
 
@@ -255,6 +265,7 @@ def _fetch_and_deploy(
     outcome: _Outcome,
     *,
     workdir: Path,
+    run_id: str,
     config: Config,
     applied: bool,
     ahead: compose.HeldConfig | None,
@@ -297,7 +308,7 @@ def _fetch_and_deploy(
         stack=stack,
         workdir=workdir,
         metadata=git_metadata(stack, commit),
-        run_id=f"deployment-{deployment.pk}",
+        run_id=run_id,  # the one `compose config` was started ahead for
         ahead=ahead,
         on_line=output.line,
         stop=stop,
