@@ -60,6 +60,8 @@ BIND_HOST, BIND_PORT = split_bind(BIND)
 # request's Python at a time, so one a core by default from four cores up. Below that
 # one: a second costs about 90 MiB, which a small host needs more (benchmark #7).
 _CORES = len(os.sched_getaffinity(0))
+# Threads per web process running the views marked quick (dockhand/lanes.py).
+QUICK_THREADS = env_int("DOCKHAND_QUICK_THREADS", 2, minimum=1)
 WEB_PROCESSES = env_int("DOCKHAND_WEB_PROCESSES", _CORES if _CORES >= 4 else 1, minimum=1)
 # The base of every URL shown or sent out (webhook URLs, notifications); empty means
 # "the host of the request", which ALLOWED_HOSTS then vouches for.

@@ -12,7 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dockhand import ratelimit
+from dockhand import lanes, ratelimit
 from dockhand.audit import acting_as
 from gitsync import git
 from gitsync.models import Repository
@@ -84,6 +84,7 @@ def _respond(request: HttpRequest, answer: WebhookAnswer) -> JsonResponse:
     return JsonResponse(answer.body, status=answer.status)
 
 
+@lanes.quick
 @csrf_exempt
 @require_POST
 def stack_webhook(request: HttpRequest, pk: int) -> JsonResponse:

@@ -1,0 +1,43 @@
+"""The quick lane: requests that end quickly, run by a few threads per web process.
+
+Django's ASGI handler gives every request a thread of its own. Under a burst of
+webhooks, a web process ran sixteen of them at once, all wanting the one GIL: the
+thread holding the database's writer turn waited among the others for it at every
+SQLite call, and everyone waited for that thread (benchmark #4, bench/notes.md).
+A view marked `quick` (its work is bounded: no waiting for a deploy, no outside
+system called) is run instead by a small pool of threads, and the requests beyond
+it wait on the event loop, where waiting costs nothing. A view that may be slow is
+never marked; one that is slow only when asked to wait (`?wait=true`) is quick
+only when it is not asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from django.urls import Resolver404, resolve
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+_MARK = "dockhand_quick"
+_WAITS = ("", "1", "true", "yes", "on")
+
+
+def quick(view: View) -> View:
+    """Mark a view whose work is bounded, for the quick lane (unless asked to wait)."""
+    setattr(view, _MARK, True)
+    return view
+
+
+def is_quick(scope: dict[str, Any]) -> bool:
+    """Whether the request of this ASGI scope goes to the quick lane."""
+    try:
+        match = resolve(scope["path"])
+    except Resolver404:
+        return False
+    if not getattr(match.func, _MARK, False):
+        return False
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return not any(key == "wait" and value.lower() in _WAITS for key, value in query)
