@@ -174,14 +174,30 @@ def _cli_env(endpoint: Endpoint) -> Iterator[dict[str, str]]:
             yield {"DOCKER_HOST": endpoint.host, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(where)}
 
 
+# The API version each engine speaks, asked at most once a minute, not before every
+# call: the SDK's "auto" asks (GET /version) as each client is made, and a client is
+# made per call, so a stack's detail cost the engine two requests instead of one
+# (benchmark #10). An engine replaced within the minute by an older one refuses the
+# version once: any failure but a plain "no such object" drops what was known.
+VERSION_KEPT = 60.0
+_versions: dict[str, tuple[str, float]] = {}
+
+
+def _known_version(host: str) -> str | None:
+    known = _versions.get(host)
+    return known[0] if known and time.monotonic() - known[1] < VERSION_KEPT else None
+
+
 @contextmanager
 def _client(endpoint: Endpoint) -> Iterator[docker.DockerClient]:
     """A client for one call, closed (and its TLS files or tunnel removed) after it."""
+    host = endpoint.host
+    version = _known_version(host)
     with ExitStack() as cleanup:
         endpoint = cleanup.enter_context(_reachable(endpoint))
         try:
             if not endpoint.host:
-                client = docker.from_env(timeout=10)
+                client = docker.from_env(timeout=10, version=version)
             elif endpoint.tls_cert:
                 where = cleanup.enter_context(_tls_files(endpoint))
                 tls = TLSConfig(
@@ -196,11 +212,19 @@ def _client(endpoint: Endpoint) -> Iterator[docker.DockerClient]:
                 client = docker.DockerClient(base_url=endpoint.host, tls=tls, timeout=10, version=TLS_API_VERSION)
                 client.api.trust_env = False
             else:
-                client = docker.DockerClient(base_url=endpoint.host, timeout=10)
+                client = docker.DockerClient(base_url=endpoint.host, timeout=10, version=version)
         except _FAILURES as exc:
+            _versions.pop(host, None)
             raise EngineError(f"Cannot reach the Docker engine: {exc}") from exc
         cleanup.callback(client.close)
-        yield client
+        if version is None:
+            _versions[host] = (client.api.api_version, time.monotonic())
+        try:
+            yield client
+        except _FAILURES as exc:
+            if not isinstance(exc, NotFound):
+                _versions.pop(host, None)
+            raise
 
 
 def ping(endpoint: Endpoint) -> str:
