@@ -20,6 +20,7 @@ from dockhand import bodylimit  # noqa: E402
 bodylimit.install(settings.MAX_BODY_BYTES)
 
 import asyncio  # noqa: E402
+import contextvars  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from typing import IO, Any  # noqa: E402
@@ -63,12 +64,15 @@ class OneThreadASGIHandler(ASGIHandler):
             return
         set_script_prefix(get_script_prefix(scope))
         loop = asyncio.get_running_loop()
-        response = await loop.run_in_executor(_quick, self._quick, scope, body)
+        # In a copy of this request's context, as a thread of its own would run it: the
+        # pool's threads are reused, and what one request set must not reach the next.
+        context = contextvars.copy_context()
+        response = await loop.run_in_executor(_quick, context.run, self._quick, scope, body)
         try:
             await self.send_response(response, send)
         finally:
             if response.streaming:
-                await loop.run_in_executor(_quick, response.close)
+                await loop.run_in_executor(_quick, context.run, response.close)
 
     def _quick(self, scope: dict[str, Any], body: IO[bytes]) -> HttpResponseBase:
         """One request of the quick lane, whole, in a thread of its pool: the

@@ -33,8 +33,9 @@ def quick(view: View) -> View:
 
 def is_quick(scope: dict[str, Any]) -> bool:
     """Whether the request of this ASGI scope goes to the quick lane."""
+    path, root = scope["path"], scope.get("root_path") or ""
     try:
-        match = resolve(scope["path"])
+        match = resolve(path.removeprefix(root) if root else path)
     except Resolver404:
         return False
     if not getattr(match.func, _MARK, False):

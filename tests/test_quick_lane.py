@@ -5,6 +5,7 @@ connections; other requests are not held up by a busy lane."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import threading
 import time
@@ -44,8 +45,17 @@ def _work(request: HttpRequest) -> JsonResponse:
             _running -= 1
 
 
+_left_over: contextvars.ContextVar[str] = contextvars.ContextVar("left_over", default="nothing")
+
+
+def _leaves_something(request: HttpRequest) -> JsonResponse:
+    seen = _left_over.get()
+    _left_over.set(f"from request {request.GET['n']}")  # and never reset
+    return JsonResponse({"seen": seen})
+
+
 quick_view = lanes.quick(lambda request: _work(request))
-urlpatterns = [path("quick", quick_view), path("plain", _work)]
+urlpatterns = [path("quick", quick_view), path("plain", _work), path("leaves", lanes.quick(_leaves_something))]
 
 
 def _scope(url: str) -> dict[str, Any]:
@@ -133,3 +143,16 @@ def test_a_busy_lane_does_not_hold_up_other_requests_nor_a_waiting_one(lane: Any
         assert status == 200
         assert not body["thread"].startswith("quick")
         assert took < 0.4, took  # not behind the lane's second round (0.5 s + 0.5 s)
+
+
+def test_what_a_quick_request_sets_in_its_context_does_not_reach_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quick")  # both requests on one thread
+    monkeypatch.setattr(asgi, "_quick", pool)
+    try:
+        with override_settings(ROOT_URLCONF=__name__):
+            first = asyncio.run(_get("/leaves?n=1"))
+            second = asyncio.run(_get("/leaves?n=2"))
+    finally:
+        pool.shutdown()
+    assert first[:2] == (200, {"seen": "nothing"})
+    assert second[:2] == (200, {"seen": "nothing"})
