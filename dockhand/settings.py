@@ -94,6 +94,8 @@ CANCEL_GRACE = env_int("DOCKHAND_CANCEL_GRACE", 10, minimum=1)
 STOP_GRACE = env_int("DOCKHAND_STOP_GRACE", 30, minimum=0)
 # How many due stacks the auto-sync clock checks at once (each is mostly an ls-remote).
 AUTO_SYNC_CONCURRENCY = env_int("DOCKHAND_AUTO_SYNC_CONCURRENCY", 16, minimum=1)
+# Of those, the `ls-remote`s the clock runs at once against one forge host.
+AUTO_SYNC_PER_FORGE = env_int("DOCKHAND_AUTO_SYNC_PER_FORGE", 2, minimum=1)
 # Output lines a deployment keeps: the first half and the last half, with one line
 # saying how many were left out between them (stacks/services/output.py).
 OUTPUT_MAX_LINES = env_int("DOCKHAND_OUTPUT_MAX_LINES", 5000, minimum=10)

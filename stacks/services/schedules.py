@@ -12,6 +12,7 @@ stacks is common) share one `ls-remote`: the server is asked once per branch a m
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -85,7 +86,15 @@ Branch = tuple[str, str, int | None]  # repository url, branch, credential id
 def _branch_heads(stacks: list[GitStack], pool: Executor) -> dict[int, str]:
     """The remote head of each stack's branch, one `ls-remote` per distinct branch. A
     branch that cannot be read is left out: that stack's own check asks again and
-    records why it failed."""
+    records why it failed.
+
+    At most AUTO_SYNC_PER_FORGE of them at once against one host (forges of different
+    hosts side by side): a forge answers a burst of parallel requests no sooner than a
+    few at a time (and GitHub throttles such bursts), and a forge on this machine (a
+    self-hosted Gitea, the benchmark's git server) had 16 `ls-remote`s, some 80
+    processes, fighting the web processes for the cores: the pages answered slower
+    while the clock read 50 repositories' heads, whatever CPU priority the clock's
+    side ran at; two at a time read them as fast (benchmark #10, bench/notes.md)."""
     by_branch: dict[Branch, list[int]] = {}
     credentials = {}
     for stack in stacks:
@@ -93,11 +102,15 @@ def _branch_heads(stacks: list[GitStack], pool: Executor) -> dict[int, str]:
         by_branch.setdefault(key, []).append(stack.pk)
         credentials[key] = stack.repository.credential
 
+    forges = {git.url_host(key[0]) for key in by_branch}
+    at_once = {forge: threading.BoundedSemaphore(settings.AUTO_SYNC_PER_FORGE) for forge in forges}
+
     def head(key: Branch) -> str | None:
-        try:
-            return git.remote_head(url=key[0], branch=key[1], auth=git_auth(credentials[key]))
-        except git.GitError:
-            return None
+        with at_once[git.url_host(key[0])]:
+            try:
+                return git.remote_head(url=key[0], branch=key[1], auth=git_auth(credentials[key]))
+            except git.GitError:
+                return None
 
     keys = list(by_branch)
     heads = dict(zip(keys, pool.map(head, keys), strict=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -16,6 +17,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dockhand.models import AuditEvent
+from gitsync import git
+from gitsync.models import Credential, Repository
 from stacks.models import Deployment, GitStack
 from stacks.services import images, schedules
 from stacks.services.lock import Holder, lock_take
@@ -216,3 +219,49 @@ def test_what_each_due_stack_last_ran_is_read_in_one_query_whatever_their_number
     # The last deploy's images of all five in one statement, not one per stack.
     reads = [q for q in queries.captured_queries if '"images"' in q["sql"] and q["sql"].startswith("SELECT")]
     assert len(reads) == 1, [q["sql"] for q in reads]
+
+
+def test_branch_heads_are_read_a_few_at_a_time_per_forge_and_forges_side_by_side(
+    git_server: Any, token_credential: dict[str, Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.AUTO_SYNC_CONCURRENCY, settings.AUTO_SYNC_PER_FORGE = 16, 2
+    credential = Credential.objects.get(pk=token_credential["id"])
+    repos = [
+        git_server.create_repo(f"forge-{uuid.uuid4().hex[:8]}", {"compose.yaml": compose_file("1")}) for _ in range(9)
+    ]
+    # The same server under a second name: another forge host to the clock.
+    urls = [repo.url if n < 6 else repo.url.replace("127.0.0.1", "localhost") for n, repo in enumerate(repos)]
+    stacks = [
+        GitStack(pk=n + 1, branch=repo.branch, repository=Repository(url=url, credential=credential))
+        for n, (repo, url) in enumerate(zip(repos, urls, strict=True))
+    ]
+    real = git.remote_head
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    most_at_once = 0
+    count = threading.Lock()
+
+    def remote_head(**kwargs: Any) -> str:
+        nonlocal most_at_once
+        host = git.url_host(kwargs["url"]) or ""
+        with count:
+            running[host] = running.get(host, 0) + 1
+            most[host] = max(most.get(host, 0), running[host])
+            most_at_once = max(most_at_once, sum(running.values()))
+        try:
+            time.sleep(0.3)  # long enough for every thread of the pool to be asking
+            return real(**kwargs)
+        finally:
+            with count:
+                running[host] -= 1
+
+    monkeypatch.setattr(git, "remote_head", remote_head)
+
+    with ThreadPoolExecutor(settings.AUTO_SYNC_CONCURRENCY) as pool:  # as auto_sync_tick's
+        heads = schedules._branch_heads(stacks, pool)
+
+    assert most == {"127.0.0.1": 2, "localhost": 2}
+    assert most_at_once == 4  # the two forges side by side
+    # The credential is scoped to 127.0.0.1: those heads were read for real; the
+    # credential was not sent to "localhost", whose stacks are left to their own check.
+    assert heads == {stack.pk: repos[n].head() for n, stack in enumerate(stacks) if n < 6}
