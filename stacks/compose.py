@@ -458,20 +458,29 @@ class Held:
     def _gate_opened(self, deadline: float) -> int:
         """The pipe's writing end, once compose waits at its reading end."""
         proc = self._started.proc
-        while True:
-            try:
-                fd = os.open(self._gate, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # (ENXIO: not opened for reading yet)
-                    raise
-            else:
-                os.set_blocking(fd, True)
-                return fd
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
-                reason = " / ".join(line.strip() for line in out.splitlines()[-3:] if line.strip())
-                raise ComposeError(f"docker compose did not start: {reason or 'no output'}")
-            time.sleep(0.002)
+        fd = _gate_writer(self._gate, proc, deadline)
+        if fd is None:
+            out = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
+            reason = " / ".join(line.strip() for line in out.splitlines()[-3:] if line.strip())
+            raise ComposeError(f"docker compose did not start: {reason or 'no output'}")
+        return fd
+
+
+def _gate_writer(gate: Path, proc: subprocess.Popen[Any], deadline: float) -> int | None:
+    """The writing end (blocking) of the named pipe `gate`, once `proc` has opened its
+    reading end; None when `proc` ended, or `deadline` passed, before it did."""
+    while True:
+        try:
+            fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # (ENXIO: not opened for reading yet)
+                raise
+        else:
+            os.set_blocking(fd, True)
+            return fd
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return None
+        time.sleep(0.002)
 
 
 def _but_config(env: Mapping[str, str]) -> dict[str, str]:
@@ -536,19 +545,16 @@ def _reads_config_first(command: tuple[str, ...]) -> bool:
             )  # fmt: skip
         except OSError:
             return False
-        deadline = time.monotonic() + 20
         try:
-            while proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:  # (not opened for reading yet)
-                    time.sleep(0.005)
-                    continue
+            fd = _gate_writer(gate, proc, time.monotonic() + 20)
+            if fd is None:
+                return False  # it ended (or ran on) without reading it
+            try:
                 os.write(fd, b"{}")
+            finally:
                 os.close(fd)
-                return proc.wait(timeout=20) == 0
-            return False  # it ended (or ran on) without reading it
-        except subprocess.TimeoutExpired:
+            return proc.wait(timeout=20) == 0
+        except (OSError, subprocess.TimeoutExpired):
             return False
         finally:
             if proc.poll() is None:
@@ -561,12 +567,12 @@ def _held(
     args: list[str], *, cwd: Path, env: Mapping[str, str], merged: bool = True
 ) -> Iterator[tuple[_Started, Path]]:
     settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
-    held_config = Path(tempfile.mkdtemp(prefix="docker-config-held-", dir=settings.RUN_DIR))  # 0700
+    docker_config = Path(tempfile.mkdtemp(prefix="docker-config-held-", dir=settings.RUN_DIR))  # 0700
     try:
-        _lend_plugins(held_config)
-        gate = held_config / "config.json"
+        _lend_plugins(docker_config)
+        gate = docker_config / "config.json"
         os.mkfifo(gate, 0o600)
-        env = {**env, "DOCKER_CONFIG": str(held_config)}
+        env = {**env, "DOCKER_CONFIG": str(docker_config)}
         started = _spawn([*compose_command(), *args], cwd=cwd, env=env, merged=merged)
         try:
             yield started, gate
@@ -578,7 +584,7 @@ def _held(
             if started.proc.stdout is not None:
                 started.proc.stdout.close()
     finally:
-        shutil.rmtree(held_config, ignore_errors=True)
+        shutil.rmtree(docker_config, ignore_errors=True)
 
 
 @contextmanager

@@ -131,7 +131,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     error, unreachable, branch_missing = "", False, False
     with _Watch(stack, deployment.pk) as watch:
         try:
-            _sync(stack, deployment, auth, output, watch.stop, outcome)
+            _sync(_Run(stack, deployment, auth, output, watch.stop, outcome))
         except (git.GitError, compose.ComposeError, DeployError) as exc:
             error = mask(str(exc), output.secrets)  # (with what the deploy resolved)
             unreachable = isinstance(exc, git.GitError) and exc.unreachable
@@ -210,16 +210,22 @@ def _roll_back_after(stack: GitStack, failed: Deployment, output: DeploymentOutp
         output.line(f"autoRollback: deployment #{rollback.number} redeploys {rollback.target_commit[:12]}")
 
 
-def _sync(
-    stack: GitStack,
-    deployment: Deployment,
-    auth: git.GitAuth | None,
-    output: DeploymentOutput,
-    stop: threading.Event,
-    outcome: _Outcome,
-) -> None:
+@dataclass(frozen=True)
+class _Run:
+    """One deployment being run, and what each of its steps uses."""
+
+    stack: GitStack
+    deployment: Deployment
+    auth: git.GitAuth | None
+    output: DeploymentOutput
+    stop: threading.Event
+    outcome: _Outcome
+
+
+def _sync(run: _Run) -> None:
     """Steps 2–7 of spec §4. A rollback or a pinned sync deploys its target commit
     instead of the branch head."""
+    stack, deployment, output, outcome = run.stack, run.deployment, run.output, run.outcome
     target = deployment.target_commit
     # An approved deploy runs exactly the commit and settings its approver was shown.
     approved = deployment.commit_sha if deployment.reviewed_by else ""
@@ -241,44 +247,22 @@ def _sync(
     run_id = f"deployment-{deployment.pk}"
     # `compose config` starts while git fetches (it waits to read the files until then).
     with stack_config_ahead(stack, workdir, run_id) as ahead:
-        _fetch_and_deploy(
-            stack,
-            deployment,
-            auth,
-            output,
-            stop,
-            outcome,
-            workdir=workdir,
-            run_id=run_id,
-            config=config,
-            applied=applied,
-            ahead=ahead,
-        )
+        _fetch_and_deploy(run, workdir=workdir, run_id=run_id, config=config, applied=applied, ahead=ahead)
 
 
 def _fetch_and_deploy(
-    stack: GitStack,
-    deployment: Deployment,
-    auth: git.GitAuth | None,
-    output: DeploymentOutput,
-    stop: threading.Event,
-    outcome: _Outcome,
-    *,
-    workdir: Path,
-    run_id: str,
-    config: Config,
-    applied: bool,
-    ahead: compose.HeldConfig | None,
+    run: _Run, *, workdir: Path, run_id: str, config: Config, applied: bool, ahead: compose.HeldConfig | None
 ) -> None:
     """Steps 2–7 from the fetch on (`_sync` decided a deploy may be needed); `applied`:
     the settings are those last applied, so the commit decides."""
+    stack, deployment, output, stop, outcome = run.stack, run.deployment, run.output, run.stop, run.outcome
     target = deployment.target_commit
     approved = deployment.commit_sha if deployment.reviewed_by else ""
     # The branch is fetched at once, not asked for its head first: a push's deploy is one
     # git round trip, and an unchanged head (rare here: the waiting caller and the clock
     # find those before the queue) fetches nothing new.
     commit = git.checkout(
-        workdir=workdir, url=stack.repository.url, branch=stack.branch, auth=auth, commit=target or approved
+        workdir=workdir, url=stack.repository.url, branch=stack.branch, auth=run.auth, commit=target or approved
     )
     if not target:  # what was just fetched is the branch head now
         stack.record(remote_head=commit.sha)
