@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,12 +58,12 @@ DEBUG = env_bool("DOCKHAND_DEBUG", False)
 BIND = env_str("DOCKHAND_BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
 BIND_HOST, BIND_PORT = split_bind(BIND)
 # Daphne processes serving BIND side by side (dockhand.listen): one process runs one
-# request's Python at a time, so one a core by default from four cores up. Below that
-# one: a second costs about 90 MiB, which a small host needs more (benchmark #7).
+# request's Python at a time, so one a core by default. Forked from one parent that
+# loaded the product (dockhand.prefork), each costs what it does not share with it.
 _CORES = len(os.sched_getaffinity(0))
 # Threads per web process running the views marked quick (dockhand/lanes.py).
 QUICK_THREADS = env_int("DOCKHAND_QUICK_THREADS", 2, minimum=1)
-WEB_PROCESSES = env_int("DOCKHAND_WEB_PROCESSES", _CORES if _CORES >= 4 else 1, minimum=1)
+WEB_PROCESSES = env_int("DOCKHAND_WEB_PROCESSES", _CORES, minimum=1)
 # The base of every URL shown or sent out (webhook URLs, notifications); empty means
 # "the host of the request", which ALLOWED_HOSTS then vouches for.
 PUBLIC_URL = env_public_url("DOCKHAND_PUBLIC_URL")
@@ -115,8 +116,9 @@ DEFAULT_DOCKER_HOST = env_str("DOCKER_HOST", "") or ""
 # deployments were its own (and are dead). One `serve` per name.
 NODE_NAME = env_str("DOCKHAND_NODE_NAME") or socket.gethostname()
 
+# Not "daphne": that app only gives `runserver` an ASGI server, and importing it
+# starts Twisted's event loop, which the web processes must not inherit (dockhand.prefork).
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -193,6 +195,10 @@ else:
             },
         }
     }
+    # DRF imports PostgreSQL's model fields whenever psycopg is installed (it is, for
+    # the scale-out), and psycopg with them: ~10 MiB of every Django process, unused on
+    # SQLite (benchmark #7). A None in sys.modules fails that optional import as if absent.
+    sys.modules.setdefault("django.contrib.postgres.fields", None)  # type: ignore[arg-type]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

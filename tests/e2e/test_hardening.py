@@ -18,7 +18,7 @@ import requests
 
 from tests.conftest import GIT_TOKEN, GIT_USER, need, unique_stack_name
 from tests.support import docker as dockersupport
-from tests.support.product import ApiClient, Product, _descendants, running_product
+from tests.support.product import ApiClient, Product, running_product, web_pids
 
 ADMIN_PASSWORD = "harden-Admin-pass-6203"
 PUBLIC = "https://dockhand.example"
@@ -49,12 +49,7 @@ def behind_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
 
 
 def _web_pids(product: Product) -> list[int]:
-    # `python -m daphne …` itself, not the supervisor that names it in its arguments.
-    found = [
-        pid
-        for pid in _descendants(product.proc.pid)
-        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"daphne"]
-    ]
+    found = web_pids(product.proc.pid)
     assert found
     return found
 

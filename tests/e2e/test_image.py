@@ -117,7 +117,7 @@ def test_compose_up_deploys_a_relative_bind_mount_and_keeps_its_data(tmp_path: P
                 text=True,
                 check=True,
             ).stdout
-            serving = [line for line in processes.splitlines() if "manage.py" in line or "daphne" in line]
+            serving = [line for line in processes.splitlines() if "manage.py" in line or "dockhand.prefork" in line]
             assert serving and all(line.split()[0] == "999" for line in serving), processes
             # …in the socket's group, whatever its gid is on this host.
             socket_gid = str(os.stat("/var/run/docker.sock").st_gid)

@@ -110,6 +110,27 @@ class Product:
         self._log.close()
 
 
+def web_pids(root: int) -> list[int]:
+    """The web (Daphne) processes under `root`: the children of `python -m
+    dockhand.prefork`, which forks them and names the same command."""
+    tier = [pid for pid in _descendants(root) if _argv(pid)[1:3] == [b"-m", b"dockhand.prefork"]]
+    return [pid for pid in tier if _parent(pid) in tier]
+
+
+def _argv(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []  # exited meanwhile
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):

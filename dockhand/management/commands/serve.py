@@ -58,22 +58,22 @@ class Command(BaseCommand):
 
     def _web_processes(self) -> dict[str, dict[str, object]]:
         """DOCKHAND_WEB_PROCESSES Daphne processes, each on its own listening socket
-        (dockhand.listen); none runs the clock (the worker does, above)."""
-        daphne = [sys.executable, "-m", "daphne", "dockhand.asgi:application"]
-        listen: list[tuple[list[str], list[int]]]
+        (dockhand.listen), forked from one parent that loaded the product for all of
+        them (dockhand.prefork); none runs the clock (the worker does, above)."""
+        env = {"DOCKHAND_RUN_CLOCK": "0"}
         if ":" in settings.BIND_HOST:  # IPv6: Daphne adopts IPv4 sockets only; it binds its one itself.
-            listen = [(["-b", settings.BIND_HOST, "-p", str(settings.BIND_PORT)], [])]
-        else:
-            try:
-                fds = listening_sockets(settings.BIND_HOST, settings.BIND_PORT, settings.WEB_PROCESSES)
-            except PortInUse as exc:
-                raise CommandError(f"{exc} (set DOCKHAND_BIND to another address)") from exc
-            listen = [(["--fd", str(fd)], [fd]) for fd in fds]
-        return {
-            ("web" if n == 0 else f"web-{n + 1}"): {
-                "argv": [*daphne[:3], *args, daphne[3]],
-                "fds": inherited,
-                "env": {"DOCKHAND_RUN_CLOCK": "0"},
-            }
-            for n, (args, inherited) in enumerate(listen)
-        }
+            daphne = [
+                "-m",
+                "daphne",
+                "-b",
+                settings.BIND_HOST,
+                "-p",
+                str(settings.BIND_PORT),
+                "dockhand.asgi:application",
+            ]
+            return {"web": {"argv": [sys.executable, *daphne], "fds": [], "env": env}}
+        try:
+            fds = listening_sockets(settings.BIND_HOST, settings.BIND_PORT, settings.WEB_PROCESSES)
+        except PortInUse as exc:
+            raise CommandError(f"{exc} (set DOCKHAND_BIND to another address)") from exc
+        return {"web": {"argv": [sys.executable, "-m", "dockhand.prefork", *map(str, fds)], "fds": fds, "env": env}}
