@@ -15,11 +15,13 @@ from functools import cache, cached_property
 from operator import attrgetter
 from typing import Any
 
+import orjson
 from croniter import croniter
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.utils.model_meta import FieldInfo
 
+from dockhand.renderers import dumps
 from gitsync.api.serializers import check_credential_use, public_url, validate_branch_name
 from gitsync.models import Credential, Repository
 from gitsync.validation import url_problem
@@ -213,6 +215,27 @@ class GitStackSerializer(NotifySettings, serializers.ModelSerializer[GitStack]):
         shown = dict(self._from_row(instance, pk, given))  # a copy: the memo's dict is shared
         shown.update(given)
         return shown
+
+    def to_json(self, instance: GitStack) -> orjson.Fragment:
+        """to_representation as the list writes it out, in JSON: the row's part once per
+        version of the row (kept in its memo as bytes), the request's part each time,
+        after it. Writing 1,000 memoised dicts again on every list was a third of the
+        list's time (benchmark #5); the keys come in another order, nothing else differs."""
+        pk = instance.pk
+        given = self._from_request(instance, pk)
+        return orjson.Fragment(self._row_json(instance, pk, given) + dumps(given)[1:])
+
+    def _row_json(self, instance: GitStack, pk: int, given: dict[str, Any]) -> bytes:
+        """The row's fields as JSON without the closing brace: `{"id":1,…,`."""
+        memo = self._memos.get(pk)
+        key = ("json", *self._memo_key)
+        if memo is not None and key in memo:
+            return memo[key]  # type: ignore[no-any-return]
+        written = _row_walk(type(self), frozenset(given)).written(self, instance)
+        row = dumps({name: value for name, value in written.items() if name not in given})[:-1] + b","
+        if memo is not None:
+            memo[key] = row
+        return row
 
     def _from_request(self, instance: GitStack, pk: int) -> dict[str, Any]:
         """The secret (its owners only), the overrides (another table's rows), the state

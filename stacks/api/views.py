@@ -196,7 +196,8 @@ class StackList(APIView):
             "env_vars": listed.env_vars,
             "memos": listed.memos,
         }
-        response = Response(GitStackSerializer(listed.stacks, many=True, context=context).data)
+        each = GitStackSerializer(context=context)  # one serializer, each stack written as JSON
+        response = Response([each.to_json(stack) for stack in listed.stacks])
         if total is not None:
             response["X-Total-Count"] = str(total)
         return response
