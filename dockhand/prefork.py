@@ -40,6 +40,7 @@ _SERVER_MODULES = [
 
 def _load() -> None:
     """Everything a request would import, imported now, before the fork."""
+    from django.db import connections
     from django.urls import get_resolver
 
     import dockhand.asgi  # noqa: F401 (Django, the apps, the handlers)
@@ -47,6 +48,8 @@ def _load() -> None:
     get_resolver().url_patterns  # noqa: B018 (every view module)
     for name in _SERVER_MODULES:
         importlib.import_module(name)
+    # A connection a module opened on import would be shared by every child: none is.
+    connections.close_all()
     gc.freeze()  # what the routes added: shared with the children, never collected
     if threading.active_count() != 1:  # a fork copies only the thread that forks
         raise RuntimeError("a thread started before the web processes were forked")
@@ -82,6 +85,8 @@ def _fork(fd: int, others: list[int]) -> int:
 def main(argv: list[str]) -> int:
     fds = [int(a) for a in argv]
     _load()
+    sys.stdout.flush()  # or each child would write what is buffered again
+    sys.stderr.flush()
     children = {_fork(fd, [o for o in fds if o != fd]): fd for fd in fds}
     for fd in fds:
         os.close(fd)
