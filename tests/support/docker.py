@@ -61,6 +61,11 @@ def remove_project(project: str) -> None:
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
     subprocess.run(["docker", "network", "rm", f"{project}_default"], capture_output=True)
+    # Its named volumes too (compose labels them with the project), or they pile up run after run.
+    listed = ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"]
+    volumes = subprocess.run(listed, capture_output=True, text=True).stdout.split()
+    if volumes:
+        subprocess.run(["docker", "volume", "rm", "-f", *volumes], capture_output=True)
 
 
 # A compose service of the test image that prints to its log: a line with the SECRET
