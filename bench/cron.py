@@ -89,7 +89,8 @@ def _cpu(app: Running) -> dict[str, float]:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # ended meanwhile
-        name = "bench + git server" if pid == os.getpid() else "web" if b"daphne" in cmdline or b"dockhand.prefork" in cmdline else "worker+clock"
+        web = b"dockhand.prefork" in cmdline or b"daphne" in cmdline
+        name = "bench + git server" if pid == os.getpid() else "web" if web else "worker+clock"
         if b"qcluster" in cmdline or name != "worker+clock":
             used[name] += sum(int(f) for f in fields[11:15]) / TICKS  # utime stime cutime cstime
     return used
