@@ -12,7 +12,6 @@ stacks is common) share one `ls-remote`: the server is asked once per branch a m
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from dockhand.audit import acting_as, record
 from gitsync import git
+from gitsync.models import Credential
 from gitsync.services.auth import git_auth
 from stacks.models import Deployment, GitStack
 from stacks.services.access import deploy_needs_approval
@@ -96,25 +96,33 @@ def _branch_heads(stacks: list[GitStack], pool: Executor) -> dict[int, str]:
     while the clock read 50 repositories' heads, whatever CPU priority the clock's
     side ran at; two at a time read them as fast (benchmark #10, bench/notes.md)."""
     by_branch: dict[Branch, list[int]] = {}
-    credentials = {}
+    credentials: dict[Branch, Credential | None] = {}
     for stack in stacks:
         key = (stack.repository.url, stack.branch, stack.repository.credential_id)
         by_branch.setdefault(key, []).append(stack.pk)
         credentials[key] = stack.repository.credential
 
-    forges = {git.url_host(key[0]) for key in by_branch}
-    at_once = {forge: threading.BoundedSemaphore(settings.AUTO_SYNC_PER_FORGE) for forge in forges}
+    # Each forge's branches in AUTO_SYNC_PER_FORGE lanes, each lane one task reading
+    # its branches one after another: no pool thread stands waiting for its forge's
+    # turn while another forge's branches wait behind it in the queue.
+    by_forge: dict[str | None, list[Branch]] = {}
+    for key in by_branch:
+        by_forge.setdefault(git.url_host(key[0]), []).append(key)
+    width = settings.AUTO_SYNC_PER_FORGE
+    lanes = [keys[n::width] for keys in by_forge.values() for n in range(min(width, len(keys)))]
 
-    def head(key: Branch) -> str | None:
-        with at_once[git.url_host(key[0])]:
-            try:
-                return git.remote_head(url=key[0], branch=key[1], auth=git_auth(credentials[key]))
-            except git.GitError:
-                return None
+    def read(lane: list[Branch]) -> list[tuple[Branch, str | None]]:
+        return [(key, _head(key, credentials[key])) for key in lane]
 
-    keys = list(by_branch)
-    heads = dict(zip(keys, pool.map(head, keys), strict=True))
+    heads = dict(pair for done in pool.map(read, lanes) for pair in done)
     return {pk: sha for key, sha in heads.items() if sha for pk in by_branch[key]}
+
+
+def _head(key: Branch, credential: Credential | None) -> str | None:
+    try:
+        return git.remote_head(url=key[0], branch=key[1], auth=git_auth(credential))
+    except git.GitError:
+        return None
 
 
 def _plainly_unchanged(stacks: list[GitStack], heads: dict[int, str]) -> list[GitStack]:
