@@ -38,10 +38,10 @@ SCAN_PER_PAGE = 100
 STATUS_TIMEOUT = 5.0
 BROWSE_TIMEOUT = 10.0
 _MAX_ANSWER = 2 * 1024 * 1024
-# Each forge's words for a deploy's states.
+# Each forge's words for a deploy's states (all three take `pending`; GitLab says `failed`).
 _STATES = {
     "github": {"pending": "pending", "success": "success", "failure": "failure"},
-    "gitlab": {"pending": "running", "success": "success", "failure": "failed"},
+    "gitlab": {"pending": "pending", "success": "success", "failure": "failed"},
     "gitea": {"pending": "pending", "success": "success", "failure": "failure"},
 }
 
