@@ -28,15 +28,20 @@ from dockhand.masking import mask
 FORGES = ("github", "gitlab", "gitea")
 DEFAULT_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
 PER_PAGE = 20
+# A branch search on GitHub or Gitea reads the whole list (see _filtered_branches), up
+# to this many pages of this many (GitHub's largest page; Gitea answers at most its
+# MAX_RESPONSE_ITEMS, 50 by default, and its Link header still says what follows).
+SCAN_PAGES = 10
+SCAN_PER_PAGE = 100
 # A commit status must never hold a deploy up: a forge that does not answer in this
 # long is given up on (the deploy goes on; the failure is logged).
 STATUS_TIMEOUT = 5.0
 BROWSE_TIMEOUT = 10.0
 _MAX_ANSWER = 2 * 1024 * 1024
-# Each forge's words for a deploy's states.
+# Each forge's words for a deploy's states (all three take `pending`; GitLab says `failed`).
 _STATES = {
     "github": {"pending": "pending", "success": "success", "failure": "failure"},
-    "gitlab": {"pending": "running", "success": "success", "failure": "failed"},
+    "gitlab": {"pending": "pending", "success": "success", "failure": "failed"},
     "gitea": {"pending": "pending", "success": "success", "failure": "failure"},
 }
 
@@ -178,13 +183,13 @@ def post_status(
     _call(forge, "POST", f"{_repo_path(forge, repo)}/statuses/{quote(sha, safe='')}", body=body, timeout=STATUS_TIMEOUT)
 
 
-def _has_more(headers: dict[str, str], count: int) -> bool:
+def _has_more(headers: dict[str, str], count: int, size: int = PER_PAGE) -> bool:
     """GitHub and Gitea say so in `Link: …; rel="next"`, GitLab in `X-Next-Page`."""
     if "link" in headers:
         return 'rel="next"' in headers["link"]
     if "x-next-page" in headers:
         return bool(headers["x-next-page"].strip())
-    return count >= PER_PAGE
+    return count >= size
 
 
 def _repository(kind: str, item: dict[str, Any]) -> RemoteRepository:
@@ -233,20 +238,37 @@ def list_repositories(forge: Forge, *, query: str = "", page: int = 1) -> Page[R
 
 
 def list_branches(forge: Forge, *, repo: str, query: str = "", page: int = 1) -> Page[str]:
-    """The branch names of `repo`; `query` narrows them (GitLab searches, the others'
-    pages are filtered: their branch lists take no search)."""
+    """The branch names of `repo`; `query` narrows them (GitLab searches; GitHub's and
+    Gitea's branch lists take no search, so their branches are read and filtered here)."""
     page = max(page, 1)
-    if forge.kind == "gitlab":
-        path = f"{_repo_path(forge, repo)}/repository/branches"
-        params: dict[str, Any] = {"page": page, "per_page": PER_PAGE, **({"search": query} if query else {})}
-    else:
-        path = f"{_repo_path(forge, repo)}/branches"
-        size = {"per_page": PER_PAGE} if forge.kind == "github" else {"limit": PER_PAGE}
-        params = {"page": page, **size}
-    items, headers = _call(forge, "GET", path, query=params, timeout=BROWSE_TIMEOUT)
+    if query and forge.kind != "gitlab":
+        return _filtered_branches(forge, repo=repo, query=query, page=page)
+    params = {"page": page, **({"search": query} if query else {})}
+    names, more = _branch_page(forge, repo=repo, params=params, size=PER_PAGE)
+    return Page(items=names, page=page, has_more=more)
+
+
+def _filtered_branches(forge: Forge, *, repo: str, query: str, page: int) -> Page[str]:
+    """Filtering only the page asked for would miss a match on a later one: walk the
+    branch list from the start (at most SCAN_PAGES of SCAN_PER_PAGE, so a repository
+    with thousands of branches costs a bounded number of requests), filter, then cut
+    the page asked for out of the matches."""
+    matches: list[str] = []
+    for scanned in range(1, SCAN_PAGES + 1):
+        names, more = _branch_page(forge, repo=repo, params={"page": scanned}, size=SCAN_PER_PAGE)
+        matches += [name for name in names if query.lower() in name.lower()]
+        if not more:
+            break
+    start = (page - 1) * PER_PAGE
+    return Page(items=matches[start : start + PER_PAGE], page=page, has_more=len(matches) > start + PER_PAGE)
+
+
+def _branch_page(forge: Forge, *, repo: str, params: dict[str, Any], size: int) -> tuple[list[str], bool]:
+    """One page of `repo`'s branch names, and whether the forge has another."""
+    path = _repo_path(forge, repo) + ("/repository/branches" if forge.kind == "gitlab" else "/branches")
+    size_param = "limit" if forge.kind == "gitea" else "per_page"
+    items, headers = _call(forge, "GET", path, query={**params, size_param: size}, timeout=BROWSE_TIMEOUT)
     if not isinstance(items, list):
         raise ForgeError(f"{forge.kind} answered something other than a list of branches")
     names = [str(item.get("name", "")) for item in items if isinstance(item, dict)]
-    if query and forge.kind != "gitlab":
-        names = [name for name in names if query.lower() in name.lower()]
-    return Page(items=[n for n in names if n], page=page, has_more=_has_more(headers, len(items)))
+    return [n for n in names if n], _has_more(headers, len(items), size)

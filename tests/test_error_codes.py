@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,8 @@ from gitsync import git
 from gitsync.models import Repository
 from stacks.models import GitStack
 from stacks.services.stacks import local_environment
+from tests.conftest import compose_file
+from tests.support.gitserver import git as run_git
 
 pytestmark = pytest.mark.django_db
 
@@ -67,18 +70,18 @@ def test_a_held_lock_is_stack_busy(api: APIClient, stack: GitStack) -> None:
     assert answer.json()["error"] and answer.json()["success"] is False
 
 
-def test_a_branch_gone_upstream_is_branch_missing(
-    api: APIClient, stack: GitStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def gone(**_: Any) -> str:
-        raise git.BranchMissing("Branch 'main' was not found on the remote")
+def test_a_branch_gone_upstream_is_branch_missing(api: APIClient, git_server: Any, make_stack: Any) -> None:
+    repo = git_server.create_repo(f"gone-{uuid.uuid4().hex[:8]}", {"compose.yaml": compose_file()})
+    run_git("push", "-q", "origin", "HEAD:refs/heads/feature", cwd=repo.work)
+    repo.branch = "feature"
+    stack = make_stack(repo, envFilePath="")
+    run_git("push", "-q", "origin", ":feature", cwd=repo.work)  # deleted on the real git server
 
-    monkeypatch.setattr(git, "remote_head", gone)  # the request's look at the branch
-    monkeypatch.setattr(git, "checkout", gone)  # the worker's fetch
-    answer = api.post(f"/api/git/stacks/{stack.pk}/sync", {}, format="json")
+    answer = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
+
     assert answer.status_code == 500, answer.content  # the sync ran, and failed
     assert answer.json()["code"] == "branch_missing"
-    assert "Branch 'main' was not found on the remote" in answer.json()["error"]
+    assert answer.json()["error"] == f"Branch 'feature' does not exist in {repo.url}"
 
 
 def test_an_unreachable_remote_is_remote_unreachable(

@@ -48,7 +48,7 @@ def test_a_status_is_posted_in_the_forge_s_own_shape(server: ForgeServer) -> Non
     assert posted.path == expected_path + "a" * 40
     name = "name" if server.kind == "gitlab" else "context"
     assert posted.body == {
-        "state": "running" if server.kind == "gitlab" else "pending",
+        "state": "pending",
         "description": "#7 deploying to local",
         name: "dockhand/local/api",
         "target_url": "https://dockhand.example.test/deployments/7/",

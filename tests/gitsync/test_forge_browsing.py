@@ -21,7 +21,7 @@ REPOS = {f"team/svc-{i:02d}": ["main", "release"] for i in range(22)} | {"team/s
 
 @pytest.fixture(params=["github", "gitlab", "gitea"])
 def forge_server(request: pytest.FixtureRequest) -> Iterator[ForgeServer]:
-    server = ForgeServer(kind=request.param, token=TOKEN, repos=REPOS)
+    server = ForgeServer(kind=request.param, token=TOKEN, repos=dict(REPOS))  # (a test may add one)
     yield server
     server.stop()
 
@@ -58,6 +58,23 @@ def test_branches_of_the_repository_picked(api: APIClient, forge_server: ForgeSe
     branches = api.get("/api/forge/branches", _query(forge_server, credential, repo=shop["ref"])).json()
     narrowed = api.get("/api/forge/branches", _query(forge_server, credential, repo=shop["ref"], q="nex")).json()
     assert branches["data"] == ["trunk", "next"] and narrowed["data"] == ["next"]
+
+
+def test_a_branch_search_finds_a_match_on_a_later_page(
+    api: APIClient, forge_server: ForgeServer, credential: int
+) -> None:
+    # GitHub's and Gitea's branch lists take no search: a match past the first page of
+    # the list must still be found, and the matches come a page at a time.
+    forge_server.repos["team/many"] = [f"b-{i:03d}" for i in range(250)] + ["late-fix"]
+    many = api.get("/api/forge/repositories", _query(forge_server, credential, q="many")).json()["data"][0]
+
+    def search(q: str, page: int = 1) -> dict[str, Any]:
+        return api.get("/api/forge/branches", _query(forge_server, credential, repo=many["ref"], q=q, page=page)).json()
+
+    assert search("late")["data"] == ["late-fix"]
+    first, last = search("b-1"), search("b-1", page=5)  # b-100 … b-199
+    assert (len(first["data"]), first["hasMore"]) == (20, True)
+    assert (last["data"], last["hasMore"]) == ([f"b-{i}" for i in range(180, 200)], False)
 
 
 def test_a_token_outside_its_prefixes_is_never_sent(

@@ -26,14 +26,18 @@ def test_a_poll_run_makes_the_stack_deploys_it_and_reuses_it_after(
     api: APIClient, git_server: Any, token_credential: dict[str, Any], projects: list[str], name: str, docker_image: str
 ) -> None:
     projects.append(name)
-    repo = git_server.create_repo(name, {"app/compose.yaml": compose_file("1"), "app/.env": "PLAIN=from-env-file\n"})
-    body = [
-        {
-            "url": repo.url,
-            "reference": "main",
-            "deployments": [{"name": name, "working_dir": "/app", "env_files": [".env"]}],
-        }
-    ]
+    override = "services:\n  app:\n    environment:\n      FROM_REPO: from-override\n"
+    repo = git_server.create_repo(
+        name,
+        {"app/compose.yaml": compose_file("1"), "app/over.yaml": override, "app/.env": "PLAIN=from-env-file\n"},
+    )
+    deployment = {
+        "name": name,
+        "working_dir": "/app",
+        "compose_files": ["compose.yaml", "over.yaml"],
+        "env_files": [".env"],
+    }
+    body = [{"url": repo.url, "reference": "main", "deployments": [deployment]}]
 
     response = api.post("/api/poll/run?wait=true", body, format="json")
 
@@ -43,9 +47,11 @@ def test_a_poll_run_makes_the_stack_deploys_it_and_reuses_it_after(
     assert result["commit"] == repo.head()
     stack = GitStack.objects.get(pk=result["stackId"])
     assert (stack.compose_path, stack.env_file_path, stack.branch) == ("app/compose.yaml", "app/.env", "main")
+    assert stack.additional_compose_files == ["app/over.yaml"]  # both files, in the working dir
     # No credential was named: the one whose scope holds the URL was taken.
     assert stack.repository.credential_id == token_credential["id"]
-    assert dockersupport.container_env(f"{name}-app-1")["PLAIN"] == "from-env-file"
+    deployed = dockersupport.container_env(f"{name}-app-1")
+    assert (deployed["PLAIN"], deployed["FROM_REPO"]) == ("from-env-file", "from-override")
 
     repo.commit({"app/compose.yaml": compose_file("2")}, "v2")
     later = api.post("/api/poll/run?wait=false", body, format="json")

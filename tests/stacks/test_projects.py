@@ -28,6 +28,7 @@ services:
     pull_policy: never
     command: ["sh", "-c", "sleep 3600"]
     stop_grace_period: 1s
+    volumes: [data:/data]
   worker:
     image: {image}
     pull_policy: never
@@ -35,6 +36,8 @@ services:
     stop_grace_period: 1s
     environment:
       ROLE: "{role}"
+volumes:
+  data:
 """
 
 
@@ -59,6 +62,11 @@ def hand_started(docker_image: str, projects: list[str], tmp_path: Path) -> str:
 
 def _ids(name: str) -> dict[str, str]:
     return {c["Names"]: c["ID"] for c in dockersupport.containers(name)}
+
+
+def _volumes(name: str) -> list[str]:
+    listed = ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={name}"]
+    return subprocess.run(listed, capture_output=True, text=True, check=True).stdout.split()
 
 
 def _listed(client: APIClient, name: str) -> dict[str, Any]:
@@ -86,13 +94,20 @@ def test_a_hand_started_project_is_adopted_without_a_restart(
     assert [(s["name"], s["running"], s["total"]) for s in listed["services"]] == [("web", 1, 1), ("worker", 1, 1)]
     before = _ids(hand_started)
     repo = git_server.create_repo(f"adopt-{uuid.uuid4().hex[:8]}", {"compose.yaml": _model()})
+    repository = api.post(
+        "/api/git/repositories", {"url": repo.url, "credentialId": token_credential["id"]}, format="json"
+    )
+    assert repository.status_code == 201, repository.content
 
-    answer = _adopt(api, hand_started, repo, token_credential)
+    # A repository dockhand knows already, by its id (the other tests give a URL).
+    body = {"repositoryId": repository.json()["id"], "composePath": "compose.yaml"}
+    answer = api.post(f"/api/projects/{hand_started}/adopt", body, format="json")
 
     assert answer.status_code == 201, answer.content
     adopted = answer.json()
     assert adopted["matched"] is True and adopted["reasons"] == [] and adopted["commit"] == repo.head()
     assert _ids(hand_started) == before  # the same containers: nothing recreated
+    assert api.get(f"/api/git/stacks/{adopted['stackId']}").json()["repositoryId"] == repository.json()["id"]
     status = api.get(f"/api/git/stacks/{adopted['stackId']}/status").json()
     assert status["syncState"] == "Synced" and status["health"] == "Healthy", status
     assert status["deployedCommit"] == repo.head()
@@ -167,9 +182,10 @@ def test_admins_stop_start_and_remove_an_unmanaged_project(api: APIClient, hand_
     assert {c["State"] for c in dockersupport.containers(hand_started)} == {"running"}
     assert api.post(f"/api/projects/{hand_started}/restart").status_code == 200
 
-    removed = api.delete(f"/api/projects/{hand_started}")
+    assert _volumes(hand_started)
+    removed = api.delete(f"/api/projects/{hand_started}?volumes=true")
     assert removed.status_code == 200, removed.content
-    assert dockersupport.containers(hand_started) == []
+    assert dockersupport.containers(hand_started) == [] and _volumes(hand_started) == []
     assert api.get(f"/api/projects/{hand_started}").status_code == 404
     assert AuditEvent.objects.filter(action="project.delete", detail__contains=hand_started).exists()
 

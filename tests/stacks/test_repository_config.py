@@ -57,6 +57,14 @@ def _push(repository: dict[str, Any], repo: Any, before: str, sha: str, suffix: 
     )
 
 
+def _with_profiled_service(version: str) -> str:
+    """The app, and a service that only runs under the `prod` profile."""
+    return compose_file(version) + (
+        f"  extra:\n    image: {dockersupport.IMAGE}\n    pull_policy: never\n"
+        '    command: ["sh", "-c", "sleep 3600"]\n    stop_grace_period: 1s\n    profiles: [prod]\n'
+    )
+
+
 def test_one_push_discovers_two_stacks_and_deploys_both(
     repository: Any, projects: list[str], tag: str, docker_image: str, django_user_model: Any
 ) -> None:
@@ -66,10 +74,18 @@ def test_one_push_discovers_two_stacks_and_deploys_both(
     before = repo.head()
     sha = repo.commit(
         {
-            "web/compose.yaml": compose_file("web-1"),
+            "web/compose.yaml": _with_profiled_service("web-1"),
+            "web/vars.env": "PLAIN=from-declared-env\n",
             "api/compose.yaml": compose_file("api-1"),
             ".dockhand.yaml": _config(
-                {"name": web, "composePath": "web/compose.yaml", "watchPaths": ["web"], "projectName": web},
+                {
+                    "name": web,
+                    "composePath": "web/compose.yaml",
+                    "envFilePath": "web/vars.env",
+                    "profiles": ["prod"],
+                    "watchPaths": ["web"],
+                    "projectName": web,
+                },
                 {"name": api_, "composePath": "api/compose.yaml", "watchPaths": ["api"], "projectName": api_},
             ),
         },
@@ -87,6 +103,11 @@ def test_one_push_discovers_two_stacks_and_deploys_both(
     assert dockersupport.container_env(f"{web}-app-1")["VERSION"] == "web-1"
     assert dockersupport.container_env(f"{api_}-app-1")["VERSION"] == "api-1"
     assert stacks[web].config_file == ".dockhand.yaml" and stacks[web].watch_paths == ["web"]
+    # The declared env file and profile are the stack's: its variables reach the app,
+    # and the service of the `prod` profile runs.
+    assert (stacks[web].env_file_path, stacks[web].profiles) == ("web/vars.env", ["prod"])
+    assert dockersupport.container_env(f"{web}-app-1")["PLAIN"] == "from-declared-env"
+    assert {c["Names"] for c in dockersupport.containers(web)} == {f"{web}-app-1", f"{web}-extra-1"}
     shown = APIClient()
     shown.force_login(django_user_model.objects.get(username="admin"))
     assert shown.get(f"/api/git/stacks/{stacks[web].pk}").json()["configFile"] == ".dockhand.yaml"
@@ -94,7 +115,7 @@ def test_one_push_discovers_two_stacks_and_deploys_both(
 
     # The next push changes one stack's folder: the other is discovered unchanged and left alone.
     before = sha
-    sha = repo.commit({"web/compose.yaml": compose_file("web-2")}, "bump web")
+    sha = repo.commit({"web/compose.yaml": _with_profiled_service("web-2")}, "bump web")
     body = _push(repo_json, repo, before, sha).json()
     assert sorted(s["stackName"] for s in body["discovery"]["unchanged"]) == sorted([web, api_])
     assert [d["stackId"] for d in body["deployments"]] == [stacks[web].pk]
