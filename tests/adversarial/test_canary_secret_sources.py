@@ -3,8 +3,8 @@ with an age key, and `vault://` references to a real OpenBao (a token store and 
 AppRole store); deploys that work, a rotation applied, a wrong key and a stopped store
 that fail; a container named after a store value that prints every value into its log.
 Then every API answer, stored output and error, socket frame, container log, page, log
-record and file of the data directory is searched for the decrypted values, the store
-values, the age key, the token and the AppRole secret id. Zero hits."""
+record, file of the data directory and row of the database is searched for the decrypted
+values, the store values, the age keys, the token and the AppRole secret id. Zero hits."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from django.test import Client
 from stacks.models import Deployment
 from tests.adversarial.test_canary_sweep import _frames
 from tests.support import docker as dockersupport
+from tests.support.at_rest import database_text
 from tests.support.vault import OpenBao, age_key, sops_encrypt
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -176,9 +177,16 @@ def test_no_decrypted_or_resolved_secret_appears_anywhere(
             seen.append(browser.get(page).content.decode())
         seen.extend(record.getMessage() + (record.exc_text or "") for record in caplog.records)
         files = [p for p in settings.DATA_DIR.rglob("*") if p.is_file()]
-        assert any(p.name.endswith(".sqlite3") or "db" in p.name for p in files) or files
+        assert settings.STACKS_DIR / str(sid) / "repo" / "secrets.env" in files  # the working copy was swept
         for path in files:
             seen.append(path.read_bytes().decode(errors="replace"))
+        # The database is no file of the data directory here (SQLite in memory, or
+        # PostgreSQL): its rows are read instead. What secrets it keeps (the age keys,
+        # the token, the secret id, the values to mask) it keeps encrypted.
+        rows = database_text()
+        assert "Deploying" in rows and role_id in rows and openbao.url in rows  # outputs and stores were read
+        for canary in canaries:
+            assert canary not in rows, f"{canary[:24]}… is in the database"
     finally:
         dockersupport.remove_project(stack["projectName"])
 
