@@ -2,24 +2,31 @@
 with an age key, and `vault://` references to a real OpenBao (a token store and an
 AppRole store); deploys that work, a rotation applied, a wrong key and a stopped store
 that fail; a container named after a store value that prints every value into its log.
-Then every API answer, stored output and error, socket frame, container log, page, log
-record and file of the data directory is searched for the decrypted values, the store
-values, the age key, the token and the AppRole secret id. Zero hits."""
+Then every API answer, stored output and error, socket frame (the deployments' and the
+live container log's), container log, page, log record, file of the data directory and
+row of the database is searched for the decrypted values, the store values, the age
+keys, the token and the AppRole secret id. Zero hits."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from dockhand.asgi import application
+from dockhand.masking import MASK
 from stacks.models import Deployment
 from tests.adversarial.test_canary_sweep import _frames
+from tests.conftest import session_headers
 from tests.support import docker as dockersupport
+from tests.support.at_rest import database_text
 from tests.support.vault import OpenBao, age_key, sops_encrypt
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -47,6 +54,23 @@ services:
       FROM_STORE: ${{FROM_STORE:-unset}}
       FROM_ROLE: ${{FROM_ROLE:-unset}}
 """
+
+
+async def _log_frames(stack_id: int, ref: str, user: Any) -> list[str]:
+    """The live container-log socket's frames up to the line the container printed."""
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/stacks/{stack_id}/containers/{ref}/logs/?tail=5",
+        headers=await sync_to_async(session_headers)(user),
+    )
+    assert (await communicator.connect())[0]
+    frames: list[str] = []
+    try:
+        while not any("sops=" in frame for frame in frames):
+            frames.append(json.dumps(await communicator.receive_json_from(timeout=10)))
+    finally:
+        await communicator.disconnect()
+    return frames
 
 
 def test_no_decrypted_or_resolved_secret_appears_anywhere(
@@ -128,6 +152,9 @@ def test_no_decrypted_or_resolved_secret_appears_anywhere(
         assert [c["name"] for c in running] == [f"c-********-{RUN}"]  # named after a store value, masked
         log = keep(api.get(f"/api/git/stacks/{sid}/containers/{running[0]['id']}/logs")).content.decode()
         assert "sops=********" in log and "store=********" in log  # the log was read, and masked
+        followed = "".join(async_to_sync(_log_frames)(sid, running[0]["id"], admin))
+        assert f"sops={MASK} quoted={MASK} store={MASK} role={MASK}" in followed  # the live log too
+        seen.append(followed)
 
         api.put(f"/api/git/stacks/{sid}", {"sopsCredentialId": other["id"]}, format="json")
         wrong_key = keep(api.post(f"/api/git/stacks/{sid}/sync", {"force": True}, format="json")).json()
@@ -176,9 +203,16 @@ def test_no_decrypted_or_resolved_secret_appears_anywhere(
             seen.append(browser.get(page).content.decode())
         seen.extend(record.getMessage() + (record.exc_text or "") for record in caplog.records)
         files = [p for p in settings.DATA_DIR.rglob("*") if p.is_file()]
-        assert any(p.name.endswith(".sqlite3") or "db" in p.name for p in files) or files
+        assert settings.STACKS_DIR / str(sid) / "repo" / "secrets.env" in files  # the working copy was swept
         for path in files:
             seen.append(path.read_bytes().decode(errors="replace"))
+        # The database is no file of the data directory here (SQLite in memory, or
+        # PostgreSQL): its rows are read instead. What secrets it keeps (the age keys,
+        # the token, the secret id, the values to mask) it keeps encrypted.
+        rows = database_text()
+        assert "Deploying" in rows and role_id in rows and openbao.url in rows  # outputs and stores were read
+        for canary in canaries:
+            assert canary not in rows, f"{canary[:24]}… is in the database"
     finally:
         dockersupport.remove_project(stack["projectName"])
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from stacks import sops
 from stacks.models import Deployment
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
+from tests.support.at_rest import files_holding
 from tests.support.vault import age_key, sops_encrypt
 
 pytestmark = pytest.mark.django_db
@@ -52,10 +54,18 @@ def test_an_encrypted_env_file_deploys_with_its_key_and_fails_without(
     )
     assert stack["sopsCredentialId"] == credential["id"]
 
-    body = _sync(api, stack)
+    with files_holding([DECRYPTED]) as held:
+        body = _sync(api, stack)
     assert body["success"] is True and body["deployed"] is True, body
     env = dockersupport.container_env(container_name(stack))
     assert env["SECRET"] == DECRYPTED and env["FROM_REPO"] == "from-sops" and env["PLAIN"] == "plain-override"
+    # While compose ran, the decrypted text was in one 0600 file of the run directory
+    # (no file of the working copy), as compose reads it; it went when compose ended.
+    decrypted = settings.RUN_DIR / f"deployment-{body['deploymentId']}.sops-0.env"
+    assert list(held) == [decrypted], held
+    assert held[decrypted].while_compose and held[decrypted].mode == 0o600
+    assert sops.dotenv_values(held[decrypted].text) == {"SECRET": DECRYPTED, "FROM_REPO": "from-sops"}
+    assert not decrypted.exists()
     # The working copy still holds the encrypted file; no decrypted file outlived compose.
     workdir = settings.STACKS_DIR / str(stack["id"]) / "repo"
     assert (workdir / "secrets.env").read_text() == encrypted
@@ -142,10 +152,18 @@ def test_an_encrypted_service_env_file_reaches_its_service_decrypted_in_compose_
     )
     credential = _age_credential(api, "service-age", key.identity)
     stack = make_stack(repo, envFilePath="", sopsCredentialId=credential["id"], envVars=[])
-    body = _sync(api, stack)
+    with files_holding([DECRYPTED]) as held:
+        body = _sync(api, stack)
     assert body["success"] is True and body["deployed"] is True, body
     env = dockersupport.container_env(container_name(stack))
     assert env["TOKEN"] == DECRYPTED and env["PRICE"] == "5$"
+    # The service's variables reached compose in a generated 0600 compose file of the
+    # run directory, there while compose ran and gone after.
+    generated = settings.RUN_DIR / f"deployment-{body['deploymentId']}.sops-services.yaml"
+    assert list(held) == [generated], held
+    assert held[generated].while_compose and held[generated].mode == 0o600
+    assert f'"TOKEN": "{DECRYPTED}"' in held[generated].text and '"PRICE": "5$$"' in held[generated].text
+    assert not generated.exists()
     assert env["VERSION"] == "1" and env["SHARED"] == "from-later"
     assert not [k for k in env if k.startswith("sops_")]
     assert DECRYPTED not in body["output"]
