@@ -178,6 +178,26 @@ def test_a_registry_of_another_environment_is_not_used(
     assert refused["deployed"] is False and "authentication" in refused["error"]
 
 
+def test_a_failed_pull_says_not_found_or_unreachable_naming_the_registry(
+    api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _add_registry(api, registry_server, name="missing")
+    missing = registry_server.ref("team/nothing-here", "missing")
+    closed = f"127.0.0.1:{registry_support.free_port()}"  # nothing listens there
+    errors = []
+    for image in (missing, f"{closed}/team/app:1"):
+        repo = git_server.create_repo(f"fails-{os.urandom(4).hex()}", {"compose.yaml": PRIVATE.format(image=image)})
+        failed = api.post(f"/api/git/stacks/{make_stack(repo, envFilePath='')['id']}/sync", {}, format="json").json()
+        assert failed["deployed"] is False
+        errors.append(failed["error"])
+    assert errors[0] == f"Registry {registry_server.host}: image {missing} not found"
+    assert errors[1] == f"Registry {closed} is unreachable: pulling {closed}/team/app:1: connection refused"
+    outputs = [d.output_text() + d.error for d in Deployment.objects.all()]
+    for text in [*outputs, caplog.text]:
+        assert PASSWORD not in text and reg.Login("", USER, PASSWORD).auth not in text
+
+
 def test_the_schedule_applies_image_updates_only_with_auto_update_images(
     api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry
 ) -> None:
