@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from stacks.services.images import moved_lines
 from stacks.services.schedules import stack_sync_scheduled
 from tests.conftest import container_name, need
 from tests.support import registry as registry_support
+from tests.support.docker_configs import files_opened
 from tests.support.registry import PASSWORD, USER, Registry, start_registry
 
 pytestmark = pytest.mark.django_db
@@ -268,19 +270,37 @@ def test_a_tls_registry_with_its_own_ca(
     assert GitStack.objects.get(pk=stack["id"]).image_digests == {image: first}
 
 
-def test_the_servers_own_docker_login_is_never_lent_to_a_stack(
-    api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry, monkeypatch: pytest.MonkeyPatch
+def test_the_servers_own_docker_config_is_never_read_nor_lent_to_a_stack(
+    api: APIClient,
+    git_server: Any,
+    make_stack: Any,
+    registry_server: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     pushed = registry_server.push_image("team/own", marker="own")
     image = registry_server.ref("team/own")
     repo = git_server.create_repo(f"own-{pushed[7:15]}", {"compose.yaml": PRIVATE.format(image=image)})
     stack = make_stack(repo, envFilePath="")
-    with registry_server.docker_config() as logged_in:  # as if the server's user had run `docker login`
+    # As if the server's user had run `docker login`: in DOCKER_CONFIG, and in ~/.docker.
+    with registry_server.docker_config() as logged_in:
+        home = tmp_path / "home"
+        (home / ".docker").mkdir(parents=True)
+        shutil.copy(logged_in / "config.json", home / ".docker" / "config.json")
         monkeypatch.setenv("DOCKER_CONFIG", str(logged_in))
-        before = (logged_in / "config.json").read_text()
-        refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
-        assert refused["deployed"] is False and "authentication" in refused["error"]
-        assert (logged_in / "config.json").read_text() == before
+        monkeypatch.setenv("HOME", str(home))
+        servers = [logged_in / "config.json", home / ".docker" / "config.json"]
+        before = [path.read_bytes() for path in servers]
+        with files_opened(servers) as opened:
+            refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+            assert refused["deployed"] is False and "authentication" in refused["error"]
+            _add_registry(api, registry_server, name="own")
+            deployed = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+            assert deployed["deployed"] is True, deployed
+            status = api.get(f"/api/git/stacks/{stack['id']}/status?refresh=true").json()
+            assert status["syncState"] == "Synced", status
+        assert opened == []
+        assert [path.read_bytes() for path in servers] == before
 
 
 def test_a_test_login_says_why_it_failed_without_the_password(api: APIClient, registry_server: Registry) -> None:
