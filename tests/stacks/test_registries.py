@@ -25,7 +25,7 @@ from stacks.services.images import moved_lines
 from stacks.services.schedules import stack_sync_scheduled
 from tests.conftest import container_name, need
 from tests.support import registry as registry_support
-from tests.support.docker_configs import files_opened
+from tests.support.docker_configs import files_opened, run_configs_seen
 from tests.support.registry import PASSWORD, USER, Registry, start_registry
 
 pytestmark = pytest.mark.django_db
@@ -270,13 +270,14 @@ def test_a_tls_registry_with_its_own_ca(
     assert GitStack.objects.get(pk=stack["id"]).image_digests == {image: first}
 
 
-def test_the_servers_own_docker_config_is_never_read_nor_lent_to_a_stack(
+def test_a_deploy_gets_a_private_docker_config_and_the_servers_is_never_read_nor_lent(
     api: APIClient,
     git_server: Any,
     make_stack: Any,
     registry_server: Registry,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    settings: Any,
 ) -> None:
     pushed = registry_server.push_image("team/own", marker="own")
     image = registry_server.ref("team/own")
@@ -295,12 +296,22 @@ def test_the_servers_own_docker_config_is_never_read_nor_lent_to_a_stack(
             refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
             assert refused["deployed"] is False and "authentication" in refused["error"]
             _add_registry(api, registry_server, name="own")
-            deployed = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+            elsewhere = {"name": "elsewhere", "url": "elsewhere.example:5000", "username": "e", "password": "E-Pass-31"}
+            assert api.post("/api/registries", elsewhere, format="json").status_code == 201
+            with run_configs_seen(settings.RUN_DIR) as seen:
+                deployed = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
             assert deployed["deployed"] is True, deployed
             status = api.get(f"/api/git/stacks/{stack['id']}/status?refresh=true").json()
             assert status["syncState"] == "Synced", status
         assert opened == []
         assert [path.read_bytes() for path in servers] == before
+    # Compose ran with configs of the deploy's own: private, holding this registry's
+    # login and no other, and gone once the deploy ended.
+    assert seen
+    assert all(config.modes == {0o700} for config in seen.values())
+    logins = {host: auth for config in seen.values() for host, auth in config.auths.items()}
+    assert logins == {registry_server.host: reg.Login(registry_server.host, USER, PASSWORD).auth}
+    assert not any(Path(where).exists() for where in seen)
 
 
 def test_a_test_login_says_why_it_failed_without_the_password(api: APIClient, registry_server: Registry) -> None:
