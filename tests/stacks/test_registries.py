@@ -13,16 +13,18 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from stacks import registry as reg
 from stacks.models import Deployment, GitStack
 from stacks.services.images import moved_lines
-from stacks.services.schedules import stack_sync_scheduled
+from stacks.services.schedules import auto_sync_tick
 from tests.conftest import container_name, need
 from tests.support import registry as registry_support
 from tests.support.docker_configs import files_opened, run_configs_seen
@@ -200,32 +202,36 @@ def test_a_failed_pull_says_not_found_or_unreachable_naming_the_registry(
         assert PASSWORD not in text and reg.Login("", USER, PASSWORD).auth not in text
 
 
-def test_the_schedule_applies_image_updates_only_with_auto_update_images(
+def test_the_clock_finds_a_moved_tag_itself_and_applies_it_only_with_auto_update_images(
     api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry
 ) -> None:
     first = registry_server.push_image("team/sched", marker="s1")
     image = registry_server.ref("team/sched")
     repo = git_server.create_repo(f"sched-{first[7:15]}", {"compose.yaml": PRIVATE.format(image=image)})
-    stack = make_stack(repo, envFilePath="", autoUpdate=True)
+    stack = make_stack(repo, envFilePath="", autoUpdate=True, autoUpdateCron="* * * * *")
     _add_registry(api, registry_server, name="sched")
     assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()["deployed"] is True
-    registry_server.push_image("team/sched", marker="s2")
-    # The stack page's button asks the registry: out of sync, and no "saved change".
+    second = registry_server.push_image("team/sched", marker="s2")
+
+    # Nobody asked the registry: the clock does, on its tick, and holds the update.
+    now = timezone.now()
+    held = auto_sync_tick(now + timedelta(minutes=1))
+    assert list(held) == [stack["id"]] and "autoUpdateImages is off" in held[stack["id"]]
+    assert _marker(stack) == "s1"
+    status = api.get(f"/api/git/stacks/{stack['id']}/status").json()
+    assert status["syncState"] == "OutOfSync" and f"image {image} has a newer digest" in status["reasons"]
+    # The stack page's button asks the registry too: out of sync, and no "saved change".
     page = api.post(f"/stacks/{stack['id']}/check-images/", follow=True).content.decode()
     assert f"Newer images: {image} (app)." in page
     assert f"image {image} has a newer digest" in page and 'id="pending-changes"' not in page
 
-    held = stack_sync_scheduled(stack_id=stack["id"])
-    assert "autoUpdateImages is off" in held
-    assert _marker(stack) == "s1"
-    assert api.get(f"/api/git/stacks/{stack['id']}/status").json()["syncState"] == "OutOfSync"
-
     on = api.put(f"/api/git/stacks/{stack['id']}", {"autoUpdateImages": True}, format="json")
     assert on.status_code == 200 and on.json()["autoUpdateImages"] is True
-    assert stack_sync_scheduled(stack_id=stack["id"]).startswith("deployment ")
+    assert auto_sync_tick(now + timedelta(minutes=2))[stack["id"]].startswith("deployment ")
     assert _marker(stack) == "s2"
     last = Deployment.objects.filter(stack_id=stack["id"]).order_by("-id").first()
     assert last is not None and last.trigger == "schedule" and last.status == "success"
+    assert last.images[0]["digest"] == f"{registry_server.host}/team/sched@{second}"
 
 
 def test_a_build_is_pushed_to_push_to_tagged_with_its_commit(
