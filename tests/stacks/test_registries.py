@@ -28,6 +28,7 @@ from stacks.services.schedules import auto_sync_tick
 from tests.conftest import container_name, need
 from tests.support import registry as registry_support
 from tests.support.docker_configs import files_opened, run_configs_seen
+from tests.support.receiver import Receiver
 from tests.support.registry import PASSWORD, USER, Registry, start_registry
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +62,14 @@ def registry_server(docker_image: str) -> Iterator[Registry]:
 @pytest.fixture(scope="module")
 def tls_registry(docker_image: str) -> Iterator[Registry]:
     yield from _start(tls=True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local endpoint notifications are sent to (an Apprise json:// URL)."""
+    running = Receiver()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -106,6 +115,7 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     make_stack: Any,
     registry_server: Registry,
     server_docker_config: None,
+    receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -113,7 +123,7 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     first = registry_server.push_image("team/app", marker="one")
     image = registry_server.ref("team/app")
     repo = git_server.create_repo(f"private-{first[7:15]}", {"compose.yaml": PRIVATE.format(image=image)})
-    stack = make_stack(repo, envFilePath="")
+    stack = make_stack(repo, envFilePath="", notifyUrls=[receiver.url("stack")])
 
     refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
     assert refused.json()["deployed"] is False
@@ -147,6 +157,10 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     update = Deployment.objects.get(pk=updated["deploymentId"])
     assert update.images[0]["digest"] == f"{registry_server.host}/team/app@{second}"
     assert moved_lines(update) == [f"image {image} moved from {first} to {second}"]
+    # Its notification says so (the refused sync's and the first deploy's before it did not).
+    told = [r["body"]["message"] for r in receiver.wait_for(3)]
+    assert len(told) == 3 and "moved" not in told[0] + told[1]
+    assert f"image {image} moved from {first} to {second}" in told[2].splitlines()
     assert api.get(f"/api/git/stacks/{stack['id']}/status?refresh=true").json()["syncState"] == "Synced"
 
     # A rollback runs the first digest although the tag points at the second.
@@ -165,7 +179,8 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     page = api.get(f"/deployments/{ran['id']}/").content.decode()
     assert first[:19] in page
     outputs = [d.output_text() + d.error for d in Deployment.objects.filter(stack_id=stack["id"])]
-    for text in [*answers, *outputs, page, caplog.text, refused.content.decode()]:
+    sent = [r["raw"] for r in receiver.received]
+    for text in [*answers, *outputs, *sent, page, caplog.text, refused.content.decode()]:
         assert PASSWORD not in text
 
 
