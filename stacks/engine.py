@@ -22,6 +22,8 @@ import docker
 from django.conf import settings
 from docker.errors import APIError, DockerException, NotFound
 from docker.tls import TLSConfig
+from docker.utils import config as sdk_config
+from docker.utils import kwargs_from_env
 from requests import RequestException
 
 from dockhand.sshopts import ssh_options, write_askpass
@@ -174,6 +176,21 @@ def _cli_env(endpoint: Endpoint) -> Iterator[dict[str, str]]:
             yield {"DOCKER_HOST": endpoint.host, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(where)}
 
 
+def _no_config_file(config_path: str | None = None) -> None:
+    """No docker config file, wherever the SDK would look (see below)."""
+    return None
+
+
+# The docker SDK reads the server user's docker config (config.json in DOCKER_CONFIG or
+# ~/.docker) as each client is made, and again before a pull or a push: its logins and
+# credential helpers, its proxies (put into containers it creates) and HTTP headers
+# (sent with every engine request). None of it is the stacks': their registry logins
+# come from a DOCKER_CONFIG made for each run (registry.docker_config). A client finds
+# those files through this function (dockhand uses the SDK nowhere but here); the
+# context lookup of `docker.from_env` does not, so it is not used (`_client`).
+sdk_config.find_config_file = _no_config_file
+
+
 # The API version each engine speaks, asked at most once a minute, not before every
 # call: the SDK's "auto" asks (GET /version) as each client is made, and a client is
 # made per call, so a stack's detail cost the engine two requests instead of one
@@ -197,7 +214,10 @@ def _client(endpoint: Endpoint) -> Iterator[docker.DockerClient]:
         endpoint = cleanup.enter_context(_reachable(endpoint))
         try:
             if not endpoint.host:
-                client = docker.from_env(timeout=10, version=version)
+                # DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or the default
+                # socket, as compose is given them: not `from_env`, which would follow
+                # a `currentContext` of the server user's config.json elsewhere.
+                client = docker.DockerClient(**kwargs_from_env(), timeout=10, version=version)
             elif endpoint.tls_cert:
                 where = cleanup.enter_context(_tls_files(endpoint))
                 tls = TLSConfig(

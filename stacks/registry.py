@@ -56,8 +56,14 @@ class RegistryError(Exception):
     UNREACHABLE = "unreachable"
 
     def __init__(self, kind: str, registry: str, detail: str) -> None:
+        """`detail`: why (authentication, unreachable), or what was not found ("image X")."""
         self.kind, self.registry = kind, registry
-        super().__init__(f"Registry {registry}: {kind} failed: {detail}" if kind != self.NOT_FOUND else detail)
+        said = {
+            self.AUTHENTICATION: f"Registry {registry}: authentication failed: {detail}",
+            self.NOT_FOUND: f"Registry {registry}: {detail} not found",
+            self.UNREACHABLE: f"Registry {registry} is unreachable: {detail}",
+        }
+        super().__init__(said[kind])
 
 
 @dataclass(frozen=True)
@@ -335,7 +341,7 @@ def remote_digest(reference: str, logins: Iterable[Login] = ()) -> str:
     if answer.status_code == 403:
         raise session._refused()
     if answer.status_code == 404:
-        raise RegistryError(RegistryError.NOT_FOUND, ref.host, f"Registry {ref.host}: image {reference} not found")
+        raise RegistryError(RegistryError.NOT_FOUND, ref.host, f"image {reference}")
     if answer.status_code >= 500 or answer.status_code != 200:
         raise RegistryError(RegistryError.UNREACHABLE, ref.host, f"it answered {answer.status_code}")
     digest = answer.headers.get("Docker-Content-Digest", "")
@@ -401,11 +407,22 @@ def docker_config_json(logins: Sequence[Login]) -> bytes:
     return json.dumps({"auths": auths}).encode()
 
 
-# What dockerd and compose print when a pull fails, by kind (their words vary by version).
-_PULL_FAILURES = (
-    (RegistryError.AUTHENTICATION, ("no basic auth credentials", "unauthorized", "authentication required", "denied")),
-    (RegistryError.NOT_FOUND, ("manifest unknown", "not found", "name unknown", "does not exist")),
-    (RegistryError.UNREACHABLE, ("connection refused", "no such host", "i/o timeout", "tls:", "x509", "dial tcp")),
+# What dockerd and compose print when a pull fails, by kind (their words vary by version);
+# an unreachable registry by its cause, as told to the user.
+_REFUSED = ("no basic auth credentials", "unauthorized", "authentication required", "denied")
+_MISSING = ("manifest unknown", "not found", "name unknown", "does not exist")
+_UNREACHABLE = (
+    ("connection refused", "connection refused"),
+    ("no such host", "its name does not resolve"),
+    ("x509", "its TLS certificate is not trusted (is its CA in /etc/docker/certs.d/{host}/ca.crt?)"),
+    ("tls:", "the TLS handshake failed"),
+    ("server gave http response to https client", "it answered plain http to dockerd's https"),
+    ("i/o timeout", "no answer in time"),
+    ("deadline exceeded", "no answer in time"),
+    ("connection reset", "it closed the connection"),
+    ("no route to host", "no route to it"),
+    ("network is unreachable", "no route to it"),
+    ("dial tcp", "cannot connect"),
 )
 
 
@@ -419,24 +436,48 @@ def pull_failure(text: str, references: Iterable[str]) -> RegistryError | None:
             refs.append((reference, parse(reference)))
         except ValueError:
             continue
-    # The daemon names the registry's URL (`Head "http://host/v2/team/app/manifests/…"`)
-    # or the reference; either way the host and the repository are in it.
-    hit = next(
-        (
-            r
-            for r in refs
-            if r[1].repository.removeprefix("library/") in lowered and (r[1].host in lowered or r[0] in lowered)
-        ),
-        None,
-    )
+    cause = next((said for word, said in _UNREACHABLE if word in lowered), None)
+    hit = _about(lowered, refs, unreachable=cause is not None)
     if hit is None:
         return None
-    for kind, words in _PULL_FAILURES:
-        if any(word in lowered for word in words):
-            detail = {
-                RegistryError.AUTHENTICATION: f"pulling {hit[0]} was refused (no or wrong registry credential)",
-                RegistryError.NOT_FOUND: f"Registry {hit[1].host}: image {hit[0]} not found",
-                RegistryError.UNREACHABLE: f"pulling {hit[0]}: cannot connect",
-            }[kind]
-            return RegistryError(kind, hit[1].host, detail)
+    reference, ref = hit
+    if any(word in lowered for word in _REFUSED):
+        said = f"pulling {reference} was refused (no or wrong registry credential)"
+        return RegistryError(RegistryError.AUTHENTICATION, ref.host, said)
+    if any(word in lowered for word in _MISSING):
+        return RegistryError(RegistryError.NOT_FOUND, ref.host, f"image {reference}")
+    if cause is not None:
+        # (The daemon's ping of /v2/ names no image: several of this registry's may be meant.)
+        on_host = [r for r, parsed in refs if same_host(parsed.host, ref.host)]
+        said = f"pulling {', '.join(on_host)}: {cause.format(host=ref.host)}"
+        return RegistryError(RegistryError.UNREACHABLE, ref.host, said)
     return None
+
+
+def _about(lowered: str, refs: list[tuple[str, ImageRef]], *, unreachable: bool) -> tuple[str, ImageRef] | None:
+    """The reference the daemon's words are about: one whose repository is named with
+    its host or in full (`Head "http://host/v2/team/app/manifests/…"`); else one whose
+    registry's API root is (`Get "http://host/v2/": dial tcp …`, the ping before any
+    pull); else, for words that say it cannot be reached, one whose registry's name is."""
+
+    def named(text: str, *, alone: bool = False) -> bool:  # 1.2.3.4 is not in 11.2.3.4
+        end = r"(?![\w.-])" if alone else ""
+        return re.search(rf"(?<![\w.-]){re.escape(text.lower())}{end}", lowered) is not None
+
+    for reference, ref in refs:
+        repository = ref.repository.removeprefix("library/")
+        if repository in lowered and (ref.host.lower() in lowered or reference.lower() in lowered):
+            return reference, ref
+    for reference, ref in refs:
+        if any(named(f"{host}/v2/") for host in _aliases(ref.host)):
+            return reference, ref
+    if unreachable:
+        for reference, ref in refs:
+            if any(named(_name_of(host), alone=True) for host in _aliases(ref.host)):
+                return reference, ref
+    return None
+
+
+def _aliases(host: str) -> tuple[str, ...]:
+    """The names a registry's URLs may carry (Docker Hub's API has its own)."""
+    return (host, _HUB_API, "index.docker.io") if same_host(host, DOCKER_HUB) else (host,)

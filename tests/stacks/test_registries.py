@@ -10,20 +10,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from stacks import registry as reg
 from stacks.models import Deployment, GitStack
 from stacks.services.images import moved_lines
-from stacks.services.schedules import stack_sync_scheduled
+from stacks.services.schedules import auto_sync_tick
 from tests.conftest import container_name, need
 from tests.support import registry as registry_support
+from tests.support.docker_configs import files_opened, run_configs_seen
+from tests.support.receiver import Receiver
 from tests.support.registry import PASSWORD, USER, Registry, start_registry
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +62,14 @@ def registry_server(docker_image: str) -> Iterator[Registry]:
 @pytest.fixture(scope="module")
 def tls_registry(docker_image: str) -> Iterator[Registry]:
     yield from _start(tls=True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local endpoint notifications are sent to (an Apprise json:// URL)."""
+    running = Receiver()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -102,6 +115,7 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     make_stack: Any,
     registry_server: Registry,
     server_docker_config: None,
+    receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -109,7 +123,7 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     first = registry_server.push_image("team/app", marker="one")
     image = registry_server.ref("team/app")
     repo = git_server.create_repo(f"private-{first[7:15]}", {"compose.yaml": PRIVATE.format(image=image)})
-    stack = make_stack(repo, envFilePath="")
+    stack = make_stack(repo, envFilePath="", notifyUrls=[receiver.url("stack")])
 
     refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json")
     assert refused.json()["deployed"] is False
@@ -143,6 +157,10 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     update = Deployment.objects.get(pk=updated["deploymentId"])
     assert update.images[0]["digest"] == f"{registry_server.host}/team/app@{second}"
     assert moved_lines(update) == [f"image {image} moved from {first} to {second}"]
+    # Its notification says so (the refused sync's and the first deploy's before it did not).
+    told = [r["body"]["message"] for r in receiver.wait_for(3)]
+    assert len(told) == 3 and "moved" not in told[0] + told[1]
+    assert f"image {image} moved from {first} to {second}" in told[2].splitlines()
     assert api.get(f"/api/git/stacks/{stack['id']}/status?refresh=true").json()["syncState"] == "Synced"
 
     # A rollback runs the first digest although the tag points at the second.
@@ -161,7 +179,8 @@ def test_a_private_image_needs_its_login_and_every_deploy_runs_an_exact_digest(
     page = api.get(f"/deployments/{ran['id']}/").content.decode()
     assert first[:19] in page
     outputs = [d.output_text() + d.error for d in Deployment.objects.filter(stack_id=stack["id"])]
-    for text in [*answers, *outputs, page, caplog.text, refused.content.decode()]:
+    sent = [r["raw"] for r in receiver.received]
+    for text in [*answers, *outputs, *sent, page, caplog.text, refused.content.decode()]:
         assert PASSWORD not in text
 
 
@@ -178,32 +197,56 @@ def test_a_registry_of_another_environment_is_not_used(
     assert refused["deployed"] is False and "authentication" in refused["error"]
 
 
-def test_the_schedule_applies_image_updates_only_with_auto_update_images(
+def test_a_failed_pull_says_not_found_or_unreachable_naming_the_registry(
+    api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _add_registry(api, registry_server, name="missing")
+    missing = registry_server.ref("team/nothing-here", "missing")
+    closed = f"127.0.0.1:{registry_support.free_port()}"  # nothing listens there
+    errors = []
+    for image in (missing, f"{closed}/team/app:1"):
+        repo = git_server.create_repo(f"fails-{os.urandom(4).hex()}", {"compose.yaml": PRIVATE.format(image=image)})
+        failed = api.post(f"/api/git/stacks/{make_stack(repo, envFilePath='')['id']}/sync", {}, format="json").json()
+        assert failed["deployed"] is False
+        errors.append(failed["error"])
+    assert errors[0] == f"Registry {registry_server.host}: image {missing} not found"
+    assert errors[1] == f"Registry {closed} is unreachable: pulling {closed}/team/app:1: connection refused"
+    outputs = [d.output_text() + d.error for d in Deployment.objects.all()]
+    for text in [*outputs, caplog.text]:
+        assert PASSWORD not in text and reg.Login("", USER, PASSWORD).auth not in text
+
+
+def test_the_clock_finds_a_moved_tag_itself_and_applies_it_only_with_auto_update_images(
     api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry
 ) -> None:
     first = registry_server.push_image("team/sched", marker="s1")
     image = registry_server.ref("team/sched")
     repo = git_server.create_repo(f"sched-{first[7:15]}", {"compose.yaml": PRIVATE.format(image=image)})
-    stack = make_stack(repo, envFilePath="", autoUpdate=True)
+    stack = make_stack(repo, envFilePath="", autoUpdate=True, autoUpdateCron="* * * * *")
     _add_registry(api, registry_server, name="sched")
     assert api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()["deployed"] is True
-    registry_server.push_image("team/sched", marker="s2")
-    # The stack page's button asks the registry: out of sync, and no "saved change".
+    second = registry_server.push_image("team/sched", marker="s2")
+
+    # Nobody asked the registry: the clock does, on its tick, and holds the update.
+    now = timezone.now()
+    held = auto_sync_tick(now + timedelta(minutes=1))
+    assert list(held) == [stack["id"]] and "autoUpdateImages is off" in held[stack["id"]]
+    assert _marker(stack) == "s1"
+    status = api.get(f"/api/git/stacks/{stack['id']}/status").json()
+    assert status["syncState"] == "OutOfSync" and f"image {image} has a newer digest" in status["reasons"]
+    # The stack page's button asks the registry too: out of sync, and no "saved change".
     page = api.post(f"/stacks/{stack['id']}/check-images/", follow=True).content.decode()
     assert f"Newer images: {image} (app)." in page
     assert f"image {image} has a newer digest" in page and 'id="pending-changes"' not in page
 
-    held = stack_sync_scheduled(stack_id=stack["id"])
-    assert "autoUpdateImages is off" in held
-    assert _marker(stack) == "s1"
-    assert api.get(f"/api/git/stacks/{stack['id']}/status").json()["syncState"] == "OutOfSync"
-
     on = api.put(f"/api/git/stacks/{stack['id']}", {"autoUpdateImages": True}, format="json")
     assert on.status_code == 200 and on.json()["autoUpdateImages"] is True
-    assert stack_sync_scheduled(stack_id=stack["id"]).startswith("deployment ")
+    assert auto_sync_tick(now + timedelta(minutes=2))[stack["id"]].startswith("deployment ")
     assert _marker(stack) == "s2"
     last = Deployment.objects.filter(stack_id=stack["id"]).order_by("-id").first()
     assert last is not None and last.trigger == "schedule" and last.status == "success"
+    assert last.images[0]["digest"] == f"{registry_server.host}/team/sched@{second}"
 
 
 def test_a_build_is_pushed_to_push_to_tagged_with_its_commit(
@@ -248,19 +291,48 @@ def test_a_tls_registry_with_its_own_ca(
     assert GitStack.objects.get(pk=stack["id"]).image_digests == {image: first}
 
 
-def test_the_servers_own_docker_login_is_never_lent_to_a_stack(
-    api: APIClient, git_server: Any, make_stack: Any, registry_server: Registry, monkeypatch: pytest.MonkeyPatch
+def test_a_deploy_gets_a_private_docker_config_and_the_servers_is_never_read_nor_lent(
+    api: APIClient,
+    git_server: Any,
+    make_stack: Any,
+    registry_server: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    settings: Any,
 ) -> None:
     pushed = registry_server.push_image("team/own", marker="own")
     image = registry_server.ref("team/own")
     repo = git_server.create_repo(f"own-{pushed[7:15]}", {"compose.yaml": PRIVATE.format(image=image)})
     stack = make_stack(repo, envFilePath="")
-    with registry_server.docker_config() as logged_in:  # as if the server's user had run `docker login`
+    # As if the server's user had run `docker login`: in DOCKER_CONFIG, and in ~/.docker.
+    with registry_server.docker_config() as logged_in:
+        home = tmp_path / "home"
+        (home / ".docker").mkdir(parents=True)
+        shutil.copy(logged_in / "config.json", home / ".docker" / "config.json")
         monkeypatch.setenv("DOCKER_CONFIG", str(logged_in))
-        before = (logged_in / "config.json").read_text()
-        refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
-        assert refused["deployed"] is False and "authentication" in refused["error"]
-        assert (logged_in / "config.json").read_text() == before
+        monkeypatch.setenv("HOME", str(home))
+        servers = [logged_in / "config.json", home / ".docker" / "config.json"]
+        before = [path.read_bytes() for path in servers]
+        with files_opened(servers) as opened:
+            refused = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+            assert refused["deployed"] is False and "authentication" in refused["error"]
+            _add_registry(api, registry_server, name="own")
+            elsewhere = {"name": "elsewhere", "url": "elsewhere.example:5000", "username": "e", "password": "E-Pass-31"}
+            assert api.post("/api/registries", elsewhere, format="json").status_code == 201
+            with run_configs_seen(settings.RUN_DIR) as seen:
+                deployed = api.post(f"/api/git/stacks/{stack['id']}/sync", {}, format="json").json()
+            assert deployed["deployed"] is True, deployed
+            status = api.get(f"/api/git/stacks/{stack['id']}/status?refresh=true").json()
+            assert status["syncState"] == "Synced", status
+        assert opened == []
+        assert [path.read_bytes() for path in servers] == before
+    # Compose ran with configs of the deploy's own: private, holding this registry's
+    # login and no other, and gone once the deploy ended.
+    assert seen
+    assert all(config.modes == {0o700} for config in seen.values())
+    logins = {host: auth for config in seen.values() for host, auth in config.auths.items()}
+    assert logins == {registry_server.host: reg.Login(registry_server.host, USER, PASSWORD).auth}
+    assert not any(Path(where).exists() for where in seen)
 
 
 def test_a_test_login_says_why_it_failed_without_the_password(api: APIClient, registry_server: Registry) -> None:

@@ -132,3 +132,42 @@ def test_a_failed_pull_is_told_by_kind_naming_the_registry() -> None:
     down = registry.pull_failure('Get "http://127.0.0.1:5000/v2/team/app": dial tcp: connection refused', refs)
     assert down is not None and down.kind == "unreachable"
     assert registry.pull_failure("some other compose error", refs) is None
+
+
+# The daemon's words when its ping of a registry's API root fails, before any pull: they
+# name the registry's URL, never the image.
+PING_FAILURES = [
+    (
+        "127.0.0.1:5000",
+        'Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused',
+        "connection refused",
+    ),
+    (
+        "registry.example:5000",
+        'Get "https://registry.example:5000/v2/": dial tcp: lookup registry.example on 10.255.255.53:53: no such host',
+        "its name does not resolve",
+    ),
+    (
+        "registry.example:5000",
+        'Get "https://registry.example:5000/v2/": tls: failed to verify certificate: x509: certificate signed '
+        "by unknown authority",
+        "its TLS certificate is not trusted (is its CA in /etc/docker/certs.d/registry.example:5000/ca.crt?)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("host", "said", "cause"), PING_FAILURES)
+def test_a_registry_that_cannot_be_reached_is_told_unreachable_naming_it(host: str, said: str, cause: str) -> None:
+    refs = ["busybox:1", f"{host}/team/app:stable", "127.0.0.1:5001/team/app:stable"]
+    failure = registry.pull_failure(f"app Error {said} / Error response from daemon: {said}", refs)
+    assert failure is not None and failure.kind == "unreachable"
+    assert str(failure) == f"Registry {host} is unreachable: pulling {host}/team/app:stable: {cause}"
+
+
+def test_docker_hubs_api_is_docker_hub_and_a_longer_host_is_not_the_registry() -> None:
+    hub = 'Get "https://registry-1.docker.io/v2/": dial tcp: i/o timeout'
+    failure = registry.pull_failure(hub, ["127.0.0.1:5000/team/app:1", "busybox:1"])
+    assert str(failure) == "Registry docker.io is unreachable: pulling busybox:1: no answer in time"
+    assert (
+        registry.pull_failure('Get "http://11.127.0.0.1:5000/v2/": connection refused', ["127.0.0.1:5000/a:1"]) is None
+    )

@@ -77,7 +77,7 @@ class Registry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -143,7 +143,7 @@ def start_registry(*, tls: bool = False) -> Registry:
     (not 127.0.0.1, which dockerd would reach insecurely anyway) and trusted by dockerd
     through /etc/docker/certs.d. The caller stops it."""
     root = Path(tempfile.mkdtemp(prefix="test-registry-"))
-    port = _free_port()
+    port = free_port()
     host = f"localhost:{port}" if tls else f"127.0.0.1:{port}"
     config = {
         "version": 0.1,
