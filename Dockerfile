@@ -1,6 +1,7 @@
 # dockhand as its users run such tools: one container beside the Docker socket.
-# Build: docker build -t dockhand .   (.ci/image adds this machine's CA as a
-# BuildKit secret when the network in between needs it; nothing else differs.)
+# Build: docker build -t dockhand .   (.ci/image, or compose with DOCKHAND_BUILD_CA, adds
+# this machine's CA as a BuildKit secret when the network in between needs it; nothing
+# else differs.)
 
 # Stage 1: the product's dependencies, read from its own pyproject.toml, into a venv.
 FROM debian:bookworm-slim AS build
