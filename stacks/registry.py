@@ -413,7 +413,7 @@ _REFUSED = ("no basic auth credentials", "unauthorized", "authentication require
 _MISSING = ("manifest unknown", "not found", "name unknown", "does not exist")
 _UNREACHABLE = (
     ("connection refused", "connection refused"),
-    ("no such host", "its name does not resolve"),
+    ("no such host", "the name {name} does not resolve"),
     ("x509", "its TLS certificate is not trusted (is its CA in /etc/docker/certs.d/{host}/ca.crt?)"),
     ("tls:", "the TLS handshake failed"),
     ("server gave http response to https client", "it answered plain http to dockerd's https"),
@@ -449,7 +449,11 @@ def pull_failure(text: str, references: Iterable[str]) -> RegistryError | None:
     if cause is not None:
         # (The daemon's ping of /v2/ names no image: several of this registry's may be meant.)
         on_host = [r for r, parsed in refs if same_host(parsed.host, ref.host)]
-        said = f"pulling {', '.join(on_host)}: {cause.format(host=ref.host)}"
+        # The name dockerd looked up: Docker Hub's API has its own (registry-1.docker.io).
+        # (The longest named: docker.io is also in registry-1.docker.io.)
+        named = [_name_of(h) for h in _aliases(ref.host) if _name_of(h).lower() in lowered]
+        name = max(named, key=len, default=_name_of(ref.host))
+        said = f"pulling {', '.join(on_host)}: {cause.format(host=ref.host, name=name)}"
         return RegistryError(RegistryError.UNREACHABLE, ref.host, said)
     return None
 

@@ -145,7 +145,7 @@ PING_FAILURES = [
     (
         "registry.example:5000",
         'Get "https://registry.example:5000/v2/": dial tcp: lookup registry.example on 10.255.255.53:53: no such host',
-        "its name does not resolve",
+        "the name registry.example does not resolve",
     ),
     (
         "registry.example:5000",
