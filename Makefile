@@ -23,11 +23,12 @@ lint: $(STAMP)
 	$(PY) -m mypy .
 	$(VENV)/bin/lint-imports
 
-# Two workers for the slow real-engine tests; a file's tests stay on one worker
+# Three workers on two cores: the real-engine tests wait on the engine, git and
+# browsers (two workers kept the cores ~60 % busy); a file's tests stay on one worker
 # because the end-to-end module shares one running product.
 # Then the in-process tests again on PostgreSQL and Redis (tests/scaleout.py).
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 3 --dist loadfile
 	$(PY) -m tests.scaleout
 
 bench: $(STAMP)

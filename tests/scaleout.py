@@ -33,7 +33,7 @@ def main(extra: list[str]) -> int:
     redis = RedisServer(Path(tempfile.mkdtemp(prefix="dockhand-redis-")))
     try:
         env = {**os.environ, "DATABASE_URL": database.url(), "DOCKHAND_REDIS_URL": redis.url}
-        command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadfile", *(extra or MODULES)]
+        command = [sys.executable, "-m", "pytest", "-n", "3", "--dist", "loadfile", *(extra or MODULES)]
         print("scale-out tests on PostgreSQL and Redis:", " ".join(command[3:]), flush=True)
         return subprocess.run(command, env=env).returncode
     finally:

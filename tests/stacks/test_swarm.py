@@ -23,10 +23,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(scope="module")
 def swarm_engine(docker_image: str) -> Iterator[SecondEngine]:
     need("a second dockerd (root, dockerd, ip)", second_engine.available())
-    started = SecondEngine()
-    started.swarm_init()
-    yield started
-    started.stop()
+    with second_engine.one_swarm():
+        started = SecondEngine()
+        started.swarm_init()
+        yield started
+        started.stop()
 
 
 def _service_env(engine: SecondEngine, service: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ touches the main engine's `docker0`. The test image is copied in with save | loa
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import os
 import random
@@ -16,6 +17,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +162,16 @@ class SecondEngine:
         for mountpoint in sorted(held, reverse=True):
             subprocess.run(["umount", "-l", mountpoint], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def one_swarm() -> Iterator[None]:
+    """One swarm on this machine at a time, across test workers: each swarm's first
+    overlay network takes the same VXLAN id, and a second one's vxlan device then fails
+    ("error creating vxlan interface: file exists")."""
+    with open(Path(tempfile.gettempdir()) / "dockhand-test-swarm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def available() -> bool:
