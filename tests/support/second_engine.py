@@ -162,6 +162,21 @@ class SecondEngine:
         for mountpoint in sorted(held, reverse=True):
             subprocess.run(["umount", "-l", mountpoint], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        drop_stray_vxlans()
+
+
+def drop_stray_vxlans() -> None:
+    """Delete the overlay vxlan devices a stopped swarm engine left in this host's own
+    network namespace. The engine makes each one here and moves it into its overlay's
+    namespace, so a live swarm's are not here; one left behind (DOWN, its engine gone
+    mid-removal) keeps its VXLAN id, and the next swarm's first overlay network, which
+    takes the same id, fails ("error creating vxlan interface: file exists").
+    Run under one_swarm(): no other swarm of the tests is making one meanwhile."""
+    listed = subprocess.run(["ip", "-o", "link", "show", "type", "vxlan"], capture_output=True, text=True)
+    for line in listed.stdout.splitlines():
+        name = line.split(":", 2)[1].strip().split("@", 1)[0]
+        if name.startswith("vx-") and "state DOWN" in line:
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
 
 
 @contextmanager
@@ -171,6 +186,7 @@ def one_swarm() -> Iterator[None]:
     ("error creating vxlan interface: file exists")."""
     with open(Path(tempfile.gettempdir()) / "dockhand-test-swarm.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        drop_stray_vxlans()  # an earlier run's, killed before its stop()
         yield
 
 
