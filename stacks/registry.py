@@ -449,10 +449,13 @@ def pull_failure(text: str, references: Iterable[str]) -> RegistryError | None:
     if cause is not None:
         # (The daemon's ping of /v2/ names no image: several of this registry's may be meant.)
         on_host = [r for r, parsed in refs if same_host(parsed.host, ref.host)]
-        # The name dockerd looked up: Docker Hub's API has its own (registry-1.docker.io).
-        # (The longest named: docker.io is also in registry-1.docker.io.)
-        named = [_name_of(h) for h in _aliases(ref.host) if _name_of(h).lower() in lowered]
-        name = max(named, key=len, default=_name_of(ref.host))
+        # The name dockerd looked up, as it says it (Docker Hub's API has a name of its
+        # own, and a token server or a layer's host may be the one that failed).
+        looked_up = re.search(r"lookup ([^\s:]+)", lowered)
+        name = looked_up.group(1) if looked_up else _name_of(ref.host)
+        if cause.startswith("its TLS") and same_host(ref.host, DOCKER_HUB):
+            # (dockerd reads no certs.d for Docker Hub: a network inspecting TLS, most often.)
+            cause = "its TLS certificate is not trusted (a network that inspects TLS? dockerd trusts the system CAs)"
         said = f"pulling {', '.join(on_host)}: {cause.format(host=ref.host, name=name)}"
         return RegistryError(RegistryError.UNREACHABLE, ref.host, said)
     return None
@@ -462,11 +465,18 @@ def _about(lowered: str, refs: list[tuple[str, ImageRef]], *, unreachable: bool)
     """The reference the daemon's words are about: one whose repository is named with
     its host or in full (`Head "http://host/v2/team/app/manifests/…"`); else one whose
     registry's API root is (`Get "http://host/v2/": dial tcp …`, the ping before any
-    pull); else, for words that say it cannot be reached, one whose registry's name is."""
+    pull); else, for words that say it cannot be reached, one whose registry dockerd
+    says it looked up or dialled (`lookup host`, `dial tcp host:port`, `://host:port`:
+    a bare name anywhere in the text, such as an app's own "docker.io … connection
+    refused", is no registry's failure)."""
 
-    def named(text: str, *, alone: bool = False) -> bool:  # 1.2.3.4 is not in 11.2.3.4
-        end = r"(?![\w.-])" if alone else ""
-        return re.search(rf"(?<![\w.-]){re.escape(text.lower())}{end}", lowered) is not None
+    def named(text: str) -> bool:  # 1.2.3.4 is not in 11.2.3.4
+        return re.search(rf"(?<![\w.-]){re.escape(text.lower())}", lowered) is not None
+
+    def dialled(host: str) -> bool:
+        name, address = re.escape(_name_of(host).lower()), re.escape(host.lower())  # host:port if it has one
+        said = rf"(?:lookup {name}|dial tcp {address}|://{address})(?![\w.-]|:\d)"
+        return re.search(said, lowered) is not None
 
     for reference, ref in refs:
         repository = ref.repository.removeprefix("library/")
@@ -477,7 +487,7 @@ def _about(lowered: str, refs: list[tuple[str, ImageRef]], *, unreachable: bool)
             return reference, ref
     if unreachable:
         for reference, ref in refs:
-            if any(named(_name_of(host), alone=True) for host in _aliases(ref.host)):
+            if any(dialled(host) for host in _aliases(ref.host)):
                 return reference, ref
     return None
 

@@ -171,3 +171,17 @@ def test_docker_hubs_api_is_docker_hub_and_a_longer_host_is_not_the_registry() -
     assert (
         registry.pull_failure('Get "http://11.127.0.0.1:5000/v2/": connection refused', ["127.0.0.1:5000/a:1"]) is None
     )
+
+
+def test_only_what_dockerd_dialled_or_looked_up_is_a_registry_unreachable() -> None:
+    # Another host on the registry's name (a remote engine's port), and an app's own words
+    # naming docker.io, are no registry's failure: compose's own message stays.
+    engine = 'Get "https://build.lan:2376/v1.41/info": dial tcp build.lan:2376: connect: connection refused'
+    assert registry.pull_failure(engine, ["build.lan:5000/team/app:1"]) is None
+    assert registry.pull_failure("app-1 | db: Connection refused (see docker.io)", ["postgres:16"]) is None
+    # The name told is the one dockerd looked up: here Docker Hub's token server.
+    token = 'Get "https://auth.docker.io/token?scope=repository:library/postgres:pull": dial tcp: lookup auth.docker.io: no such host'
+    assert str(registry.pull_failure(token, ["postgres:16"])).endswith("the name auth.docker.io does not resolve")
+    # dockerd reads no certs.d for Docker Hub: no such path is suggested.
+    hub_tls = 'Get "https://registry-1.docker.io/v2/": x509: certificate signed by unknown authority'
+    assert "certs.d" not in str(registry.pull_failure(hub_tls, ["postgres:16"]))
