@@ -253,12 +253,14 @@ def _filtered_branches(forge: Forge, *, repo: str, query: str, page: int) -> Pag
     branch list from the start (at most SCAN_PAGES of SCAN_PER_PAGE, so a repository
     with thousands of branches costs a bounded number of requests), filter, then cut
     the page asked for out of the matches."""
-    matches: list[str] = []
+    seen: dict[str, None] = {}  # in the forge's order, each name once
     for scanned in range(1, SCAN_PAGES + 1):
         names, more = _branch_page(forge, repo=repo, params={"page": scanned}, size=SCAN_PER_PAGE)
-        matches += [name for name in names if query.lower() in name.lower()]
-        if not more:
+        new = [name for name in names if name not in seen]
+        seen.update(dict.fromkeys(new))
+        if not more or not new:  # a forge that ignores `page` would repeat its first
             break
+    matches = [name for name in seen if query.lower() in name.lower()]
     start = (page - 1) * PER_PAGE
     return Page(items=matches[start : start + PER_PAGE], page=page, has_more=len(matches) > start + PER_PAGE)
 

@@ -76,6 +76,14 @@ def test_a_branch_search_finds_a_match_on_a_later_page(
     assert (len(first["data"]), first["hasMore"]) == (20, True)
     assert (last["data"], last["hasMore"]) == ([f"b-{i}" for i in range(180, 200)], False)
 
+    if forge_server.kind == "gitlab":
+        return  # GitLab searches its branches itself: there is no scan
+    # A forge that answers its first page whatever is asked (and always says "next") is
+    # read twice, not SCAN_PAGES times, and its names come once.
+    forge_server.ignore_page, before = True, len(forge_server.requests)
+    assert search("b-00")["data"] == [f"b-00{i}" for i in range(10)]
+    assert len(forge_server.requests) - before == 2
+
 
 def test_a_token_outside_its_prefixes_is_never_sent(
     api: APIClient, forge_server: ForgeServer, token_credential: dict[str, Any]

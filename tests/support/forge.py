@@ -52,6 +52,7 @@ class ForgeServer:
     login: str = "octo"
     delay: float = 0.0  # seconds before each answer (a slow forge)
     refuse_statuses: bool = False  # answer statuses 500
+    ignore_page: bool = False  # a broken forge: always the first page, always "more"
     requests: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -207,9 +208,9 @@ class ForgeServer:
         self, items: list[Any], query: dict[str, str], size: str, full: str
     ) -> tuple[int, list[Any], dict[str, str]]:
         per = int(query.get(size, "30"))
-        page = int(query.get("page", "1"))
+        page = 1 if self.ignore_page else int(query.get("page", "1"))
         chunk = items[(page - 1) * per : page * per]
-        more = page * per < len(items)
+        more = self.ignore_page or page * per < len(items)
         if self.kind == "gitlab":
             headers = {"X-Page": str(page), "X-Total": str(len(items)), "X-Next-Page": str(page + 1) if more else ""}
         else:
