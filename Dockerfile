@@ -1,5 +1,5 @@
 # dockhand as its users run such tools: one container beside the Docker socket.
-# Build: docker build -t dockhand .   (.ci/image, or compose with DOCKHAND_BUILD_CA, adds
+# Build: docker build -t dockhand .   (.ci/image adds
 # this machine's CA as a BuildKit secret when the network in between needs it; nothing
 # else differs.)
 

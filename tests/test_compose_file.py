@@ -78,14 +78,3 @@ def test_it_listens_on_loopback_and_restarts_unless_stopped_by_default() -> None
     # What the README says moves them.
     moved = composed(DOCKHAND_LISTEN="0.0.0.0", DOCKHAND_PORT="9000")["services"]["dockhand"]
     assert [(p["host_ip"], str(p["published"])) for p in moved["ports"]] == [("0.0.0.0", "9000")]
-
-
-def test_the_build_hands_in_a_ca_only_when_asked() -> None:
-    """`docker compose up -d --build` as the README has it builds on a machine without
-    a CA to hand in (the secret is empty, and the Dockerfile uses it only when it is
-    not); DOCKHAND_BUILD_CA names one for a TLS-inspecting network."""
-    default = composed()
-    assert default["services"]["dockhand"]["build"]["secrets"] == [{"source": "ca"}]
-    assert default["secrets"]["ca"]["file"] == os.devnull
-    bundle = "/etc/ssl/certs/ca-certificates.crt"
-    assert composed(DOCKHAND_BUILD_CA=bundle)["secrets"]["ca"]["file"] == bundle
