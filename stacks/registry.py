@@ -414,7 +414,7 @@ _MISSING = ("manifest unknown", "not found", "name unknown", "does not exist")
 _UNREACHABLE = (
     ("connection refused", "connection refused"),
     ("no such host", "the name {name} does not resolve"),
-    ("x509", "its TLS certificate is not trusted (is its CA in /etc/docker/certs.d/{host}/ca.crt?)"),
+    ("x509", "its TLS certificate is not trusted ({ca})"),
     ("tls:", "the TLS handshake failed"),
     ("server gave http response to https client", "it answered plain http to dockerd's https"),
     ("i/o timeout", "no answer in time"),
@@ -453,10 +453,14 @@ def pull_failure(text: str, references: Iterable[str]) -> RegistryError | None:
         # own, and a token server or a layer's host may be the one that failed).
         looked_up = re.search(r"lookup ([^\s:]+)", lowered)
         name = looked_up.group(1) if looked_up else _name_of(ref.host)
-        if cause.startswith("its TLS") and same_host(ref.host, DOCKER_HUB):
-            # (dockerd reads no certs.d for Docker Hub: a network inspecting TLS, most often.)
-            cause = "its TLS certificate is not trusted (a network that inspects TLS? dockerd trusts the system CAs)"
-        said = f"pulling {', '.join(on_host)}: {cause.format(host=ref.host, name=name)}"
+        # Where dockerd looks for a registry's CA: not in certs.d for Docker Hub (there
+        # an untrusted certificate most often means a network that inspects TLS).
+        ca = (
+            "a network that inspects TLS? dockerd trusts the system CAs"
+            if same_host(ref.host, DOCKER_HUB)
+            else f"is its CA in /etc/docker/certs.d/{ref.host}/ca.crt?"
+        )
+        said = f"pulling {', '.join(on_host)}: {cause.format(name=name, ca=ca)}"
         return RegistryError(RegistryError.UNREACHABLE, ref.host, said)
     return None
 

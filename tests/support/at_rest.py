@@ -8,8 +8,6 @@ is no file of the data directory there: it is read through the connection instea
 from __future__ import annotations
 
 import os
-import stat
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +15,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from tests.support.watching import looking, read_regular
 
 
 def database_text() -> str:
@@ -50,27 +50,14 @@ def files_holding(needles: Sequence[str], *, every: float = 0.003) -> Iterator[d
     with each file seen holding one of `needles` (a sighting while compose ran is kept
     over one that was not). Removed files stay in it: check they are gone afterwards."""
     seen: dict[Path, Sighting] = {}
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            _look(needles, seen)
-            done.wait(every)
-
-    watcher = threading.Thread(target=watch, name="data-dir-watch", daemon=True)
-    watcher.start()
-    try:
+    with looking(lambda: _look(needles, seen), every=every):
         yield seen
-    finally:
-        done.set()
-        watcher.join()
-        _look(needles, seen)
 
 
 def _look(needles: Sequence[str], seen: dict[Path, Sighting]) -> None:
     for path in _files(Path(settings.DATA_DIR)):
         before = _compose_running()
-        read = _read_regular(path)
+        read = read_regular(path)
         if read is None or not any(needle in read[1] for needle in needles):
             continue
         sighting = Sighting(mode=read[0], text=read[1], while_compose=before and _compose_running())
@@ -88,16 +75,3 @@ def _files(root: Path) -> Iterator[Path]:
 def _compose_running() -> bool:
     """Whether a compose process runs: stacks.compose keeps a pid file for each."""
     return any((Path(settings.RUN_DIR) / "compose-pids").glob("*.pid"))
-
-
-def _read_regular(path: Path) -> tuple[int, str] | None:
-    """(mode, text) of a regular file; None for anything else or a file gone meanwhile.
-    Anything else is never opened: the run directory holds named pipes (the gate of a
-    held compose, stacks.compose.Held) that a reader would wait at, or open for compose."""
-    try:
-        if not stat.S_ISREG(path.lstat().st_mode):
-            return None
-        with path.open("rb") as fh:
-            return stat.S_IMODE(os.fstat(fh.fileno()).st_mode), fh.read().decode(errors="replace")
-    except OSError:
-        return None

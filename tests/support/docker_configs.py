@@ -8,12 +8,13 @@ import json
 import os
 import stat
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.watching import looking, read_regular
 
 # An audit hook cannot be removed: one is installed for the process, and looks only
 # while a `files_opened` block runs.
@@ -74,13 +75,13 @@ def _docker_configs() -> set[str]:
 
 
 def _look(where: str, seen: dict[str, RunConfig]) -> None:
-    config = Path(where, "config.json")
+    # A run started ahead waits at a named pipe: reading it would take its config.
+    read = read_regular(Path(where, "config.json"))
+    if read is None:
+        return
     try:
-        # A run started ahead waits at a named pipe: reading it would take its config.
-        if not stat.S_ISREG(config.stat().st_mode):
-            return
         mode = stat.S_IMODE(os.stat(where).st_mode)
-        auths = json.loads(config.read_text()).get("auths") or {}
+        auths = json.loads(read[1]).get("auths") or {}
     except (OSError, ValueError):  # gone meanwhile, or caught half written
         return
     found = seen.setdefault(where, RunConfig())
@@ -94,19 +95,11 @@ def run_configs_seen(*roots: Path) -> Iterator[dict[str, RunConfig]]:
     block does, looked at every few milliseconds."""
     prefixes = tuple(str(root) for root in roots)
     seen: dict[str, RunConfig] = {}
-    done = threading.Event()
 
-    def watch() -> None:
-        while not done.is_set():
-            for where in _docker_configs():
-                if where.startswith(prefixes):
-                    _look(where, seen)
-            done.wait(0.005)
+    def look() -> None:
+        for where in _docker_configs():
+            if where.startswith(prefixes):
+                _look(where, seen)
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with looking(look, every=0.005):
         yield seen
-    finally:
-        done.set()
-        watcher.join()
