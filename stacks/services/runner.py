@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from dockhand.durable import durably
 from dockhand.masking import mask
@@ -29,7 +30,14 @@ from stacks.services.commit_status import deployment_status_post
 from stacks.services.deploy import git_metadata, stack_config_ahead, stack_deploy, stack_secrets
 from stacks.services.deploy_errors import DeployError
 from stacks.services.images import services_to_pull, stack_images_ran
-from stacks.services.lock import SyncOutcome, heartbeat, lock_release, lock_renew, lock_start_running
+from stacks.services.lock import (
+    FOLLOWUP_SPACING,
+    SyncOutcome,
+    heartbeat,
+    lock_release,
+    lock_renew,
+    lock_start_running,
+)
 from stacks.services.notifications import deployment_notify
 from stacks.services.output import DeploymentOutput, plain_text, wake_viewers
 from stacks.services.revision import Config, revision, stack_config
@@ -105,6 +113,16 @@ class _Outcome:
     status_posted: bool = False  # the forge was told `pending`: it hears the result too
 
 
+def _wait_for_spacing(deployment: Deployment) -> None:
+    """A follow-up waits, still queued, until its `not_before` (lock.FOLLOWUP_SPACING
+    after the sync before it started; never longer, whatever the clocks say)."""
+    if deployment.not_before is None:
+        return
+    wait = (deployment.not_before - timezone.now()).total_seconds()
+    if wait > 0:
+        time.sleep(min(wait, FOLLOWUP_SPACING.total_seconds()))
+
+
 def deployment_run(*, deployment_id: int) -> Deployment:
     """Run one queued deployment to its end; called in the worker."""
     # The overrides are read once: the revision recorded is exactly what compose gets.
@@ -116,6 +134,7 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     stack = deployment.stack
     if stack is None:
         return deployment  # its stack was deleted (history kept): nothing to run
+    _wait_for_spacing(deployment)
     if stop_deadline() is not None:
         return deployment  # the node is stopping: it stays queued, for the next start
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):

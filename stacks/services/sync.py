@@ -23,6 +23,7 @@ from stacks.services.lock import (
     StackBusy,
     SyncOutcome,
     lock_ask_followup,
+    lock_followup_asked,
     lock_is_held,
     lock_release,
     lock_take_for,
@@ -223,12 +224,14 @@ def stack_sync_coalesced(
     it (webhooks and schedules: a push that arrives mid-sync must not be lost).
 
     Returns the new deployment, or None when the request joined the pending follow-up.
-    `hand_off` as for `stack_sync`.
+    `stack` must have been read after the trigger arrived. `hand_off` as for `stack_sync`.
     """
     # A burst of pushes finds the lock held: asking for the follow-up first costs one
     # UPDATE, where a sync attempt writes a deployment row and rolls it back. Not where an
     # admin must approve: that request is a deployment waiting, lock or no lock.
     held = stack.lock_owner is not None and not deploy_needs_approval(None, stack.environment)
+    if held and lock_followup_asked(stack):
+        return None  # joined without a write (`stack` is read after the trigger arrived)
     for _ in range(5):
         # Only while the lock is held; if it was released meanwhile, sync.
         if held and lock_ask_followup(stack, trigger):

@@ -24,7 +24,7 @@ MAX_BODY = 1024 * 1024
 # notification) reads besides is loaded when it is used.
 _PUSH_READS = (
     "name", "environment", "repository_id", "branch", "webhook_enabled", "webhook_secret", "watch_paths",
-    "auto_sync_paused", "lock_owner", "environment__name", "environment__protection",
+    "auto_sync_paused", "lock_owner", "lock_expires", "sync_pending", "environment__name", "environment__protection",
     "environment__approval_required",
 )  # fmt: skip
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from stacks import compose
 from stacks.models import Deployment, GitStack
-from stacks.services import lock, sync
+from stacks.services import lock, runner, sync
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
 
@@ -83,3 +85,34 @@ def test_a_push_does_not_wait_behind_a_holder_whose_lease_ran_out(
     deployment = sync.stack_sync_coalesced(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
     assert deployment is not None
     assert Deployment.objects.get(pk=deployment.pk).status == "success", Deployment.objects.get(pk=deployment.pk).error
+
+
+def test_a_follow_up_starts_no_sooner_than_a_second_after_the_sync_before_it_started(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    # A flood of pushes must not run back-to-back syncs that each find nothing new:
+    # a follow-up waits (queued) until lock.FOLLOWUP_SPACING after its predecessor began.
+    stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
+    holder = Deployment.objects.create(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
+    lock.lock_take_for(stack, holder)
+    assert holder.start()
+    assert lock.lock_ask_followup(stack, Deployment.Trigger.WEBHOOK)
+    assert holder.started_at is not None
+
+    followup = lock.lock_release(stack, holder.pk, lock.SyncOutcome(ok=True))  # runs it, inline in tests
+
+    assert followup is not None
+    followup.refresh_from_db()
+    assert followup.not_before == holder.started_at + lock.FOLLOWUP_SPACING
+    assert followup.status == "success", followup.error
+    assert followup.started_at is not None and followup.started_at >= followup.not_before
+
+
+def test_the_spacing_is_never_longer_than_a_second_whatever_the_clocks_say() -> None:
+    # not_before was written by another node's clock: a skewed one must not hold the
+    # worker (or the push) longer than the spacing itself.
+    started = time.monotonic()
+    runner._wait_for_spacing(Deployment(trigger="webhook", not_before=timezone.now() - timedelta(seconds=30)))
+    assert time.monotonic() - started < 0.2
+    runner._wait_for_spacing(Deployment(trigger="webhook", not_before=timezone.now() + timedelta(hours=1)))
+    assert 0.9 <= time.monotonic() - started < 1.5

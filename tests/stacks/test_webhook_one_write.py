@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from dockhand.models import AuditEvent
 from stacks.models import Deployment, GitStack, WebhookDelivery
@@ -56,6 +57,36 @@ def test_a_push_that_joins_the_follow_up_writes_in_one_transaction(app_repo: Any
     assert len(begins) == len(ends) == 1 and begins[0] < writes[0] and writes[-1] < ends[0], sql
     delivery = WebhookDelivery.objects.get(stack_id=held["id"])
     assert delivery.result == WebhookDelivery.Result.COALESCED and "follow-up" in delivery.reason
+
+
+def test_a_push_that_finds_the_follow_up_asked_for_writes_only_its_delivery(
+    app_repo: Any, held: dict[str, Any]
+) -> None:
+    assert _send(_push(app_repo, held), held).json()["coalesced"] is True  # asks for the follow-up
+    with CaptureQueriesContext(connection) as queries:
+        response = _send(_push(app_repo, held), held)
+    assert response.status_code == 202 and response.json()["coalesced"] is True, response.content
+    sql = [q["sql"] for q in queries.captured_queries]
+    # The follow-up asked for fetches after this push arrived: the delivery is the one write.
+    assert [s.split('"')[1] for s in sql if s.startswith(("INSERT", "UPDATE", "DELETE"))] == ["gitsync_webhookdelivery"]
+    assert [d.result for d in WebhookDelivery.objects.filter(stack_id=held["id"])] == ["coalesced"] * 2
+    stack = GitStack.objects.get(pk=held["id"])
+    assert stack.sync_pending
+    # ... and that follow-up runs when the holder lets go.
+    followup = lock.lock_release(stack, lock.Holder.OPERATION)
+    assert followup is not None and followup.trigger == "webhook"
+
+
+def test_a_push_after_the_holder_lease_ran_out_does_not_count_on_its_follow_up(
+    app_repo: Any, held: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _send(_push(app_repo, held), held).json()["coalesced"] is True
+    GitStack.objects.filter(pk=held["id"]).update(lock_expires=timezone.now() - timedelta(seconds=1))  # it died
+    queued: list[int] = []
+    monkeypatch.setattr("stacks.services.sync.enqueue", lambda deployment: queued.append(deployment.pk))
+    response = _send(_push(app_repo, held), held)
+    # The lock is taken back and the push deploys: nobody is left to run the follow-up.
+    assert response.status_code == 202 and response.json()["deploymentId"] == queued[0], response.content
 
 
 def test_a_push_that_fails_half_way_leaves_nothing_and_its_retry_is_not_a_duplicate(
