@@ -14,9 +14,11 @@ only when it is not asked.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from django.conf import settings
 from django.urls import Resolver404, resolve
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -31,14 +33,21 @@ def quick(view: View) -> View:
     return view
 
 
+@lru_cache(maxsize=4096)
+def _marked(urlconf: str, path: str) -> bool:
+    """Whether the view of `path` is marked quick. Every request asks, before Django
+    resolves the path again: kept per routes and path (routes never change while a
+    process serves), a resolve less for a repeated path (a 404 walks every route)."""
+    try:
+        return bool(getattr(resolve(path, urlconf).func, _MARK, False))
+    except Resolver404:
+        return False
+
+
 def is_quick(scope: dict[str, Any]) -> bool:
     """Whether the request of this ASGI scope goes to the quick lane."""
     path, root = scope["path"], scope.get("root_path") or ""
-    try:
-        match = resolve(path.removeprefix(root) if root else path)
-    except Resolver404:
-        return False
-    if not getattr(match.func, _MARK, False):
+    if not _marked(settings.ROOT_URLCONF, path.removeprefix(root) if root else path):
         return False
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     return not any(key == "wait" and value.lower() in _WAITS for key, value in query)

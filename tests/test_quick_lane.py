@@ -122,6 +122,19 @@ def test_the_stack_webhook_is_quick_unless_asked_to_wait() -> None:
     assert not lanes.is_quick(_scope("/no/such/page"))
 
 
+def test_a_path_is_resolved_once_for_the_lane_and_again_for_other_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolved: list[str] = []
+    real = lanes.resolve
+    monkeypatch.setattr(lanes, "resolve", lambda path, urlconf: resolved.append(path) or real(path, urlconf))
+    lanes._marked.cache_clear()
+    for _ in range(3):
+        assert lanes.is_quick(_scope("/api/git/stacks/8/webhook"))
+        assert not lanes.is_quick(_scope("/no/such/page/8"))
+    assert resolved == ["/api/git/stacks/8/webhook", "/no/such/page/8"]
+    with override_settings(ROOT_URLCONF=__name__):  # other routes: asked again
+        assert lanes.is_quick(_scope("/quick")) and not lanes.is_quick(_scope("/api/git/stacks/8/webhook"))
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_quick_requests_run_at_most_the_pool_at_once_and_keep_their_connections(lane: Any) -> None:
     async def burst() -> list[tuple[int, dict[str, Any], float]]:
