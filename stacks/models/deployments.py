@@ -91,7 +91,9 @@ class Deployment(models.Model):
     cancel_requested_by = models.CharField(max_length=200, blank=True)
     # Why a sync did nothing (skipped), in words.
     note = models.CharField(max_length=300, blank=True)
-    # A follow-up does not start before this (services/lock.py, FOLLOWUP_SPACING).
+    # A follow-up (the sync asked for while another ran) asks for the branch head before
+    # it fetches, and does not start before `not_before` (services/lock.py).
+    followup = models.BooleanField(default=False, editable=False)
     not_before = models.DateTimeField(null=True, blank=True, editable=False)
     # The desired-state revision it deployed (services/revision.py) and what it is made
     # of besides the commit; set once the commit is known.

@@ -194,7 +194,10 @@ def lock_release(stack: GitStack, owner: int, outcome: SyncOutcome | None = None
             return None  # the lock was taken back after its lease ran out
         if pending[0]:
             followup = Deployment.objects.create(
-                stack=stack, trigger=pending[1] or Deployment.Trigger.WEBHOOK, not_before=_spaced_from(owner)
+                stack=stack,
+                trigger=pending[1] or Deployment.Trigger.WEBHOOK,
+                followup=True,
+                not_before=_spaced_from(owner),
             )
             fields.update(
                 lock_owner=followup.pk,

@@ -45,6 +45,7 @@ from stacks.services.rollback import NothingToRollBack, stack_rollback
 from stacks.services.secret_inputs import secret_inputs_refresh, with_applied
 from stacks.services.skipped import UNCHANGED_NOTE
 from stacks.services.sync import deployment_rerun
+from stacks.services.unchanged import deployment_check_unchanged
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     _wait_for_spacing(deployment)
     if stop_deadline() is not None:
         return deployment  # the node is stopping: it stays queued, for the next start
+    if deployment.followup and deployment_check_unchanged(deployment=deployment):
+        # The pushes it stands for were mostly fetched by the sync before it: one
+        # `ls-remote` instead of a fetch, a checkout and `compose config` started ahead.
+        return deployment
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled while queued, or a duplicate delivery: it runs once
     wake_viewers(deployment.pk)  # their headers say "running" now, not at the first line

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from gitsync import git
 from stacks import compose
 from stacks.models import Deployment, GitStack
 from stacks.services import lock, runner, sync
@@ -116,3 +117,28 @@ def test_the_spacing_is_never_longer_than_a_second_whatever_the_clocks_say() -> 
     assert time.monotonic() - started < 0.2
     runner._wait_for_spacing(Deployment(trigger="webhook", not_before=timezone.now() + timedelta(hours=1)))
     assert 0.9 <= time.monotonic() - started < 1.5
+
+
+def test_a_follow_up_that_finds_the_branch_where_it_was_asks_for_the_head_and_fetches_nothing(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
+    first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=None)
+    assert Deployment.objects.get(pk=first.pk).status == "success"
+    stack.refresh_from_db()
+    holder = Deployment.objects.create(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
+    lock.lock_take_for(stack, holder)
+    assert holder.start() and lock.lock_ask_followup(stack, Deployment.Trigger.WEBHOOK)
+    Deployment.objects.filter(pk=holder.pk).update(started_at=holder.started_at - timedelta(seconds=5))
+    fetched: list[str] = []
+    monkeypatch.setattr("gitsync.git.checkout", lambda **kw: fetched.append(kw["url"]))  # must not be reached
+    asked: list[str] = []
+    real_head = git.remote_head
+    monkeypatch.setattr("gitsync.git.remote_head", lambda **kw: asked.append(kw["branch"]) or real_head(**kw))
+
+    followup = lock.lock_release(stack, holder.pk, lock.SyncOutcome(ok=True))  # runs it, inline in tests
+
+    assert followup is not None
+    followup.refresh_from_db()
+    assert (followup.status, followup.followup, followup.commit_sha) == ("skipped", True, stack.last_commit)
+    assert asked == [stack.branch] and fetched == []
