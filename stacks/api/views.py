@@ -189,7 +189,7 @@ class StackList(APIView):
             offset = query_int(request, "offset", 0, maximum=2**62)
             total = stacks.count()
             stacks = stacks[offset : offset + limit]
-        listed = stacks_listed(stacks)
+        listed = stacks_listed(stacks, shared=True)  # only read below: written out as JSON
         context = {
             "request": request,
             "states": stack_states(listed.stacks, listed.env_vars),

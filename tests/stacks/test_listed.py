@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from gitsync.models import Repository
-from stacks.models import GitStack, StackEnvVar
+from stacks.models import Environment, GitStack, StackEnvVar
 from stacks.services import listed as listed_module
 from stacks.services.listed import stacks_listed
 from stacks.services.stacks import local_environment, stack_create
@@ -72,6 +72,20 @@ def test_listed_stacks_are_what_the_orm_loads_and_changing_one_changes_nothing_k
     assert fresh.deployed_config_hashes == {"app": "h1", "nested": {"in": ["x"]}}
     StackEnvVar.objects.create(stack=stack, key="L", value="w")  # another table: read each time
     assert [v.key for v in stacks_listed(GitStack.objects.all()).env_vars[stack.pk]] == ["K", "L"]
+
+
+def test_a_reader_is_given_the_kept_stacks_with_the_environment_it_read() -> None:
+    stack = _stack("shared")
+    first = stacks_listed(GitStack.objects.filter(pk=stack.pk), shared=True)
+    again = stacks_listed(GitStack.objects.filter(pk=stack.pk), shared=True)
+    assert again.stacks[0] is first.stacks[0]  # no copy: the API list only reads them
+    assert stacks_listed(GitStack.objects.filter(pk=stack.pk)).stacks[0] is not first.stacks[0]
+    # The environment is another table's row: read by every list, never kept with the stack.
+    Environment.objects.filter(pk=stack.environment_id).update(name="renamed", docker_host="tcp://10.9.9.9:2375")
+    shown = stacks_listed(GitStack.objects.filter(pk=stack.pk), shared=True).stacks[0].environment
+    assert (shown.name, shown.docker_host) == ("renamed", "tcp://10.9.9.9:2375")
+    GitStack.objects.filter(pk=stack.pk).update(branch="other")  # a changed row: a new instance
+    assert stacks_listed(GitStack.objects.filter(pk=stack.pk), shared=True).stacks[0].branch == "other"
 
 
 def test_many_changed_rows_are_read_again_by_the_lists_own_query(monkeypatch: pytest.MonkeyPatch) -> None:
