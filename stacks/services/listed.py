@@ -77,12 +77,12 @@ def stacks_listed(stacks: QuerySet[GitStack], *, shared: bool = False) -> Listed
     for stack in listed:
         # As `stack.environment = …` would, without the descriptor's checks (~2 µs a stack).
         environment.set_cached_value(stack, environments[stack.environment_id])
-    overrides: dict[int, list[StackEnvVar]] = {s.pk: [] for s in listed}
+    overrides: dict[int, list[StackEnvVar]] = {s.id: [] for s in listed}
     # A subquery, not 1,000 parameters: compiling those cost more than running it.
     for var in StackEnvVar.objects.filter(stack_id__in=plain.values("pk")).order_by("stack_id", "pk"):
         if var.stack_id in overrides:  # a stack added between the two queries is not listed
             overrides[var.stack_id].append(var)
-    return Listed(listed, overrides, {row.stack.pk: row.memo for row in rows})
+    return Listed(listed, overrides, {row.stack.id: row.memo for row in rows})
 
 
 def _written() -> Cast:
@@ -91,14 +91,15 @@ def _written() -> Cast:
 
 
 def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
+    db = stacks.db  # a property that asks the router: once, not once a row
     texts = list(stacks.annotate(**{_TEXT: _written()}).values_list("pk", _TEXT))
-    found = {pk: row for pk, text in texts if (row := _ROWS.get((stacks.db, pk))) is not None and row.text == text}
+    found = {pk: row for pk, text in texts if (row := _ROWS.get((db, pk))) is not None and row.text == text}
     missing = [pk for pk, _ in texts if pk not in found]
     if missing:
         # A few by id; many (the first list) by the list's own query, not an id each.
-        again = GitStack.objects.using(stacks.db).filter(pk__in=missing) if len(missing) <= _BY_ID else stacks
+        again = GitStack.objects.using(db).filter(pk__in=missing) if len(missing) <= _BY_ID else stacks
         for stack in again.annotate(**{_TEXT: _written()}):
-            found[stack.pk] = _ROWS[(stacks.db, stack.pk)] = _Row.built(stack)
+            found[stack.id] = _ROWS[(db, stack.id)] = _Row.built(stack)
     _forget_deleted(stacks, [pk for pk, _ in texts])
     # A stack deleted between the two reads is not listed.
     return [found[pk] for pk, _ in texts if pk in found]
@@ -143,7 +144,8 @@ def _forget_deleted(stacks: QuerySet[GitStack], pks: list[int]) -> None:
     whole = not query.where and query.low_mark == 0 and query.high_mark is None
     if len(_ROWS) <= (len(pks) if whole else _MOST):
         return
-    seen = {(stacks.db, pk) for pk in pks}
+    db = stacks.db
+    seen = {(db, pk) for pk in pks}
     for key in list(_ROWS):  # a copy: other threads add entries meanwhile
-        if key not in seen and (key[0] == stacks.db or not whole):
+        if key not in seen and (key[0] == db or not whole):
             _ROWS.pop(key, None)

@@ -116,11 +116,11 @@ def stack_states(stacks: Iterable[GitStack], overrides: Overrides | None = None)
                 services = engine.services(endpoint, projects)
                 for stack in group:
                     ours = [s for s in services if s.namespace == stack.project_name]
-                    states[stack.pk] = swarm_state(stack, ours, _of(overrides, stack))
+                    states[stack.id] = swarm_state(stack, ours, _of(overrides, stack))
                 continue
             found = engine.containers(endpoint, projects)
         except engine.EngineError:
-            states.update({s.pk: UNKNOWN for s in group})
+            states.update({s.id: UNKNOWN for s in group})
             continue
         of_project: dict[str, list[engine.ContainerInfo]] = {}
         for container in found:
@@ -128,9 +128,9 @@ def stack_states(stacks: Iterable[GitStack], overrides: Overrides | None = None)
         for stack in group:
             mine = of_project.get(stack.project_name, [])
             state, reasons = sync_state(stack, mine, _of(overrides, stack))
-            states[stack.pk] = StackState(state, stack_health(mine, list(stack.deployed_config_hashes)), tuple(reasons))
+            states[stack.id] = StackState(state, stack_health(mine, list(stack.deployed_config_hashes)), tuple(reasons))
     return states
 
 
 def _of(overrides: Overrides | None, stack: GitStack) -> Sequence[StackEnvVar] | None:
-    return None if overrides is None else overrides.get(stack.pk, ())
+    return None if overrides is None else overrides.get(stack.id, ())
