@@ -16,6 +16,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
 _DRF = JSONEncoder()
+_LS, _PS = "\u2028".encode(), "\u2029".encode()
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 
 
@@ -24,9 +25,12 @@ def dumps(data: Any) -> bytes:
     and an `orjson.Fragment` (JSON written ahead, stacks/api/serializers.py) as it is."""
     body = orjson.dumps(data, default=_DRF.default, option=_OPTIONS)
     # As DRF does: U+2028 and U+2029 are valid in JSON but end a line in JavaScript.
-    # (Looked for first: most bodies have neither, and a replace copies the body.)
-    if b"\xe2\x80" in body:
-        body = body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    # (Each looked for first: a replace copies the body, and bodies with "…" or "—",
+    # which begin with the same two bytes, were copied twice for nothing.)
+    if _LS in body:
+        body = body.replace(_LS, b"\\u2028")
+    if _PS in body:
+        body = body.replace(_PS, b"\\u2029")
     return body
 
 
