@@ -128,7 +128,9 @@ def stack_states(stacks: Iterable[GitStack], overrides: Overrides | None = None)
         for stack in group:
             mine = of_project.get(stack.project_name, [])
             state, reasons = sync_state(stack, mine, _of(overrides, stack))
-            states[stack.id] = StackState(state, stack_health(mine, list(stack.deployed_config_hashes)), tuple(reasons))
+            states[stack.id] = StackState(
+                state, stack_health(mine, stack.deployed_config_hashes.keys()), tuple(reasons)
+            )
     return states
 
 
