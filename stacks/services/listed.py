@@ -22,6 +22,7 @@ from django.db.models.base import ModelState
 from django.db.models.functions import Cast, JSONArray
 
 from stacks.models import Environment, GitStack, StackEnvVar
+from stacks.services import table_clock
 
 _COLUMNS = [f.attname for f in GitStack._meta.concrete_fields]  # PostgreSQL takes up to 100
 _TEXT = "listed_row_text"  # the annotation that carries a row's text
@@ -47,6 +48,9 @@ class _Row:
 # once: a lookup or a store is one dict operation, and a _Row is never changed.
 _ROWS: dict[tuple[str, int], _Row] = {}
 _BY_ID = 500  # changed rows read again by id, at most (more: by the list's query)
+# (database, SQL, parameters) of a list → (the table's count, its rows' texts).
+_TEXTS: dict[tuple[str, str, tuple[Any, ...]], tuple[int, list[tuple[int, str]]]] = {}
+_QUERIES = 64
 _MOST = 20_000  # entries kept while no list shows every stack (~4 KB each)
 
 
@@ -90,9 +94,28 @@ def _written() -> Cast:
     return Cast(JSONArray(*_COLUMNS), output_field=TextField())
 
 
+def _texts(stacks: QuerySet[GitStack], db: str) -> list[tuple[int, str]]:
+    """(pk, text) of each row the list shows; the same list again while the stacks
+    table is unchanged (stacks/services/table_clock.py). Shared: never change it."""
+    query = stacks.annotate(**{_TEXT: _written()}).values_list("pk", _TEXT)
+    clock = table_clock.read(db)  # first: the texts read after it are at least as new
+    if clock is None:
+        return list(query)
+    sql, params = query.query.sql_with_params()
+    key = (db, sql, tuple(params))
+    kept = _TEXTS.get(key)
+    if kept is not None and kept[0] == clock:
+        return kept[1]
+    texts = list(query)
+    if len(_TEXTS) >= _QUERIES:
+        _TEXTS.clear()  # lists of many different filters and pages: start again
+    _TEXTS[key] = (clock, texts)
+    return texts
+
+
 def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
     db = stacks.db  # a property that asks the router: once, not once a row
-    texts = list(stacks.annotate(**{_TEXT: _written()}).values_list("pk", _TEXT))
+    texts = _texts(stacks, db)
     found = {pk: row for pk, text in texts if (row := _ROWS.get((db, pk))) is not None and row.text == text}
     missing = [pk for pk, _ in texts if pk not in found]
     if missing:

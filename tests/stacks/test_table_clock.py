@@ -1,0 +1,72 @@
+"""The stacks table's count (stacks/services/table_clock.py): every write moves it, a
+list reuses its rows' texts only while it stands still, and without its triggers it
+vouches for nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from gitsync.models import Repository
+from stacks.models import GitStack
+from stacks.services import table_clock
+from stacks.services.listed import stacks_listed
+from stacks.services.stacks import stack_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _stack(name: str) -> GitStack:
+    repo = Repository.objects.get_or_create(name="r", url="https://git.example.test/r.git")[0]
+    return stack_create(fields={"name": name, "repository": repo, "branch": "main"})
+
+
+def _moves(write: Any) -> bool:
+    before = table_clock.read("default")
+    write()
+    after = table_clock.read("default")
+    assert before is not None and after is not None
+    return after > before
+
+
+def test_every_kind_of_write_to_the_stacks_table_moves_the_count() -> None:
+    stack = _stack("one")
+    assert _moves(lambda: _stack("two"))
+    assert _moves(lambda: stack.record(sync_error="saved"))
+    assert _moves(lambda: GitStack.objects.filter(pk=stack.pk).update(sync_error="boom"))
+    with connection.cursor() as cursor:
+        assert _moves(lambda: cursor.execute("UPDATE stacks_gitstack SET branch = 'dev' WHERE id = %s", [stack.pk]))
+    assert _moves(lambda: GitStack.objects.filter(pk=stack.pk).delete())
+    assert not _moves(lambda: GitStack.objects.filter(name="two").exists())
+
+
+def test_a_list_reads_its_rows_again_only_when_the_table_changed() -> None:
+    stack = _stack("listed")
+
+    def texts_read() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            listed = stacks_listed(GitStack.objects.all(), shared=True)
+        assert [s.pk for s in listed.stacks] == [stack.pk]
+        return sum("JSON_ARRAY" in q["sql"].upper() for q in queries.captured_queries)
+
+    assert texts_read() >= 1
+    assert texts_read() == 0  # the same count: the same rows, nothing built again
+    GitStack.objects.filter(pk=stack.pk).update(sync_error="changed behind the model's back")
+    assert texts_read() >= 1
+    assert stacks_listed(GitStack.objects.all(), shared=True).stacks[0].sync_error == "changed behind the model's back"
+
+
+def test_without_its_triggers_the_count_vouches_for_nothing_until_migrate_puts_them_back() -> None:
+    stack = _stack("rebuilt")
+    # As when a migration rebuilds the table: SQLite drops its triggers with it.
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER stacks_gitstack_clock_update")
+    assert table_clock.read("default") is None
+    GitStack.objects.filter(pk=stack.pk).update(sync_error="unseen by any count")
+    assert stacks_listed(GitStack.objects.all(), shared=True).stacks[0].sync_error == "unseen by any count"
+    table_clock.on_post_migrate(using="default")  # what every `migrate` runs last
+    assert table_clock.read("default") is not None
+    assert _moves(lambda: GitStack.objects.filter(pk=stack.pk).update(sync_error=""))
