@@ -25,6 +25,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 _MARK = "dockhand_quick"
 _WAITS = ("", "1", "true", "yes", "on")
+_KEPT_PATH = 200
 
 
 def quick(view: View) -> View:
@@ -47,7 +48,11 @@ def _marked(urlconf: str, path: str) -> bool:
 def is_quick(scope: dict[str, Any]) -> bool:
     """Whether the request of this ASGI scope goes to the quick lane."""
     path, root = scope["path"], scope.get("root_path") or ""
-    if not _marked(settings.ROOT_URLCONF, path.removeprefix(root) if root else path):
+    path = path.removeprefix(root) if root else path
+    # Kept for paths of a route's length only: a stranger's long made-up paths would
+    # otherwise pin ~16 KiB each.
+    marked = _marked if len(path) <= _KEPT_PATH else _marked.__wrapped__
+    if not marked(settings.ROOT_URLCONF, path):
         return False
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     return not any(key == "wait" and value.lower() in _WAITS for key, value in query)

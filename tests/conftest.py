@@ -108,16 +108,6 @@ def _clean_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _lists_read_afresh() -> None:
-    """A test's transaction is rolled back, and the stacks table's count with it
-    (stacks/services/table_clock.py): a count seen again may stand for other rows here,
-    where the product only ever counts what it committed."""
-    from stacks.services import listed
-
-    listed._TEXTS.clear()
-
-
-@pytest.fixture(autouse=True)
 def _migration_rows_present(request: pytest.FixtureRequest) -> None:
     """Restore the rows migrations seed (the `local` environment) after a transactional test.
 

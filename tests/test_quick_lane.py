@@ -131,6 +131,9 @@ def test_a_path_is_resolved_once_for_the_lane_and_again_for_other_routes(monkeyp
         assert lanes.is_quick(_scope("/api/git/stacks/8/webhook"))
         assert not lanes.is_quick(_scope("/no/such/page/8"))
     assert resolved == ["/api/git/stacks/8/webhook", "/no/such/page/8"]
+    long = "/no/" + "x" * 300
+    assert not lanes.is_quick(_scope(long)) and not lanes.is_quick(_scope(long))
+    assert resolved[2:] == [long, long]  # a made-up long path is not kept
     with override_settings(ROOT_URLCONF=__name__):  # other routes: asked again
         assert lanes.is_quick(_scope("/quick")) and not lanes.is_quick(_scope("/api/git/stacks/8/webhook"))
 

@@ -48,8 +48,9 @@ class _Row:
 # once: a lookup or a store is one dict operation, and a _Row is never changed.
 _ROWS: dict[tuple[str, int], _Row] = {}
 _BY_ID = 500  # changed rows read again by id, at most (more: by the list's query)
-# (database, SQL, parameters) of a list → (the table's count, its rows' texts).
-_TEXTS: dict[tuple[str, str, tuple[Any, ...]], tuple[int, list[tuple[int, str]]]] = {}
+# (database, SQL, parameters) of a list → (the stacks table's mark, the rows it listed):
+# a reference a stack (the rows are _ROWS's, shared). Read-only once stored.
+_LISTS: dict[tuple[str, str, tuple[Any, ...]], tuple[int, list[_Row]]] = {}
 _QUERIES = 64
 _MOST = 20_000  # entries kept while no list shows every stack (~4 KB each)
 
@@ -94,28 +95,16 @@ def _written() -> Cast:
     return Cast(JSONArray(*_COLUMNS), output_field=TextField())
 
 
-def _texts(stacks: QuerySet[GitStack], db: str) -> list[tuple[int, str]]:
-    """(pk, text) of each row the list shows; the same list again while the stacks
-    table is unchanged (stacks/services/table_clock.py). Shared: never change it."""
+def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
+    db = stacks.db  # a property that asks the router: once, not once a row
     query = stacks.annotate(**{_TEXT: _written()}).values_list("pk", _TEXT)
-    clock = table_clock.read(db)  # first: the texts read after it are at least as new
-    if clock is None:
-        return list(query)
-    sql, params = query.query.sql_with_params()
-    key = (db, sql, tuple(params))
-    kept = _TEXTS.get(key)
+    # On SQLite: the same list of the same, unchanged table is the rows kept for it.
+    clock = table_clock.read(db)  # first: what is read after it is at least as new
+    key = (db, *_sql(query)) if clock is not None else None
+    kept = _LISTS.get(key) if key is not None else None
     if kept is not None and kept[0] == clock:
         return kept[1]
     texts = list(query)
-    if len(_TEXTS) >= _QUERIES:
-        _TEXTS.clear()  # lists of many different filters and pages: start again
-    _TEXTS[key] = (clock, texts)
-    return texts
-
-
-def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
-    db = stacks.db  # a property that asks the router: once, not once a row
-    texts = _texts(stacks, db)
     found = {pk: row for pk, text in texts if (row := _ROWS.get((db, pk))) is not None and row.text == text}
     missing = [pk for pk, _ in texts if pk not in found]
     if missing:
@@ -125,7 +114,19 @@ def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
             found[stack.id] = _ROWS[(db, stack.id)] = _Row.built(stack)
     _forget_deleted(stacks, [pk for pk, _ in texts])
     # A stack deleted between the two reads is not listed.
-    return [found[pk] for pk, _ in texts if pk in found]
+    rows = [found[pk] for pk, _ in texts if pk in found]
+    if key is not None and clock is not None:
+        if len(_LISTS) >= _QUERIES:
+            _LISTS.clear()  # lists of many different filters and pages: start again
+        # The rows themselves, not their ids: each was checked against a text read after
+        # the mark, while _ROWS may since hold a row another list read under another mark.
+        _LISTS[key] = (clock, rows)
+    return rows
+
+
+def _sql(query: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
+    sql, params = query.query.sql_with_params()
+    return sql, tuple(params)
 
 
 def _copy(row: _Row) -> GitStack:

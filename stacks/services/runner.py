@@ -45,7 +45,6 @@ from stacks.services.rollback import NothingToRollBack, stack_rollback
 from stacks.services.secret_inputs import secret_inputs_refresh, with_applied
 from stacks.services.skipped import UNCHANGED_NOTE
 from stacks.services.sync import deployment_rerun
-from stacks.services.unchanged import deployment_check_unchanged
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +113,21 @@ class _Outcome:
     status_posted: bool = False  # the forge was told `pending`: it hears the result too
 
 
-def _wait_for_spacing(deployment: Deployment) -> None:
+def _wait_for_spacing(deployment_id: int) -> None:
     """A follow-up waits, still queued, until its `not_before` (lock.FOLLOWUP_SPACING
-    after the sync before it started; never longer, whatever the clocks say)."""
-    if deployment.not_before is None:
+    after the sync before it started; never longer, whatever the clocks say). Before
+    the stack is read: what it decides with is what was saved by the end of the wait."""
+    not_before = Deployment.objects.filter(pk=deployment_id).values_list("not_before", flat=True).first()
+    if not_before is None:
         return
-    wait = (deployment.not_before - timezone.now()).total_seconds()
+    wait = (not_before - timezone.now()).total_seconds()
     if wait > 0:
         time.sleep(min(wait, FOLLOWUP_SPACING.total_seconds()))
 
 
 def deployment_run(*, deployment_id: int) -> Deployment:
     """Run one queued deployment to its end; called in the worker."""
+    _wait_for_spacing(deployment_id)
     # The overrides are read once: the revision recorded is exactly what compose gets.
     deployment = (
         Deployment.objects.select_related("stack__repository__credential", "stack__environment", "rollback_to")
@@ -135,13 +137,8 @@ def deployment_run(*, deployment_id: int) -> Deployment:
     stack = deployment.stack
     if stack is None:
         return deployment  # its stack was deleted (history kept): nothing to run
-    _wait_for_spacing(deployment)
     if stop_deadline() is not None:
         return deployment  # the node is stopping: it stays queued, for the next start
-    if deployment.followup and deployment_check_unchanged(deployment=deployment):
-        # The pushes it stands for were mostly fetched by the sync before it: one
-        # `ls-remote` instead of a fetch, a checkout and `compose config` started ahead.
-        return deployment
     if not deployment.start(worker=f"{settings.NODE_NAME}:{os.getpid()}"):
         return deployment  # cancelled while queued, or a duplicate delivery: it runs once
     wake_viewers(deployment.pk)  # their headers say "running" now, not at the first line
@@ -267,11 +264,32 @@ def _sync(run: _Run) -> None:
         stack.record(pinned_commit=target)  # pinned to the commit that runs: nothing to do
         _unchanged(deployment, output, target)
         return
+    if deployment.followup and applied and not (target or approved or deployment.commit_sha) and _head_unchanged(run):
+        return
     workdir = settings.STACKS_DIR / str(stack.pk) / "repo"
     run_id = f"deployment-{deployment.pk}"
     # `compose config` starts while git fetches (it waits to read the files until then).
     with stack_config_ahead(stack, workdir, run_id) as ahead:
         _fetch_and_deploy(run, workdir=workdir, run_id=run_id, config=config, applied=applied, ahead=ahead)
+
+
+def _head_unchanged(run: _Run) -> bool:
+    """A follow-up asks where the branch is before it fetches: the pushes it stands for
+    were mostly fetched by the sync before it, and under a flood of them this is one
+    `ls-remote` where a fetch, a checkout and a `compose config` started ahead would
+    find the same commit. True when it ended so, as the fetch below would have."""
+    stack = run.stack
+    try:
+        head = git.remote_head(url=stack.repository.url, branch=stack.branch, auth=run.auth)
+    except git.GitError:
+        return False  # the fetch tries again, and says what failed
+    stack.record(remote_head=head)
+    if head != stack.last_commit:
+        return False
+    if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
+        stack.record(pinned_commit="")
+    _unchanged(run.deployment, run.output, head)
+    return True
 
 
 def _fetch_and_deploy(

@@ -40,7 +40,9 @@ def webhook_stack(pk: int) -> GitStack | None:
     """The stack a webhook names, read for a push (`_PUSH_READS`); None if there is none."""
     if not 0 < pk < 2**63:  # no row has such a key (and SQLite takes no larger integer)
         return None
-    return _PUSH_STACK.first(router.db_for_read(GitStack), pk)
+    # From the database written to: whether a follow-up is asked for decides if the push
+    # may join it without a write, and a replica's answer could be late.
+    return _PUSH_STACK.first(router.db_for_write(GitStack), pk)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from gitsync import git
 from stacks import compose
-from stacks.models import Deployment, GitStack
+from stacks.models import Deployment, GitStack, StackEnvVar
 from stacks.services import lock, runner, sync
 from tests.conftest import compose_file, container_name
 from tests.support import docker as dockersupport
@@ -109,14 +109,49 @@ def test_a_follow_up_starts_no_sooner_than_a_second_after_the_sync_before_it_sta
     assert followup.started_at is not None and followup.started_at >= followup.not_before
 
 
-def test_the_spacing_is_never_longer_than_a_second_whatever_the_clocks_say() -> None:
+def test_the_spacing_is_never_longer_than_a_second_whatever_the_clocks_say(app_repo: Any, make_stack: Any) -> None:
     # not_before was written by another node's clock: a skewed one must not hold the
     # worker (or the push) longer than the spacing itself.
-    started = time.monotonic()
-    runner._wait_for_spacing(Deployment(trigger="webhook", not_before=timezone.now() - timedelta(seconds=30)))
-    assert time.monotonic() - started < 0.2
-    runner._wait_for_spacing(Deployment(trigger="webhook", not_before=timezone.now() + timedelta(hours=1)))
-    assert 0.9 <= time.monotonic() - started < 1.5
+    stack = GitStack.objects.get(pk=make_stack(app_repo)["id"])
+
+    def waited(not_before: Any) -> float:
+        deployment = Deployment.objects.create(stack=stack, trigger="webhook", followup=True, not_before=not_before)
+        started = time.monotonic()
+        runner._wait_for_spacing(deployment.pk)
+        return time.monotonic() - started
+
+    assert waited(timezone.now() - timedelta(seconds=30)) < 0.2
+    assert 0.9 <= waited(timezone.now() + timedelta(hours=1)) < 1.5
+
+
+def test_a_follow_up_decides_with_what_was_saved_while_it_waited(
+    api: Any, app_repo: Any, make_stack: Any, docker_image: str
+) -> None:
+    # An override saved during the spacing is a change: the follow-up deploys it, it
+    # does not end "unchanged" with the stack as it was read before the wait.
+    stack_json = make_stack(app_repo)
+    stack = GitStack.objects.get(pk=stack_json["id"])
+    first = sync.stack_sync(stack=stack, trigger=Deployment.Trigger.API, by=None)
+    assert Deployment.objects.get(pk=first.pk).status == "success"
+    holder = Deployment.objects.create(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
+    lock.lock_take_for(stack, holder)
+    assert holder.start() and lock.lock_ask_followup(stack, Deployment.Trigger.WEBHOOK)
+    real_wait = runner._wait_for_spacing
+
+    def an_override_saved_meanwhile(deployment_id: int) -> None:
+        real_wait(deployment_id)
+        StackEnvVar.objects.create(stack=stack, key="SAVED_WHILE_WAITING", value="yes")
+
+    runner_wait = pytest.MonkeyPatch()
+    runner_wait.setattr(runner, "_wait_for_spacing", an_override_saved_meanwhile)
+    try:
+        followup = lock.lock_release(stack, holder.pk, lock.SyncOutcome(ok=True))
+    finally:
+        runner_wait.undo()
+    assert followup is not None
+    followup.refresh_from_db()
+    assert followup.status == "success", (followup.status, followup.note, followup.error)
+    assert followup.deployed and "SAVED_WHILE_WAITING" in followup.config["overrides"]
 
 
 def test_a_follow_up_that_finds_the_branch_where_it_was_asks_for_the_head_and_fetches_nothing(
