@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import JSONField, QuerySet, TextField
 from django.db.models.base import ModelState
 from django.db.models.functions import Cast, JSONArray
@@ -100,7 +101,8 @@ def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
     query = stacks.annotate(**{_TEXT: _written()}).values_list("pk", _TEXT)
     # On SQLite: the same list of the same, unchanged table is the rows kept for it.
     clock = table_clock.read(db)  # first: what is read after it is at least as new
-    key = (db, *_sql(query)) if clock is not None else None
+    sql = _sql(query) if clock is not None else None
+    key = (db, *sql) if sql is not None else None
     kept = _LISTS.get(key) if key is not None else None
     if kept is not None and kept[0] == clock:
         return kept[1]
@@ -124,8 +126,13 @@ def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
     return rows
 
 
-def _sql(query: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
-    sql, params = query.query.sql_with_params()
+def _sql(query: QuerySet[Any]) -> tuple[str, tuple[Any, ...]] | None:
+    """The query's SQL and parameters; None for one that can match nothing (a user of
+    no environment), which Django never sends to the database."""
+    try:
+        sql, params = query.query.sql_with_params()
+    except EmptyResultSet:
+        return None
     return sql, tuple(params)
 
 

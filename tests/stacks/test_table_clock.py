@@ -79,3 +79,9 @@ def test_migrate_gives_a_new_mark_and_leaves_a_database_without_stacks_alone(mon
     # `migrate stacks zero`: no stacks table to put triggers on, and no error either.
     monkeypatch.setattr(type(connection.introspection), "table_names", lambda self, *a, **k: [])
     table_clock.on_post_migrate(using="default")
+
+
+def test_a_list_that_can_match_nothing_is_empty() -> None:
+    _stack("not yours")  # a user of no environment lists `environment_id__in=[]`
+    for _ in range(2):
+        assert stacks_listed(GitStack.objects.filter(environment_id__in=[]), shared=True).stacks == []
