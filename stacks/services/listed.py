@@ -100,11 +100,10 @@ def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
     db = stacks.db  # a property that asks the router: once, not once a row
     query = stacks.annotate(**{_TEXT: _written()}).values_list("pk", _TEXT)
     # On SQLite: the same list of the same, unchanged table is the rows kept for it.
-    clock = table_clock.read(db)  # first: what is read after it is at least as new
-    sql = _sql(query) if clock is not None else None
-    key = (db, *sql) if sql is not None else None
+    mark = table_clock.read(db)  # first: what is read after it is at least as new
+    key = _list_key(db, query) if mark is not None else None
     kept = _LISTS.get(key) if key is not None else None
-    if kept is not None and kept[0] == clock:
+    if kept is not None and kept[0] == mark:
         return kept[1]
     texts = list(query)
     found = {pk: row for pk, text in texts if (row := _ROWS.get((db, pk))) is not None and row.text == text}
@@ -117,23 +116,23 @@ def _rows(stacks: QuerySet[GitStack]) -> list[_Row]:
     _forget_deleted(stacks, [pk for pk, _ in texts])
     # A stack deleted between the two reads is not listed.
     rows = [found[pk] for pk, _ in texts if pk in found]
-    if key is not None and clock is not None:
+    if key is not None and mark is not None:  # (a key is made only with a mark)
         if len(_LISTS) >= _QUERIES:
             _LISTS.clear()  # lists of many different filters and pages: start again
         # The rows themselves, not their ids: each was checked against a text read after
         # the mark, while _ROWS may since hold a row another list read under another mark.
-        _LISTS[key] = (clock, rows)
+        _LISTS[key] = (mark, rows)
     return rows
 
 
-def _sql(query: QuerySet[Any]) -> tuple[str, tuple[Any, ...]] | None:
-    """The query's SQL and parameters; None for one that can match nothing (a user of
-    no environment), which Django never sends to the database."""
+def _list_key(db: str, query: QuerySet[Any]) -> tuple[str, str, tuple[Any, ...]] | None:
+    """The list's database, SQL and parameters; None for a query that can match nothing
+    (a user of no environment), which Django never sends to the database."""
     try:
         sql, params = query.query.sql_with_params()
     except EmptyResultSet:
         return None
-    return sql, tuple(params)
+    return db, sql, tuple(params)
 
 
 def _copy(row: _Row) -> GitStack:

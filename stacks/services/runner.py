@@ -113,27 +113,33 @@ class _Outcome:
     status_posted: bool = False  # the forge was told `pending`: it hears the result too
 
 
-def _wait_for_spacing(deployment_id: int) -> None:
+def _waited_for_spacing(deployment: Deployment) -> bool:
     """A follow-up waits, still queued, until its `not_before` (lock.FOLLOWUP_SPACING
-    after the sync before it started; never longer, whatever the clocks say). Before
-    the stack is read: what it decides with is what was saved by the end of the wait."""
-    not_before = Deployment.objects.filter(pk=deployment_id).values_list("not_before", flat=True).first()
-    if not_before is None:
-        return
-    wait = (not_before - timezone.now()).total_seconds()
-    if wait > 0:
-        time.sleep(min(wait, FOLLOWUP_SPACING.total_seconds()))
+    after the sync before it started; never longer, whatever the clocks say). True when
+    it waited: what it decides with must then be read again."""
+    if deployment.not_before is None:
+        return False
+    wait = (deployment.not_before - timezone.now()).total_seconds()
+    if wait <= 0:
+        return False
+    time.sleep(min(wait, FOLLOWUP_SPACING.total_seconds()))
+    return True
 
 
-def deployment_run(*, deployment_id: int) -> Deployment:
-    """Run one queued deployment to its end; called in the worker."""
-    _wait_for_spacing(deployment_id)
+def _deployment_to_run(deployment_id: int) -> Deployment:
     # The overrides are read once: the revision recorded is exactly what compose gets.
-    deployment = (
+    return (
         Deployment.objects.select_related("stack__repository__credential", "stack__environment", "rollback_to")
         .prefetch_related("stack__env_vars")
         .get(pk=deployment_id)
     )
+
+
+def deployment_run(*, deployment_id: int) -> Deployment:
+    """Run one queued deployment to its end; called in the worker."""
+    deployment = _deployment_to_run(deployment_id)
+    if _waited_for_spacing(deployment):
+        deployment = _deployment_to_run(deployment_id)  # with what was saved while it waited
     stack = deployment.stack
     if stack is None:
         return deployment  # its stack was deleted (history kept): nothing to run
@@ -286,10 +292,15 @@ def _head_unchanged(run: _Run) -> bool:
     stack.record(remote_head=head)
     if head != stack.last_commit:
         return False
-    if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
-        stack.record(pinned_commit="")
-    _unchanged(run.deployment, run.output, head)
+    _at_branch_head(run, head)
     return True
+
+
+def _at_branch_head(run: _Run, sha: str) -> None:
+    """End a sync that found the deployed commit at the branch head, nothing else changed."""
+    if run.stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
+        run.stack.record(pinned_commit="")
+    _unchanged(run.deployment, run.output, sha)
 
 
 def _fetch_and_deploy(
@@ -309,9 +320,7 @@ def _fetch_and_deploy(
     if not target:  # what was just fetched is the branch head now
         stack.record(remote_head=commit.sha)
     if not target and not deployment.commit_sha and applied and commit.sha == stack.last_commit:
-        if stack.pinned_commit:  # pinned to what is the branch head now: pinned no more
-            stack.record(pinned_commit="")
-        _unchanged(deployment, output, commit.sha)
+        _at_branch_head(run, commit.sha)
         return
     _record_commit(deployment, sha=commit.sha, message=commit.message, author=commit.author)
     deployment.record(revision=revision(commit.sha, config), config=config)

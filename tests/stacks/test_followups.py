@@ -117,7 +117,7 @@ def test_the_spacing_is_never_longer_than_a_second_whatever_the_clocks_say(app_r
     def waited(not_before: Any) -> float:
         deployment = Deployment.objects.create(stack=stack, trigger="webhook", followup=True, not_before=not_before)
         started = time.monotonic()
-        runner._wait_for_spacing(deployment.pk)
+        runner._waited_for_spacing(deployment)
         return time.monotonic() - started
 
     assert waited(timezone.now() - timedelta(seconds=30)) < 0.2
@@ -136,14 +136,15 @@ def test_a_follow_up_decides_with_what_was_saved_while_it_waited(
     holder = Deployment.objects.create(stack=stack, trigger=Deployment.Trigger.WEBHOOK)
     lock.lock_take_for(stack, holder)
     assert holder.start() and lock.lock_ask_followup(stack, Deployment.Trigger.WEBHOOK)
-    real_wait = runner._wait_for_spacing
+    real_wait = runner._waited_for_spacing
 
-    def an_override_saved_meanwhile(deployment_id: int) -> None:
-        real_wait(deployment_id)
+    def an_override_saved_meanwhile(deployment: Deployment) -> bool:
+        waited = real_wait(deployment)
         StackEnvVar.objects.create(stack=stack, key="SAVED_WHILE_WAITING", value="yes")
+        return waited
 
     runner_wait = pytest.MonkeyPatch()
-    runner_wait.setattr(runner, "_wait_for_spacing", an_override_saved_meanwhile)
+    runner_wait.setattr(runner, "_waited_for_spacing", an_override_saved_meanwhile)
     try:
         followup = lock.lock_release(stack, holder.pk, lock.SyncOutcome(ok=True))
     finally:
