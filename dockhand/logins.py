@@ -1,5 +1,7 @@
-"""One limiter for every way to log in: the /login/ page, the admin's login and
-POST /api/auth/login all check a password through `LoginForm`.
+"""One limiter for every way to check a password: the /login/ page, the admin's login
+and POST /api/auth/login check it through `LoginForm`, the /password/ page (its current
+password) through `PasswordChangeForm`. A stolen session must not guess there what the
+login page would lock out.
 
 Failures count per client address (one machine trying many accounts) and per account
 (many machines trying one account). Either count used up locks that way out until its
@@ -14,6 +16,7 @@ from typing import Any
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseBase
 
@@ -86,9 +89,31 @@ class AdminLoginForm(LoginForm, AdminAuthenticationForm):
     """The admin's login form (staff only) behind the same limiter."""
 
 
+class PasswordChangeForm(DjangoPasswordChangeForm):
+    """Django's password change, its current password checked behind the login limiter:
+    a wrong one counts as a failed login of this account from this address, and a
+    lockout refuses even the right one."""
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        username = str(self.user.get_username())
+        refused = lockout(self.request, username)
+        if refused is not None:
+            self.request.dockhand_login_lockout = refused[1]  # type: ignore[attr-defined]
+            raise ValidationError(message(*refused), code="locked_out")
+        try:
+            return str(super().clean_old_password())
+        except ValidationError:
+            failed(self.request, username)
+            raise
+
+
 def answers_lockout(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """A login page answers a locked-out attempt 429 with Retry-After; the page itself
-    (the form, saying how long the lockout lasts) is the view's."""
+    """A page that checks a password answers a locked-out attempt 429 with Retry-After;
+    the page itself (the form, saying how long the lockout lasts) is the view's."""
 
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = view(request, *args, **kwargs)

@@ -136,7 +136,7 @@ dashboard = [
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
     path("login/", logins.answers_lockout(session_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", session_views.PasswordChangeView.as_view(), name="password-change"),
+    path("password/", logins.answers_lockout(session_views.PasswordChangeView.as_view()), name="password-change"),
     path("password/done/", session_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
     path("audit/", deployment_pages.audit_log, name="audit"),
     path("tokens/", token_views.token_list, name="token-list"),

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 
 from dockhand.api import error_body
-from dockhand.logins import LoginForm
+from dockhand.logins import LoginForm, PasswordChangeForm
 
 
 class LoginView(auth_views.LoginView):
@@ -33,8 +33,14 @@ class LoginView(auth_views.LoginView):
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, its current password behind the login limiter."""
+
     template_name = "registration/password_change.html"
     success_url = "/password/done/"
+    form_class = PasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):

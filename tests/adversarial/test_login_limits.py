@@ -130,3 +130,36 @@ def test_each_failure_is_audited_whatever_the_path(admin: Any) -> None:
         _refused(login(_from(f"198.51.100.{40 + n}"), "admin", "wrong"))
     failed = AuditEvent.objects.filter(action="auth.login_failed").values_list("object", flat=True)
     assert sorted(failed) == ["address 198.51.100.40", "address 198.51.100.41", "address 198.51.100.42"]
+
+
+def _change(client: Client, old: str) -> Any:
+    new = "a-new-pass-456"
+    return client.post("/password/", {"old_password": old, "new_password1": new, "new_password2": new})
+
+
+def test_a_stolen_session_cannot_guess_the_current_password_on_the_password_page(admin: Any) -> None:
+    """Each wrong current password counts as a failed login of the account; once the
+    count is used up even the right one is refused, and the password stays."""
+    client = _from("203.0.113.40")
+    client.force_login(admin)
+    for _ in range(3):
+        wrong = _change(client, "wrong")
+        assert wrong.status_code == 200 and "Your old password was entered incorrectly" in wrong.content.decode()
+    locked = _change(client, PASSWORD)
+    assert locked.status_code == 429 and 0 < int(locked["Retry-After"]) <= 300
+    assert re.search(
+        r"Too many failed logins from this address; try again in (\d+ min )?\d+ s", locked.content.decode()
+    )
+    admin.refresh_from_db()
+    assert admin.check_password(PASSWORD)
+    # The same count as the login page's: that account's login is locked too.
+    _locked(page_login(_from("192.0.2.90"), "admin", PASSWORD))
+
+
+def test_the_right_current_password_changes_it_while_the_count_allows(admin: Any) -> None:
+    client = _from("203.0.113.41")
+    client.force_login(admin)
+    _change(client, "wrong")
+    assert _change(client, PASSWORD).status_code == 302
+    admin.refresh_from_db()
+    assert admin.check_password("a-new-pass-456")
