@@ -34,6 +34,14 @@ from dockhand.node import start_time
 # Variables taken from the server's environment: how to reach an engine. Nothing else:
 # not DOCKER_CONFIG, which every run gets made for it (registry logins of its own).
 _PASSTHROUGH = ("PATH", "HOME", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT")
+# Compose's Go runtime, tuned for a process that lives for one command: by default it
+# collects garbage as soon as its heap doubles, and starting compose alone allocates
+# enough for several collections. Allowed to grow to 5x what is live, one run takes about
+# a third less CPU (on this project's machines: `config` 62 -> 41 ms, a one-service `up`
+# 77 -> 57 ms, the same peak RSS, ~52 MiB). The soft limit brings collections back before
+# a very large project's compose could grow past it. Set by dockhand, whatever the server's
+# own environment says (a project's interpolation sees these two and nothing else of it).
+_GO_RUNTIME = {"GOGC": "400", "GOMEMLIMIT": "512MiB"}
 
 
 class ComposeError(Exception):
@@ -171,6 +179,7 @@ def process_env(
     _lend_plugins(docker_config)
     env["DOCKER_CONFIG"] = str(docker_config)
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(_GO_RUNTIME)
     if "DOCKER_HOST" in engine_env:  # another engine: the server's own TLS settings are not its
         for name in ("DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT"):
             env.pop(name, None)
