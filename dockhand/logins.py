@@ -34,12 +34,14 @@ def _keys(request: HttpRequest, username: str) -> dict[str, str]:
     return keys
 
 
-def lockout(request: HttpRequest, username: str) -> tuple[str, ratelimit.State] | None:
-    """The used-up counter (what it counts, its state) that refuses this attempt, if any."""
+def refused_attempt(request: HttpRequest, username: str) -> tuple[ratelimit.State, ValidationError] | None:
+    """When a used-up counter refuses this attempt: its state and the error that says
+    how long it lasts, the request marked for `answers_lockout`'s 429. Else None."""
     for what, key in _keys(request, username).items():
         state = ratelimit.peek(LIMIT, key)
         if state.exhausted:
-            return what, state
+            request.dockhand_login_lockout = state  # type: ignore[attr-defined]
+            return state, ValidationError(message(what, state), code="locked_out")
     return None
 
 
@@ -70,12 +72,10 @@ class LoginForm(AuthenticationForm):
         request = self.request
         assert request is not None, "the limiter counts by the request's client address"
         username = str(self.cleaned_data.get("username") or "")
-        refused = lockout(request, username)
+        refused = refused_attempt(request, username)
         if refused is not None:
-            self.lockout = refused[1]
-            # The page views answer 429 for it (see `answers_lockout`).
-            request.dockhand_login_lockout = refused[1]  # type: ignore[attr-defined]
-            raise ValidationError(message(*refused), code="locked_out")
+            self.lockout, error = refused
+            raise error
         try:
             return super().clean()
         except ValidationError:
@@ -100,10 +100,9 @@ class PasswordChangeForm(DjangoPasswordChangeForm):
 
     def clean_old_password(self) -> str:
         username = str(self.user.get_username())
-        refused = lockout(self.request, username)
+        refused = refused_attempt(self.request, username)
         if refused is not None:
-            self.request.dockhand_login_lockout = refused[1]  # type: ignore[attr-defined]
-            raise ValidationError(message(*refused), code="locked_out")
+            raise refused[1]
         try:
             return str(super().clean_old_password())
         except ValidationError:
